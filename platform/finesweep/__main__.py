@@ -1,0 +1,3 @@
+from finesweep.cli import main
+
+main()

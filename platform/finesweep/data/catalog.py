@@ -1,0 +1,253 @@
+"""The dataset catalog: named public datasets, found in a local data directory or downloaded.
+
+Like ``torchvision.datasets`` or ``sklearn.datasets``, each entry names its files with their
+canonical public download location and sha256. Files are looked up first in
+``$FINESWEEP_DATA_DIR/<dataset>/`` (tests and CI point it at ``../shared/data``), then in the
+download cache ``$FINESWEEP_CACHE_DIR`` (default ``~/.cache/finesweep/datasets``); a file found
+nowhere is downloaded into the cache and its checksum verified before use.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import pandas as pd
+
+from finesweep.errors import DataError
+
+SPLITS = ("train", "validation", "test")
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    """One file of a dataset: its name in the dataset folder, where it is published, its sha256."""
+
+    name: str
+    url: str
+    sha256: str
+
+
+@dataclass(frozen=True)
+class CatalogEntry:
+    """A named dataset and how to turn its files into labelled text frames per split.
+
+    ``load`` returns a mapping from split name to a frame with columns ``text`` and ``label``
+    (label names as strings). Splits the dataset does not ship are carved out later, stratified.
+    """
+
+    name: str
+    description: str
+    language: str
+    license: str
+    label_names: tuple[str, ...]
+    files: tuple[RemoteFile, ...]
+    load: Callable[[dict[str, Path]], dict[str, pd.DataFrame]]
+
+
+def _gh(repo: str, commit: str, path: str) -> str:
+    """A download URL for a file at a fixed commit of a public GitHub repository."""
+    return f"https://raw.githubusercontent.com/{repo}/{commit}/{path}"
+
+
+def _read_tsv(path: Path, **kwargs) -> pd.DataFrame:
+    # quoting=3 (QUOTE_NONE): Korean comments contain unbalanced quote characters.
+    return pd.read_csv(path, sep="\t", quoting=3, dtype=str, keep_default_na=False, **kwargs)
+
+
+def _load_davidson(files: dict[str, Path]) -> dict[str, pd.DataFrame]:
+    frame = pd.read_csv(files["labeled_data.csv"])  # tweets hold quoted newlines: a real CSV parser
+    names = DAVIDSON_LABELS
+    return {"all": pd.DataFrame({"text": frame["tweet"].astype(str), "label": frame["class"].map(lambda i: names[i])})}
+
+
+def _load_carer(files: dict[str, Path]) -> dict[str, pd.DataFrame]:
+    def read(name: str) -> pd.DataFrame:
+        frame = pd.read_csv(files[name], sep=";", header=None, names=["text", "label"], dtype=str)
+        return frame.dropna().reset_index(drop=True)
+
+    return {"train": read("train.txt"), "validation": read("val.txt"), "test": read("test.txt")}
+
+
+def _load_korean_hate(files: dict[str, Path]) -> dict[str, pd.DataFrame]:
+    def read(name: str) -> pd.DataFrame:
+        frame = _read_tsv(files[name])
+        return pd.DataFrame({"text": frame["comments"], "label": frame["hate"]})
+
+    # The labelled release has train and dev only: dev is the held-out test split, and the
+    # validation split used for selection is carved out of train.
+    return {"train": read("train.tsv"), "test": read("dev.tsv")}
+
+
+def _load_goemotions_ekman(files: dict[str, Path]) -> dict[str, pd.DataFrame]:
+    fine_labels = files["label.txt"].read_text(encoding="utf-8").split()
+    mapping = json.loads(files["ekman_mapping.json"].read_text(encoding="utf-8"))
+    to_ekman = {fine: ekman for ekman, fines in mapping.items() for fine in fines}
+    to_ekman["neutral"] = "neutral"
+
+    def read(name: str) -> pd.DataFrame:
+        frame = _read_tsv(files[name], header=None, names=["text", "labels"])
+        ekman = frame["labels"].map(lambda ids: {to_ekman[fine_labels[int(i)]] for i in ids.split(",")})
+        single = ekman.map(len) == 1  # keep rows whose labels map to exactly one Ekman class
+        return pd.DataFrame({"text": frame["text"][single], "label": ekman[single].map(lambda s: next(iter(s)))})
+
+    return {"train": read("train.tsv"), "validation": read("dev.tsv"), "test": read("test.tsv")}
+
+
+DAVIDSON_LABELS = ("hate_speech", "offensive_language", "neither")
+_DAVIDSON = ("t-davidson/hate-speech-and-offensive-language", "cb50f7e9eb855a99abc51423bf40df0e26d6fe30")
+_CARER = ("Ashugujjar3/Tweet_emotion-detector", "8e69c5edbf5ec06fcd9d9ca00ed32675f24cd1bd")
+_KOCOHUB = ("kocohub/korean-hate-speech", "f8d05dce2b22007bb149e5139c0060c68ad8f94b")
+_GOEMO_KO = ("monologg/GoEmotions-Korean", "e708cb1af26140ed1f3724d53d88717b77c26e0e")
+_GOOGLE_RESEARCH = ("google-research/google-research", "7c35f3f048c1bbf1416bf12491e4a2e528f2f988")
+
+CATALOG: dict[str, CatalogEntry] = {
+    "davidson_hate": CatalogEntry(
+        name="davidson_hate",
+        description="Davidson et al. 2017 tweets: hate speech / offensive language / neither",
+        language="en",
+        license="MIT",
+        label_names=DAVIDSON_LABELS,
+        files=(
+            RemoteFile(
+                "labeled_data.csv",
+                _gh(*_DAVIDSON, "data/labeled_data.csv"),
+                "fcb8bc7c68120ae4af04a5b9acd58585513ede11e1548ebf36a5c2040b6f6281",
+            ),
+        ),
+        load=_load_davidson,
+    ),
+    "emotion_carer": CatalogEntry(
+        name="emotion_carer",
+        description="CARER / dair-ai emotion: 6 emotions in English sentences",
+        language="en",
+        license="research and educational use (dair-ai)",
+        label_names=("sadness", "joy", "love", "anger", "fear", "surprise"),
+        files=(
+            RemoteFile("train.txt", _gh(*_CARER, "train.txt"), "3ab03d945a6cb783d818ccd06dafd52d2ed8b4f62f0f85a09d7d11870865b190"),
+            RemoteFile("val.txt", _gh(*_CARER, "val.txt"), "7fa30d571b1125accbc2b55ca6cd28ea05f3cfdd885c8ebe525323dc84dd64d3"),
+            RemoteFile("test.txt", _gh(*_CARER, "test.txt"), "60f531690d20127339e7f054edc299a82c627b5ec0dd5d552d53d544e0cfcc17"),
+        ),
+        load=_load_carer,
+    ),
+    "korean_hate_speech": CatalogEntry(
+        name="korean_hate_speech",
+        description="kocohub BEEP! Korean news comments: hate / offensive / none",
+        language="ko",
+        license="CC BY-SA 4.0",
+        label_names=("none", "offensive", "hate"),
+        files=(
+            RemoteFile(
+                "train.tsv",
+                _gh(*_KOCOHUB, "labeled/train.tsv"),
+                "ebebacdcd023af2c4acc8c0a37695fb6433ac04fc009feff8f222724e303a5a9",
+            ),
+            RemoteFile(
+                "dev.tsv", _gh(*_KOCOHUB, "labeled/dev.tsv"), "232b615d6e359a9d31dfb8370f32e1733dc5bb3f9c5430d34d7fcc7ba4b7e8ef"
+            ),
+        ),
+        load=_load_korean_hate,
+    ),
+    "goemotions_ko": CatalogEntry(
+        name="goemotions_ko",
+        description="GoEmotions machine-translated to Korean, single-label Ekman-7 view (6 emotions + neutral)",
+        language="ko",
+        license="Apache-2.0",
+        label_names=("anger", "disgust", "fear", "joy", "neutral", "sadness", "surprise"),
+        files=(
+            RemoteFile(
+                "train.tsv", _gh(*_GOEMO_KO, "data/train.tsv"), "1e2ae5688f0c24ce14319f660fde0bb66aaf566bbc80b9503642c4304b89ad68"
+            ),
+            RemoteFile(
+                "dev.tsv", _gh(*_GOEMO_KO, "data/dev.tsv"), "baa90064989b56d283618d855194b53bbdad7aab3a8a79488d054d28ad21649b"
+            ),
+            RemoteFile(
+                "test.tsv", _gh(*_GOEMO_KO, "data/test.tsv"), "6ea2446467a22336389e80db7525ae6857c9128c61419c56f73a7bae2ecf455d"
+            ),
+            RemoteFile(
+                "label.txt", _gh(*_GOEMO_KO, "data/label.txt"), "45c3ef86782d2a4d7fedcd6d8c111aa0d0e94720689bd164fac94fefb4495a89"
+            ),
+            RemoteFile(
+                "ekman_mapping.json",
+                _gh(*_GOOGLE_RESEARCH, "goemotions/data/ekman_mapping.json"),
+                "d6b1fea382917c1685c42e1324a0344106be9390f52a3850ce032656d103a328",
+            ),
+        ),
+        load=_load_goemotions_ekman,
+    ),
+}
+
+
+def data_dir() -> Path | None:
+    """The local data directory ($FINESWEEP_DATA_DIR), or None when unset."""
+    value = os.environ.get("FINESWEEP_DATA_DIR")
+    return Path(value).expanduser() if value else None
+
+
+def cache_dir() -> Path:
+    """Where downloaded catalog files are kept ($FINESWEEP_CACHE_DIR or ~/.cache/finesweep/datasets)."""
+    value = os.environ.get("FINESWEEP_CACHE_DIR")
+    return Path(value).expanduser() if value else Path.home() / ".cache" / "finesweep" / "datasets"
+
+
+def sha256_of(path: Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _download(remote: RemoteFile, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_suffix(target.suffix + ".part")
+    print(f"finesweep: downloading {remote.url}")
+    try:
+        with urllib.request.urlopen(remote.url, timeout=60) as response, partial.open("wb") as out:  # noqa: S310
+            while block := response.read(1 << 20):
+                out.write(block)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise DataError(
+            f"cannot download {remote.url} ({exc}); put the file at {target} or set FINESWEEP_DATA_DIR "
+            "to a folder holding it"
+        ) from None
+    partial.replace(target)
+
+
+def locate_file(entry: CatalogEntry, remote: RemoteFile) -> Path:
+    """Find (or download) one catalog file and verify its sha256."""
+    candidates = []
+    local = data_dir()
+    if local is not None:
+        candidates.append(local / entry.name / remote.name)
+    cached = cache_dir() / entry.name / remote.name
+    candidates.append(cached)
+    path = next((c for c in candidates if c.is_file()), None)
+    if path is None:
+        _download(remote, cached)
+        path = cached
+    actual = sha256_of(path)
+    if actual != remote.sha256:
+        raise DataError(f"{path}: sha256 is {actual}, expected {remote.sha256} (corrupt or different file)")
+    return path
+
+
+def catalog_entry(name: str) -> CatalogEntry:
+    """The catalog entry called ``name``, or a DataError listing the known names."""
+    if name not in CATALOG:
+        raise DataError(f"unknown catalog dataset {name!r}; known: {', '.join(sorted(CATALOG))}")
+    return CATALOG[name]
+
+
+def load_catalog_dataset(name: str) -> tuple[dict[str, pd.DataFrame], list[str], list[str]]:
+    """Load a catalog dataset: frames per shipped split, label names, sha256 of each file."""
+    entry = catalog_entry(name)
+    paths = {remote.name: locate_file(entry, remote) for remote in entry.files}
+    return entry.load(paths), list(entry.label_names), [remote.sha256 for remote in entry.files]

@@ -1,0 +1,109 @@
+"""Turn a job's ``dataset`` section into encoded train/validation/test splits, on the driver.
+
+Runs once per sweep, before Ray starts, so that every data problem is reported up front and every
+trial trains on exactly the same split.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from finesweep.config.schema import DatasetConfig
+from finesweep.data.catalog import SPLITS, load_catalog_dataset, sha256_of
+from finesweep.data.readers import infer_format, read_frame, to_text_label
+from finesweep.data.splits import make_splits, subsample
+from finesweep.errors import DataError
+
+
+@dataclass
+class PreparedData:
+    """Encoded splits: ``splits[name] = {"text": [...], "label": [int, ...]}``, plus provenance."""
+
+    label_names: list[str]
+    splits: dict[str, dict[str, list[Any]]]
+    fingerprint: str
+    source: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def counts(self) -> dict[str, int]:
+        """Number of examples per split."""
+        return {name: len(split["text"]) for name, split in self.splits.items()}
+
+    def class_counts(self, split: str) -> dict[str, int]:
+        """Examples per class name in one split."""
+        series = pd.Series(self.splits[split]["label"]).value_counts()
+        return {self.label_names[int(i)]: int(n) for i, n in series.sort_index().items()}
+
+
+def _read_user_files(config: DatasetConfig, resolve) -> tuple[dict[str, pd.DataFrame], list[str], str]:
+    shipped: dict[str, pd.DataFrame] = {}
+    hashes = []
+    for split, value in (("train", config.path), ("validation", config.validation_path), ("test", config.test_path)):
+        if value is None:
+            continue
+        path = resolve(value)
+        fmt = infer_format(path, config.format)
+        frame = read_frame(path, fmt)
+        shipped[split] = to_text_label(frame, path, config.text_column, config.label_column)
+        hashes.append(sha256_of(path))
+    if len(shipped) == 1:
+        shipped = {"all": shipped["train"]}
+    return shipped, hashes, str(resolve(config.path))
+
+
+def _label_names(config: DatasetConfig, frames: dict[str, pd.DataFrame], catalog_names: list[str] | None) -> list[str]:
+    if config.label_names:
+        return list(config.label_names)
+    if catalog_names:
+        return catalog_names
+    seen = sorted(set().union(*(set(f["label"]) for f in frames.values())))
+    if len(seen) < 2:
+        raise DataError(f"dataset.label_column: needs at least 2 distinct labels, found {seen}")
+    return seen
+
+
+def _encode(frame: pd.DataFrame, label_names: list[str], where: str) -> dict[str, list[Any]]:
+    index = {name: i for i, name in enumerate(label_names)}
+    # labels may be given as names or as integer positions in label_names
+    index.update({str(i): i for i in range(len(label_names))})
+    unknown = ~frame["label"].isin(index)
+    if unknown.any():
+        row = int(unknown.to_numpy().nonzero()[0][0])
+        value = frame["label"].iloc[row]
+        raise DataError(
+            f"{where}: label {value!r} (row {row + 2}) is not one of dataset.label_names: {', '.join(label_names)}"
+        )
+    return {"text": frame["text"].tolist(), "label": [index[v] for v in frame["label"]]}
+
+
+def prepare_dataset(config: DatasetConfig, resolve) -> PreparedData:
+    """Load, split, subsample and encode the dataset a job names. ``resolve`` maps job-relative paths."""
+    if config.name is not None:
+        shipped, catalog_names, hashes = load_catalog_dataset(config.name)
+        source = f"catalog:{config.name}"
+    else:
+        shipped, hashes, source = _read_user_files(config, resolve)
+        catalog_names = None
+    label_names = _label_names(config, shipped, catalog_names)
+    frames = make_splits(shipped, config.validation_fraction, config.test_fraction, config.split_seed, source)
+    frames["train"] = subsample(frames["train"], config.max_train_samples, config.split_seed)
+    for split in ("validation", "test"):
+        frames[split] = subsample(frames[split], config.max_eval_samples, config.split_seed)
+    splits = {split: _encode(frames[split], label_names, f"{source} [{split}]") for split in SPLITS}
+    for split in SPLITS:
+        missing = set(range(len(label_names))) - set(splits[split]["label"])
+        if split == "train" and missing:
+            names = ", ".join(label_names[i] for i in sorted(missing))
+            raise DataError(f"{source}: the train split has no examples of: {names}")
+    recipe = json.dumps(
+        {"files": hashes, "split": config.model_dump(exclude={"name", "path", "validation_path", "test_path"})},
+        sort_keys=True,
+    )
+    fingerprint = hashlib.sha256(recipe.encode()).hexdigest()[:16]
+    return PreparedData(label_names=label_names, splits=splits, fingerprint=fingerprint, source=source)

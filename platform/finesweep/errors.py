@@ -1,0 +1,37 @@
+"""The exceptions users can cause. The CLI prints them as one line and exits with code 2."""
+
+from __future__ import annotations
+
+
+class FinesweepError(Exception):
+    """Base of every error a user can cause and fix (bad config, missing data, bad model path)."""
+
+    exit_code = 2
+
+
+class ConfigError(FinesweepError):
+    """One or more problems in a job file, a search-space file or a ``--set`` override.
+
+    ``problems`` holds one line per problem, each naming file, dotted key, what was received and
+    what is allowed, so that every problem is reported at once.
+    """
+
+    def __init__(self, problems: list[str]):
+        self.problems = list(problems)
+        super().__init__("; ".join(self.problems))
+
+
+class DataError(FinesweepError):
+    """A dataset that cannot be read, has missing columns, unknown labels or empty splits."""
+
+
+class ModelError(FinesweepError):
+    """A base model that cannot be found or loaded, or LoRA targets absent from it."""
+
+
+class TrackingError(FinesweepError):
+    """The MLflow store cannot be reached or holds nothing for the requested sweep."""
+
+
+class SweepError(FinesweepError):
+    """A sweep that cannot start or be resumed as asked (name clash, no resources for a trial)."""

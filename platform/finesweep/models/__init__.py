@@ -1,0 +1,1 @@
+"""Base models: resolving a reference to something loadable offline, and LoRA adapters."""

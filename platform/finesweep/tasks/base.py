@@ -1,0 +1,63 @@
+"""What every task provides: a parameter model, metric checks, data preparation and a worker runtime."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:
+    from finesweep.config.loader import LoadedJob
+    from finesweep.data.prepare import PreparedData
+
+
+class TrainParams(BaseModel):
+    """Hyperparameters every task shares; each is settable in ``train:`` and searchable in a space."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    learning_rate: float = Field(default=5e-4, gt=0, le=1)
+    epochs: int = Field(default=3, ge=1, le=1000)
+    batch_size: int = Field(default=32, ge=1, le=65536)
+    eval_batch_size: int = Field(default=128, ge=1, le=65536)
+    max_length: int = Field(default=128, ge=8, le=8192)
+    finetuning: Literal["lora", "full"] = "lora"
+    lora_r: int = Field(default=8, ge=1, le=1024)
+    lora_alpha: float = Field(default=16.0, gt=0)
+    lora_dropout: float = Field(default=0.1, ge=0, lt=1)
+    optimizer: Literal["adamw", "adam", "sgd"] = "adamw"
+    momentum: float = Field(default=0.9, ge=0, lt=1)
+    weight_decay: float = Field(default=0.01, ge=0)
+    lr_scheduler: Literal["linear", "cosine", "constant"] = "linear"
+    warmup_ratio: float = Field(default=0.06, ge=0, lt=1)
+    grad_accum_steps: int = Field(default=1, ge=1, le=1024)
+    max_grad_norm: float = Field(default=1.0, gt=0)
+    early_stopping_patience: int = Field(default=0, ge=0)
+    mixed_precision: Literal["no", "fp16", "bf16"] = "no"
+    seed: int = 42
+
+
+class Task:
+    """Base class of a task type. Subclasses set ``name`` and ``params_model`` and implement the rest."""
+
+    name: str = ""
+    params_model: type[BaseModel] = TrainParams
+
+    def check_metric(self, metric: str, mode: str) -> str | None:
+        """A problem with ``search.metric``/``search.mode`` known before the data is read, or None."""
+        raise NotImplementedError
+
+    def check_job(self, loaded: "LoadedJob", source: str) -> list[str]:
+        """Task-specific problems with the whole job (e.g. a missing local base model)."""
+        return []
+
+    def prepare_data(self, loaded: "LoadedJob") -> "PreparedData":
+        """Load and split the dataset on the driver; raise DataError for bad data."""
+        raise NotImplementedError
+
+    def check_prepared(self, loaded: "LoadedJob", data: "PreparedData") -> None:
+        """Problems visible only once the data is read (e.g. ``val_f1_<label>`` for an unknown label)."""
+
+    def build_runtime(self, params: Any, data: "PreparedData", config: dict[str, Any], device: Any) -> Any:
+        """The worker-side runtime (see ``training.loop.TaskRuntime``)."""
+        raise NotImplementedError

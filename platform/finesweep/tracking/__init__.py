@@ -1,0 +1,1 @@
+"""MLflow side of a sweep: the tracking store, parent/child runs, and the leaderboard."""

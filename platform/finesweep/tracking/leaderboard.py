@@ -1,0 +1,70 @@
+"""The leaderboard: a sweep's trials ranked by its metric, read back from MLflow."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from finesweep.errors import TrackingError
+from finesweep.tracking.runs import TAG_ROLE, TAG_STATUS, TAG_SWEEP, TAG_TRIAL
+from finesweep.tracking.store import client
+
+_TIMINGS = ["time_to_first_step_s", "train_time_s"]
+
+
+def _parent(mlflow_client: Any, sweep: str) -> Any:
+    experiments = [e.experiment_id for e in mlflow_client.search_experiments()]
+    runs = mlflow_client.search_runs(
+        experiments, filter_string=f"tags.`{TAG_SWEEP}` = '{sweep}' and tags.`{TAG_ROLE}` = 'sweep'", max_results=1
+    )
+    if not runs:
+        raise TrackingError(f"no sweep named {sweep!r} in the MLflow store; `finesweep sweeps` lists them")
+    return runs[0]
+
+
+def leaderboard(
+    tracking_uri: str, sweep: str, metric: str | None = None, top: int | None = None, include_pruned: bool = False
+) -> tuple[pd.DataFrame, str, str]:
+    """The sweep's trials, best first: (table, metric, mode). Pruned/failed only with ``include_pruned``."""
+    mlflow_client = client(tracking_uri)
+    parent = _parent(mlflow_client, sweep)
+    metric = metric or parent.data.tags.get("finesweep.metric", "val_macro_f1")
+    mode = parent.data.tags.get("finesweep.mode", "max")
+    searched = [p for p in parent.data.tags.get("finesweep.searched", "").split(",") if p]
+    children = mlflow_client.search_runs(
+        [parent.info.experiment_id],
+        filter_string=f"tags.`{TAG_SWEEP}` = '{sweep}' and tags.`{TAG_ROLE}` = 'trial'",
+        max_results=10_000,
+    )
+    rows = []
+    for run in children:
+        status = run.data.tags.get(TAG_STATUS, "unknown")
+        if not include_pruned and status != "completed":
+            continue
+        row = {
+            "trial_id": run.data.tags.get(TAG_TRIAL),
+            "status": status,
+            metric: run.data.metrics.get(metric),
+            "epochs": run.data.metrics.get("epoch"),
+        }
+        row.update({name: run.data.params.get(name) for name in searched})
+        row.update({name: run.data.metrics.get(name) for name in _TIMINGS})
+        row["run_id"] = run.info.run_id
+        rows.append(row)
+    table = pd.DataFrame(rows, columns=["trial_id", "status", metric, "epochs", *searched, *_TIMINGS, "run_id"])
+    if not table.empty:
+        table = table.sort_values(metric, ascending=(mode == "min"), na_position="last", kind="stable")
+        table = table.reset_index(drop=True)
+        table.index = table.index + 1
+    if top is not None:
+        table = table.head(top)
+    return table, metric, mode
+
+
+def format_table(table: pd.DataFrame) -> str:
+    """The leaderboard as aligned text for the console."""
+    if table.empty:
+        return "(no trials)"
+    shown = table.drop(columns=["run_id"])
+    return shown.to_string(float_format=lambda v: f"{v:.4g}", na_rep="-")

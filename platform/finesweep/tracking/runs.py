@@ -1,0 +1,207 @@
+"""Parent and child MLflow runs of a sweep, written from the sweep driver only.
+
+All writes go through one :class:`SweepTracker` in the driver process (SQLite never sees two
+writers). Child runs are found by their tags, not kept in memory only, so a trial that reports
+again (or a resumed sweep) writes into its one existing run instead of creating a second.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+from finesweep.tracking.store import client, ensure_experiment
+
+TAG_SWEEP = "finesweep.sweep"
+TAG_ROLE = "finesweep.role"
+TAG_TRIAL = "finesweep.trial_id"
+TAG_STATUS = "finesweep.status"
+TAG_PARENT = "mlflow.parentRunId"
+
+# Tune's own bookkeeping in every result; not metrics of the model.
+_TUNE_KEYS = {
+    "time_this_iter_s", "time_total_s", "timestamp", "training_iteration", "pid", "iterations_since_restore",
+    "time_since_restore", "done", "date", "hostname", "node_ip", "trial_id", "experiment_tag", "config",
+    "checkpoint_dir_name", "should_checkpoint", "checkpoint_path", "final",
+}  # fmt: skip
+
+
+def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested mappings as dotted keys (``search.algorithm``), lists kept as JSON text."""
+    if not isinstance(data, dict):
+        return {prefix: data}
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        dotted = f"{prefix}.{key}" if prefix else str(key)
+        out.update(flatten(value, dotted) if isinstance(value, dict) else {dotted: value})
+    return out
+
+
+def _param_text(value: Any) -> str:
+    text = json.dumps(value) if isinstance(value, (list, tuple)) else str(value)
+    return text[:6000]  # MLflow's limit for a param value
+
+
+def model_metrics(result: dict[str, Any]) -> dict[str, float]:
+    """The numeric metrics a worker reported, without Tune's bookkeeping."""
+    return {
+        key: float(value)
+        for key, value in result.items()
+        if key not in _TUNE_KEYS
+        and isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(float(value))
+    }
+
+
+def git_commit(folder: Path) -> str | None:
+    """The commit checked out in ``folder``'s repository, or None outside git."""
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(folder), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+class SweepTracker:
+    """Creates the parent run, one child run per trial, and logs params, metrics and artifacts."""
+
+    def __init__(self, tracking_uri: str, experiment: str, sweep: str):
+        self.tracking_uri = tracking_uri
+        self.sweep = sweep
+        self.client = client(tracking_uri)
+        self.experiment_id = ensure_experiment(tracking_uri, experiment)
+        self.parent_id: str | None = None
+        self._children: dict[str, str] = {}
+        self._last_result: dict[str, dict[str, Any]] = {}
+        self.statuses: dict[str, str] = {}
+
+    # -- parent ---------------------------------------------------------------------------------
+
+    def find_parent(self) -> str | None:
+        """The run id of this sweep's parent run, if one exists."""
+        runs = self.client.search_runs(
+            [self.experiment_id],
+            filter_string=f"tags.`{TAG_SWEEP}` = '{self.sweep}' and tags.`{TAG_ROLE}` = 'sweep'",
+            max_results=1,
+        )
+        return runs[0].info.run_id if runs else None
+
+    def start_parent(self, tags: dict[str, str], params: dict[str, Any]) -> str:
+        """Create the sweep's parent run with its tags and flattened job params."""
+        from mlflow.entities import Param, RunTag
+
+        run = self.client.create_run(
+            self.experiment_id, run_name=self.sweep, tags={TAG_SWEEP: self.sweep, TAG_ROLE: "sweep", **tags}
+        )
+        self.parent_id = run.info.run_id
+        items = [Param(key, _param_text(value)) for key, value in params.items()]
+        for start in range(0, len(items), 100):  # log_batch takes at most 100 params
+            self.client.log_batch(self.parent_id, params=items[start : start + 100])
+        self.client.log_batch(self.parent_id, tags=[RunTag(TAG_STATUS, "running")])
+        return self.parent_id
+
+    def log_parent_file(self, path: Path, artifact_path: str | None = None) -> None:
+        """Attach a file (job file, resolved space) to the parent run."""
+        self.client.log_artifact(self.parent_id, str(path), artifact_path)
+
+    def log_parent_text(self, text: str, name: str) -> None:
+        """Attach generated text (resolved config, data summary) to the parent run."""
+        self.client.log_text(self.parent_id, text, name)
+
+    def finish_parent(self, metrics: dict[str, float], tags: dict[str, str], failed: bool = False) -> None:
+        """Write the sweep's summary and close the parent run."""
+        from mlflow.entities import Metric, RunTag
+
+        now = int(time.time() * 1000)
+        self.client.log_batch(
+            self.parent_id,
+            metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items() if v is not None],
+            tags=[RunTag(k, str(v)) for k, v in tags.items()],
+        )
+        self.client.set_terminated(self.parent_id, "FAILED" if failed else "FINISHED")
+
+    # -- children -------------------------------------------------------------------------------
+
+    def _find_child(self, trial_id: str) -> str | None:
+        runs = self.client.search_runs(
+            [self.experiment_id],
+            filter_string=(
+                f"tags.`{TAG_SWEEP}` = '{self.sweep}' and tags.`{TAG_ROLE}` = 'trial' and tags.`{TAG_TRIAL}` = '{trial_id}'"
+            ),
+            max_results=1,
+        )
+        return runs[0].info.run_id if runs else None
+
+    def child_run(self, trial_id: str, params: dict[str, Any]) -> str:
+        """The trial's child run: found by tags, else created with all resolved hyperparameters."""
+        from mlflow.entities import Param
+
+        if trial_id in self._children:
+            return self._children[trial_id]
+        run_id = self._find_child(trial_id)
+        if run_id is None:
+            run = self.client.create_run(
+                self.experiment_id,
+                run_name=f"{self.sweep}-{trial_id}",
+                tags={
+                    TAG_PARENT: self.parent_id,
+                    TAG_SWEEP: self.sweep,
+                    TAG_ROLE: "trial",
+                    TAG_TRIAL: trial_id,
+                    TAG_STATUS: "running",
+                },
+            )
+            run_id = run.info.run_id
+            items = [Param(key, _param_text(value)) for key, value in sorted(params.items())]
+            for start in range(0, len(items), 100):
+                self.client.log_batch(run_id, params=items[start : start + 100])
+        self._children[trial_id] = run_id
+        return run_id
+
+    def log_epoch(self, trial_id: str, result: dict[str, Any]) -> None:
+        """One epoch's metrics, with step = epoch."""
+        from mlflow.entities import Metric
+
+        self._last_result[trial_id] = result
+        run_id = self._children[trial_id]
+        step = int(result.get("epoch", result.get("training_iteration", 0)))
+        now = int(time.time() * 1000)
+        metrics = [Metric(key, value, now, step) for key, value in model_metrics(result).items()]
+        self.client.log_batch(run_id, metrics=metrics)
+
+    def last_result(self, trial_id: str) -> dict[str, Any]:
+        """The last result Tune delivered for a trial (empty if none)."""
+        return self._last_result.get(trial_id, {})
+
+    def finish_child(self, trial_id: str, status: str, error: str | None = None) -> None:
+        """Tag the trial completed/pruned/failed, attach its final artifacts, close the run."""
+        from mlflow.entities import RunTag
+
+        run_id = self._children.get(trial_id)
+        if run_id is None:
+            return
+        self.statuses[trial_id] = status
+        tags = [RunTag(TAG_STATUS, status)]
+        checkpoint = self._last_result.get(trial_id, {}).get("checkpoint_path")
+        if status == "completed" and checkpoint and Path(checkpoint).is_dir():
+            self._log_final_artifacts(run_id, Path(checkpoint))
+            tags.append(RunTag("finesweep.checkpoint_path", str(checkpoint)))
+        if error:
+            tags.append(RunTag("finesweep.error", error[:5000]))
+            self.client.log_text(run_id, error, "error.txt")
+        self.client.log_batch(run_id, tags=tags)
+        self.client.set_terminated(run_id, "FAILED" if status == "failed" else "FINISHED")
+
+    def _log_final_artifacts(self, run_id: str, checkpoint: Path) -> None:
+        for path in sorted(checkpoint.iterdir()):
+            if path.is_dir():
+                self.client.log_artifacts(run_id, str(path), path.name)
+            elif not path.name.startswith("."):
+                self.client.log_artifact(run_id, str(path))

@@ -1,0 +1,194 @@
+"""The training loop every Ray Train worker runs, shared by all tasks.
+
+A task supplies a runtime (model, training dataset, collate function, loss, evaluation and final
+artifacts); this module owns everything around it: device placement, data-parallel sampling,
+optimizer and schedule, gradient accumulation, mixed precision, early stopping, timings, and one
+``ray.train.report`` per epoch carrying an explicit ``epoch`` for ASHA.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+import time
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, RandomSampler
+
+from finesweep.training.optim import build_optimizer, build_scheduler
+from finesweep.training.seeding import seed_everything
+
+FINAL_KEY = "final"  # 1.0 on the report that ends a trial normally (last epoch or early stop)
+
+
+class TaskRuntime(Protocol):
+    """What a task provides inside a worker."""
+
+    model: torch.nn.Module
+
+    def train_dataset(self) -> Dataset: ...
+
+    def collate(self, items: list[Any]) -> dict[str, torch.Tensor]: ...
+
+    def loss(self, model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor: ...
+
+    def evaluate(self, model: torch.nn.Module, split: str, prefix: str) -> dict[str, float]: ...
+
+    def write_final_artifacts(self, model: torch.nn.Module, out_dir: Path, metrics: dict[str, float]) -> None: ...
+
+
+def is_distributed() -> bool:
+    """True inside a multi-worker process group."""
+    return torch.distributed.is_available() and torch.distributed.is_initialized() and torch.distributed.get_world_size() > 1
+
+
+def mean_across_workers(value: float) -> float:
+    """Average a float over all workers (identity with one worker)."""
+    if not is_distributed():
+        return value
+    tensor = torch.tensor([value], dtype=torch.float64)
+    if torch.distributed.get_backend() == "nccl":
+        tensor = tensor.cuda()
+    torch.distributed.all_reduce(tensor)
+    return float(tensor.item()) / torch.distributed.get_world_size()
+
+
+def gather_lists(values: list[Any]) -> list[Any]:
+    """Concatenate a per-worker list over all workers, in rank order."""
+    if not is_distributed():
+        return values
+    gathered: list[list[Any]] = [[] for _ in range(torch.distributed.get_world_size())]
+    torch.distributed.all_gather_object(gathered, values)
+    return [item for part in gathered for item in part]
+
+
+def shard_indices(length: int) -> list[int]:
+    """The indices of an evaluation set this worker handles (all of them with one worker)."""
+    if not is_distributed():
+        return list(range(length))
+    return list(range(torch.distributed.get_rank(), length, torch.distributed.get_world_size()))
+
+
+def _autocast(device: torch.device, precision: str):
+    if precision == "no" or (precision == "fp16" and device.type != "cuda"):
+        return nullcontext()
+    dtype = torch.float16 if precision == "fp16" else torch.bfloat16
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def _threads(config: dict[str, Any]) -> int:
+    return max(1, int(round(config.get("cpus_per_worker", 1.0))))
+
+
+def _loader(runtime: TaskRuntime, params: Any, generator: torch.Generator) -> tuple[DataLoader, Any]:
+    dataset = runtime.train_dataset()
+    if is_distributed():
+        sampler: Any = DistributedSampler(dataset, shuffle=True, seed=params.seed, drop_last=False)
+    else:
+        sampler = RandomSampler(dataset, generator=generator)
+    loader = DataLoader(dataset, batch_size=params.batch_size, sampler=sampler, collate_fn=runtime.collate)
+    return loader, sampler
+
+
+def _improved(value: float, best: float | None, mode: str) -> bool:
+    return best is None or (value > best if mode == "max" else value < best)
+
+
+def train_loop_per_worker(config: dict[str, Any]) -> None:
+    """Entry point of every Ray Train worker; ``config`` is built by ``tuning.trainable``."""
+    import ray
+    import ray.train
+    import ray.train.torch
+
+    from finesweep.tasks import get_task
+
+    started = float(config["trial_started_at"])  # wall clock (s) when the Tune trial began
+    torch.set_num_threads(_threads(config))
+    task = get_task(config["task"])
+    params = task.params_model.model_validate(config["params"])
+    generator = seed_everything(params.seed)
+    device = ray.train.torch.get_device()
+    data = ray.get(config["data_ref"])
+    runtime = task.build_runtime(params, data, config, device)
+    model = ray.train.torch.prepare_model(runtime.model)
+    loader, sampler = _loader(runtime, params, generator)
+    optimizer = build_optimizer(params, model)
+    steps_per_epoch = math.ceil(len(loader) / params.grad_accum_steps)
+    scheduler = build_scheduler(params, optimizer, steps_per_epoch * params.epochs)
+    scaler = torch.amp.GradScaler("cuda") if params.mixed_precision == "fp16" and device.type == "cuda" else None
+    metric, mode = config["metric"], config["mode"]
+    rank = ray.train.get_context().get_world_rank()
+    best: float | None = None
+    stale_epochs = 0
+    first_step_at: float | None = None
+    train_seconds = 0.0
+    for epoch in range(1, params.epochs + 1):
+        if isinstance(sampler, DistributedSampler):
+            sampler.set_epoch(epoch)
+        model.train()
+        epoch_start = time.time()
+        losses: list[float] = []
+        optimizer.zero_grad(set_to_none=True)
+        for step, batch in enumerate(loader, start=1):
+            if first_step_at is None:
+                first_step_at = time.time()
+            batch = {key: value.to(device) for key, value in batch.items()}
+            with _autocast(device, params.mixed_precision):
+                loss = runtime.loss(model, batch)
+            losses.append(float(loss.detach()))
+            scaled = loss / params.grad_accum_steps
+            (scaler.scale(scaled) if scaler else scaled).backward()
+            if step % params.grad_accum_steps == 0 or step == len(loader):
+                if scaler:
+                    scaler.unscale_(optimizer)
+                torch.nn.utils.clip_grad_norm_(model.parameters(), params.max_grad_norm)
+                if scaler:
+                    scaler.step(optimizer)
+                    scaler.update()
+                else:
+                    optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+        train_seconds += time.time() - epoch_start
+        eval_start = time.time()
+        metrics: dict[str, Any] = {
+            "epoch": epoch,
+            "train_loss": mean_across_workers(sum(losses) / max(len(losses), 1)),
+            "learning_rate": scheduler.get_last_lr()[0],
+        }
+        metrics.update(runtime.evaluate(model, "validation", "val_"))
+        value = metrics[metric]
+        if _improved(value, best, mode):
+            best, stale_epochs = value, 0
+        else:
+            stale_epochs += 1
+        stop_early = params.early_stopping_patience > 0 and stale_epochs >= params.early_stopping_patience
+        final = epoch == params.epochs or stop_early
+        metrics["eval_time_s"] = time.time() - eval_start
+        metrics["time_to_first_step_s"] = (first_step_at or time.time()) - started
+        metrics["train_time_s"] = train_seconds
+        metrics["stopped_early"] = float(stop_early)
+        metrics[FINAL_KEY] = float(final)
+        _report(runtime, model, metrics, final, rank)
+        if stop_early:
+            break
+
+
+def _report(runtime: TaskRuntime, model: torch.nn.Module, metrics: dict[str, Any], final: bool, rank: int) -> None:
+    """Report one epoch; at the end, add test-split figures and the final model as a checkpoint."""
+    import ray.train
+
+    if not final:
+        ray.train.report(metrics)
+        return
+    metrics.update(runtime.evaluate(model, "test", "test_"))
+    with tempfile.TemporaryDirectory(prefix="finesweep-final-") as tmp:
+        checkpoint = None
+        if rank == 0:
+            unwrapped = model.module if hasattr(model, "module") else model
+            runtime.write_final_artifacts(unwrapped, Path(tmp), metrics)
+            checkpoint = ray.train.Checkpoint.from_directory(tmp)
+        ray.train.report(metrics, checkpoint=checkpoint)

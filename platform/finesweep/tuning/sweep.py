@@ -1,0 +1,303 @@
+"""Run a sweep end to end: preflight, Ray, the Tuner, MLflow, the summary and the leaderboard."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from finesweep.config.loader import LoadedJob
+from finesweep.errors import SweepError
+
+# Resources Ray reports that are not handed out to tasks; ignored by the leak check.
+_UNTRACKED = ("memory", "object_store_memory")
+
+
+@dataclass
+class SweepSummary:
+    """What a finished sweep reports (and what tests check)."""
+
+    name: str
+    tracking_uri: str
+    parent_run_id: str
+    metric: str
+    mode: str
+    statuses: dict[str, str]
+    best_trial_id: str | None
+    best_value: float | None
+    wall_time_s: float
+    max_concurrent: int
+    resources_released: bool
+    leaked: dict[str, float] = field(default_factory=dict)
+    mean_time_to_first_step_s: float | None = None
+
+    def count(self, status: str) -> int:
+        """Number of trials that ended with ``status``."""
+        return sum(1 for s in self.statuses.values() if s == status)
+
+
+def default_sweep_name(loaded: LoadedJob) -> str:
+    """``<job name>-<UTC timestamp>``, unique per start."""
+    return f"{loaded.name}-{datetime.utcnow().strftime('%Y%m%d-%H%M%S')}"
+
+
+def _say(message: str) -> None:
+    print(f"finesweep: {message}", flush=True)
+
+
+def _start_ray() -> bool:
+    """Connect to $RAY_ADDRESS / an initialised Ray, or start a local one on 127.0.0.1. True if started."""
+    import ray
+
+    if ray.is_initialized():
+        return False
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    if os.environ.get("RAY_ADDRESS"):
+        ray.init(address=os.environ["RAY_ADDRESS"], log_to_driver=True)
+        return False
+    # The dashboard must run: Train V2's placement-group cleaner asks it for actor state, and
+    # without it workers of trials that ASHA stops keep their CPUs (DESIGN.md).
+    ray.init(
+        address="local",
+        include_dashboard=True,
+        dashboard_host="127.0.0.1",
+        configure_logging=True,
+        logging_level="warning",
+    )
+    return True
+
+
+def _wait_for_release(timeout_s: float = 60.0) -> tuple[bool, dict[str, float]]:
+    """Wait until every CPU/GPU/custom resource is free again; return (released, what is still held)."""
+    import ray
+
+    deadline = time.time() + timeout_s
+    while True:
+        total = ray.cluster_resources()
+        free = ray.available_resources()
+        held = {
+            key: total[key] - free.get(key, 0.0)
+            for key in total
+            if key not in _UNTRACKED and not key.startswith("node:") and total[key] - free.get(key, 0.0) > 1e-6
+        }
+        if not held or time.time() > deadline:
+            return not held, held
+        time.sleep(0.5)
+
+
+def _worker_spec(loaded: LoadedJob, base: Any, data_ref: Any, storage: Path) -> dict[str, Any]:
+    job = loaded.job
+    return {
+        "scaling": job.scaling.model_dump(),
+        "storage_path": str(storage),
+        "fixed_params": loaded.params.model_dump(),
+        "worker": {
+            "task": job.task,
+            "data_ref": data_ref,
+            "metric": job.search.metric,
+            "mode": job.search.mode,
+            "base_model": base.__dict__,
+            "lora_target_modules": job.model.lora_target_modules,
+            "trust_remote_code": job.model.trust_remote_code,
+        },
+    }
+
+
+def _parent_params(loaded: LoadedJob) -> dict[str, Any]:
+    from finesweep.tracking.runs import flatten
+
+    resolved = loaded.job.model_dump(exclude={"train"})
+    params = flatten(resolved)
+    params.update(flatten(loaded.params.model_dump(), "train"))
+    return params
+
+
+def _log_parent_files(tracker: Any, loaded: LoadedJob, data: Any) -> None:
+    tracker.log_parent_file(loaded.path, "job")
+    if loaded.space_path is not None:
+        tracker.log_parent_file(loaded.space_path, "job")
+    space = {name: spec.model_dump() for name, spec in loaded.space.items()}
+    tracker.log_parent_text(yaml.safe_dump({"parameters": space}, sort_keys=False), "resolved/search_space.yaml")
+    resolved = {**loaded.job.model_dump(), "train": loaded.params.model_dump(), "overrides": list(loaded.overrides)}
+    tracker.log_parent_text(yaml.safe_dump(resolved, sort_keys=False), "resolved/job.yaml")
+    summary = {
+        "source": data.source,
+        "fingerprint": data.fingerprint,
+        "label_names": data.label_names,
+        "counts": data.counts(),
+        "train_class_counts": data.class_counts("train"),
+    }
+    tracker.log_parent_text(json.dumps(summary, indent=2), "data_summary.json")
+
+
+def _preflight_tokenizer(location: str) -> None:
+    """Load the tokenizer once on the driver so a missing or offline-unavailable model fails now."""
+    from transformers import AutoTokenizer
+
+    from finesweep.errors import ModelError
+
+    try:
+        AutoTokenizer.from_pretrained(location)
+    except (OSError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelError(f"model.base: cannot load {location!r}: {first}") from None
+
+
+def run_sweep(loaded: LoadedJob, name: str | None = None, resume: bool = False) -> SweepSummary:
+    """Run the sweep a validated job describes; returns its summary. Raises FinesweepError on user errors."""
+    from finesweep.models.resolve import resolve_base_model
+    from finesweep.tasks import get_task
+    from finesweep.tracking.store import check_reachable, resolve_tracking_uri
+
+    started = time.time()
+    job = loaded.job
+    task = get_task(job.task)
+    sweep = name or default_sweep_name(loaded)
+    tracking_uri = resolve_tracking_uri(job.tracking.uri)
+    check_reachable(tracking_uri)
+    _say(f"sweep {sweep!r}: task {job.task}, tracking {tracking_uri}")
+    data = task.prepare_data(loaded)
+    task.check_prepared(loaded, data)
+    _say(f"data {data.source}: {data.counts()} examples, {len(data.label_names)} classes")
+    base = resolve_base_model(job.model.base, loaded.path.parent)
+    _preflight_tokenizer(base.location)
+    _say(f"base model {base.reference} ({base.kind}: {base.location})")
+
+    from finesweep.tracking.runs import SweepTracker, git_commit
+
+    tracker = SweepTracker(tracking_uri, job.tracking.experiment, sweep)
+    if tracker.find_parent() is not None:
+        raise SweepError(
+            f"a sweep named {sweep!r} already exists in experiment {job.tracking.experiment!r}; "
+            "choose another --name" + ("" if resume else " (resuming is not supported yet)")
+        )
+    started_ray = _start_ray()
+    try:
+        return _run_tuner(loaded, task, sweep, tracker, data, base, started, tracking_uri, git_commit(loaded.path.parent))
+    finally:
+        if started_ray:
+            import ray
+
+            ray.shutdown()
+
+
+def _run_tuner(loaded, task, sweep, tracker, data, base, started, tracking_uri, commit) -> SweepSummary:
+    import ray
+    from ray import tune
+
+    from finesweep.tracking.callback import MlflowSweepCallback
+    from finesweep.tuning.planning import node_resources, plan_concurrency
+    from finesweep.tuning.searchers import build_scheduler, build_search
+    from finesweep.tuning.space import grid_size
+    from finesweep.tuning.trainable import run_trial
+
+    job = loaded.job
+    search = build_search(loaded)
+    scheduler, scheduler_text = build_scheduler(loaded)
+    total_trials = grid_size(loaded.space) if job.search.algorithm == "grid" else search.num_samples
+    plan = plan_concurrency(node_resources(), job.scaling, total_trials)
+    _say(f"search: {search.description}; {scheduler_text}")
+    _say(f"concurrency: {plan.describe()}")
+    storage = Path(job.storage_path).expanduser().resolve()
+    storage.mkdir(parents=True, exist_ok=True)
+    data_ref = ray.put(data)
+    spec = _worker_spec(loaded, base, data_ref, storage / sweep)
+    tags = {
+        "finesweep.metric": job.search.metric,
+        "finesweep.mode": job.search.mode,
+        "finesweep.task": job.task,
+        "finesweep.job": loaded.name,
+        "finesweep.searched": ",".join(loaded.space),
+        "finesweep.dataset_fingerprint": data.fingerprint,
+        "finesweep.base_model": base.reference,
+        "finesweep.storage_path": str(storage / sweep),
+    }
+    if commit:
+        tags["mlflow.source.git.commit"] = commit
+    tracker.start_parent(tags, _parent_params(loaded))
+    _log_parent_files(tracker, loaded, data)
+    extra = {"base_model": base.reference, "dataset": data.source, "dataset_fingerprint": data.fingerprint}
+    callback = MlflowSweepCallback(tracker, loaded.params.model_dump(), extra)
+    trainable = tune.with_resources(tune.with_parameters(run_trial, spec=spec), {"CPU": job.scaling.trial_driver_cpus})
+    tuner = tune.Tuner(
+        trainable,
+        param_space=search.param_space,
+        tune_config=tune.TuneConfig(
+            metric=job.search.metric,
+            mode=job.search.mode,
+            search_alg=search.search_alg,
+            scheduler=scheduler,
+            num_samples=search.num_samples,
+            max_concurrent_trials=plan.max_concurrent,
+        ),
+        run_config=tune.RunConfig(
+            name=sweep,
+            storage_path=str(storage),
+            callbacks=[callback],
+            verbose=job.verbose,
+            failure_config=tune.FailureConfig(max_failures=0),
+        ),
+    )
+    failed = True
+    try:
+        tuner.fit()
+        failed = False
+    finally:
+        released, leaked = _wait_for_release()
+        summary = _summarise(loaded, sweep, tracker, tracking_uri, started, plan.max_concurrent, released, leaked)
+        tracker.finish_parent(_summary_metrics(summary), _summary_tags(summary), failed=failed)
+    return summary
+
+
+def _summarise(loaded, sweep, tracker, tracking_uri, started, concurrency, released, leaked) -> SweepSummary:
+    from finesweep.tracking.leaderboard import leaderboard
+
+    job = loaded.job
+    table, metric, mode = leaderboard(tracking_uri, sweep)
+    best_id = table.iloc[0]["trial_id"] if not table.empty else None
+    best_value = float(table.iloc[0][metric]) if not table.empty else None
+    firsts = [v for v in table["time_to_first_step_s"].dropna()] if not table.empty else []
+    return SweepSummary(
+        name=sweep,
+        tracking_uri=tracking_uri,
+        parent_run_id=tracker.parent_id,
+        metric=job.search.metric,
+        mode=job.search.mode,
+        statuses=dict(tracker.statuses),
+        best_trial_id=best_id,
+        best_value=best_value,
+        wall_time_s=time.time() - started,
+        max_concurrent=concurrency,
+        resources_released=released,
+        leaked=leaked,
+        mean_time_to_first_step_s=(sum(firsts) / len(firsts)) if firsts else None,
+    )
+
+
+def _summary_metrics(summary: SweepSummary) -> dict[str, float]:
+    metrics = {
+        "n_trials": len(summary.statuses),
+        "n_completed": summary.count("completed"),
+        "n_pruned": summary.count("pruned"),
+        "n_failed": summary.count("failed"),
+        "sweep_wall_time_s": summary.wall_time_s,
+        "max_concurrent_trials": summary.max_concurrent,
+    }
+    if summary.best_value is not None:
+        metrics[f"best_{summary.metric}"] = summary.best_value
+    if summary.mean_time_to_first_step_s is not None:
+        metrics["mean_time_to_first_step_s"] = summary.mean_time_to_first_step_s
+    return metrics
+
+
+def _summary_tags(summary: SweepSummary) -> dict[str, str]:
+    tags = {"finesweep.status": "finished", "finesweep.resources_released": str(summary.resources_released)}
+    if summary.best_trial_id:
+        tags["finesweep.best_trial_id"] = summary.best_trial_id
+    return tags

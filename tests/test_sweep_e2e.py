@@ -1,0 +1,159 @@
+"""End-to-end sweeps on a real local Ray cluster, a real MLflow SQLite store and a tiny real BERT."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from finesweep.config import load_job
+from finesweep.tracking.runs import TAG_PARENT, TAG_ROLE, TAG_STATUS, TAG_SWEEP, TAG_TRIAL
+
+REPO = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow
+
+
+def _write_job(tmp_path: Path, model_dir: Path, space: dict, **sections) -> Path:
+    job = {
+        "name": "e2e",
+        "task": "text_classification",
+        "dataset": {"name": "emotion_carer", "max_train_samples": 120, "max_eval_samples": 60},
+        "model": {"base": str(model_dir)},
+        "train": {"max_length": 32, "batch_size": 16, "epochs": 2, "seed": 3},
+        "search": {"metric": "val_loss", "mode": "min", "algorithm": "tpe", "seed": 11, "num_samples": 4,
+                   "space": "space.yaml"},
+        "scheduler": {"type": "asha", "grace_period": 1, "max_t": 3, "reduction_factor": 2},
+        "scaling": {"workers_per_trial": 1, "cpus_per_worker": 0.9, "trial_driver_cpus": 0.1},
+        "tracking": {"uri": f"sqlite:///{tmp_path / 'mlflow.db'}", "experiment": "e2e"},
+        "storage_path": str(tmp_path / "results"),
+        "verbose": 0,
+    }
+    for key, value in sections.items():
+        job[key] = {**job[key], **value} if isinstance(value, dict) else value
+    (tmp_path / "space.yaml").write_text(yaml.safe_dump({"parameters": space}))
+    path = tmp_path / "job.yaml"
+    path.write_text(yaml.safe_dump(job))
+    return path
+
+
+def _runs(tracking_uri: str, sweep: str):
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri)
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    runs = client.search_runs(experiments, filter_string=f"tags.`{TAG_SWEEP}` = '{sweep}'", max_results=1000)
+    parents = [r for r in runs if r.data.tags.get(TAG_ROLE) == "sweep"]
+    children = [r for r in runs if r.data.tags.get(TAG_ROLE) == "trial"]
+    return client, parents, children
+
+
+def test_tpe_asha_sweep_records_every_trial_and_frees_resources(tmp_path, tiny_bert, ray_clean):
+    from finesweep.tuning.sweep import run_sweep
+
+    space = {
+        "learning_rate": {"distribution": "loguniform", "low": 1e-5, "high": 5e-2},
+        "epochs": {"distribution": "int", "low": 2, "high": 3},
+        "balancing": {"distribution": "choice", "values": ["none", "oversample", "class_weight"]},
+        "lora_r": {"distribution": "choice", "values": [2, 4]},
+    }
+    job = _write_job(tmp_path, tiny_bert, space, search={"num_samples": 6})
+    summary = run_sweep(load_job(job), name="tpe-asha")
+
+    assert summary.resources_released, summary.leaked
+    assert len(summary.statuses) == 6
+    assert set(summary.statuses.values()) <= {"completed", "pruned"}
+    assert summary.count("pruned") >= 1, summary.statuses
+    assert summary.count("completed") >= 1, summary.statuses
+    assert summary.best_value is not None
+
+    client, parents, children = _runs(summary.tracking_uri, "tpe-asha")
+    assert len(parents) == 1
+    parent = parents[0]
+    assert parent.info.status == "FINISHED"
+    assert parent.data.metrics["n_trials"] == 6
+    assert parent.data.metrics["n_pruned"] == summary.count("pruned")
+    assert parent.data.tags["finesweep.best_trial_id"] == summary.best_trial_id
+    assert len(children) == 6, "one child run per trial, no duplicates"
+    assert len({c.data.tags[TAG_TRIAL] for c in children}) == 6
+    param_keys = {frozenset(c.data.params) for c in children}
+    assert len(param_keys) == 1, "every child carries the same param names (MLflow compare view)"
+    for child in children:
+        assert child.data.tags[TAG_PARENT] == parent.info.run_id
+        status = child.data.tags[TAG_STATUS]
+        assert status in {"completed", "pruned"}
+        history = client.get_metric_history(child.info.run_id, "val_loss")
+        steps = sorted(m.step for m in history)
+        assert steps == list(range(1, len(steps) + 1)), "one val_loss per epoch, step = epoch"
+        for timing in ("time_to_first_step_s", "train_time_s"):
+            assert child.data.metrics[timing] > 0
+        artifacts = {a.path for a in client.list_artifacts(child.info.run_id)}
+        if status == "completed":
+            assert len(steps) == int(child.data.params["epochs"])
+            assert {"confusion_matrix.png", "classification_report.txt", "model"} <= artifacts
+            model_files = {Path(a.path).name for a in client.list_artifacts(child.info.run_id, "model")}
+            assert "adapter_model.safetensors" in model_files
+            assert "test_macro_f1" in child.data.metrics
+        else:
+            assert len(steps) < int(child.data.params["epochs"]), "pruned trials stop before their last epoch"
+            assert "confusion_matrix.png" not in artifacts
+
+
+def test_grid_runs_every_point_exactly_once(tmp_path, tiny_bert, ray_clean):
+    from finesweep.tuning.sweep import run_sweep
+
+    space = {
+        "lora_r": {"distribution": "grid", "values": [2, 4]},
+        "balancing": {"distribution": "grid", "values": ["none", "oversample", "class_weight"]},
+    }
+    job = _write_job(
+        tmp_path, tiny_bert, space, search={"algorithm": "grid"}, scheduler={"type": "none"}, train={"epochs": 1}
+    )
+    summary = run_sweep(load_job(job), name="grid")
+    assert summary.resources_released
+    _, _, children = _runs(summary.tracking_uri, "grid")
+    seen = sorted((int(c.data.params["lora_r"]), c.data.params["balancing"]) for c in children)
+    expected = sorted(itertools.product([2, 4], ["none", "oversample", "class_weight"]))
+    assert seen == expected
+    assert all(c.data.tags[TAG_STATUS] == "completed" for c in children)
+
+
+def test_same_seed_gives_identical_metrics(tmp_path, tiny_bert, ray_clean):
+    from finesweep.tuning.sweep import run_sweep
+
+    values = []
+    for name in ("repro-a", "repro-b"):
+        job = _write_job(
+            tmp_path, tiny_bert, {"lora_r": {"distribution": "choice", "values": [4]}},
+            search={"num_samples": 1}, scheduler={"type": "none"}, train={"balancing": "oversample"},
+        )
+        summary = run_sweep(load_job(job), name=name)
+        _, _, children = _runs(summary.tracking_uri, name)
+        values.append((children[0].data.metrics["val_loss"], children[0].data.metrics["train_loss"]))
+    assert values[0] == values[1]
+
+
+def test_quickstart_cli_with_minilm(tmp_path, data_dir):
+    """The README's quickstart command on the real MiniLM base, with a reduced budget."""
+    command = [
+        sys.executable, "-m", "finesweep", "sweep", str(REPO / "jobs" / "quickstart.yaml"),
+        "--name", "ci-quickstart",
+        "--set", "search.num_samples=3",
+        "--set", "dataset.max_train_samples=96",
+        "--set", "dataset.max_eval_samples=48",
+        "--set", f"storage_path={tmp_path / 'results'}",
+        "--set", "verbose=0",
+    ]  # fmt: skip
+    env = {**os.environ, "FINESWEEP_DATA_DIR": str(data_dir)}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=1200)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "Leaderboard for sweep 'ci-quickstart'" in done.stdout
+    assert "best trial" in done.stdout
+    assert (tmp_path / "mlflow.db").is_file(), "the default store is ./mlflow.db in the working directory"
+    _, parents, children = _runs(f"sqlite:///{tmp_path / 'mlflow.db'}", "ci-quickstart")
+    assert len(parents) == 1 and len(children) == 3
