@@ -154,7 +154,13 @@ CASES = [
     job_case("string-for-int", {"search.num_samples": "8"}, "search.num_samples", "valid integer", "(got '8')"),
     job_case("string-for-int-train", {"train.epochs": "3"}, "train.epochs", "valid integer", "(got '3')"),
     job_case("section-not-mapping", {"search": "tpe"}, "search", "valid dictionary", "(got 'tpe')"),
-    job_case("bad-job-name", {"name": "my job!"}, "name", "should match pattern", "(got 'my job!')"),
+    job_case(
+        "bad-job-name",
+        {"name": "my job!"},
+        "name",
+        "must start with a letter or digit and hold only letters, digits, '_', '.' and '-'",
+        "(got 'my job!')",
+    ),
     job_case("verbose-too-high", {"verbose": 5}, "verbose", "less than or equal to 3", "(got 5)"),
     job_case("unknown-task", {"task": "summarization"}, "task", "unknown task", "'summarization'", "allowed: text_classification"),
     # --- search
@@ -202,14 +208,14 @@ CASES = [
         "search-overrides-empty-choice",
         {"search.overrides": {"lora_r": {"distribution": "choice", "values": []}}},
         "search.overrides.lora_r.values",
-        "at least 1 item",
+        "must not be empty",
         "(got [])",
     ),
     # --- scheduler
     job_case(
         "asha-grace-period-above-max-t",
         {"scheduler.grace_period": 5},
-        "scheduler",  # the model validator's error sits on the section, not on scheduler.grace_period
+        "scheduler.grace_period",
         "`grace_period <= max_t` must hold",
         "(grace_period=5, max_t=3)",
     ),
@@ -234,7 +240,7 @@ CASES = [
         {"dataset.path": "x.csv"},
         "dataset",
         "give exactly one of `name` (a catalog dataset) or `path` (a file)",
-        "'path': 'x.csv'",
+        "(got both name='emotion_carer' and path='x.csv')",
     ),
     job_case("dataset-neither-name-nor-path", {"dataset.name": DELETE}, "dataset", "give exactly one of `name`"),
     job_case("dataset-missing", {"dataset": DELETE}, "dataset", "missing required key"),
@@ -251,9 +257,9 @@ CASES = [
     job_case(
         "max-concurrent-trials-zero",
         {"scaling.max_concurrent_trials": 0},
-        "scaling",  # the model validator's error sits on the section (see the report)
-        "`max_concurrent_trials >= 1` must hold",
-        "but got 0",
+        "scaling.max_concurrent_trials",
+        "must be 'auto' or a whole number >= 1",
+        "(got 0)",
     ),
     job_case(
         "max-concurrent-trials-string",
@@ -265,9 +271,9 @@ CASES = [
     job_case(
         "fractional-gpus-above-one",
         {"scaling.gpus_per_worker": 1.5},
-        "scaling",
-        "`gpus_per_worker` above 1 must be whole",
-        "1.5",
+        "scaling.gpus_per_worker",
+        "fractions are allowed up to 1 GPU; above that it must be whole",
+        "(got 1.5)",
     ),
     # --- model and train
     job_case("missing-local-base-model", {"model.base": "./nope"}, "model.base", "local model directory", "nope does not exist"),
@@ -293,8 +299,8 @@ CASES = [
         "invalid YAML at line 3",
         "expected ',' or '}'",
     ),
-    job_case("top-level-list", "- name: quickstart\n- task: text_classification\n", "(top level)", "must be a mapping", "(got list)"),
-    job_case("missing-search-space-file", {"search.space": "nope.yaml"}, None, "file not found", file="nope.yaml"),
+    job_case("top-level-list", "- name: quickstart\n- task: text_classification\n", "(top level)", "must be a mapping", "(got a list)"),
+    job_case("missing-search-space-file", {"search.space": "nope.yaml"}, "search.space", "file not found: /", "nope.yaml (got 'nope.yaml')"),
     # --- the job's search space
     space_case(
         "loguniform-low-not-below-high",
@@ -326,7 +332,7 @@ CASES = [
         "empty-choice-values",
         space_yaml("  lora_r: {distribution: choice, values: []}\n"),
         "parameters.lora_r.values",
-        "at least 1 item",
+        "must not be empty",
         "(got [])",
     ),
     space_case(
@@ -339,8 +345,7 @@ CASES = [
         "unknown-distribution",
         space_yaml("  lora_r: {distribution: normal, mean: 8}\n"),
         "parameters.lora_r",
-        "'normal'",
-        "'loguniform', 'uniform', 'int', 'choice', 'grid'",
+        "unknown distribution (got 'normal'); allowed: loguniform, uniform, int, choice, grid",
     ),
     space_case(
         "unknown-key-in-distribution",
@@ -390,8 +395,8 @@ CASES = [
         "parameters.learning_rate",
         "`low < high` must hold, but got (low=0.005, high=0.005)",
     ),
-    standalone_case("standalone-empty-parameters", "parameters: {}\n", "parameters", "at least 1 item", "(got {})"),
-    standalone_case("standalone-top-level-list", "- learning_rate\n- epochs\n", "(top level)", "must be a mapping", "(got list)"),
+    standalone_case("standalone-empty-parameters", "parameters: {}\n", "parameters", "must define at least one parameter", "(got {})"),
+    standalone_case("standalone-top-level-list", "- learning_rate\n- epochs\n", "(top level)", "must be a mapping", "(got a list)"),
     standalone_case(
         "standalone-uniform-low-not-a-number",
         space_yaml("  warmup_ratio: {distribution: uniform, low: a, high: 0.2}\n"),
@@ -403,8 +408,7 @@ CASES = [
         "standalone-missing-distribution",
         space_yaml("  lora_r: {values: [4, 8]}\n"),
         "parameters.lora_r",
-        "discriminator 'distribution'",
-        "(got {'values': [4, 8]})",
+        "missing key `distribution`; allowed: loguniform, uniform, int, choice, grid",
     ),
 ]
 
@@ -481,7 +485,7 @@ def test_relative_job_path_is_named_as_given(tmp_path: Path, monkeypatch: pytest
 
 
 # ---------------------------------------------------------------------------------------------
-# several problems at once
+# several problems at once, each on its own field and file
 
 
 def test_several_problems_in_one_job_file_reported_together(tmp_path: Path):
@@ -521,6 +525,71 @@ def test_several_problems_across_train_and_space_reported_together(tmp_path: Pat
     assert_reported(problems, str(job), "train.epochs", ["(got '3')"])
     assert_reported(problems, str(space.resolve()), "parameters.learning_rate", ["`low < high` must hold"])
     assert_reported(problems, str(space.resolve()), "parameters.lora_r.values", ["(got [])"])
+
+
+def test_int_range_out_of_bounds_is_one_problem(tmp_path: Path):
+    (tmp_path / "space.yaml").write_text(space_yaml("  epochs: {distribution: int, low: 1, high: 1003}\n"), encoding="utf-8")
+    (tmp_path / "job.yaml").write_text(job_yaml({"scheduler.max_t": 2000}), encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_job(tmp_path / "job.yaml")
+    lines = [line for line in info.value.problems if "parameters.epochs" in line]
+    assert len(lines) == 1 and "(got 1003)" in lines[0], lines
+
+
+def test_search_overrides_problem_names_the_job_file(tmp_path: Path):
+    (tmp_path / "space.yaml").write_text(BASE_SPACE, encoding="utf-8")
+    job = tmp_path / "job.yaml"
+    job.write_text(job_yaml({"search.overrides": {"lora_r": {"distribution": "choice", "values": [0, 8]}}}), encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_job(job)
+    assert any(line.startswith(str(job)) and "lora_r" in line and "(got 0)" in line for line in info.value.problems), (
+        info.value.problems
+    )
+
+
+def test_missing_space_file_names_job_and_key(tmp_path: Path):
+    job = tmp_path / "job.yaml"
+    job.write_text(job_yaml({"search.space": "nope.yaml"}), encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_job(job)
+    assert_reported(info.value.problems, str(job), "search.space", ["nope.yaml"])
+
+
+@pytest.mark.parametrize(
+    "changes, key",
+    [
+        ({"scaling.max_concurrent_trials": 0}, "scaling.max_concurrent_trials"),
+        ({"scheduler.grace_period": 5}, "scheduler.grace_period"),
+    ],
+    ids=["max_concurrent_trials", "grace_period"],
+)
+def test_cross_field_error_names_the_field(tmp_path: Path, changes: dict[str, Any], key: str):
+    (tmp_path / "space.yaml").write_text(BASE_SPACE, encoding="utf-8")
+    job = tmp_path / "job.yaml"
+    job.write_text(job_yaml(changes), encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_job(job)
+    assert_reported(info.value.problems, str(job), key, [])
+
+
+def test_union_type_error_is_one_line(tmp_path: Path):
+    (tmp_path / "space.yaml").write_text(BASE_SPACE, encoding="utf-8")
+    job = tmp_path / "job.yaml"
+    job.write_text(job_yaml({"scaling.max_concurrent_trials": "many"}), encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_job(job)
+    assert len(info.value.problems) == 1, info.value.problems
+    assert "literal[" not in info.value.problems[0]
+
+
+def test_schema_error_does_not_hide_train_problems(tmp_path: Path):
+    (tmp_path / "space.yaml").write_text(BASE_SPACE, encoding="utf-8")
+    job = tmp_path / "job.yaml"
+    job.write_text(job_yaml({"foo": 1, "train.balancing": "smote"}), encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_job(job)
+    assert_reported(info.value.problems, str(job), "foo", ["unknown key"])
+    assert_reported(info.value.problems, str(job), "train.balancing", ["(got 'smote')"])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -694,6 +763,13 @@ def test_cli_validate_with_bad_set(tmp_path: Path):
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize("args", [["validate"], ["validate", "--bogus"], ["bogus"]], ids=["missing-arg", "bad-option", "bad-command"])
+def test_cli_usage_error_is_not_an_internal_error(args: list[str]):
+    result = _cli(*args)
+    assert result.returncode == 2, (result.returncode, result.stderr)
+    assert "internal error" not in result.stderr
+
+
 def test_cli_help():
     result = _cli("--help")
     assert result.returncode == 0, result.stderr
@@ -724,87 +800,3 @@ def test_loading_a_job_imports_nothing_heavy(tmp_path: Path):
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
-
-
-# ---------------------------------------------------------------------------------------------
-# known defects: each test states the wanted behaviour and fails today (strict xfail, so a fix
-# shows up as XPASS and the marker can be removed)
-
-
-@pytest.mark.xfail(strict=True, reason="IntRange checks enumerate every value: one line per bad value, all labelled `high`")
-def test_int_range_out_of_bounds_is_one_problem(tmp_path: Path):
-    (tmp_path / "space.yaml").write_text(space_yaml("  epochs: {distribution: int, low: 1, high: 1003}\n"), encoding="utf-8")
-    (tmp_path / "job.yaml").write_text(job_yaml({"scheduler.max_t": 2000}), encoding="utf-8")
-    with pytest.raises(ConfigError) as info:
-        load_job(tmp_path / "job.yaml")
-    lines = [line for line in info.value.problems if "parameters.epochs" in line]
-    assert len(lines) == 1 and "(got 1003)" in lines[0], lines
-
-
-@pytest.mark.xfail(strict=True, reason="problems in search.overrides are attributed to the space file")
-def test_search_overrides_problem_names_the_job_file(tmp_path: Path):
-    (tmp_path / "space.yaml").write_text(BASE_SPACE, encoding="utf-8")
-    job = tmp_path / "job.yaml"
-    job.write_text(job_yaml({"search.overrides": {"lora_r": {"distribution": "choice", "values": [0, 8]}}}), encoding="utf-8")
-    with pytest.raises(ConfigError) as info:
-        load_job(job)
-    assert any(line.startswith(str(job)) and "lora_r" in line and "(got 0)" in line for line in info.value.problems), (
-        info.value.problems
-    )
-
-
-@pytest.mark.xfail(strict=True, reason="a missing space file is reported without the job file or the search.space key")
-def test_missing_space_file_names_job_and_key(tmp_path: Path):
-    job = tmp_path / "job.yaml"
-    job.write_text(job_yaml({"search.space": "nope.yaml"}), encoding="utf-8")
-    with pytest.raises(ConfigError) as info:
-        load_job(job)
-    assert_reported(info.value.problems, str(job), "search.space", ["nope.yaml"])
-
-
-@pytest.mark.xfail(strict=True, reason="model-validator errors are keyed on the section, not the offending field")
-@pytest.mark.parametrize(
-    "changes, key",
-    [
-        ({"scaling.max_concurrent_trials": 0}, "scaling.max_concurrent_trials"),
-        ({"scheduler.grace_period": 5}, "scheduler.grace_period"),
-    ],
-    ids=["max_concurrent_trials", "grace_period"],
-)
-def test_cross_field_error_names_the_field(tmp_path: Path, changes: dict[str, Any], key: str):
-    (tmp_path / "space.yaml").write_text(BASE_SPACE, encoding="utf-8")
-    job = tmp_path / "job.yaml"
-    job.write_text(job_yaml(changes), encoding="utf-8")
-    with pytest.raises(ConfigError) as info:
-        load_job(job)
-    assert_reported(info.value.problems, str(job), key, [])
-
-
-@pytest.mark.xfail(strict=True, reason="a union type yields one line per pydantic branch (`.int`, `.literal['auto']`)")
-def test_union_type_error_is_one_line(tmp_path: Path):
-    (tmp_path / "space.yaml").write_text(BASE_SPACE, encoding="utf-8")
-    job = tmp_path / "job.yaml"
-    job.write_text(job_yaml({"scaling.max_concurrent_trials": "many"}), encoding="utf-8")
-    with pytest.raises(ConfigError) as info:
-        load_job(job)
-    assert len(info.value.problems) == 1, info.value.problems
-    assert "literal[" not in info.value.problems[0]
-
-
-@pytest.mark.xfail(strict=True, reason="a job-schema error stops validation before train and the search space")
-def test_schema_error_does_not_hide_train_problems(tmp_path: Path):
-    (tmp_path / "space.yaml").write_text(BASE_SPACE, encoding="utf-8")
-    job = tmp_path / "job.yaml"
-    job.write_text(job_yaml({"foo": 1, "train.balancing": "smote"}), encoding="utf-8")
-    with pytest.raises(ConfigError) as info:
-        load_job(job)
-    assert_reported(info.value.problems, str(job), "foo", ["unknown key"])
-    assert_reported(info.value.problems, str(job), "train.balancing", ["(got 'smote')"])
-
-
-@pytest.mark.xfail(strict=True, reason="typer vendors click (typer._click); cli.main checks click's ClickException")
-@pytest.mark.parametrize("args", [["validate"], ["validate", "--bogus"], ["bogus"]], ids=["missing-arg", "bad-option", "bad-command"])
-def test_cli_usage_error_is_not_an_internal_error(args: list[str]):
-    result = _cli(*args)
-    assert result.returncode == 2, (result.returncode, result.stderr)
-    assert "internal error" not in result.stderr

@@ -125,7 +125,8 @@ def leaderboard_command(
 def main() -> None:
     """Console entry point: run the app, mapping errors to exit codes 2 (user) and 1 (internal)."""
     try:
-        app(standalone_mode=False)
+        # standalone mode: click/typer print usage errors themselves and exit 2
+        app(standalone_mode=True)
     except FinesweepError as exc:
         if _state["debug"]:
             traceback.print_exc()
@@ -133,17 +134,7 @@ def main() -> None:
         for line in lines:
             typer.echo(f"error: {line}", err=True)
         sys.exit(exc.exit_code)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except typer.Abort:
-        typer.echo("aborted", err=True)
-        sys.exit(130)
     except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, exit 1
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
         if _state["debug"]:
             traceback.print_exc()
         typer.echo(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)", err=True)

@@ -1,7 +1,9 @@
 """Read a job file and its search space, apply ``--set`` overrides, and validate everything at once.
 
-Every problem becomes one line ``FILE: dotted.key: what is wrong (got VALUE)``; all of them are
-collected and raised together as a :class:`~finesweep.errors.ConfigError` before anything starts.
+Every problem becomes one line ``FILE: dotted.key: what is wrong (got VALUE)``. The job's
+sections, its ``train`` section (checked by the task's parameter model), the search-space file
+and ``search.overrides`` are checked independently, so one mistake never hides another; all
+problems are raised together as a :class:`~finesweep.errors.ConfigError` before anything starts.
 """
 
 from __future__ import annotations
@@ -15,10 +17,11 @@ import yaml
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from finesweep.config.schema import JobConfig
-from finesweep.config.space import ParamSpec, SearchSpaceFile, candidate_values, finite_values, upper_bound
+from finesweep.config.space import DISTRIBUTIONS, ParamSpec, SearchSpaceFile, candidate_values, finite_values, upper_bound
 from finesweep.errors import ConfigError
 
 _SPEC_ADAPTER: TypeAdapter[Any] = TypeAdapter(ParamSpec)
+_NAME_RULE = "must start with a letter or digit and hold only letters, digits, '_', '.' and '-' (at most 100)"
 
 
 class _Loader(yaml.SafeLoader):
@@ -70,80 +73,107 @@ class LoadedJob:
 # formatting pydantic errors
 
 
-_UNION_TAGS = {"loguniform", "uniform", "int", "choice", "grid"}
-
-
 def _dotted(prefix: str, loc: tuple[Any, ...]) -> str:
     parts = [prefix] if prefix else []
-    for index, item in enumerate(loc):
+    for item in loc:
         if isinstance(item, int):
             parts[-1:] = [f"{parts[-1]}[{item}]"] if parts else [f"[{item}]"]
-        elif item in _UNION_TAGS and index >= 2 and loc[index - 2] in ("parameters", "overrides"):
-            continue  # the branch name pydantic inserts for the `distribution` discriminated union
         else:
             parts.append(str(item))
     return ".".join(parts) if parts else "(top level)"
 
 
-def _allowed_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str] | None:
-    """Field names allowed where an unknown key ``loc[-1]`` was found, walking nested models."""
+def _model_at(model: type[BaseModel] | None, loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The nested model class at ``loc`` (following sub-models and distribution tags)."""
     current: Any = model
-    for item in loc[:-1]:
+    for item in loc:
+        if item in DISTRIBUTIONS and current is None:
+            current = DISTRIBUTIONS[item]
+            continue
         fields = getattr(current, "model_fields", None)
         if fields is None or item not in fields:
             return None
         annotation = fields[item].annotation
         current = annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
-        if current is None:
-            return None
-    fields = getattr(current, "model_fields", None)
-    return sorted(fields) if fields else None
+    return current
 
 
 def _describe(error: dict[str, Any], model: type[BaseModel] | None) -> str:
-    kind = error["type"]
+    kind, value = error["type"], error.get("input")
     if kind == "extra_forbidden":
-        allowed = _allowed_keys(model, error["loc"]) if model is not None else None
-        return "unknown key" + (f"; allowed: {', '.join(allowed)}" if allowed else "")
+        owner = _model_at(model, tuple(error["loc"][:-1]))
+        fields = sorted(owner.model_fields) if owner is not None else None
+        return "unknown key" + (f"; allowed: {', '.join(fields)}" if fields else "")
     if kind == "missing":
         return "missing required key"
+    allowed_distributions = ", ".join(DISTRIBUTIONS)
+    if kind == "union_tag_invalid":
+        return f"unknown distribution (got {error['ctx']['tag']!r}); allowed: {allowed_distributions}"
+    if kind == "union_tag_not_found":
+        return f"missing key `distribution`; allowed: {allowed_distributions}"
+    if kind == "string_pattern_mismatch" and tuple(error["loc"]) == ("name",):
+        return f"{_NAME_RULE} (got {value!r})"
+    if kind == "too_short":
+        return f"must not be empty (got {value!r})"
     message = error["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
     message = message.replace("Input should be", "must be")
-    return f"{message} (got {error['input']!r})"
+    if isinstance(value, dict) or "(got " in message:
+        return message  # a whole section adds nothing; the message already shows the value
+    return f"{message} (got {value!r})"
+
+
+def _problems(source: str, prefix: str, exc: ValidationError, model: type[BaseModel] | None) -> list[str]:
+    """One line per pydantic error: ``source: dotted.key: message (got value)``."""
+    lines = []
+    for error in exc.errors():
+        loc = tuple(error["loc"])
+        if model is None and loc and loc[0] in DISTRIBUTIONS:
+            loc = loc[1:]  # the union branch pydantic names first for a discriminated union
+        lines.append(f"{source}: {_dotted(prefix, loc)}: {_describe(error, model)}")
+    return lines
 
 
 def format_validation_error(
     source: str, prefix: str, exc: ValidationError, model: type[BaseModel] | None = None
 ) -> list[str]:
-    """One line per pydantic error: ``source: dotted.key: message (got value)``."""
-    lines = []
-    for error in exc.errors():
-        lines.append(f"{source}: {_dotted(prefix, tuple(error['loc']))}: {_describe(error, model)}")
-    return lines
+    """Public form of the one-line-per-problem formatter (used by other loaders)."""
+    return _problems(source, prefix, exc, model)
+
+
+def _validate(model: type[BaseModel], data: Any, source: str, prefix: str, problems: list[str]) -> Any:
+    """``model`` validated from ``data``, or None with the problems appended."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        problems.extend(_problems(source, prefix, exc, model))
+        return None
 
 
 # ---------------------------------------------------------------------------------------------
 # reading files and overrides
 
 
-def _read_yaml_mapping(path: Path, problems: list[str]) -> dict[str, Any] | None:
-    if not path.is_file():
-        problems.append(f"{path}: file not found")
+def _read_yaml_mapping(path: Path, problems: list[str], source: str | None = None) -> dict[str, Any] | None:
+    name = source or str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        problems.append(f"{name}: not UTF-8 text ({exc.reason} at byte {exc.start})")
+        return None
+    except OSError as exc:
+        problems.append(f"{name}: cannot read ({exc.strerror or exc})")
         return None
     try:
-        data = parse_yaml_text(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError as exc:
-        problems.append(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})")
-        return None
+        data = parse_yaml_text(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problems.append(f"{path}: invalid YAML{where}: {getattr(exc, 'problem', exc)}")
+        problems.append(f"{name}: invalid YAML{where}: {getattr(exc, 'problem', None) or exc}")
         return None
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        problems.append(f"{path}: (top level): must be a mapping of keys to values (got {type(data).__name__})")
+        problems.append(f"{name}: (top level): must be a mapping of keys to values (got a {type(data).__name__})")
         return None
     return data
 
@@ -157,7 +187,7 @@ def apply_override(data: dict[str, Any], assignment: str) -> str | None:
     try:
         value = parse_yaml_text(text) if text.strip() else None
     except yaml.YAMLError as exc:
-        return f"--set {assignment}: value is not valid YAML ({getattr(exc, 'problem', exc)})"
+        return f"--set {assignment}: value is not valid YAML ({getattr(exc, 'problem', None) or exc})"
     parts = key.split(".")
     node = data
     for depth, part in enumerate(parts[:-1]):
@@ -176,41 +206,74 @@ def apply_override(data: dict[str, Any], assignment: str) -> str | None:
 # the search space
 
 
-def _load_space(loaded_job: JobConfig, job_path: Path, problems: list[str]) -> tuple[dict[str, Any], Path | None]:
-    space: dict[str, Any] = {}
-    space_path: Path | None = None
-    if loaded_job.search.space is not None:
-        candidate = Path(loaded_job.search.space).expanduser()
-        space_path = candidate if candidate.is_absolute() else (job_path.parent / candidate).resolve()
-        raw = _read_yaml_mapping(space_path, problems)
-        if raw is not None:
-            try:
-                space.update(SearchSpaceFile.model_validate(raw).parameters)
-            except ValidationError as exc:
-                problems.extend(format_validation_error(str(space_path), "", exc, SearchSpaceFile))
-    space.update(loaded_job.search.overrides)
-    return space, space_path
+def parse_parameters(parameters: Any, source: str, prefix: str, problems: list[str]) -> dict[str, Any]:
+    """Validate each parameter definition on its own; return the valid ones."""
+    if not isinstance(parameters, dict):
+        problems.append(f"{source}: {prefix}: must be a mapping of hyperparameter names to distributions")
+        return {}
+    specs = {}
+    for name, definition in parameters.items():
+        try:
+            specs[name] = _SPEC_ADAPTER.validate_python(definition)
+        except ValidationError as exc:
+            problems.extend(_problems(source, f"{prefix}.{name}", exc, None))
+    return specs
+
+
+def _read_space_file(path: Path, source: str, problems: list[str]) -> dict[str, Any]:
+    raw = _read_yaml_mapping(path, problems)
+    if raw is None:
+        return {}
+    top = {key: value for key, value in raw.items() if key != "parameters"}
+    _validate(SearchSpaceFile, {**top, "parameters": {}}, source, "", problems)
+    if not raw.get("parameters"):
+        problems.append(f"{source}: parameters: must define at least one parameter (got {raw.get('parameters')!r})")
+        return {}
+    return parse_parameters(raw["parameters"], source, "parameters", problems)
 
 
 def _check_space_values(
-    space: dict[str, Any], params_model: type[BaseModel], source: str, problems: list[str]
+    space: dict[str, Any], params_model: type[BaseModel], source: str, prefix: str, problems: list[str]
 ) -> None:
     """Every parameter must be a hyperparameter of the task, and every value it can take valid."""
     allowed = sorted(params_model.model_fields)
     for name, spec in space.items():
         if name not in params_model.model_fields:
-            problems.append(f"{source}: parameters.{name}: unknown hyperparameter; allowed: {', '.join(allowed)}")
+            problems.append(f"{source}: {prefix}.{name}: unknown hyperparameter; allowed: {', '.join(allowed)}")
             continue
+        finite = finite_values(spec) is not None and not hasattr(spec, "low")
         for index, value in enumerate(candidate_values(spec)):
             try:
                 params_model.model_validate({name: value})
             except ValidationError as exc:
+                where = f"values[{index}]" if finite else ("low" if index == 0 and value == spec.low else "high")
                 for error in exc.errors():
-                    where = "values" if finite_values(spec) is not None and not hasattr(spec, "low") else (
-                        "low" if index == 0 else "high"
-                    )
-                    suffix = f"[{index}]" if where == "values" else ""
-                    problems.append(f"{source}: parameters.{name}.{where}{suffix}: {_describe(error, None)}")
+                    problems.append(f"{source}: {prefix}.{name}.{where}: {_describe(error, None)}")
+
+
+def _load_space(raw: dict[str, Any], job_path: Path, source: str, params_model, problems: list[str]):
+    """The merged search space (file, then ``search.overrides``) and the space file's path."""
+    search = raw.get("search") if isinstance(raw.get("search"), dict) else {}
+    space: dict[str, Any] = {}
+    space_path: Path | None = None
+    reference = search.get("space")
+    if isinstance(reference, str):
+        candidate = Path(reference).expanduser()
+        space_path = candidate if candidate.is_absolute() else (job_path.parent / candidate).resolve()
+        if not space_path.is_file():
+            problems.append(f"{source}: search.space: file not found: {space_path} (got {reference!r})")
+        else:
+            file_space = _read_space_file(space_path, str(space_path), problems)
+            if params_model is not None:
+                _check_space_values(file_space, params_model, str(space_path), "parameters", problems)
+            space.update(file_space)
+    overrides = search.get("overrides")
+    if isinstance(overrides, dict):
+        inline = parse_parameters(overrides, source, "search.overrides", problems)
+        if params_model is not None:
+            _check_space_values(inline, params_model, source, "search.overrides", problems)
+        space.update(inline)
+    return space, space_path
 
 
 def _check_cross_section(loaded: LoadedJob, source: str, task: Any, problems: list[str]) -> None:
@@ -242,65 +305,68 @@ def _check_cross_section(loaded: LoadedJob, source: str, task: Any, problems: li
             )
 
 
+def _task_for(raw: dict[str, Any], source: str, problems: list[str]) -> Any:
+    from finesweep.tasks import get_task, task_names
+
+    name = raw.get("task", JobConfig.model_fields["task"].default)
+    if isinstance(name, str) and name in task_names():
+        return get_task(name)
+    if isinstance(name, str):
+        problems.append(f"{source}: task: unknown task (got {name!r}); allowed: {', '.join(task_names())}")
+    return None
+
+
 def load_job(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> LoadedJob:
     """Load and validate a job file (and its search space) with ``--set`` overrides applied.
 
     Raises :class:`ConfigError` listing every problem found; imports nothing heavy.
     """
-    from finesweep.tasks import get_task, task_names
-
     job_path = Path(path).expanduser().resolve()
     source = str(path)
     problems: list[str] = []
-    raw = _read_yaml_mapping(job_path, problems)
+    if not job_path.is_file():
+        raise ConfigError([f"{source}: file not found"])
+    raw = _read_yaml_mapping(job_path, problems, source)
     if raw is None:
-        raise ConfigError([p.replace(str(job_path), source) for p in problems])
+        raise ConfigError(problems)
     for assignment in overrides:
         problem = apply_override(raw, assignment)
         if problem:
             problems.append(f"{source}: {problem}")
     if problems:
         raise ConfigError(problems)
-    try:
-        job = JobConfig.model_validate(raw)
-    except ValidationError as exc:
-        problems.extend(format_validation_error(source, "", exc, JobConfig))
-        job = None
-    if job is None:
-        raise ConfigError(problems)
-    if job.task not in task_names():
-        raise ConfigError([f"{source}: task: unknown task (got {job.task!r}); allowed: {', '.join(task_names())}"])
-    task = get_task(job.task)
+    job = _validate(JobConfig, raw, source, "", problems)
+    task = _task_for(raw, source, problems)
     params = None
-    try:
-        params = task.params_model.model_validate(job.train)
-    except ValidationError as exc:
-        problems.extend(format_validation_error(source, "train", exc, task.params_model))
-    space, space_path = _load_space(job, job_path, problems)
-    space_source = str(space_path) if space_path else f"{source} (search.overrides)"
-    _check_space_values(space, task.params_model, space_source, problems)
-    if params is None:
-        raise ConfigError(problems)
-    loaded = LoadedJob(
-        path=job_path, job=job, params=params, space=space, space_path=space_path, raw=raw, overrides=tuple(overrides)
-    )
-    if not problems:
-        _check_cross_section(loaded, source, task, problems)
-        problems.extend(task.check_job(loaded, source))
+    if task is not None and isinstance(raw.get("train", {}), dict):
+        params = _validate(task.params_model, raw.get("train", {}), source, "train", problems)
+    space, space_path = _load_space(raw, job_path, source, task.params_model if task else None, problems)
+    if problems or job is None or params is None:
+        raise ConfigError(problems or [f"{source}: invalid job file"])
+    loaded = LoadedJob(job_path, job, params, space, space_path, raw, tuple(overrides))
+    _check_cross_section(loaded, source, task, problems)
+    problems.extend(task.check_job(loaded, source))
     if problems:
         raise ConfigError(problems)
     return loaded
 
 
 def load_space_file(path: str | Path) -> dict[str, Any]:
-    """Validate a standalone search-space file (used by ``finesweep validate`` on search_spaces/)."""
+    """Validate a standalone search-space file (``finesweep validate search_spaces/x.yaml``).
+
+    Parameter names are checked against the hyperparameters of every registered task.
+    """
+    from finesweep.tasks import get_task, task_names
+
     space_path = Path(path)
     problems: list[str] = []
-    raw = _read_yaml_mapping(space_path, problems)
-    if raw is None:
+    if not space_path.is_file():
+        raise ConfigError([f"{path}: file not found"])
+    space = _read_space_file(space_path, str(path), problems)
+    known = {name for task in task_names() for name in get_task(task).params_model.model_fields}
+    for name in space:
+        if name not in known:
+            problems.append(f"{path}: parameters.{name}: unknown hyperparameter; allowed: {', '.join(sorted(known))}")
+    if problems:
         raise ConfigError(problems)
-    try:
-        parsed = SearchSpaceFile.model_validate(raw)
-    except ValidationError as exc:
-        raise ConfigError(format_validation_error(str(path), "", exc, SearchSpaceFile)) from None
-    return dict(parsed.parameters)
+    return space

