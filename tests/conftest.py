@@ -78,13 +78,9 @@ def ray_session():
     """One local Ray for the whole test session (2 CPUs, dashboard on 127.0.0.1 for Train V2)."""
     import ray
 
-    ray.init(
-        num_cpus=2,
-        include_dashboard=True,
-        dashboard_host="127.0.0.1",
-        logging_level="warning",
-        configure_logging=True,
-    )
+    from finesweep.tuning.ray_runtime import start_local_ray
+
+    start_local_ray(num_cpus=2)
     yield ray
     ray.shutdown()
 

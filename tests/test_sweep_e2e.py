@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import subprocess
 import sys
@@ -101,6 +102,23 @@ def test_tpe_asha_sweep_records_every_trial_and_frees_resources(tmp_path, tiny_b
         else:
             assert len(steps) < int(child.data.params["epochs"]), "pruned trials stop before their last epoch"
             assert "confusion_matrix.png" not in artifacts
+
+    board = _cli("leaderboard", "--sweep", "tpe-asha", "--tracking-uri", summary.tracking_uri, "--json")
+    assert board.returncode == 0, board.stderr
+    records = json.loads(board.stdout)["trials"]
+    assert len(records) == summary.count("completed")
+    losses = [r["val_loss"] for r in records]
+    assert losses == sorted(losses), "mode min: best (lowest) first"
+    assert records[0]["trial_id"] == summary.best_trial_id
+    everything = _cli("leaderboard", "--sweep", "tpe-asha", "--tracking-uri", summary.tracking_uri,
+                      "--json", "--include-pruned")
+    assert len(json.loads(everything.stdout)["trials"]) == 6
+    missing = _cli("leaderboard", "--sweep", "no-such-sweep", "--tracking-uri", summary.tracking_uri)
+    assert missing.returncode == 2 and "no sweep named 'no-such-sweep'" in missing.stderr
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "finesweep", *args], capture_output=True, text=True, timeout=300)
 
 
 def test_grid_runs_every_point_exactly_once(tmp_path, tiny_bert, ray_clean):

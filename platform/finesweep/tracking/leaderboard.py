@@ -46,13 +46,13 @@ def leaderboard(
             "trial_id": run.data.tags.get(TAG_TRIAL),
             "status": status,
             metric: run.data.metrics.get(metric),
-            "epochs": run.data.metrics.get("epoch"),
+            "epochs_run": run.data.metrics.get("epoch"),
         }
         row.update({name: run.data.params.get(name) for name in searched})
         row.update({name: run.data.metrics.get(name) for name in _TIMINGS})
         row["run_id"] = run.info.run_id
         rows.append(row)
-    table = pd.DataFrame(rows, columns=["trial_id", "status", metric, "epochs", *searched, *_TIMINGS, "run_id"])
+    table = pd.DataFrame(rows, columns=["trial_id", "status", metric, "epochs_run", *searched, *_TIMINGS, "run_id"])
     if not table.empty:
         table = table.sort_values(metric, ascending=(mode == "min"), na_position="last", kind="stable")
         table = table.reset_index(drop=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -49,28 +48,6 @@ def default_sweep_name(loaded: LoadedJob) -> str:
 
 def _say(message: str) -> None:
     print(f"finesweep: {message}", flush=True)
-
-
-def _start_ray() -> bool:
-    """Connect to $RAY_ADDRESS / an initialised Ray, or start a local one on 127.0.0.1. True if started."""
-    import ray
-
-    if ray.is_initialized():
-        return False
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    if os.environ.get("RAY_ADDRESS"):
-        ray.init(address=os.environ["RAY_ADDRESS"], log_to_driver=True)
-        return False
-    # The dashboard must run: Train V2's placement-group cleaner asks it for actor state, and
-    # without it workers of trials that ASHA stops keep their CPUs (DESIGN.md).
-    ray.init(
-        address="local",
-        include_dashboard=True,
-        dashboard_host="127.0.0.1",
-        configure_logging=True,
-        logging_level="warning",
-    )
-    return True
 
 
 def _wait_for_release(timeout_s: float = 60.0) -> tuple[bool, dict[str, float]]:
@@ -177,7 +154,9 @@ def run_sweep(loaded: LoadedJob, name: str | None = None, resume: bool = False) 
             f"a sweep named {sweep!r} already exists in experiment {job.tracking.experiment!r}; "
             "choose another --name" + ("" if resume else " (resuming is not supported yet)")
         )
-    started_ray = _start_ray()
+    from finesweep.tuning.ray_runtime import connect_or_start
+
+    started_ray = connect_or_start()
     try:
         return _run_tuner(loaded, task, sweep, tracker, data, base, started, tracking_uri, git_commit(loaded.path.parent))
     finally:

@@ -1,0 +1,58 @@
+"""Connecting to a Ray cluster, or starting a local one that is safe beside other local clusters."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+
+def free_local_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_local_ray(num_cpus: int | None = None, num_gpus: int | None = None) -> str:
+    """Start a fresh local Ray bound to 127.0.0.1 with its dashboard; return the dashboard URL.
+
+    The dashboard must run: Train V2's placement-group cleaner asks its state API whether a
+    trial's controller is still alive, and without an answer the workers of trials that ASHA
+    stops keep their CPUs. That state API finds its server through RAY_API_SERVER_ADDRESS or by
+    looking for local Ray processes, which fails ("Found multiple active Ray instances") when
+    another Ray runs on the same machine (a second sweep, a test session); every worker is
+    therefore told this cluster's dashboard address explicitly.
+    """
+    import ray
+
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    port = free_local_port()
+    url = f"http://127.0.0.1:{port}"
+    ray.init(
+        address="local",
+        num_cpus=num_cpus,
+        num_gpus=num_gpus,
+        include_dashboard=True,
+        dashboard_host="127.0.0.1",
+        dashboard_port=port,
+        runtime_env={"env_vars": {"RAY_API_SERVER_ADDRESS": url, "TOKENIZERS_PARALLELISM": "false"}},
+        configure_logging=True,
+        logging_level="warning",
+    )
+    return url
+
+
+def connect_or_start() -> bool:
+    """Use an initialised Ray, connect to $RAY_ADDRESS (Ray Jobs set it), or start a local Ray.
+
+    Returns True when this call started a local Ray that the caller must shut down.
+    """
+    import ray
+
+    if ray.is_initialized():
+        return False
+    if os.environ.get("RAY_ADDRESS"):
+        ray.init(address=os.environ["RAY_ADDRESS"])
+        return False
+    start_local_ray()
+    return True
