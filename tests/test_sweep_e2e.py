@@ -72,6 +72,9 @@ def test_tpe_asha_sweep_records_every_trial_and_frees_resources(tmp_path, tiny_b
     assert summary.count("completed") >= 1, summary.statuses
     assert summary.best_value is not None
 
+    import mlflow
+
+    mlflow.set_tracking_uri(summary.tracking_uri)
     client, parents, children = _runs(summary.tracking_uri, "tpe-asha")
     assert len(parents) == 1
     parent = parents[0]
@@ -79,6 +82,8 @@ def test_tpe_asha_sweep_records_every_trial_and_frees_resources(tmp_path, tiny_b
     assert parent.data.metrics["n_trials"] == 6
     assert parent.data.metrics["n_pruned"] == summary.count("pruned")
     assert parent.data.tags["finesweep.best_trial_id"] == summary.best_trial_id
+    plots = {Path(a.path).name for a in client.list_artifacts(parent.info.run_id, "plots")}
+    assert {"learning_curves.png", "optimization_history.png", "parallel_coordinates.png"} <= plots
     assert len(children) == 6, "one child run per trial, no duplicates"
     assert len({c.data.tags[TAG_TRIAL] for c in children}) == 6
     param_keys = {frozenset(c.data.params) for c in children}
@@ -95,9 +100,11 @@ def test_tpe_asha_sweep_records_every_trial_and_frees_resources(tmp_path, tiny_b
         artifacts = {a.path for a in client.list_artifacts(child.info.run_id)}
         if status == "completed":
             assert len(steps) == int(child.data.params["epochs"])
-            assert {"confusion_matrix.png", "classification_report.txt", "model"} <= artifacts
-            model_files = {Path(a.path).name for a in client.list_artifacts(child.info.run_id, "model")}
-            assert "adapter_model.safetensors" in model_files
+            assert {"confusion_matrix.png", "classification_report.txt"} <= artifacts
+            model_dir = Path(mlflow.artifacts.download_artifacts(child.data.tags["finesweep.model_uri"]))
+            model_files = {p.name for p in model_dir.rglob("*")}
+            assert {"adapter_model.safetensors", "finesweep_model.json", "MLmodel"} <= model_files
+            assert not any(name.endswith((".pkl", ".bin", ".pt")) for name in model_files), "safetensors only"
             assert "test_macro_f1" in child.data.metrics
         else:
             assert len(steps) < int(child.data.params["epochs"]), "pruned trials stop before their last epoch"
@@ -113,6 +120,21 @@ def test_tpe_asha_sweep_records_every_trial_and_frees_resources(tmp_path, tiny_b
     everything = _cli("leaderboard", "--sweep", "tpe-asha", "--tracking-uri", summary.tracking_uri,
                       "--json", "--include-pruned")
     assert len(json.loads(everything.stdout)["trials"]) == 6
+    exported = tmp_path / "board.csv"
+    _cli("leaderboard", "--sweep", "tpe-asha", "--tracking-uri", summary.tracking_uri, "--output", str(exported))
+    assert exported.read_text().splitlines()[0].startswith("rank,trial_id,status,val_loss")
+
+    report = _cli("report", "--sweep", "tpe-asha", "--tracking-uri", summary.tracking_uri,
+                  "--output", str(tmp_path / "report.html"))
+    assert report.returncode == 0, report.stderr
+    page = (tmp_path / "report.html").read_text()
+    assert page.count("data:image/png;base64,") >= 3 and summary.best_trial_id in page
+    assert "ASHA saved" in page
+    markdown = _cli("report", "--sweep", "tpe-asha", "--tracking-uri", summary.tracking_uri,
+                    "--output", str(tmp_path / "md" / "report.md"))
+    assert markdown.returncode == 0, markdown.stderr
+    assert (tmp_path / "md" / "report_plots" / "learning_curves.png").stat().st_size > 10_000
+
     missing = _cli("leaderboard", "--sweep", "no-such-sweep", "--tracking-uri", summary.tracking_uri)
     assert missing.returncode == 2 and "no sweep named 'no-such-sweep'" in missing.stderr
 

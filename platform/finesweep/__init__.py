@@ -5,3 +5,13 @@ modules that train, tune or track.
 """
 
 __version__ = "0.1.0"
+
+
+def load_model(uri: str, device: str | None = None, batch_size: int = 64, tracking_uri: str | None = None):
+    """Load a trained model: ``models:/NAME@champion``, ``runs:/RUN_ID/model`` or a local folder.
+
+    Returns a :class:`finesweep.serving.classifier.TextClassifier`; call ``.predict(texts)``.
+    """
+    from finesweep.serving.loading import load_model as _load
+
+    return _load(uri, device=device, batch_size=batch_size, tracking_uri=tracking_uri)

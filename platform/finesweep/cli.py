@@ -9,6 +9,7 @@ shows the traceback. Heavy libraries are imported inside commands, so ``--help``
 from __future__ import annotations
 
 import json
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -100,6 +101,9 @@ def sweep(
         raise typer.Exit(1)
 
 
+_TRACKING_HELP = "MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///./mlflow.db)."
+
+
 @app.command(name="leaderboard")
 def leaderboard_command(
     sweep: str = typer.Option(..., "--sweep", help="The sweep's name."),
@@ -107,23 +111,146 @@ def leaderboard_command(
     metric: Optional[str] = typer.Option(None, "--metric", help="Rank by this metric (default: the sweep's)."),
     include_pruned: bool = typer.Option(False, "--include-pruned", help="Also list pruned and failed trials."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON records instead of a table."),
-    tracking_uri: Optional[str] = typer.Option(None, "--tracking-uri", help="Default: $MLFLOW_TRACKING_URI or ./mlflow.db."),
+    output: Optional[Path] = typer.Option(None, "--output", help="Also write the table to FILE (.csv or .json)."),
+    tracking_uri: Optional[str] = typer.Option(None, "--tracking-uri", help=_TRACKING_HELP),
 ) -> None:
     """Rank a sweep's trials by its metric, read from MLflow."""
     from finesweep.tracking.leaderboard import format_table, leaderboard
     from finesweep.tracking.store import resolve_tracking_uri
 
     table, metric_name, mode = leaderboard(resolve_tracking_uri(tracking_uri), sweep, metric, top, include_pruned)
+    records = json.loads(table.to_json(orient="records"))
+    if output is not None:
+        if output.suffix.lower() == ".csv":
+            table.to_csv(output, index_label="rank")
+        elif output.suffix.lower() == ".json":
+            output.write_text(json.dumps(records, indent=2), encoding="utf-8")
+        else:
+            raise FinesweepError(f"--output {output}: use a .csv or .json file name")
     if as_json:
-        typer.echo(json.dumps({"sweep": sweep, "metric": metric_name, "mode": mode, "trials": json.loads(
-            table.to_json(orient="records"))}, indent=2))
+        typer.echo(json.dumps({"sweep": sweep, "metric": metric_name, "mode": mode, "trials": records}, indent=2))
     else:
         typer.echo(f"Sweep {sweep!r}, by {metric_name} ({mode}):")
         typer.echo(format_table(table))
 
 
+def _print_promotion(outcome) -> None:
+    typer.echo(f"Held-out test split, deciding metric {outcome.metric} ({outcome.mode}):")
+    typer.echo(outcome.table.to_string(float_format=lambda v: f"{v:.4f}", na_rep="-"))
+    if outcome.significance:
+        s = outcome.significance
+        typer.echo(
+            f"paired bootstrap (1000 resamples): difference {s['difference']:+.4f}, "
+            f"95% CI [{s['ci_low']:+.4f}, {s['ci_high']:+.4f}], p = {s['p_value']:.3f}"
+        )
+
+
+@app.command(name="promote-best-model")
+def promote_best_model_command(
+    sweep: str = typer.Option(..., "--sweep", help="The sweep whose best completed trial is the challenger."),
+    model_name: str = typer.Option(..., "--model-name", help="Registered model name in the MLflow registry."),
+    metric: Optional[str] = typer.Option(None, "--metric", help="Pick and compare by this metric (default: the sweep's)."),
+    min_delta: float = typer.Option(0.0, "--min-delta", help="Smallest test-metric gain that promotes."),
+    require_significant: bool = typer.Option(
+        False, "--require-significant", help="Also require paired-bootstrap p <= 0.05 over the test split."
+    ),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Evaluate and print; register and move nothing."),
+    force: bool = typer.Option(False, "--force", help="Promote even if the challenger does not win."),
+    tracking_uri: Optional[str] = typer.Option(None, "--tracking-uri", help=_TRACKING_HELP),
+) -> None:
+    """Register the sweep's best model; move the `champion` alias only if it beats the champion on the test split.
+
+    Exits 3 when promotion is refused (the version stays registered, the aliases do not move).
+    """
+    from finesweep.errors import PromotionRefused
+    from finesweep.tracking.registry import promote_best_model
+    from finesweep.tracking.store import resolve_tracking_uri
+
+    try:
+        outcome = promote_best_model(
+            resolve_tracking_uri(tracking_uri), sweep, model_name, metric, min_delta, dry_run, force, require_significant
+        )
+    except PromotionRefused as refused:
+        if refused.outcome is not None:
+            _print_promotion(refused.outcome)
+        raise
+    _print_promotion(outcome)
+    if dry_run:
+        typer.echo(f"dry run: would promote ({outcome.reason}); nothing registered or moved")
+    else:
+        typer.echo(f"{model_name} v{outcome.challenger_version} is now @champion ({outcome.reason})")
+        if outcome.champion_version and outcome.champion_version != outcome.challenger_version:
+            typer.echo(f"{model_name} v{outcome.champion_version} is now @previous")
+
+
+@app.command()
+def report(
+    sweep: str = typer.Option(..., "--sweep", help="The sweep's name."),
+    output: Optional[Path] = typer.Option(None, "--output", help="report.html (self-contained) or report.md."),
+    tracking_uri: Optional[str] = typer.Option(None, "--tracking-uri", help=_TRACKING_HELP),
+) -> None:
+    """Write a sweep report: leaderboard, plots, best configuration, timings, ASHA's savings."""
+    from finesweep.tracking.report import write_report
+    from finesweep.tracking.store import resolve_tracking_uri
+
+    path = write_report(resolve_tracking_uri(tracking_uri), sweep, output or Path(f"{sweep}-report.html"))
+    typer.echo(f"wrote {path}")
+
+
+@app.command()
+def rollback(
+    model_name: str = typer.Option(..., "--model-name", help="Registered model name."),
+    tracking_uri: Optional[str] = typer.Option(None, "--tracking-uri", help=_TRACKING_HELP),
+) -> None:
+    """Move `champion` back to the `previous` version (and `previous` to the rolled-back one)."""
+    from finesweep.tracking.registry import rollback as do_rollback
+    from finesweep.tracking.store import resolve_tracking_uri
+
+    champion, previous = do_rollback(resolve_tracking_uri(tracking_uri), model_name)
+    typer.echo(f"{model_name}: @champion -> v{champion}, @previous -> v{previous}")
+
+
+def _read_texts(path: Path) -> list[str]:
+    """Texts from a .txt (one per line), .csv/.tsv/.jsonl/.parquet (a `text` column) file."""
+    from finesweep.data.readers import FORMATS, read_frame
+
+    if path.suffix.lower() in FORMATS:
+        frame = read_frame(path, FORMATS[path.suffix.lower()])
+        if "text" not in frame.columns:
+            raise FinesweepError(f"{path}: no 'text' column; columns are: {', '.join(map(str, frame.columns))}")
+        return frame["text"].astype(str).tolist()
+    if not path.is_file():
+        raise FinesweepError(f"{path}: file not found")
+    return [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+@app.command()
+def predict(
+    texts: List[str] = typer.Argument(None, help="Texts to classify."),
+    model: str = typer.Option(..., "--model", help="models:/NAME@champion, models:/NAME/VERSION, runs:/ID/model or a folder."),
+    input_file: Optional[Path] = typer.Option(None, "--input", help="Read texts from a file (.txt lines or a `text` column)."),
+    as_json: bool = typer.Option(False, "--json", help="JSON lines with every class score."),
+    batch_size: int = typer.Option(64, "--batch-size", min=1),
+    device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda, cuda:1 (default: cuda if available)."),
+    tracking_uri: Optional[str] = typer.Option(None, "--tracking-uri", help=_TRACKING_HELP),
+) -> None:
+    """Classify texts with a trained model, offline, in batches."""
+    from finesweep.serving.loading import load_model
+
+    items = list(texts or []) + (_read_texts(input_file) if input_file else [])
+    if not items:
+        raise FinesweepError("nothing to classify: give texts as arguments or --input FILE")
+    classifier = load_model(model, device=device, batch_size=batch_size, tracking_uri=tracking_uri)
+    for result in classifier.predict(items):
+        if as_json:
+            typer.echo(json.dumps(result, ensure_ascii=False))
+        else:
+            typer.echo(f"{result['label']}\t{result['confidence']:.3f}\t{result['text']}")
+
+
 def main() -> None:
     """Console entry point: run the app, mapping errors to exit codes 2 (user) and 1 (internal)."""
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     try:
         # standalone mode: click/typer print usage errors themselves and exit 2
         app(standalone_mode=True)

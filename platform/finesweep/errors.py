@@ -35,3 +35,16 @@ class TrackingError(FinesweepError):
 
 class SweepError(FinesweepError):
     """A sweep that cannot start or be resumed as asked (name clash, no resources for a trial)."""
+
+
+class PromotionRefused(FinesweepError):
+    """The challenger did not beat the champion by the required margin; the alias did not move.
+
+    ``outcome`` holds the comparison (a ``tracking.registry.Promotion``) for the CLI to print.
+    """
+
+    exit_code = 3
+
+    def __init__(self, reason: str, outcome: object = None):
+        self.outcome = outcome
+        super().__init__(f"promotion refused: {reason}")

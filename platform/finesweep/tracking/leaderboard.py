@@ -13,7 +13,8 @@ from finesweep.tracking.store import client
 _TIMINGS = ["time_to_first_step_s", "train_time_s"]
 
 
-def _parent(mlflow_client: Any, sweep: str) -> Any:
+def sweep_parent(mlflow_client: Any, sweep: str) -> Any:
+    """The parent run of sweep ``sweep`` in any experiment (TrackingError if none)."""
     experiments = [e.experiment_id for e in mlflow_client.search_experiments()]
     runs = mlflow_client.search_runs(
         experiments, filter_string=f"tags.`{TAG_SWEEP}` = '{sweep}' and tags.`{TAG_ROLE}` = 'sweep'", max_results=1
@@ -28,7 +29,7 @@ def leaderboard(
 ) -> tuple[pd.DataFrame, str, str]:
     """The sweep's trials, best first: (table, metric, mode). Pruned/failed only with ``include_pruned``."""
     mlflow_client = client(tracking_uri)
-    parent = _parent(mlflow_client, sweep)
+    parent = sweep_parent(mlflow_client, sweep)
     metric = metric or parent.data.tags.get("finesweep.metric", "val_macro_f1")
     mode = parent.data.tags.get("finesweep.mode", "max")
     searched = [p for p in parent.data.tags.get("finesweep.searched", "").split(",") if p]

@@ -21,6 +21,7 @@ TAG_ROLE = "finesweep.role"
 TAG_TRIAL = "finesweep.trial_id"
 TAG_STATUS = "finesweep.status"
 TAG_PARENT = "mlflow.parentRunId"
+TAG_MODEL_URI = "finesweep.model_uri"
 
 # Tune's own bookkeeping in every result; not metrics of the model.
 _TUNE_KEYS = {
@@ -193,15 +194,34 @@ class SweepTracker:
         if status == "completed" and checkpoint and Path(checkpoint).is_dir():
             self._log_final_artifacts(run_id, Path(checkpoint))
             tags.append(RunTag("finesweep.checkpoint_path", str(checkpoint)))
+            if (Path(checkpoint) / "model").is_dir():
+                tags.append(RunTag(TAG_MODEL_URI, self._log_model(run_id, Path(checkpoint) / "model")))
         if error:
             tags.append(RunTag("finesweep.error", error[:5000]))
             self.client.log_text(run_id, error, "error.txt")
         self.client.log_batch(run_id, tags=tags)
         self.client.set_terminated(run_id, "FAILED" if status == "failed" else "FINISHED")
 
+    def _log_model(self, run_id: str, model_dir: Path) -> str:
+        """Log the trial's model as an MLflow pyfunc model (from code: nothing pickled); return its URI."""
+        import mlflow
+
+        from finesweep.serving import mlflow_pyfunc
+
+        mlflow.set_tracking_uri(self.tracking_uri)
+        with mlflow.start_run(run_id=run_id):
+            info = mlflow.pyfunc.log_model(
+                name="model",
+                python_model=mlflow_pyfunc.__file__,
+                artifacts={"model_dir": str(model_dir)},
+                pip_requirements=["finesweep"],
+            )
+        return info.model_uri
+
     def _log_final_artifacts(self, run_id: str, checkpoint: Path) -> None:
+        """Reports and plots as run artifacts; the model folder goes into the logged MLflow model."""
         for path in sorted(checkpoint.iterdir()):
-            if path.is_dir():
+            if path.is_dir() and path.name != "model":
                 self.client.log_artifacts(run_id, str(path), path.name)
-            elif not path.name.startswith("."):
+            elif path.is_file() and not path.name.startswith("."):
                 self.client.log_artifact(run_id, str(path))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +43,7 @@ class SweepSummary:
 
 def default_sweep_name(loaded: LoadedJob) -> str:
     """``<job name>-<UTC timestamp>``, unique per start."""
-    return f"{loaded.name}-{datetime.utcnow().strftime('%Y%m%d-%H%M%S')}"
+    return f"{loaded.name}-{datetime.now(timezone.utc).strftime('%Y%m%d-%H%M%S')}"
 
 
 def _say(message: str) -> None:
@@ -102,6 +102,9 @@ def _log_parent_files(tracker: Any, loaded: LoadedJob, data: Any) -> None:
     space = {name: spec.model_dump() for name, spec in loaded.space.items()}
     tracker.log_parent_text(yaml.safe_dump({"parameters": space}, sort_keys=False), "resolved/search_space.yaml")
     resolved = {**loaded.job.model_dump(), "train": loaded.params.model_dump(), "overrides": list(loaded.overrides)}
+    for key in ("path", "validation_path", "test_path"):  # absolute, so promotion can re-read the data
+        if resolved["dataset"].get(key):
+            resolved["dataset"][key] = str(loaded.resolve_path(resolved["dataset"][key]))
     tracker.log_parent_text(yaml.safe_dump(resolved, sort_keys=False), "resolved/job.yaml")
     summary = {
         "source": data.source,
@@ -230,8 +233,19 @@ def _run_tuner(loaded, task, sweep, tracker, data, base, started, tracking_uri, 
     finally:
         released, leaked = _wait_for_release()
         summary = _summarise(loaded, sweep, tracker, tracking_uri, started, plan.max_concurrent, released, leaked)
+        _log_plots(tracking_uri, sweep)
         tracker.finish_parent(_summary_metrics(summary), _summary_tags(summary), failed=failed)
     return summary
+
+
+def _log_plots(tracking_uri: str, sweep: str) -> None:
+    """Attach the sweep's plots to its parent run; a plotting problem never fails the sweep."""
+    from finesweep.tracking.report import log_sweep_plots
+
+    try:
+        log_sweep_plots(tracking_uri, sweep)
+    except Exception as exc:  # noqa: BLE001 - plots are a convenience; the runs are already recorded
+        _say(f"warning: could not render the sweep's plots ({type(exc).__name__}: {exc})")
 
 
 def _summarise(loaded, sweep, tracker, tracking_uri, started, concurrency, released, leaked) -> SweepSummary:

@@ -1,0 +1,97 @@
+"""A trained text classifier: base model + LoRA adapter (or full weights) + tokenizer + labels.
+
+Loads offline: the base model is found through the reference recorded at training time (an
+installed model package or a local folder), falling back to its hub name in the local Hugging
+Face cache. Weights load from safetensors only; nothing is unpickled.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from finesweep.errors import ModelError
+
+CARD = "finesweep_model.json"
+
+
+def _base_location(base: dict[str, Any]) -> str:
+    from finesweep.models.resolve import resolve_base_model
+
+    for reference in (base.get("reference"), base.get("location")):
+        if not reference:
+            continue
+        try:
+            resolved = resolve_base_model(reference)
+        except ModelError:
+            continue
+        if resolved.kind != "hub":
+            return resolved.location
+    if base.get("hub_name"):
+        return base["hub_name"]
+    raise ModelError(f"base model {base.get('reference')!r} is not installed here and has no hub name")
+
+
+class TextClassifier:
+    """Predicts labels and class probabilities for texts, in batches, on CPU or GPU."""
+
+    def __init__(self, model_dir: str | Path, device: str | None = None, batch_size: int = 64):
+        import torch
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        self.model_dir = Path(model_dir)
+        card_path = self.model_dir / CARD
+        if not card_path.is_file():
+            raise ModelError(f"{self.model_dir}: not a finesweep model folder (no {CARD})")
+        self.card = json.loads(card_path.read_text(encoding="utf-8"))
+        self.label_names: list[str] = list(self.card["label_names"])
+        self.max_length = int(self.card.get("max_length", 128))
+        self.batch_size = batch_size
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.tokenizer = AutoTokenizer.from_pretrained(self.model_dir)
+        labels = {"id2label": dict(enumerate(self.label_names)), "label2id": {n: i for i, n in enumerate(self.label_names)}}
+        if self.card.get("finetuning") == "lora":
+            from peft import PeftModel
+
+            base = AutoModelForSequenceClassification.from_pretrained(
+                _base_location(self.card["base_model"]), num_labels=len(self.label_names), **labels
+            )
+            model = PeftModel.from_pretrained(base, self.model_dir).merge_and_unload()
+        else:
+            model = AutoModelForSequenceClassification.from_pretrained(self.model_dir, use_safetensors=True)
+        self.model = model.to(self.device).eval()
+
+    def predict_proba(self, texts: list[str]) -> list[list[float]]:
+        """Class probabilities per text, in ``label_names`` order."""
+        import torch
+
+        out: list[list[float]] = []
+        with torch.inference_mode():
+            for start in range(0, len(texts), self.batch_size):
+                batch = self.tokenizer(
+                    list(texts[start : start + self.batch_size]),
+                    truncation=True,
+                    max_length=self.max_length,
+                    padding=True,
+                    return_tensors="pt",
+                ).to(self.device)
+                out += torch.softmax(self.model(**batch).logits.float(), dim=-1).cpu().tolist()
+        return out
+
+    def predict(self, texts: list[str]) -> list[dict[str, Any]]:
+        """``{"text", "label", "confidence", "scores"}`` per text."""
+        results = []
+        for text, probabilities in zip(texts, self.predict_proba(texts)):
+            best = max(range(len(probabilities)), key=probabilities.__getitem__)
+            results.append(
+                {
+                    "text": text,
+                    "label": self.label_names[best],
+                    "confidence": probabilities[best],
+                    "scores": dict(zip(self.label_names, probabilities)),
+                }
+            )
+        return results

@@ -1,0 +1,41 @@
+"""``finesweep.load_model``: a model from the registry, a run, or a local folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from finesweep.errors import ModelError
+from finesweep.serving.classifier import CARD, TextClassifier
+
+
+def model_folder(local: Path) -> Path:
+    """The finesweep model folder inside a downloaded MLflow model (or ``local`` itself)."""
+    if (local / CARD).is_file():
+        return local
+    mlmodel = local / "MLmodel"
+    if mlmodel.is_file():
+        spec = yaml.safe_load(mlmodel.read_text(encoding="utf-8"))
+        artifacts = spec.get("flavors", {}).get("python_function", {}).get("artifacts", {})
+        relative = artifacts.get("model_dir", {}).get("path")
+        if relative and (local / relative / CARD).is_file():
+            return local / relative
+    raise ModelError(f"{local}: holds no finesweep model (no {CARD} and no MLmodel pointing at one)")
+
+
+def load_model(uri: str, device: str | None = None, batch_size: int = 64, tracking_uri: str | None = None) -> TextClassifier:
+    """Load ``models:/NAME@ALIAS``, ``models:/NAME/VERSION``, ``runs:/RUN/model`` or a local folder."""
+    path = Path(uri).expanduser()
+    if path.exists():
+        return TextClassifier(model_folder(path), device=device, batch_size=batch_size)
+    import mlflow
+
+    from finesweep.tracking.store import resolve_tracking_uri
+
+    mlflow.set_tracking_uri(resolve_tracking_uri(tracking_uri))
+    try:
+        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri))
+    except mlflow.exceptions.MlflowException as exc:
+        raise ModelError(f"cannot load {uri}: {exc.message.splitlines()[0]}") from None
+    return TextClassifier(model_folder(local), device=device, batch_size=batch_size)

@@ -1,0 +1,118 @@
+"""Sweep plots from MLflow runs: Optuna's optimization history, parameter importances and parallel
+coordinates (on an Optuna study rebuilt from the child runs), and per-trial learning curves."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+from finesweep.tracking.runs import TAG_STATUS, TAG_TRIAL
+
+
+def _space(mlflow_client: Any, parent_run_id: str) -> dict[str, Any]:
+    import mlflow
+
+    from finesweep.config.loader import parse_parameters, parse_yaml_text
+
+    text = mlflow.artifacts.load_text(f"runs:/{parent_run_id}/resolved/search_space.yaml")
+    return parse_parameters(parse_yaml_text(text)["parameters"], "resolved/search_space.yaml", "parameters", [])
+
+
+def _param_value(text: str, distribution: Any) -> Any:
+    from optuna.distributions import CategoricalDistribution, IntDistribution
+
+    if isinstance(distribution, CategoricalDistribution):
+        return next(choice for choice in distribution.choices if str(choice) == text)
+    if isinstance(distribution, IntDistribution):
+        return int(float(text))
+    return float(text)
+
+
+def study_from_runs(mlflow_client: Any, parent: Any, children: list[Any], metric: str, mode: str) -> Any:
+    """An in-memory Optuna study whose trials are the sweep's trials (pruned ones as PRUNED)."""
+    import optuna
+
+    from finesweep.tuning.space import to_optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    distributions = to_optuna(_space(mlflow_client, parent.info.run_id))
+    study = optuna.create_study(direction="maximize" if mode == "max" else "minimize", study_name=parent.info.run_name)
+    for run in sorted(children, key=lambda r: r.info.start_time):
+        value = run.data.metrics.get(metric)
+        status = run.data.tags.get(TAG_STATUS)
+        if value is None or status not in ("completed", "pruned"):
+            continue
+        history = mlflow_client.get_metric_history(run.info.run_id, metric)
+        study.add_trial(
+            optuna.trial.create_trial(
+                params={k: _param_value(run.data.params[k], d) for k, d in distributions.items() if k in run.data.params},
+                distributions={k: d for k, d in distributions.items() if k in run.data.params},
+                value=value if status == "completed" else None,
+                intermediate_values={m.step: m.value for m in history},
+                state=optuna.trial.TrialState.COMPLETE if status == "completed" else optuna.trial.TrialState.PRUNED,
+                user_attrs={"trial_id": run.data.tags.get(TAG_TRIAL)},
+            )
+        )
+    return study
+
+
+def _save(axes: Any, path: Path) -> Path:
+    figure = axes.figure if hasattr(axes, "figure") else axes.flat[0].figure
+    figure.set_size_inches(9, 5.5)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    import matplotlib.pyplot as plt
+
+    plt.close(figure)
+    return path
+
+
+def learning_curves(mlflow_client: Any, children: list[Any], metric: str, path: Path) -> Path:
+    """Validation metric by epoch for every trial; ASHA-stopped trials dashed."""
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(9, 5.5))
+    for run in sorted(children, key=lambda r: r.info.start_time):
+        history = sorted(mlflow_client.get_metric_history(run.info.run_id, metric), key=lambda m: m.step)
+        if not history:
+            continue
+        pruned = run.data.tags.get(TAG_STATUS) == "pruned"
+        axes.plot(
+            [m.step for m in history],
+            [m.value for m in history],
+            linestyle="--" if pruned else "-",
+            marker="x" if pruned else "o",
+            label=f"{run.data.tags.get(TAG_TRIAL)} ({run.data.tags.get(TAG_STATUS)})",
+        )
+    axes.set_xlabel("epoch")
+    axes.set_ylabel(metric)
+    axes.set_title(f"Learning curves ({metric}); dashed = stopped early by ASHA")
+    axes.xaxis.get_major_locator().set_params(integer=True)
+    axes.legend(fontsize=7, ncol=2)
+    return _save(axes, path)
+
+
+def sweep_plots(mlflow_client: Any, parent: Any, children: list[Any], metric: str, mode: str, out: Path) -> list[Path]:
+    """Write the sweep's PNG plots into ``out``; plots that need more trials are skipped."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from optuna.visualization import matplotlib as optuna_plots
+
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [learning_curves(mlflow_client, children, metric, out / "learning_curves.png")]
+    study = study_from_runs(mlflow_client, parent, children, metric, mode)
+    completed = [t for t in study.trials if t.state.name == "COMPLETE"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Optuna marks its matplotlib backend experimental
+        if completed:
+            paths.append(_save(optuna_plots.plot_optimization_history(study, target_name=metric), out / "optimization_history.png"))
+            paths.append(_save(optuna_plots.plot_parallel_coordinate(study, target_name=metric), out / "parallel_coordinates.png"))
+        if len(completed) >= 2 and len(study.trials[0].distributions) >= 1:
+            try:
+                axes = optuna_plots.plot_param_importances(study, target_name=metric)
+                paths.append(_save(axes, out / "param_importances.png"))
+            except (RuntimeError, ValueError):
+                pass  # importances need variation among completed trials
+    return paths

@@ -1,0 +1,195 @@
+"""Register a sweep's best model and move the ``champion`` alias only when it wins on held-out data.
+
+Aliases replace MLflow's deprecated stages: ``champion`` is what ``predict`` serves, ``previous``
+the champion it replaced (``rollback`` swaps them back). With a local SQLite store the whole
+promotion runs under an exclusive file lock, so two promotions racing for the same model name
+leave the aliases consistent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import pandas as pd
+
+from finesweep.errors import PromotionRefused, TrackingError
+from finesweep.tracking.evaluation import (
+    Evaluation,
+    evaluate_classifier,
+    metric_function,
+    paired_bootstrap,
+    sweep_test_split,
+)
+from finesweep.tracking.leaderboard import leaderboard, sweep_parent
+from finesweep.tracking.runs import TAG_MODEL_URI, TAG_TRIAL
+from finesweep.tracking.store import client
+
+CHAMPION = "champion"
+PREVIOUS = "previous"
+
+
+@dataclass
+class Promotion:
+    """What ``promote-best-model`` decided and why."""
+
+    model_name: str
+    metric: str
+    mode: str
+    challenger_version: str | None
+    champion_version: str | None
+    promoted: bool
+    reason: str
+    table: pd.DataFrame
+    significance: dict[str, float] | None
+
+
+@contextlib.contextmanager
+def registry_lock(tracking_uri: str) -> Iterator[None]:
+    """An exclusive lock beside a SQLite store (no-op for servers, which serialise writes themselves)."""
+    if not tracking_uri.startswith("sqlite:///"):
+        yield
+        return
+    lock_path = Path(tracking_uri.removeprefix("sqlite:///") + ".registry.lock")
+    with lock_path.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def test_metric_for(metric: str) -> tuple[str, str]:
+    """The held-out counterpart of a validation metric and its mode (``val_macro_f1`` -> ``test_macro_f1``)."""
+    name = "test_" + metric.removeprefix("val_").removeprefix("test_")
+    return name, ("min" if name == "test_loss" else "max")
+
+
+def _alias_version(mlflow_client: Any, model_name: str, alias: str) -> str | None:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return mlflow_client.get_model_version_by_alias(model_name, alias).version
+    except MlflowException:
+        return None
+
+
+def _register(mlflow_client: Any, model_name: str, run: Any, model_uri: str, tags: dict[str, str]) -> str:
+    """Register the run's model once; a second promotion of the same run reuses its version."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        mlflow_client.get_registered_model(model_name)
+    except MlflowException:
+        mlflow_client.create_registered_model(model_name, description="Registered by finesweep promote-best-model")
+    existing = mlflow_client.search_model_versions(f"name='{model_name}' and run_id='{run.info.run_id}'")
+    if existing:
+        return existing[0].version
+    version = mlflow_client.create_model_version(model_name, model_uri, run_id=run.info.run_id, tags=tags)
+    return version.version
+
+
+def _table(challenger: Evaluation, champion: Evaluation | None, versions: tuple[str, str | None]) -> pd.DataFrame:
+    rows = {**challenger.metrics, "size_mb": challenger.size_mb, "latency_ms_per_text": challenger.latency_ms}
+    table = pd.DataFrame({f"challenger (v{versions[0]})": rows})
+    if champion is not None:
+        other = {**champion.metrics, "size_mb": champion.size_mb, "latency_ms_per_text": champion.latency_ms}
+        table[f"champion (v{versions[1]})"] = pd.Series(other)
+        table["difference"] = table.iloc[:, 0] - table.iloc[:, 1]
+    return table
+
+
+def _decide(
+    delta: float, mode: str, min_delta: float, significance: dict | None, require_significant: bool, alpha: float
+) -> tuple[bool, str]:
+    gain = delta if mode == "max" else -delta
+    if gain < min_delta:
+        return False, f"the challenger's gain {gain:+.4f} is below --min-delta {min_delta:g}"
+    if require_significant and significance is not None and significance["p_value"] > alpha:
+        return False, f"the gain is not significant (paired bootstrap p={significance['p_value']:.3f} > {alpha:g})"
+    return True, f"the challenger wins by {gain:+.4f} (>= {min_delta:g})"
+
+
+def promote_best_model(
+    tracking_uri: str,
+    sweep: str,
+    model_name: str,
+    metric: str | None = None,
+    min_delta: float = 0.0,
+    dry_run: bool = False,
+    force: bool = False,
+    require_significant: bool = False,
+    alpha: float = 0.05,
+) -> Promotion:
+    """Register the sweep's best completed trial and make it champion if it beats the current one.
+
+    Raises :class:`PromotionRefused` (after registering the version, unless ``dry_run``) when the
+    challenger does not win; ``force`` promotes anyway.
+    """
+    from finesweep.serving.loading import load_model
+
+    mlflow_client = client(tracking_uri)
+    board, metric, _ = leaderboard(tracking_uri, sweep, metric, top=1)
+    if board.empty:
+        raise TrackingError(f"sweep {sweep!r} has no completed trial to promote")
+    run = mlflow_client.get_run(board.iloc[0]["run_id"])
+    model_uri = run.data.tags.get(TAG_MODEL_URI)
+    if not model_uri:
+        raise TrackingError(f"trial {run.data.tags.get(TAG_TRIAL)} logged no model (was it pruned or failed?)")
+    parent = sweep_parent(mlflow_client, sweep)
+    split = sweep_test_split(tracking_uri, parent.info.run_id)
+    test_metric, mode = test_metric_for(metric)
+    challenger = evaluate_classifier(load_model(model_uri, tracking_uri=tracking_uri), split)
+    lock = contextlib.nullcontext() if dry_run else registry_lock(tracking_uri)
+    with lock:
+        champion_version = _alias_version(mlflow_client, model_name, CHAMPION)
+        champion = None
+        if champion_version is not None:
+            champion = evaluate_classifier(
+                load_model(f"models:/{model_name}/{champion_version}", tracking_uri=tracking_uri), split
+            )
+        tags = {
+            "finesweep.sweep": sweep,
+            "finesweep.trial_id": run.data.tags.get(TAG_TRIAL, ""),
+            "finesweep.dataset_fingerprint": split.fingerprint,
+            "finesweep.git_commit": parent.data.tags.get("mlflow.source.git.commit", "unknown"),
+            metric: str(run.data.metrics.get(metric)),
+            **{name: f"{value:.6f}" for name, value in challenger.metrics.items()},
+        }
+        version = None if dry_run else _register(mlflow_client, model_name, run, model_uri, tags)
+        table = _table(challenger, champion, (version or "new", champion_version))
+        significance = None
+        if champion is None:
+            promoted, reason = True, "there is no champion yet"
+        else:
+            delta = challenger.metrics[test_metric] - champion.metrics[test_metric]
+            if test_metric != "test_loss":
+                score = metric_function(test_metric, split.label_names)
+                significance = paired_bootstrap(split.labels, challenger.predictions, champion.predictions, score)
+            promoted, reason = _decide(delta, mode, min_delta, significance, require_significant, alpha)
+            if not promoted and force:
+                promoted, reason = True, f"forced: {reason}"
+        if promoted and not dry_run and version != champion_version:
+            if champion_version is not None:
+                mlflow_client.set_registered_model_alias(model_name, PREVIOUS, champion_version)
+            mlflow_client.set_registered_model_alias(model_name, CHAMPION, version)
+    outcome = Promotion(model_name, test_metric, mode, version, champion_version, promoted, reason, table, significance)
+    if not promoted:
+        raise PromotionRefused(reason, outcome)
+    return outcome
+
+
+def rollback(tracking_uri: str, model_name: str) -> tuple[str, str]:
+    """Swap ``champion`` and ``previous``; return (new champion version, new previous version)."""
+    mlflow_client = client(tracking_uri)
+    with registry_lock(tracking_uri):
+        champion = _alias_version(mlflow_client, model_name, CHAMPION)
+        previous = _alias_version(mlflow_client, model_name, PREVIOUS)
+        if previous is None or champion is None:
+            raise TrackingError(f"model {model_name!r} has no {PREVIOUS!r} version to roll back to")
+        mlflow_client.set_registered_model_alias(model_name, CHAMPION, previous)
+        mlflow_client.set_registered_model_alias(model_name, PREVIOUS, champion)
+    return previous, champion

@@ -1,0 +1,121 @@
+"""A sweep's self-contained report (HTML with embedded plots, or Markdown beside PNG files)."""
+
+from __future__ import annotations
+
+import base64
+import html
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from finesweep.tracking.leaderboard import leaderboard, sweep_parent
+from finesweep.tracking.runs import TAG_ROLE, TAG_SWEEP
+from finesweep.tracking.store import client
+
+
+@dataclass
+class SweepFacts:
+    """What a report says about a sweep."""
+
+    name: str
+    metric: str
+    mode: str
+    table: pd.DataFrame
+    best_params: dict[str, str]
+    parent_metrics: dict[str, float]
+    planned_epochs: int
+    run_epochs: int
+
+    @property
+    def epochs_saved(self) -> int:
+        """Trial-epochs ASHA did not spend against running every trial to its planned end."""
+        return self.planned_epochs - self.run_epochs
+
+
+def _children(mlflow_client: Any, parent: Any, sweep: str) -> list[Any]:
+    return mlflow_client.search_runs(
+        [parent.info.experiment_id],
+        filter_string=f"tags.`{TAG_SWEEP}` = '{sweep}' and tags.`{TAG_ROLE}` = 'trial'",
+        max_results=10_000,
+    )
+
+
+def sweep_facts(tracking_uri: str, sweep: str) -> tuple[SweepFacts, Any, list[Any]]:
+    """Leaderboard, best configuration, timings and ASHA savings of a sweep."""
+    mlflow_client = client(tracking_uri)
+    parent = sweep_parent(mlflow_client, sweep)
+    children = _children(mlflow_client, parent, sweep)
+    table, metric, mode = leaderboard(tracking_uri, sweep, include_pruned=True)
+    searched = [p for p in parent.data.tags.get("finesweep.searched", "").split(",") if p]
+    best = table[table["status"] == "completed"].head(1)
+    best_params = {}
+    if not best.empty:
+        best_run = mlflow_client.get_run(best.iloc[0]["run_id"])
+        best_params = {k: v for k, v in sorted(best_run.data.params.items()) if not searched or k in searched}
+    planned = sum(int(float(r.data.params.get("epochs", 0))) for r in children)
+    ran = sum(int(r.data.metrics.get("epoch", 0)) for r in children)
+    facts = SweepFacts(sweep, metric, mode, table, best_params, dict(parent.data.metrics), planned, ran)
+    return facts, parent, children
+
+
+def log_sweep_plots(tracking_uri: str, sweep: str) -> list[Path]:
+    """Render the sweep's plots and attach them to its parent run under ``plots/``."""
+    from finesweep.tracking.plots import sweep_plots
+
+    facts, parent, children = sweep_facts(tracking_uri, sweep)
+    mlflow_client = client(tracking_uri)
+    with tempfile.TemporaryDirectory(prefix="finesweep-plots-") as tmp:
+        paths = sweep_plots(mlflow_client, parent, children, facts.metric, facts.mode, Path(tmp))
+        for path in paths:
+            mlflow_client.log_artifact(parent.info.run_id, str(path), "plots")
+        return [Path("plots") / p.name for p in paths]
+
+
+def _summary_lines(facts: SweepFacts) -> list[str]:
+    m = facts.parent_metrics
+    lines = [
+        f"Trials: {int(m.get('n_trials', len(facts.table)))} ({int(m.get('n_completed', 0))} completed, "
+        f"{int(m.get('n_pruned', 0))} stopped early by ASHA, {int(m.get('n_failed', 0))} failed)",
+        f"Best {facts.metric} ({facts.mode}): {m.get(f'best_{facts.metric}', float('nan')):.4f}",
+        f"Sweep wall time: {m.get('sweep_wall_time_s', float('nan')):.0f} s; mean time from trial start to first "
+        f"training step: {m.get('mean_time_to_first_step_s', float('nan')):.1f} s",
+        f"Trial-epochs run: {facts.run_epochs} of {facts.planned_epochs} planned; ASHA saved {facts.epochs_saved} "
+        f"({100 * facts.epochs_saved / max(facts.planned_epochs, 1):.0f}%)",
+    ]
+    return lines
+
+
+def write_report(tracking_uri: str, sweep: str, output: Path) -> Path:
+    """Write ``output`` (.html: self-contained; .md: Markdown with PNGs in ``<stem>_plots/``)."""
+    from finesweep.tracking.plots import sweep_plots
+
+    facts, parent, children = sweep_facts(tracking_uri, sweep)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    html_mode = output.suffix.lower() != ".md"
+    plot_dir = Path(tempfile.mkdtemp(prefix="finesweep-report-")) if html_mode else output.with_name(output.stem + "_plots")
+    plots = sweep_plots(client(tracking_uri), parent, children, facts.metric, facts.mode, plot_dir)
+    shown = facts.table.drop(columns=["run_id"])
+    if html_mode:
+        images = "".join(
+            f'<h3>{html.escape(p.stem.replace("_", " "))}</h3><img alt="{p.stem}" src="data:image/png;base64,'
+            f'{base64.b64encode(p.read_bytes()).decode()}"/>'
+            for p in plots
+        )
+        best = "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(v)}</td></tr>" for k, v in facts.best_params.items())
+        body = (
+            f"<h1>Sweep {html.escape(sweep)}</h1><ul>{''.join(f'<li>{html.escape(x)}</li>' for x in _summary_lines(facts))}</ul>"
+            f"<h2>Best configuration</h2><table>{best}</table><h2>Leaderboard</h2>"
+            f"{shown.to_html(float_format=lambda v: f'{v:.4g}', na_rep='-')}<h2>Plots</h2>{images}"
+        )
+        style = "body{font-family:sans-serif;max-width:1100px;margin:2em auto}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px}img{max-width:100%}"
+        output.write_text(f"<!doctype html><html><head><meta charset='utf-8'><title>Sweep {html.escape(sweep)}</title><style>{style}</style></head><body>{body}</body></html>", encoding="utf-8")
+    else:
+        lines = [f"# Sweep {sweep}", "", *[f"- {x}" for x in _summary_lines(facts)], "", "## Best configuration", ""]
+        lines += [f"- `{k}`: {v}" for k, v in facts.best_params.items()]
+        lines += ["", "## Leaderboard", "", "```", shown.to_string(float_format=lambda v: f"{v:.4g}", na_rep="-"), "```", ""]
+        lines += ["## Plots", ""] + [f"![{p.stem}]({plot_dir.name}/{p.name})" for p in plots]
+        output.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return output
