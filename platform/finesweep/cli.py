@@ -150,9 +150,13 @@ def promote_best_model_command(
     sweep: str = typer.Option(..., "--sweep", help="The sweep whose best completed trial is the challenger."),
     model_name: str = typer.Option(..., "--model-name", help="Registered model name in the MLflow registry."),
     metric: Optional[str] = typer.Option(None, "--metric", help="Pick and compare by this metric (default: the sweep's)."),
-    min_delta: float = typer.Option(0.0, "--min-delta", help="Smallest test-metric gain that promotes."),
-    require_significant: bool = typer.Option(
-        False, "--require-significant", help="Also require paired-bootstrap p <= 0.05 over the test split."
+    min_delta: Optional[float] = typer.Option(
+        None, "--min-delta", help="Smallest test-metric gain that promotes (default: the job's promotion.min_delta, else 0)."
+    ),
+    require_significant: Optional[bool] = typer.Option(
+        None,
+        "--require-significant/--no-require-significant",
+        help="Require paired-bootstrap p <= alpha over the test split (default: the job's promotion section).",
     ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Evaluate and print; register and move nothing."),
     force: bool = typer.Option(False, "--force", help="Promote even if the challenger does not win."),

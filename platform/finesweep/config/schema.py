@@ -132,6 +132,14 @@ class TrackingConfig(_Strict):
     experiment: str = "finesweep"
 
 
+class PromotionConfig(_Strict):
+    """Defaults for ``promote-best-model`` on this job's sweeps (command-line flags override them)."""
+
+    min_delta: float = Field(default=0.0, ge=0)
+    require_significant: bool = False
+    alpha: float = Field(default=0.05, gt=0, lt=1)
+
+
 class JobConfig(_Strict):
     """A whole job file. ``train`` is checked by the task's parameter model, not here."""
 
@@ -145,5 +153,6 @@ class JobConfig(_Strict):
     scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig)
     scaling: ScalingConfig = Field(default_factory=ScalingConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+    promotion: PromotionConfig = Field(default_factory=PromotionConfig)
     storage_path: str = "./finesweep_results"
     verbose: int = Field(default=1, ge=0, le=3)

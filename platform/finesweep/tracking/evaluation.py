@@ -34,20 +34,25 @@ class Evaluation:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def sweep_test_split(tracking_uri: str, parent_run_id: str) -> TestSplit:
-    """Re-read the sweep's data with its recorded split recipe and return the test split."""
+def resolved_job(tracking_uri: str, parent_run_id: str) -> dict[str, Any]:
+    """The resolved job (``resolved/job.yaml``) a sweep's parent run recorded."""
     import mlflow
 
     from finesweep.config.loader import parse_yaml_text
-    from finesweep.config.schema import DatasetConfig
-    from finesweep.data.prepare import prepare_dataset
 
     mlflow.set_tracking_uri(tracking_uri)
     try:
-        text = mlflow.artifacts.load_text(f"runs:/{parent_run_id}/resolved/job.yaml")
+        return parse_yaml_text(mlflow.artifacts.load_text(f"runs:/{parent_run_id}/resolved/job.yaml"))
     except Exception as exc:  # noqa: BLE001 - MLflow raises several types for a missing artifact
         raise TrackingError(f"sweep run {parent_run_id} has no resolved/job.yaml artifact ({exc})") from None
-    dataset = DatasetConfig.model_validate(parse_yaml_text(text)["dataset"])
+
+
+def sweep_test_split(tracking_uri: str, parent_run_id: str) -> TestSplit:
+    """Re-read the sweep's data with its recorded split recipe and return the test split."""
+    from finesweep.config.schema import DatasetConfig
+    from finesweep.data.prepare import prepare_dataset
+
+    dataset = DatasetConfig.model_validate(resolved_job(tracking_uri, parent_run_id)["dataset"])
     data = prepare_dataset(dataset, lambda value: Path(value))
     test = data.splits["test"]
     return TestSplit(list(test["text"]), list(test["label"]), data.label_names, data.fingerprint)

@@ -22,6 +22,7 @@ from finesweep.tracking.evaluation import (
     evaluate_classifier,
     metric_function,
     paired_bootstrap,
+    resolved_job,
     sweep_test_split,
 )
 from finesweep.tracking.leaderboard import leaderboard, sweep_parent
@@ -62,7 +63,7 @@ def registry_lock(tracking_uri: str) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def test_metric_for(metric: str) -> tuple[str, str]:
+def held_out_metric(metric: str) -> tuple[str, str]:
     """The held-out counterpart of a validation metric and its mode (``val_macro_f1`` -> ``test_macro_f1``)."""
     name = "test_" + metric.removeprefix("val_").removeprefix("test_")
     return name, ("min" if name == "test_loss" else "max")
@@ -118,16 +119,17 @@ def promote_best_model(
     sweep: str,
     model_name: str,
     metric: str | None = None,
-    min_delta: float = 0.0,
+    min_delta: float | None = None,
     dry_run: bool = False,
     force: bool = False,
-    require_significant: bool = False,
-    alpha: float = 0.05,
+    require_significant: bool | None = None,
+    alpha: float | None = None,
 ) -> Promotion:
     """Register the sweep's best completed trial and make it champion if it beats the current one.
 
     Raises :class:`PromotionRefused` (after registering the version, unless ``dry_run``) when the
-    challenger does not win; ``force`` promotes anyway.
+    challenger does not win; ``force`` promotes anyway. ``min_delta``, ``require_significant`` and
+    ``alpha`` default to the sweep job's ``promotion`` section.
     """
     from finesweep.serving.loading import load_model
 
@@ -140,8 +142,12 @@ def promote_best_model(
     if not model_uri:
         raise TrackingError(f"trial {run.data.tags.get(TAG_TRIAL)} logged no model (was it pruned or failed?)")
     parent = sweep_parent(mlflow_client, sweep)
+    policy = resolved_job(tracking_uri, parent.info.run_id).get("promotion") or {}
+    min_delta = policy.get("min_delta", 0.0) if min_delta is None else min_delta
+    require_significant = policy.get("require_significant", False) if require_significant is None else require_significant
+    alpha = policy.get("alpha", 0.05) if alpha is None else alpha
     split = sweep_test_split(tracking_uri, parent.info.run_id)
-    test_metric, mode = test_metric_for(metric)
+    test_metric, mode = held_out_metric(metric)
     challenger = evaluate_classifier(load_model(model_uri, tracking_uri=tracking_uri), split)
     lock = contextlib.nullcontext() if dry_run else registry_lock(tracking_uri)
     with lock:
