@@ -53,7 +53,7 @@ def minilm_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_bert(tmp_path_factory: pytest.TempPathFactory, minilm_dir: Path) -> Path:
-    """A 2-layer, 32-hidden BERT with MiniLM's tokenizer, saved as a local model directory."""
+    """A 2-layer, 32-hidden BERT (no dropout) with MiniLM's tokenizer, saved as a local model directory."""
     import torch
     from transformers import AutoTokenizer, BertConfig, BertModel
 
@@ -66,6 +66,8 @@ def tiny_bert(tmp_path_factory: pytest.TempPathFactory, minilm_dir: Path) -> Pat
         num_attention_heads=2,
         intermediate_size=64,
         max_position_embeddings=128,
+        hidden_dropout_prob=0.0,  # no dropout: runs differing only in data parallelism must agree
+        attention_probs_dropout_prob=0.0,
     )
     torch.manual_seed(0)
     BertModel(config).save_pretrained(out, safe_serialization=True)

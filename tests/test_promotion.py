@@ -68,7 +68,7 @@ def test_promote_refuse_force_rollback_predict(sweeps, tmp_path):
 
     first = _cli("promote-best-model", "--sweep", "good", "--model-name", "emo", "--tracking-uri", store)
     assert first.returncode == 0, first.stderr
-    assert client.get_model_version_by_alias("emo", "champion").version == "1"
+    assert str(client.get_model_version_by_alias("emo", "champion").version) == "1"
 
     refused = _cli("promote-best-model", "--sweep", "weak", "--model-name", "emo", "--tracking-uri", store)
     assert refused.returncode == 3, refused.stdout + refused.stderr
@@ -76,16 +76,16 @@ def test_promote_refuse_force_rollback_predict(sweeps, tmp_path):
     assert "challenger (v2)" in refused.stdout and "champion (v1)" in refused.stdout
     assert "test_macro_f1" in refused.stdout and "latency_ms_per_text" in refused.stdout
     assert "paired bootstrap" in refused.stdout
-    assert client.get_model_version_by_alias("emo", "champion").version == "1"
+    assert str(client.get_model_version_by_alias("emo", "champion").version) == "1"
 
     forced = _cli("promote-best-model", "--sweep", "weak", "--model-name", "emo", "--tracking-uri", store, "--force")
     assert forced.returncode == 0, forced.stderr
-    assert client.get_model_version_by_alias("emo", "champion").version == "2"
-    assert client.get_model_version_by_alias("emo", "previous").version == "1"
+    assert str(client.get_model_version_by_alias("emo", "champion").version) == "2"
+    assert str(client.get_model_version_by_alias("emo", "previous").version) == "1"
 
     back = _cli("rollback", "--model-name", "emo", "--tracking-uri", store)
     assert back.returncode == 0, back.stderr
-    assert client.get_model_version_by_alias("emo", "champion").version == "1"
+    assert str(client.get_model_version_by_alias("emo", "champion").version) == "1"
 
     # predict with the champion reproduces the accuracy the registry recorded for that version
     split = sweep_test_split(store, sweep_parent(client, "good").info.run_id)
@@ -127,8 +127,8 @@ def test_racing_promotions_leave_aliases_consistent(sweeps):
     outputs = [p.communicate(timeout=600) for p in processes]
     assert [p.returncode for p in processes] == [0, 0], outputs
     client = MlflowClient(sweeps)
-    versions = {v.version for v in client.search_model_versions("name='raced'")}
+    versions = {str(v.version) for v in client.search_model_versions("name='raced'")}
     assert versions == {"1", "2"}, "each sweep registered exactly once"
-    champion = client.get_model_version_by_alias("raced", "champion").version
-    previous = client.get_model_version_by_alias("raced", "previous").version
+    champion = str(client.get_model_version_by_alias("raced", "champion").version)
+    previous = str(client.get_model_version_by_alias("raced", "previous").version)
     assert {champion, previous} == {"1", "2"}, "the later promotion's champion, the earlier one's previous"

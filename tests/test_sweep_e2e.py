@@ -161,6 +161,11 @@ def test_grid_runs_every_point_exactly_once(tmp_path, tiny_bert, ray_clean):
     assert seen == expected
     assert all(c.data.tags[TAG_STATUS] == "completed" for c in children)
 
+    from finesweep.errors import SweepError
+
+    with pytest.raises(SweepError, match="a sweep named 'grid' already exists"):
+        run_sweep(load_job(job), name="grid")
+
 
 def test_same_seed_gives_identical_metrics(tmp_path, tiny_bert, ray_clean):
     from finesweep.tuning.sweep import run_sweep

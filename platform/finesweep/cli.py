@@ -252,6 +252,40 @@ def predict(
             typer.echo(f"{result['label']}\t{result['confidence']:.3f}\t{result['text']}")
 
 
+@app.command()
+def submit(
+    job_file: Path = typer.Argument(..., help="The job file, inside --working-dir."),
+    address: Optional[str] = typer.Option(
+        None, "--address", help="Ray Jobs server (default: $RAY_API_SERVER_ADDRESS, else http://127.0.0.1:8265)."
+    ),
+    working_dir: Path = typer.Option(Path("."), "--working-dir", help="Folder uploaded with the job."),
+    set_: List[str] = typer.Option([], "--set", help="Override a job key: dotted.key=value (YAML value)."),
+    name: Optional[str] = typer.Option(None, "--name", help="Sweep name (default: <job name>-<UTC time>)."),
+    env: List[str] = typer.Option([], "--env", help="KEY=VALUE for the job's environment (repeatable)."),
+    follow: bool = typer.Option(False, "--follow", help="Stream the job's logs; exit with its status."),
+) -> None:
+    """Validate a job here, then run `finesweep sweep` on a Ray cluster with Ray Jobs."""
+    from finesweep.cluster.submit import DEFAULT_ADDRESS
+    from finesweep.cluster.submit import submit as do_submit
+    from finesweep.config import load_job
+    from finesweep.tuning.sweep import default_sweep_name
+
+    loaded = load_job(job_file, set_)  # refuse a broken job before it reaches the cluster
+    extra = {}
+    for item in env:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise FinesweepError(f"--env {item}: expected KEY=VALUE")
+        extra[key] = value
+    target = address or os.environ.get("RAY_API_SERVER_ADDRESS") or DEFAULT_ADDRESS
+    sweep_name = name or default_sweep_name(loaded)
+    job_id, status = do_submit(job_file, target, working_dir, sweep_name, list(set_), extra, follow)
+    if status is not None:
+        typer.echo(f"Ray job {job_id}: {status}")
+        if status != "SUCCEEDED":
+            raise typer.Exit(1)
+
+
 def main() -> None:
     """Console entry point: run the app, mapping errors to exit codes 2 (user) and 1 (internal)."""
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")

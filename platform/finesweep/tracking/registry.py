@@ -73,7 +73,7 @@ def _alias_version(mlflow_client: Any, model_name: str, alias: str) -> str | Non
     from mlflow.exceptions import MlflowException
 
     try:
-        return mlflow_client.get_model_version_by_alias(model_name, alias).version
+        return str(mlflow_client.get_model_version_by_alias(model_name, alias).version)
     except MlflowException:
         return None
 
@@ -88,9 +88,9 @@ def _register(mlflow_client: Any, model_name: str, run: Any, model_uri: str, tag
         mlflow_client.create_registered_model(model_name, description="Registered by finesweep promote-best-model")
     existing = mlflow_client.search_model_versions(f"name='{model_name}' and run_id='{run.info.run_id}'")
     if existing:
-        return existing[0].version
+        return str(existing[0].version)
     version = mlflow_client.create_model_version(model_name, model_uri, run_id=run.info.run_id, tags=tags)
-    return version.version
+    return str(version.version)
 
 
 def _table(challenger: Evaluation, champion: Evaluation | None, versions: tuple[str, str | None]) -> pd.DataFrame:

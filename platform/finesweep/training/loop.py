@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import torch
-from torch.utils.data import DataLoader, Dataset, DistributedSampler, RandomSampler
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from finesweep.training.optim import build_optimizer, build_scheduler
 from finesweep.training.seeding import seed_everything
@@ -83,13 +83,16 @@ def _threads(config: dict[str, Any]) -> int:
     return max(1, int(round(config.get("cpus_per_worker", 1.0))))
 
 
-def _loader(runtime: TaskRuntime, params: Any, generator: torch.Generator) -> tuple[DataLoader, Any]:
+def _loader(runtime: TaskRuntime, params: Any, world: int, rank: int) -> tuple[DataLoader, DistributedSampler]:
+    """Each worker reads its 1/world share of a seeded permutation; ``batch_size`` is the global batch.
+
+    With one worker the sampler yields the same permutation, so the union of the workers' batches
+    at step k equals the single worker's batch k, and averaged gradients match (data parallelism).
+    """
     dataset = runtime.train_dataset()
-    if is_distributed():
-        sampler: Any = DistributedSampler(dataset, shuffle=True, seed=params.seed, drop_last=False)
-    else:
-        sampler = RandomSampler(dataset, generator=generator)
-    loader = DataLoader(dataset, batch_size=params.batch_size, sampler=sampler, collate_fn=runtime.collate)
+    sampler = DistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=True, seed=params.seed)
+    per_worker = max(1, params.batch_size // world)
+    loader = DataLoader(dataset, batch_size=per_worker, sampler=sampler, collate_fn=runtime.collate)
     return loader, sampler
 
 
@@ -109,25 +112,25 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     torch.set_num_threads(_threads(config))
     task = get_task(config["task"])
     params = task.params_model.model_validate(config["params"])
-    generator = seed_everything(params.seed)
+    seed_everything(params.seed)
     device = ray.train.torch.get_device()
     data = ray.get(config["data_ref"])
     runtime = task.build_runtime(params, data, config, device)
     model = ray.train.torch.prepare_model(runtime.model)
-    loader, sampler = _loader(runtime, params, generator)
+    context = ray.train.get_context()
+    rank, world = context.get_world_rank(), context.get_world_size()
+    loader, sampler = _loader(runtime, params, world, rank)
     optimizer = build_optimizer(params, model)
     steps_per_epoch = math.ceil(len(loader) / params.grad_accum_steps)
     scheduler = build_scheduler(params, optimizer, steps_per_epoch * params.epochs)
     scaler = torch.amp.GradScaler("cuda") if params.mixed_precision == "fp16" and device.type == "cuda" else None
     metric, mode = config["metric"], config["mode"]
-    rank = ray.train.get_context().get_world_rank()
     best: float | None = None
     stale_epochs = 0
     first_step_at: float | None = None
     train_seconds = 0.0
     for epoch in range(1, params.epochs + 1):
-        if isinstance(sampler, DistributedSampler):
-            sampler.set_epoch(epoch)
+        sampler.set_epoch(epoch)
         model.train()
         epoch_start = time.time()
         losses: list[float] = []

@@ -116,6 +116,19 @@ def _log_parent_files(tracker: Any, loaded: LoadedJob, data: Any) -> None:
     tracker.log_parent_text(json.dumps(summary, indent=2), "data_summary.json")
 
 
+def _prepare_storage(storage_path: str) -> Path:
+    """Create the results folder now, so an unusable path fails before Ray or MLflow start."""
+    storage = Path(storage_path).expanduser().resolve()
+    try:
+        storage.mkdir(parents=True, exist_ok=True)
+        probe = storage / ".finesweep-write-test"
+        probe.write_bytes(b"ok")
+        probe.unlink()
+    except OSError as exc:
+        raise SweepError(f"storage_path: cannot write to {storage} ({exc.strerror or exc})") from None
+    return storage
+
+
 def _preflight_tokenizer(location: str) -> None:
     """Load the tokenizer once on the driver so a missing or offline-unavailable model fails now."""
     from transformers import AutoTokenizer
@@ -151,6 +164,7 @@ def run_sweep(loaded: LoadedJob, name: str | None = None, resume: bool = False) 
 
     from finesweep.tracking.runs import SweepTracker, git_commit
 
+    _prepare_storage(job.storage_path)
     tracker = SweepTracker(tracking_uri, job.tracking.experiment, sweep)
     if tracker.find_parent() is not None:
         raise SweepError(
@@ -183,11 +197,16 @@ def _run_tuner(loaded, task, sweep, tracker, data, base, started, tracking_uri, 
     search = build_search(loaded)
     scheduler, scheduler_text = build_scheduler(loaded)
     total_trials = grid_size(loaded.space) if job.search.algorithm == "grid" else search.num_samples
-    plan = plan_concurrency(node_resources(), job.scaling, total_trials)
+    nodes = node_resources()
+    plan = plan_concurrency(nodes, job.scaling, total_trials)
+    if len(nodes) > 1 and "://" not in job.storage_path:
+        _say(
+            f"warning: storage_path {job.storage_path!r} is a local path on a {len(nodes)}-node cluster; "
+            "checkpoints written on other nodes will not be found. Use shared storage (s3://, gs://, a shared mount)."
+        )
     _say(f"search: {search.description}; {scheduler_text}")
     _say(f"concurrency: {plan.describe()}")
     storage = Path(job.storage_path).expanduser().resolve()
-    storage.mkdir(parents=True, exist_ok=True)
     data_ref = ray.put(data)
     spec = _worker_spec(loaded, base, data_ref, storage / sweep)
     tags = {

@@ -1,0 +1,1 @@
+"""Running sweeps on Ray clusters: Ray Jobs submission."""

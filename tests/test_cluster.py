@@ -1,0 +1,165 @@
+"""Cluster use: cluster.yaml against Ray's own schema, and Ray Jobs submission to a real local head."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_cluster_yaml_passes_rays_schema():
+    from ray.autoscaler._private.util import prepare_config, validate_config
+
+    config = yaml.safe_load((REPO / "cluster.yaml").read_text())
+    validate_config(prepare_config(config))
+    assert set(config["available_node_types"]) == {"head", "gpu_worker"}
+    assert config["available_node_types"]["gpu_worker"]["max_workers"] > config["available_node_types"]["gpu_worker"]["min_workers"]
+    broken = {**config, "max_workerz": 3}
+    with pytest.raises(Exception, match="max_workerz"):
+        validate_config(prepare_config(broken))
+
+
+def test_submit_entrypoint_is_relative_and_quoted(tmp_path):
+    from finesweep.cluster.submit import build_entrypoint
+    from finesweep.errors import FinesweepError
+
+    job = tmp_path / "jobs" / "x.yaml"
+    job.parent.mkdir()
+    job.touch()
+    command = build_entrypoint(job, tmp_path, "s1", ["train.seed=3", "dataset.name=emotion carer"])
+    assert command == "finesweep sweep jobs/x.yaml --name s1 --set train.seed=3 --set 'dataset.name=emotion carer'"
+    with pytest.raises(FinesweepError, match="inside --working-dir"):
+        build_entrypoint(Path("/elsewhere/job.yaml"), tmp_path, "s1", [])
+
+
+def _free_port() -> int:
+    from finesweep.tuning.ray_runtime import free_local_port
+
+    return free_local_port()
+
+
+@pytest.fixture
+def local_head(tmp_path):
+    """`ray start --head --block` on 127.0.0.1 in its own session; stopped by its process group."""
+    dashboard = _free_port()
+    url = f"http://127.0.0.1:{dashboard}"
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+        "RAY_AUTH_MODE": "token",
+        "RAY_API_SERVER_ADDRESS": url,  # the Train placement-group cleaner's state queries go here
+    }
+    env.pop("RAY_ADDRESS", None)
+    log = (tmp_path / "head.log").open("w")
+    head = subprocess.Popen(
+        [sys.executable, "-m", "ray.scripts.scripts", "start", "--head", "--block", f"--port={_free_port()}",
+         "--node-ip-address=127.0.0.1", "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard}",
+         "--num-cpus=2", "--include-dashboard=true", "--disable-usage-stats"],
+        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    client_env = {**env}
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        probe = subprocess.run(
+            [sys.executable, "-m", "ray.scripts.scripts", "job", "list", "--address", url],
+            env=client_env, capture_output=True, text=True,
+        )
+        if probe.returncode == 0:
+            break
+        time.sleep(2)
+    else:
+        head.send_signal(signal.SIGINT)
+        pytest.fail("the local Ray head did not come up: " + (tmp_path / "head.log").read_text()[-2000:])
+    yield url, client_env
+    head.send_signal(signal.SIGINT)
+    try:
+        head.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        pass
+    try:
+        os.killpg(head.pid, signal.SIGTERM)  # anything the head left in its own process group
+    except ProcessLookupError:
+        pass
+    time.sleep(2)
+    import psutil
+
+    leftovers = [p.pid for p in psutil.process_iter(["pid"]) if _in_group(p, head.pid)]
+    assert leftovers == [], f"processes of the head still running: {leftovers}"
+
+
+def _in_group(process, group: int) -> bool:
+    try:
+        return os.getpgid(process.pid) == group
+    except (ProcessLookupError, PermissionError):
+        return False
+
+
+def _job_dir(tmp_path: Path, tiny_bert: Path) -> Path:
+    work = tmp_path / "work"
+    (work / "jobs").mkdir(parents=True)
+    job = {
+        "name": "submitted",
+        "dataset": {"name": "emotion_carer", "max_train_samples": 60, "max_eval_samples": 30},
+        "model": {"base": str(tiny_bert)},
+        "train": {"epochs": 1, "max_length": 24, "batch_size": 16},
+        "search": {"num_samples": 2, "seed": 1,
+                   "overrides": {"learning_rate": {"distribution": "loguniform", "low": 1e-4, "high": 1e-2}}},
+        "scheduler": {"type": "none"},
+        "scaling": {"cpus_per_worker": 0.9},
+        "storage_path": str(tmp_path / "results"),
+        "tracking": {"experiment": "submitted"},
+        "verbose": 0,
+    }  # fmt: skip
+    (work / "jobs" / "tiny.yaml").write_text(yaml.safe_dump(job))
+    return work
+
+
+@pytest.mark.slow
+def test_ray_job_submit_and_finesweep_submit_on_a_real_head(tmp_path, tiny_bert, data_dir, local_head):
+    from mlflow.tracking import MlflowClient
+
+    url, env = local_head
+    work = _job_dir(tmp_path, tiny_bert)
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    env = {**env, "MLFLOW_TRACKING_URI": store, "FINESWEEP_DATA_DIR": str(data_dir)}
+    plain = subprocess.run(
+        [sys.executable, "-m", "ray.scripts.scripts", "job", "submit", "--address", url, "--working-dir", str(work),
+         "--runtime-env-json", f'{{"env_vars": {{"MLFLOW_TRACKING_URI": "{store}", "FINESWEEP_DATA_DIR": "{data_dir}"}}}}',
+         "--", "finesweep", "sweep", "jobs/tiny.yaml", "--name", "via-ray-job-submit"],
+        env=env, capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert plain.returncode == 0, plain.stdout[-3000:] + plain.stderr[-3000:]
+    assert "succeeded" in (plain.stdout + plain.stderr).lower()
+
+    wrapped = subprocess.run(
+        [sys.executable, "-m", "finesweep", "submit", "jobs/tiny.yaml", "--address", url, "--working-dir", ".",
+         "--name", "via-finesweep-submit", "--follow"],
+        env=env, cwd=work, capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert wrapped.returncode == 0, wrapped.stdout[-3000:] + wrapped.stderr[-3000:]
+    assert "submitted Ray job" in wrapped.stdout and "SUCCEEDED" in wrapped.stdout
+    assert "Leaderboard for sweep 'via-finesweep-submit'" in wrapped.stdout, "--follow streams the job's output"
+
+    client = MlflowClient(store)
+    experiment = client.get_experiment_by_name("submitted").experiment_id
+    for sweep in ("via-ray-job-submit", "via-finesweep-submit"):
+        runs = client.search_runs([experiment], filter_string=f"tags.`finesweep.sweep` = '{sweep}'")
+        assert sorted(r.data.tags["finesweep.role"] for r in runs) == ["sweep", "trial", "trial"]
+
+
+def test_submit_refuses_a_broken_job_before_contacting_a_cluster(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("dataset: {name: emotion_carer}\nsearch: {algorithm: tpee}\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "finesweep", "submit", str(bad), "--address", "http://127.0.0.1:9"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert done.returncode == 2 and "search.algorithm" in done.stderr
