@@ -32,23 +32,7 @@ def _above_low(high: Any, info: ValidationInfo, strict: bool = True) -> Any:
     return high
 
 
-class LogUniform(_Strict):
-    """A float drawn uniformly in log space: learning rates, weight decay."""
-
-    distribution: Literal["loguniform"]
-    low: float = Field(gt=0)
-    high: float = Field(gt=0)
-
-    @field_validator("high")
-    @classmethod
-    def _ordered(cls, high: float, info: ValidationInfo) -> float:
-        return _above_low(high, info)
-
-
-class Uniform(_Strict):
-    """A float drawn uniformly in [low, high]: dropout, warmup ratio."""
-
-    distribution: Literal["uniform"]
+class _FloatRange(_Strict):
     low: float
     high: float
 
@@ -56,6 +40,20 @@ class Uniform(_Strict):
     @classmethod
     def _ordered(cls, high: float, info: ValidationInfo) -> float:
         return _above_low(high, info)
+
+
+class LogUniform(_FloatRange):
+    """A float drawn uniformly in log space: learning rates, weight decay."""
+
+    distribution: Literal["loguniform"]
+    low: float = Field(gt=0)
+    high: float = Field(gt=0)
+
+
+class Uniform(_FloatRange):
+    """A float drawn uniformly in [low, high]: dropout, warmup ratio."""
+
+    distribution: Literal["uniform"]
 
 
 class IntRange(_Strict):

@@ -21,7 +21,7 @@ class FinesweepTextClassifier(PythonModel):
 
         self.classifier = TextClassifier(context.artifacts["model_dir"])
 
-    def predict(self, context: Any, model_input: Any, params: dict[str, Any] | None = None) -> pd.DataFrame:
+    def predict(self, context, model_input, params=None):  # no type hints: MLflow would infer a signature from them
         if isinstance(model_input, pd.DataFrame):
             texts = model_input["text" if "text" in model_input.columns else model_input.columns[0]].astype(str).tolist()
         else:

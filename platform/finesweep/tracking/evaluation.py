@@ -67,6 +67,7 @@ def classification_metrics(labels: list[int], probabilities: np.ndarray, label_n
     """Accuracy, macro-F1, per-class F1 and log loss (the ``test_`` figures)."""
     from finesweep.tasks.text_classification import metric_key
 
+    probabilities = probabilities / probabilities.sum(axis=1, keepdims=True)  # float32 softmax drift
     predictions = probabilities.argmax(axis=1)
     classes = list(range(len(label_names)))
     per_class = f1_score(labels, predictions, labels=classes, average=None, zero_division=0)

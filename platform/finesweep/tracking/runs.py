@@ -205,9 +205,15 @@ class SweepTracker:
     def _log_model(self, run_id: str, model_dir: Path) -> str:
         """Log the trial's model as an MLflow pyfunc model (from code: nothing pickled); return its URI."""
         import mlflow
+        from mlflow.models import ModelSignature
+        from mlflow.types import ColSpec, Schema
 
         from finesweep.serving import mlflow_pyfunc
 
+        signature = ModelSignature(
+            inputs=Schema([ColSpec("string", "text")]),
+            outputs=Schema([ColSpec("string", "label"), ColSpec("double", "confidence")]),
+        )
         mlflow.set_tracking_uri(self.tracking_uri)
         with mlflow.start_run(run_id=run_id):
             info = mlflow.pyfunc.log_model(
@@ -215,6 +221,7 @@ class SweepTracker:
                 python_model=mlflow_pyfunc.__file__,
                 artifacts={"model_dir": str(model_dir)},
                 pip_requirements=["finesweep"],
+                signature=signature,
             )
         return info.model_uri
 
