@@ -132,6 +132,13 @@ class TrackingConfig(_Strict):
     experiment: str = "finesweep"
 
 
+class FailureConfig(_Strict):
+    """Fault tolerance of each trial: restarts from its latest checkpoint when a Train worker dies."""
+
+    max_retries: int = Field(default=1, ge=0, le=100)
+    keep_checkpoints: int = Field(default=2, ge=1, le=100)
+
+
 class PromotionConfig(_Strict):
     """Defaults for ``promote-best-model`` on this job's sweeps (command-line flags override them)."""
 
@@ -153,6 +160,7 @@ class JobConfig(_Strict):
     scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig)
     scaling: ScalingConfig = Field(default_factory=ScalingConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+    failure: FailureConfig = Field(default_factory=FailureConfig)
     promotion: PromotionConfig = Field(default_factory=PromotionConfig)
     storage_path: str = "./finesweep_results"
     verbose: int = Field(default=1, ge=0, le=3)

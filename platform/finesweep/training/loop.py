@@ -100,6 +100,28 @@ def _improved(value: float, best: float | None, mode: str) -> bool:
     return best is None or (value > best if mode == "max" else value < best)
 
 
+def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
+    return model.module if hasattr(model, "module") else model
+
+
+def _resume(model, optimizer, scheduler, scaler) -> dict[str, Any]:
+    """Progress of this trial: fresh, or restored from the latest checkpoint after a worker failure."""
+    import ray.train
+
+    from finesweep.training.checkpoint import load_training_state
+
+    progress: dict[str, Any] = {"epoch": 0, "best": None, "stale_epochs": 0, "train_seconds": 0.0,
+                                "first_step_s": None, "restarts": 0}  # fmt: skip
+    checkpoint = ray.train.get_checkpoint()
+    if checkpoint is None:
+        return progress
+    with checkpoint.as_directory() as folder:
+        progress = load_training_state(Path(folder), _unwrap(model), optimizer, scheduler, scaler)
+    progress["restarts"] = progress.get("restarts", 0) + 1
+    print(f"finesweep: resumed from the epoch-{progress['epoch']} checkpoint (restart {progress['restarts']})")
+    return progress
+
+
 def train_loop_per_worker(config: dict[str, Any]) -> None:
     """Entry point of every Ray Train worker; ``config`` is built by ``tuning.trainable``."""
     import ray
@@ -108,7 +130,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
 
     from finesweep.tasks import get_task
 
-    started = float(config["trial_started_at"])  # wall clock (s) when the Tune trial began
+    started = float(config["trial_started_at"])  # wall clock (s) when the Tune trial (re)started
     torch.set_num_threads(_threads(config))
     task = get_task(config["task"])
     params = task.params_model.model_validate(config["params"])
@@ -124,20 +146,17 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     steps_per_epoch = math.ceil(len(loader) / params.grad_accum_steps)
     scheduler = build_scheduler(params, optimizer, steps_per_epoch * params.epochs)
     scaler = torch.amp.GradScaler("cuda") if params.mixed_precision == "fp16" and device.type == "cuda" else None
+    progress = _resume(model, optimizer, scheduler, scaler)
     metric, mode = config["metric"], config["mode"]
-    best: float | None = None
-    stale_epochs = 0
-    first_step_at: float | None = None
-    train_seconds = 0.0
-    for epoch in range(1, params.epochs + 1):
-        sampler.set_epoch(epoch)
+    for epoch in range(progress["epoch"] + 1, params.epochs + 1):
+        sampler.set_epoch(epoch)  # the same permutation per epoch whether or not the trial restarted
         model.train()
         epoch_start = time.time()
         losses: list[float] = []
         optimizer.zero_grad(set_to_none=True)
         for step, batch in enumerate(loader, start=1):
-            if first_step_at is None:
-                first_step_at = time.time()
+            if progress["first_step_s"] is None:
+                progress["first_step_s"] = time.time() - started
             batch = {key: value.to(device) for key, value in batch.items()}
             with _autocast(device, params.mixed_precision):
                 loss = runtime.loss(model, batch)
@@ -155,7 +174,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
                     optimizer.step()
                 scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
-        train_seconds += time.time() - epoch_start
+        progress["train_seconds"] += time.time() - epoch_start
         eval_start = time.time()
         metrics: dict[str, Any] = {
             "epoch": epoch,
@@ -164,34 +183,37 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         }
         metrics.update(runtime.evaluate(model, "validation", "val_"))
         value = metrics[metric]
-        if _improved(value, best, mode):
-            best, stale_epochs = value, 0
+        if _improved(value, progress["best"], mode):
+            progress["best"], progress["stale_epochs"] = value, 0
         else:
-            stale_epochs += 1
-        stop_early = params.early_stopping_patience > 0 and stale_epochs >= params.early_stopping_patience
+            progress["stale_epochs"] += 1
+        stop_early = params.early_stopping_patience > 0 and progress["stale_epochs"] >= params.early_stopping_patience
         final = epoch == params.epochs or stop_early
+        progress["epoch"] = epoch
         metrics["eval_time_s"] = time.time() - eval_start
-        metrics["time_to_first_step_s"] = (first_step_at or time.time()) - started
-        metrics["train_time_s"] = train_seconds
+        metrics["time_to_first_step_s"] = progress["first_step_s"] or 0.0
+        metrics["train_time_s"] = progress["train_seconds"]
+        metrics["restarts"] = progress["restarts"]
         metrics["stopped_early"] = float(stop_early)
         metrics[FINAL_KEY] = float(final)
-        _report(runtime, model, metrics, final, rank)
+        _report(runtime, model, optimizer, scheduler, scaler, metrics, progress, final, rank)
         if stop_early:
             break
 
 
-def _report(runtime: TaskRuntime, model: torch.nn.Module, metrics: dict[str, Any], final: bool, rank: int) -> None:
-    """Report one epoch; at the end, add test-split figures and the final model as a checkpoint."""
+def _report(runtime, model, optimizer, scheduler, scaler, metrics, progress, final: bool, rank: int) -> None:
+    """Report one epoch with a checkpoint; at the end add test-split figures and the final model."""
     import ray.train
 
-    if not final:
-        ray.train.report(metrics)
-        return
-    metrics.update(runtime.evaluate(model, "test", "test_"))
-    with tempfile.TemporaryDirectory(prefix="finesweep-final-") as tmp:
+    from finesweep.training.checkpoint import save_training_state
+
+    if final:
+        metrics.update(runtime.evaluate(model, "test", "test_"))
+    with tempfile.TemporaryDirectory(prefix="finesweep-ckpt-") as tmp:
         checkpoint = None
-        if rank == 0:
-            unwrapped = model.module if hasattr(model, "module") else model
-            runtime.write_final_artifacts(unwrapped, Path(tmp), metrics)
+        if rank == 0:  # only rank 0 writes; DDP keeps every replica's weights identical
+            save_training_state(Path(tmp), _unwrap(model), optimizer, scheduler, scaler, progress)
+            if final:
+                runtime.write_final_artifacts(_unwrap(model), Path(tmp), metrics)
             checkpoint = ray.train.Checkpoint.from_directory(tmp)
         ray.train.report(metrics, checkpoint=checkpoint)

@@ -6,6 +6,14 @@ import os
 import socket
 
 
+_started: dict[str, str] = {}
+
+
+def dashboard_url() -> str | None:
+    """The dashboard (state API) URL of the local Ray this process started, if any."""
+    return _started.get("dashboard")
+
+
 def free_local_port() -> int:
     """A TCP port on 127.0.0.1 that is free right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -39,6 +47,7 @@ def start_local_ray(num_cpus: int | None = None, num_gpus: int | None = None) ->
         configure_logging=True,
         logging_level="warning",
     )
+    _started["dashboard"] = url
     return url
 
 

@@ -72,6 +72,7 @@ def _worker_spec(loaded: LoadedJob, base: Any, data_ref: Any, storage: Path) -> 
     job = loaded.job
     return {
         "scaling": job.scaling.model_dump(),
+        "failure": job.failure.model_dump(),
         "storage_path": str(storage),
         "fixed_params": loaded.params.model_dump(),
         "worker": {

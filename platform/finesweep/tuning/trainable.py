@@ -44,7 +44,13 @@ def run_trial(config: dict[str, Any], spec: dict[str, Any]) -> None:
             name=trial_id,
             storage_path=os.path.join(spec["storage_path"], "train"),
             callbacks=[TuneReportCallback()],
-            failure_config=ray.train.FailureConfig(max_failures=0),
+            # a dead worker restarts the worker group from the latest per-epoch checkpoint
+            failure_config=ray.train.FailureConfig(max_failures=spec["failure"]["max_retries"]),
+            checkpoint_config=ray.train.CheckpointConfig(
+                num_to_keep=spec["failure"]["keep_checkpoints"],  # the best by the sweep metric (+ the latest)
+                checkpoint_score_attribute=spec["worker"]["metric"],
+                checkpoint_score_order=spec["worker"]["mode"],
+            ),
         ),
     )
     trainer.fit()
