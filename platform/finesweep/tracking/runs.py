@@ -27,7 +27,7 @@ TAG_MODEL_URI = "finesweep.model_uri"
 _TUNE_KEYS = {
     "time_this_iter_s", "time_total_s", "timestamp", "training_iteration", "pid", "iterations_since_restore",
     "time_since_restore", "done", "date", "hostname", "node_ip", "trial_id", "experiment_tag", "config",
-    "checkpoint_dir_name", "should_checkpoint", "checkpoint_path", "final",
+    "checkpoint_dir_name", "should_checkpoint", "checkpoint_path",
 }  # fmt: skip
 
 
@@ -75,6 +75,7 @@ class SweepTracker:
 
     def __init__(self, tracking_uri: str, experiment: str, sweep: str):
         self.tracking_uri = tracking_uri
+        self.experiment = experiment
         self.sweep = sweep
         self.client = client(tracking_uri)
         self.experiment_id = ensure_experiment(tracking_uri, experiment)
@@ -82,6 +83,29 @@ class SweepTracker:
         self._children: dict[str, str] = {}
         self._last_result: dict[str, dict[str, Any]] = {}
         self.statuses: dict[str, str] = {}
+
+    def __reduce__(self):
+        # Tune pickles its callbacks into the experiment state; a restored sweep reconnects by
+        # name instead of carrying a client (and stale run ids) across processes.
+        return (_reconnect, (self.tracking_uri, self.experiment, self.sweep))
+
+    def reopen_parent(self) -> str:
+        """Mark an existing parent run running again (``--resume``) and return its id."""
+        from mlflow.entities import RunTag
+
+        self.parent_id = self.find_parent()
+        self.client.update_run(self.parent_id, status="RUNNING")
+        self.client.log_batch(self.parent_id, tags=[RunTag(TAG_STATUS, "running")])
+        return self.parent_id
+
+    def trial_statuses(self) -> dict[str, str]:
+        """Status tag of every child run of the sweep, from MLflow (survives restarts of the driver)."""
+        runs = self.client.search_runs(
+            [self.experiment_id],
+            filter_string=f"tags.`{TAG_SWEEP}` = '{self.sweep}' and tags.`{TAG_ROLE}` = 'trial'",
+            max_results=10_000,
+        )
+        return {r.data.tags.get(TAG_TRIAL, r.info.run_id): r.data.tags.get(TAG_STATUS, "unknown") for r in runs}
 
     # -- parent ---------------------------------------------------------------------------------
 
@@ -178,8 +202,26 @@ class SweepTracker:
         self.client.log_batch(run_id, metrics=metrics)
 
     def last_result(self, trial_id: str) -> dict[str, Any]:
-        """The last result Tune delivered for a trial (empty if none)."""
-        return self._last_result.get(trial_id, {})
+        """The last result of a trial: from Tune in this session, else from MLflow and the trial's
+        latest checkpoint (a resumed sweep whose trial finished just before the driver died)."""
+        if trial_id in self._last_result:
+            return self._last_result[trial_id]
+        run_id = self._children.get(trial_id) or self._find_child(trial_id)
+        if run_id is None:
+            return {}
+        result: dict[str, Any] = dict(self.client.get_run(run_id).data.metrics)
+        checkpoint = self._latest_checkpoint(trial_id)
+        if checkpoint is not None:
+            result["checkpoint_path"] = str(checkpoint)
+        return result
+
+    def _latest_checkpoint(self, trial_id: str) -> Path | None:
+        parent = self.client.get_run(self.parent_id) if self.parent_id else None
+        storage = parent.data.tags.get("finesweep.storage_path") if parent else None
+        if not storage:
+            return None
+        candidates = sorted((Path(storage) / "train" / trial_id).glob("checkpoint_*"))
+        return candidates[-1] if candidates else None
 
     def finish_child(self, trial_id: str, status: str, error: str | None = None) -> None:
         """Tag the trial completed/pruned/failed, attach its final artifacts, close the run."""
@@ -190,7 +232,7 @@ class SweepTracker:
             return
         self.statuses[trial_id] = status
         tags = [RunTag(TAG_STATUS, status)]
-        checkpoint = self._last_result.get(trial_id, {}).get("checkpoint_path")
+        checkpoint = self.last_result(trial_id).get("checkpoint_path")
         if status == "completed" and checkpoint and Path(checkpoint).is_dir():
             self._log_final_artifacts(run_id, Path(checkpoint))
             tags.append(RunTag("finesweep.checkpoint_path", str(checkpoint)))
@@ -232,3 +274,9 @@ class SweepTracker:
                 self.client.log_artifacts(run_id, str(path), path.name)
             elif path.is_file() and not path.name.startswith("."):
                 self.client.log_artifact(run_id, str(path))
+
+
+def _reconnect(tracking_uri: str, experiment: str, sweep: str) -> SweepTracker:
+    tracker = SweepTracker(tracking_uri, experiment, sweep)
+    tracker.parent_id = tracker.find_parent()
+    return tracker

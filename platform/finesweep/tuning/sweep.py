@@ -167,16 +167,13 @@ def run_sweep(loaded: LoadedJob, name: str | None = None, resume: bool = False) 
 
     _prepare_storage(job.storage_path)
     tracker = SweepTracker(tracking_uri, job.tracking.experiment, sweep)
-    if tracker.find_parent() is not None:
-        raise SweepError(
-            f"a sweep named {sweep!r} already exists in experiment {job.tracking.experiment!r}; "
-            "choose another --name" + ("" if resume else " (resuming is not supported yet)")
-        )
+    _check_resume(tracker, loaded, sweep, resume)
     from finesweep.tuning.ray_runtime import connect_or_start
 
     started_ray = connect_or_start()
     try:
-        return _run_tuner(loaded, task, sweep, tracker, data, base, started, tracking_uri, git_commit(loaded.path.parent))
+        commit = git_commit(loaded.path.parent)
+        return _run_tuner(loaded, task, sweep, tracker, data, base, started, tracking_uri, commit, resume)
     finally:
         if started_ray:
             import ray
@@ -184,7 +181,27 @@ def run_sweep(loaded: LoadedJob, name: str | None = None, resume: bool = False) 
             ray.shutdown()
 
 
-def _run_tuner(loaded, task, sweep, tracker, data, base, started, tracking_uri, commit) -> SweepSummary:
+def _experiment_dir(loaded: LoadedJob, sweep: str) -> Path:
+    return Path(loaded.job.storage_path).expanduser().resolve() / sweep
+
+
+def _check_resume(tracker: Any, loaded: LoadedJob, sweep: str, resume: bool) -> None:
+    """A new sweep needs a fresh name; a resumed one needs its MLflow parent run and Tune state."""
+    from ray.tune import Tuner
+
+    exists = tracker.find_parent() is not None
+    if exists and not resume:
+        raise SweepError(
+            f"a sweep named {sweep!r} already exists in experiment {loaded.job.tracking.experiment!r}; "
+            f"continue it with `finesweep sweep {loaded.path.name} --name {sweep} --resume` or choose another --name"
+        )
+    if resume and not exists:
+        raise SweepError(f"--resume: no sweep named {sweep!r} in experiment {loaded.job.tracking.experiment!r}")
+    if resume and not Tuner.can_restore(str(_experiment_dir(loaded, sweep))):
+        raise SweepError(f"--resume: no Tune state for {sweep!r} under {_experiment_dir(loaded, sweep)}")
+
+
+def _run_tuner(loaded, task, sweep, tracker, data, base, started, tracking_uri, commit, resume) -> SweepSummary:
     import ray
     from ray import tune
 
@@ -222,12 +239,42 @@ def _run_tuner(loaded, task, sweep, tracker, data, base, started, tracking_uri, 
     }
     if commit:
         tags["mlflow.source.git.commit"] = commit
-    tracker.start_parent(tags, _parent_params(loaded))
-    _log_parent_files(tracker, loaded, data)
+    if resume:
+        tracker.reopen_parent()
+        _say(f"resuming sweep {sweep!r}: finished trials are kept, unfinished ones continue from their checkpoints")
+    else:
+        tracker.start_parent(tags, _parent_params(loaded))
+        _log_parent_files(tracker, loaded, data)
     extra = {"base_model": base.reference, "dataset": data.source, "dataset_fingerprint": data.fingerprint}
     callback = MlflowSweepCallback(tracker, loaded.params.model_dump(), extra)
     trainable = tune.with_resources(tune.with_parameters(run_trial, spec=spec), {"CPU": job.scaling.trial_driver_cpus})
-    tuner = tune.Tuner(
+    if resume:
+        # searcher (Optuna history) and scheduler (ASHA rungs) come back from the experiment state
+        tuner = tune.Tuner.restore(
+            str(_experiment_dir(loaded, sweep)),
+            trainable,
+            resume_unfinished=True,
+            resume_errored=False,  # trials that exhausted their retries stay failed
+            param_space=search.param_space or None,
+        )
+    else:
+        tuner = _new_tuner(trainable, search, scheduler, plan, job, sweep, storage, callback)
+    failed = True
+    try:
+        tuner.fit()
+        failed = False
+    finally:
+        released, leaked = _wait_for_release()
+        summary = _summarise(loaded, sweep, tracker, tracking_uri, started, plan.max_concurrent, released, leaked)
+        _log_plots(tracking_uri, sweep)
+        tracker.finish_parent(_summary_metrics(summary), _summary_tags(summary), failed=failed)
+    return summary
+
+
+def _new_tuner(trainable, search, scheduler, plan, job, sweep, storage, callback) -> Any:
+    from ray import tune
+
+    return tune.Tuner(
         trainable,
         param_space=search.param_space,
         tune_config=tune.TuneConfig(
@@ -246,16 +293,6 @@ def _run_tuner(loaded, task, sweep, tracker, data, base, started, tracking_uri, 
             failure_config=tune.FailureConfig(max_failures=0),
         ),
     )
-    failed = True
-    try:
-        tuner.fit()
-        failed = False
-    finally:
-        released, leaked = _wait_for_release()
-        summary = _summarise(loaded, sweep, tracker, tracking_uri, started, plan.max_concurrent, released, leaked)
-        _log_plots(tracking_uri, sweep)
-        tracker.finish_parent(_summary_metrics(summary), _summary_tags(summary), failed=failed)
-    return summary
 
 
 def _log_plots(tracking_uri: str, sweep: str) -> None:
@@ -282,7 +319,7 @@ def _summarise(loaded, sweep, tracker, tracking_uri, started, concurrency, relea
         parent_run_id=tracker.parent_id,
         metric=job.search.metric,
         mode=job.search.mode,
-        statuses=dict(tracker.statuses),
+        statuses=tracker.trial_statuses(),  # from MLflow: includes trials finished before a resume
         best_trial_id=best_id,
         best_value=best_value,
         wall_time_s=time.time() - started,
