@@ -65,34 +65,42 @@ def local_head(tmp_path):
          "--num-cpus=2", "--include-dashboard=true", "--disable-usage-stats"],
         env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
-    client_env = {**env}
-    deadline = time.time() + 120
+    try:
+        _wait_until_jobs_run(url, env, tmp_path)
+        yield url, dict(env)
+    finally:
+        _stop_group(head)
+
+
+def _wait_until_jobs_run(url: str, env: dict, tmp_path: Path) -> None:
+    """The head is ready once a trivial job runs (the dashboard agent registers after the head)."""
+    deadline = time.time() + 180
     while time.time() < deadline:
         probe = subprocess.run(
-            [sys.executable, "-m", "ray.scripts.scripts", "job", "list", "--address", url],
-            env=client_env, capture_output=True, text=True,
+            [sys.executable, "-m", "ray.scripts.scripts", "job", "submit", "--address", url, "--", "true"],
+            env=env, capture_output=True, text=True, timeout=120,
         )
         if probe.returncode == 0:
-            break
-        time.sleep(2)
-    else:
-        head.send_signal(signal.SIGINT)
-        pytest.fail("the local Ray head did not come up: " + (tmp_path / "head.log").read_text()[-2000:])
-    yield url, client_env
-    head.send_signal(signal.SIGINT)
+            return
+        time.sleep(3)
+    pytest.fail("the local Ray head never ran a job: " + (tmp_path / "head.log").read_text()[-2000:])
+
+
+def _stop_group(head: subprocess.Popen) -> None:
+    """Stop the head and every process in its process group (ours, by pid); fail if any survive."""
+    import psutil
+
+    members = [p for p in psutil.process_iter(["pid"]) if _in_group(p, head.pid)]
+    head.send_signal(signal.SIGTERM)  # `ray start --block` drains and stops its processes
     try:
         head.wait(timeout=60)
     except subprocess.TimeoutExpired:
-        pass
-    try:
-        os.killpg(head.pid, signal.SIGTERM)  # anything the head left in its own process group
-    except ProcessLookupError:
-        pass
-    time.sleep(2)
-    import psutil
-
-    leftovers = [p.pid for p in psutil.process_iter(["pid"]) if _in_group(p, head.pid)]
-    assert leftovers == [], f"processes of the head still running: {leftovers}"
+        head.kill()
+    _, alive = psutil.wait_procs(members, timeout=30)
+    for process in alive:
+        process.kill()
+    _, survivors = psutil.wait_procs(alive, timeout=10)
+    assert survivors == [], f"processes of the head still running: {[p.pid for p in survivors]}"
 
 
 def _in_group(process, group: int) -> bool:
