@@ -8,6 +8,7 @@ Face cache. Weights load from safetensors only; nothing is unpickled.
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,8 @@ class TextClassifier:
         from transformers.utils import logging as hf_logging
 
         hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()  # "Loading weights" bars would mix into predict's output
+        warnings.filterwarnings("ignore", category=FutureWarning, module="transformers")
         self.model_dir = Path(model_dir)
         card_path = self.model_dir / CARD
         if not card_path.is_file():
