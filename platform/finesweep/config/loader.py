@@ -133,13 +133,6 @@ def _problems(source: str, prefix: str, exc: ValidationError, model: type[BaseMo
     return lines
 
 
-def format_validation_error(
-    source: str, prefix: str, exc: ValidationError, model: type[BaseModel] | None = None
-) -> list[str]:
-    """Public form of the one-line-per-problem formatter (used by other loaders)."""
-    return _problems(source, prefix, exc, model)
-
-
 def _validate(model: type[BaseModel], data: Any, source: str, prefix: str, problems: list[str]) -> Any:
     """``model`` validated from ``data``, or None with the problems appended."""
     try:

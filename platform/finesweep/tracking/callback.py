@@ -7,8 +7,7 @@ from typing import Any
 from ray.tune import Callback
 
 from finesweep.tracking.runs import SweepTracker
-
-FINAL_KEY = "final"  # set by training.loop on a trial's last report
+from finesweep.training import FINAL_KEY
 
 
 def trial_status(last_result: dict[str, Any]) -> str:

@@ -82,7 +82,6 @@ class SweepTracker:
         self.parent_id: str | None = None
         self._children: dict[str, str] = {}
         self._last_result: dict[str, dict[str, Any]] = {}
-        self.statuses: dict[str, str] = {}
 
     def __reduce__(self):
         # Tune pickles its callbacks into the experiment state; a restored sweep reconnects by
@@ -230,7 +229,6 @@ class SweepTracker:
         run_id = self._children.get(trial_id)
         if run_id is None:
             return
-        self.statuses[trial_id] = status
         tags = [RunTag(TAG_STATUS, status)]
         checkpoint = self.last_result(trial_id).get("checkpoint_path")
         if status == "completed" and checkpoint and Path(checkpoint).is_dir():

@@ -18,10 +18,10 @@ from typing import Any, Protocol
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
+from finesweep.training import FINAL_KEY
 from finesweep.training.optim import build_optimizer, build_scheduler
 from finesweep.training.seeding import seed_everything
 
-FINAL_KEY = "final"  # 1.0 on the report that ends a trial normally (last epoch or early stop)
 
 
 class TaskRuntime(Protocol):
