@@ -220,7 +220,7 @@ def _run_tuner(loaded, task, sweep, tracker, data, base, started, tracking_uri, 
     if len(nodes) > 1 and "://" not in job.storage_path:
         _say(
             f"warning: storage_path {job.storage_path!r} is a local path on a {len(nodes)}-node cluster; "
-            "checkpoints written on other nodes will not be found. Use shared storage (s3://, gs://, a shared mount)."
+            "checkpoints written on other nodes will not be found. Use a folder every node mounts at the same path (NFS, EFS)."
         )
     _say(f"search: {search.description}; {scheduler_text}")
     _say(f"concurrency: {plan.describe()}")
