@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import threading
 import time
+from pathlib import Path
 
 import pytest
 import yaml
@@ -15,10 +17,10 @@ from finesweep.config import load_job
 pytestmark = pytest.mark.slow
 
 
-def _job(tmp_path, tiny_bert, name: str, retries: int, samples: int = 1):
+def _job(tmp_path, tiny_bert, name: str, retries: int, samples: int = 1, train_size: int = 3000):
     job = {
         "name": name,
-        "dataset": {"name": "emotion_carer", "max_train_samples": 3000, "max_eval_samples": 60},
+        "dataset": {"name": "emotion_carer", "max_train_samples": train_size, "max_eval_samples": 60},
         "model": {"base": str(tiny_bert)},
         "train": {"epochs": 3, "batch_size": 16, "learning_rate": 3e-3, "lora_dropout": 0.0, "max_length": 32},
         "search": {"metric": "val_loss", "mode": "min", "num_samples": samples, "seed": 2,
@@ -109,3 +111,49 @@ def test_trial_that_exhausts_its_retries_fails_and_the_sweep_goes_on(tmp_path, t
     failed = [r for r in runs if r.data.tags["finesweep.status"] == "failed"]
     assert len(failed) == 1 and failed[0].info.status == "FAILED"
     assert failed[0].data.tags["finesweep.error"].strip(), "the error is recorded on the run"
+
+
+def test_trial_restored_from_its_final_checkpoint_reports_its_result_again(tmp_path, tiny_bert, ray_clean):
+    """The driver can die after a trial's last checkpoint but before Tune marked it done; fitting
+    the trial's trainer again (what ``--resume`` does) must end with the same final result."""
+    import ray
+
+    from finesweep.models.resolve import resolve_base_model
+    from finesweep.tasks import get_task
+    from finesweep.tuning.sweep import _worker_spec
+    from finesweep.tuning.trainable import build_trainer
+
+    job = _job(tmp_path, tiny_bert, "done", retries=0, train_size=200)
+    summary = run_sweep_once(job, "done")
+    _, [run] = _trials(summary.tracking_uri, "done")
+    data = get_task(job.job.task).prepare_data(job)
+    base = resolve_base_model(job.job.model.base, job.path.parent)
+    spec = _worker_spec(job, base, ray.put(data), tmp_path / "results" / "done")
+    reports = tmp_path / "reports.jsonl"
+    trial_id = run.data.tags["finesweep.trial_id"]
+    build_trainer({"lora_r": 4}, spec, trial_id, callbacks=[record_reports(str(reports))]).fit()
+    [(metrics, checkpoint)] = [json.loads(line) for line in reports.read_text().splitlines()]
+    assert metrics["epoch"] == 3 and metrics["final"] == 1.0, "no further training, the final result once"
+    for key in ("val_loss", "val_accuracy", "test_accuracy", "train_loss"):
+        assert metrics[key] == run.data.metrics[key], key
+    assert (Path(checkpoint) / "model" / "finesweep_model.json").is_file(), "the final model travels with it"
+
+
+def record_reports(path: str):
+    """A Train callback (it runs in the Train controller actor) appending each report to a file."""
+    from ray.train import UserCallback
+
+    class Recorder(UserCallback):
+        def after_report(self, run_context, metrics, checkpoint):
+            with open(path, "a", encoding="utf-8") as handle:
+                handle.write(json.dumps([metrics[0], checkpoint.path if checkpoint else None]) + "\n")
+
+    return Recorder()
+
+
+def run_sweep_once(job, name: str):
+    from finesweep.tuning.sweep import run_sweep
+
+    summary = run_sweep(job, name=name)
+    assert set(summary.statuses.values()) == {"completed"}
+    return summary

@@ -11,11 +11,14 @@ from finesweep.tracking.runs import TAG_STATUS, TAG_TRIAL
 
 
 def _space(mlflow_client: Any, parent_run_id: str) -> dict[str, Any]:
-    import mlflow
+    import tempfile
 
     from finesweep.config.loader import parse_parameters, parse_yaml_text
 
-    text = mlflow.artifacts.load_text(f"runs:/{parent_run_id}/resolved/search_space.yaml")
+    with tempfile.TemporaryDirectory(prefix="finesweep-space-") as tmp:
+        # through this client: mlflow.artifacts.* would use the process-wide tracking URI
+        local = mlflow_client.download_artifacts(parent_run_id, "resolved/search_space.yaml", tmp)
+        text = Path(local).read_text(encoding="utf-8")
     return parse_parameters(parse_yaml_text(text)["parameters"], "resolved/search_space.yaml", "parameters", [])
 
 

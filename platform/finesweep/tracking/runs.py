@@ -231,7 +231,8 @@ class SweepTracker:
             return
         tags = [RunTag(TAG_STATUS, status)]
         checkpoint = self.last_result(trial_id).get("checkpoint_path")
-        if status == "completed" and checkpoint and Path(checkpoint).is_dir():
+        logged = TAG_MODEL_URI in self.client.get_run(run_id).data.tags  # a resumed trial that reported again
+        if status == "completed" and checkpoint and Path(checkpoint).is_dir() and not logged:
             self._log_final_artifacts(run_id, Path(checkpoint))
             tags.append(RunTag("finesweep.checkpoint_path", str(checkpoint)))
             if (Path(checkpoint) / "model").is_dir():

@@ -147,6 +147,9 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     scheduler = build_scheduler(params, optimizer, steps_per_epoch * params.epochs)
     scaler = torch.amp.GradScaler("cuda") if params.mixed_precision == "fp16" and device.type == "cuda" else None
     progress = _resume(model, optimizer, scheduler, scaler)
+    if progress.get("final_metrics") is not None:
+        _report_again(progress["final_metrics"], rank)
+        return
     metric, mode = config["metric"], config["mode"]
     for epoch in range(progress["epoch"] + 1, params.epochs + 1):
         sampler.set_epoch(epoch)  # the same permutation per epoch whether or not the trial restarted
@@ -209,11 +212,33 @@ def _report(runtime, model, optimizer, scheduler, scaler, metrics, progress, fin
 
     if final:
         metrics.update(runtime.evaluate(model, "test", "test_"))
+        progress["final_metrics"] = metrics  # a trial restored from this checkpoint is already done
     with tempfile.TemporaryDirectory(prefix="finesweep-ckpt-") as tmp:
         checkpoint = None
         if rank == 0:  # only rank 0 writes; DDP keeps every replica's weights identical
             save_training_state(Path(tmp), _unwrap(model), optimizer, scheduler, scaler, progress)
             if final:
                 runtime.write_final_artifacts(_unwrap(model), Path(tmp), metrics)
+            checkpoint = ray.train.Checkpoint.from_directory(tmp)
+        ray.train.report(metrics, checkpoint=checkpoint)
+
+
+def _report_again(metrics: dict[str, Any], rank: int) -> None:
+    """Re-report a finished trial's final result and checkpoint.
+
+    The driver can die after a trial's final checkpoint was saved but before Tune recorded the
+    trial as done; on ``--resume`` Tune restarts it from that checkpoint, and it must end with the
+    same final result instead of training further (or reporting nothing, which Tune rejects).
+    """
+    import shutil
+
+    import ray.train
+
+    print(f"finesweep: the trial had already finished (epoch {metrics.get('epoch')}); reporting its final result again")
+    with tempfile.TemporaryDirectory(prefix="finesweep-ckpt-") as tmp:
+        checkpoint = None
+        if rank == 0:
+            with ray.train.get_checkpoint().as_directory() as folder:
+                shutil.copytree(folder, tmp, dirs_exist_ok=True)
             checkpoint = ray.train.Checkpoint.from_directory(tmp)
         ray.train.report(metrics, checkpoint=checkpoint)

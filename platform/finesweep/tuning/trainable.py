@@ -14,20 +14,27 @@ from typing import Any
 
 def run_trial(config: dict[str, Any], spec: dict[str, Any]) -> None:
     """Train one configuration. ``config`` holds the sampled hyperparameters, ``spec`` the rest."""
-    import ray.train
     import ray.tune
-    from ray.train.torch import TorchTrainer
     from ray.tune.integration.ray_train import TuneReportCallback
+
+    trial_id = ray.tune.get_context().get_trial_id()
+    build_trainer(config, spec, trial_id, callbacks=[TuneReportCallback()]).fit()
+
+
+def build_trainer(config: dict[str, Any], spec: dict[str, Any], trial_id: str, callbacks: list | None = None) -> Any:
+    """The trial's TorchTrainer. Its run is named after the trial, so fitting it again (a restored
+    sweep) continues from the trial's latest checkpoint in ``storage_path/train/<trial_id>``."""
+    import ray.train
+    from ray.train.torch import TorchTrainer
 
     from finesweep.training.loop import train_loop_per_worker
 
     started = time.time()
-    trial_id = ray.tune.get_context().get_trial_id()
     scaling = spec["scaling"]
     resources = {"CPU": scaling["cpus_per_worker"]}
     if scaling["gpus_per_worker"]:
         resources["GPU"] = scaling["gpus_per_worker"]
-    trainer = TorchTrainer(
+    return TorchTrainer(
         train_loop_per_worker,
         train_loop_config={
             **spec["worker"],
@@ -43,7 +50,7 @@ def run_trial(config: dict[str, Any], spec: dict[str, Any]) -> None:
         run_config=ray.train.RunConfig(
             name=trial_id,
             storage_path=os.path.join(spec["storage_path"], "train"),
-            callbacks=[TuneReportCallback()],
+            callbacks=callbacks or [],
             # a dead worker restarts the worker group from the latest per-epoch checkpoint
             failure_config=ray.train.FailureConfig(max_failures=spec["failure"]["max_retries"]),
             checkpoint_config=ray.train.CheckpointConfig(
@@ -53,4 +60,3 @@ def run_trial(config: dict[str, Any], spec: dict[str, Any]) -> None:
             ),
         ),
     )
-    trainer.fit()
