@@ -163,6 +163,9 @@ CASES = [
     ),
     job_case("verbose-too-high", {"verbose": 5}, "verbose", "less than or equal to 3", "(got 5)"),
     job_case("unknown-task", {"task": "summarization"}, "task", "unknown task", "'summarization'", "allowed: text_classification"),
+    job_case(
+        "negative-retry-window", {"tracking.retry_for_s": -1}, "tracking.retry_for_s", "greater than or equal to 0", "(got -1)"
+    ),
     # --- search
     job_case("unknown-algorithm", {"search.algorithm": "tpee"}, "search.algorithm", "'tpe', 'grid' or 'random'", "(got 'tpee')"),
     job_case("mode-not-max-min", {"search.mode": "maximize"}, "search.mode", "'max' or 'min'", "(got 'maximize')"),

@@ -1,10 +1,13 @@
-"""Fault tolerance with real processes and real signals: a Train worker killed mid-epoch."""
+"""Fault tolerance with real processes and real signals: a Train worker killed mid-epoch, a trial
+out of retries, a trial restored from its final checkpoint, a full disk under storage_path."""
 
 from __future__ import annotations
 
 import json
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -157,3 +160,48 @@ def run_sweep_once(job, name: str):
     summary = run_sweep(job, name=name)
     assert set(summary.statuses.values()) == {"completed"}
     return summary
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 600 KiB tmpfs: room for Tune's state and an epoch checkpoint, not for the final model."""
+    mount = tmp_path / "small-disk"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=600k", "tmpfs", str(mount)], capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here (needs root): {done.stderr.strip()}")
+    yield mount
+    subprocess.run(["umount", str(mount)], check=True)
+
+
+def test_full_disk_under_storage_path_fails_clearly_and_reports_nothing_as_done(tmp_path, tiny_bert, small_disk):
+    job = {
+        "dataset": {"name": "emotion_carer", "max_train_samples": 300, "max_eval_samples": 30},
+        "model": {"base": str(tiny_bert)},
+        "train": {"epochs": 2, "batch_size": 16, "max_length": 32},
+        "search": {"num_samples": 1, "metric": "val_loss", "mode": "min"},
+        "scheduler": {"type": "none"},
+        "scaling": {"cpus_per_worker": 0.9},
+        "tracking": {"uri": f"sqlite:///{tmp_path / 'mlflow.db'}", "experiment": "faults"},
+        "storage_path": str(small_disk / "results"),
+        "verbose": 0,
+    }
+    path = tmp_path / "full.yaml"
+    path.write_text(yaml.safe_dump(job))
+    done = subprocess.run(
+        [sys.executable, "-m", "finesweep", "sweep", str(path), "--name", "full"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    last = [line for line in done.stderr.splitlines() if line.strip()][-1]
+    assert done.returncode == 2, done.stderr[-3000:]
+    assert last.startswith("error: storage_path: no space left on the device holding"), last
+    client, runs = _trials(f"sqlite:///{tmp_path / 'mlflow.db'}", "full")
+    assert len(runs) == 1
+    run = runs[0]
+    assert run.info.status == "FAILED" and run.data.tags["finesweep.status"] == "failed"
+    assert "No space left on device" in run.data.tags["finesweep.error"]
+    assert "finesweep.model_uri" not in run.data.tags, "no model from a half-written checkpoint"
+    parent = client.search_runs(
+        [run.info.experiment_id], filter_string="tags.`finesweep.role` = 'sweep' and tags.`finesweep.sweep` = 'full'"
+    )[0]
+    assert parent.data.metrics.get("n_completed", 0) == 0 and parent.info.status in ("FAILED", "FINISHED")

@@ -62,3 +62,14 @@ def test_missing_local_base_model_is_a_config_error(tmp_path, tiny_bert):
     )
     assert done.returncode == 2
     assert "model.base: local model directory" in done.stderr and "no-such-model" in done.stderr
+
+
+def test_lora_target_not_in_the_model_is_refused_before_any_run(tmp_path, tiny_bert):
+    job = _job(tmp_path, tiny_bert, model={"base": str(tiny_bert), "lora_target_modules": ["query", "q_proj"]})
+    done = _sweep(job, tmp_path)
+    assert done.returncode == 2, done.stderr
+    last = [line for line in done.stderr.splitlines() if line.strip()][-1]
+    assert last.startswith("error: model.lora_target_modules: q_proj not in the model; its linear layers are:"), last
+    assert "query" in last and "value" in last
+    assert not (tmp_path / "results").exists(), "nothing started"
+    assert not (tmp_path / "mlflow.db").exists() or b"finesweep" not in (tmp_path / "mlflow.db").read_bytes()

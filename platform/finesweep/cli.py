@@ -13,11 +13,11 @@ import os
 import sys
 import traceback
 from pathlib import Path
-from typing import List, Optional
+from typing import Any, List, Optional
 
 import typer
 
-from finesweep.errors import ConfigError, FinesweepError
+from finesweep.errors import ConfigError, FinesweepError, SweepError
 
 app = typer.Typer(
     add_completion=False,
@@ -97,8 +97,20 @@ def sweep(
     if not summary.resources_released:
         typer.echo(f"warning: resources still held after the sweep: {summary.leaked}", err=True)
     typer.echo(f"MLflow: {summary.tracking_uri} (parent run {summary.parent_run_id})")
-    if summary.count("failed"):
-        raise typer.Exit(1)
+    _report_failures(summary)
+
+
+def _report_failures(summary: Any) -> None:
+    """Name each failed trial's error; a full disk is the user's to fix (exit 2), other failures exit 1."""
+    from finesweep.tuning.sweep import mentions_no_space, storage_full_message
+
+    for trial_id, error in sorted(summary.errors.items())[:10]:
+        typer.echo(f"trial {trial_id} failed: {error}", err=True)
+    if not summary.count("failed"):
+        return
+    if any(mentions_no_space(error) for error in summary.errors.values()):
+        raise SweepError(storage_full_message(Path(summary.storage_path)))
+    raise typer.Exit(1)
 
 
 _TRACKING_HELP = "MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///./mlflow.db)."

@@ -130,6 +130,9 @@ class TrackingConfig(_Strict):
 
     uri: str | None = None
     experiment: str = "finesweep"
+    # If the server goes away mid-sweep, writes are queued; at the end the sweep keeps retrying
+    # them this many seconds before it reports what was not recorded.
+    retry_for_s: float = Field(default=300.0, ge=0, le=86_400)
 
 
 class FailureConfig(_Strict):

@@ -12,6 +12,32 @@ def module_suffixes(model: Any) -> set[str]:
     return {name.rsplit(".", 1)[-1] for name, _ in model.named_modules() if name}
 
 
+def check_targets(model: Any, target_modules: list[str] | str) -> None:
+    """Raise ModelError naming the model's linear layers when a LoRA target is not in the model."""
+    if target_modules == "auto":
+        return
+    missing = sorted(set(target_modules) - module_suffixes(model))
+    if missing:
+        linear = sorted({n.rsplit(".", 1)[-1] for n, m in model.named_modules() if type(m).__name__ == "Linear" and n})
+        raise ModelError(
+            f"model.lora_target_modules: {', '.join(missing)} not in the model; its linear layers are: {', '.join(linear)}"
+        )
+
+
+def check_targets_without_weights(location: str, target_modules: list[str] | str, trust_remote_code: bool) -> None:
+    """:func:`check_targets` on the model's architecture built on the meta device (no weights loaded,
+    no memory), so a wrong target fails before any trial starts."""
+    if target_modules == "auto":
+        return
+    import torch
+    from transformers import AutoConfig, AutoModel
+
+    config = AutoConfig.from_pretrained(location, trust_remote_code=trust_remote_code)
+    with torch.device("meta"):
+        model = AutoModel.from_config(config, trust_remote_code=trust_remote_code)
+    check_targets(model, target_modules)
+
+
 def apply_lora(model: Any, task_type: str, r: int, alpha: float, dropout: float, target_modules: list[str] | str) -> Any:
     """Wrap ``model`` with a LoRA adapter; ``target_modules="auto"`` uses PEFT's per-architecture default.
 
@@ -24,16 +50,7 @@ def apply_lora(model: Any, task_type: str, r: int, alpha: float, dropout: float,
     from peft import LoraConfig, get_peft_model
 
     targets = None if target_modules == "auto" else list(target_modules)
-    if targets is not None:
-        missing = sorted(set(targets) - module_suffixes(model))
-        if missing:
-            linear = sorted(
-                {n.rsplit(".", 1)[-1] for n, m in model.named_modules() if type(m).__name__ == "Linear" and n}
-            )
-            raise ModelError(
-                f"model.lora_target_modules: {', '.join(missing)} not in the model; its linear layers are: "
-                f"{', '.join(linear)}"
-            )
+    check_targets(model, target_modules)
     extra_trainable = ["pooler"] if "pooler" in module_suffixes(model) else None
     config = LoraConfig(
         task_type=task_type,

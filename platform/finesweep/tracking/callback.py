@@ -6,6 +6,7 @@ from typing import Any
 
 from ray.tune import Callback
 
+from finesweep.tracking.outbox import Outbox
 from finesweep.tracking.runs import SweepTracker
 from finesweep.training import FINAL_KEY
 
@@ -19,34 +20,60 @@ class MlflowSweepCallback(Callback):
     """Creates a child run when a trial starts, logs each epoch, and closes it with its status.
 
     Tune calls ``on_trial_complete`` both for trials that ended on their own and for those ASHA
-    stopped; the trial's last result tells which (see :func:`trial_status`).
+    stopped; the trial's last result tells which (see :func:`trial_status`). Every write goes
+    through an :class:`Outbox`, so a tracking server that goes away queues writes instead of
+    stopping the sweep.
     """
 
-    def __init__(self, tracker: SweepTracker, fixed_params: dict[str, Any], extra_params: dict[str, Any]):
+    def __init__(
+        self, tracker: SweepTracker, fixed_params: dict[str, Any], extra_params: dict[str, Any], outbox: Outbox
+    ):
         self.tracker = tracker
         self.fixed_params = fixed_params
         self.extra_params = extra_params
+        self.outbox = outbox
 
     def _params(self, trial: Any) -> dict[str, Any]:
         return {**self.fixed_params, **trial.config, **self.extra_params}
 
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self.tracker.child_run(trial.trial_id, self._params(trial))
+        params = self._params(trial)
+        self.outbox.write(f"trial {trial.trial_id} run", lambda: self.tracker.child_run(trial.trial_id, params))
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
-        self.tracker.child_run(trial.trial_id, self._params(trial))
-        self.tracker.log_epoch(trial.trial_id, result)
+        trial_id, params = trial.trial_id, self._params(trial)
+        self.tracker.remember_result(trial_id, result)
+
+        def write() -> None:
+            self.tracker.child_run(trial_id, params)
+            self.tracker.log_epoch(trial_id, result)
+
+        self.outbox.write(f"trial {trial_id} metrics", write)
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self.tracker.finish_child(trial.trial_id, trial_status(self.tracker.last_result(trial.trial_id)))
+        trial_id = trial.trial_id
+        self.outbox.write(
+            f"trial {trial_id} final status and model",
+            lambda: self.tracker.finish_child(trial_id, trial_status(self.tracker.last_result(trial_id))),
+        )
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self.tracker.child_run(trial.trial_id, self._params(trial))
-        error = None
-        if getattr(trial, "error_file", None):
-            try:
-                with open(trial.error_file, encoding="utf-8") as handle:
-                    error = handle.read()
-            except OSError:
-                error = None
-        self.tracker.finish_child(trial.trial_id, "failed", error or "trial failed (no error file)")
+        trial_id, params = trial.trial_id, self._params(trial)
+        error = _read_error(getattr(trial, "error_file", None)) or "trial failed (no error file)"
+        self.tracker.remember_error(trial_id, error)
+
+        def write() -> None:
+            self.tracker.child_run(trial_id, params)
+            self.tracker.finish_child(trial_id, "failed", error)
+
+        self.outbox.write(f"trial {trial_id} failure", write)
+
+
+def _read_error(path: str | None) -> str | None:
+    if not path:
+        return None
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read()
+    except OSError:
+        return None

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
+from finesweep.tracking.redact import redact
 from finesweep.tracking.store import client, ensure_experiment
 
 TAG_SWEEP = "finesweep.sweep"
@@ -22,6 +24,7 @@ TAG_TRIAL = "finesweep.trial_id"
 TAG_STATUS = "finesweep.status"
 TAG_PARENT = "mlflow.parentRunId"
 TAG_MODEL_URI = "finesweep.model_uri"
+TAG_ERROR = "finesweep.error"
 
 # Tune's own bookkeeping in every result; not metrics of the model.
 _TUNE_KEYS = {
@@ -44,7 +47,14 @@ def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
 
 def _param_text(value: Any) -> str:
     text = json.dumps(value) if isinstance(value, (list, tuple)) else str(value)
-    return text[:6000]  # MLflow's limit for a param value
+    return redact(text)[:6000]  # MLflow's limit for a param value
+
+
+def _tag(key: str, value: Any) -> Any:
+    """A RunTag whose value carries no secret (see :mod:`finesweep.tracking.redact`)."""
+    from mlflow.entities import RunTag
+
+    return RunTag(key, redact(str(value)))
 
 
 def model_metrics(result: dict[str, Any]) -> dict[str, float]:
@@ -57,6 +67,21 @@ def model_metrics(result: dict[str, Any]) -> dict[str, float]:
         and not isinstance(value, bool)
         and math.isfinite(float(value))
     }
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt)\b.*")
+
+
+def error_headline(text: str) -> str:
+    """The exception a trial died of, in one line: the last ``SomeError: ...`` line of its
+    traceback joined with the message lines after it (Ray wraps the cause on the next line)."""
+    lines = [line.rstrip() for line in _ANSI.sub("", text).splitlines() if line.strip()]
+    starts = [i for i, line in enumerate(lines) if _EXCEPTION_LINE.match(line)]
+    if not starts:
+        return lines[-1].strip() if lines else "unknown error"
+    tail = [lines[starts[-1]]] + [line.strip() for line in lines[starts[-1] + 1 :] if not line.startswith(" ")]
+    return " ".join(tail)[:1000]
 
 
 def git_commit(folder: Path) -> str | None:
@@ -82,6 +107,7 @@ class SweepTracker:
         self.parent_id: str | None = None
         self._children: dict[str, str] = {}
         self._last_result: dict[str, dict[str, Any]] = {}
+        self._errors: dict[str, str] = {}
 
     def __reduce__(self):
         # Tune pickles its callbacks into the experiment state; a restored sweep reconnects by
@@ -90,21 +116,38 @@ class SweepTracker:
 
     def reopen_parent(self) -> str:
         """Mark an existing parent run running again (``--resume``) and return its id."""
-        from mlflow.entities import RunTag
 
         self.parent_id = self.find_parent()
         self.client.update_run(self.parent_id, status="RUNNING")
-        self.client.log_batch(self.parent_id, tags=[RunTag(TAG_STATUS, "running")])
+        self.client.log_batch(self.parent_id, tags=[_tag(TAG_STATUS, "running")])
         return self.parent_id
 
     def trial_statuses(self) -> dict[str, str]:
         """Status tag of every child run of the sweep, from MLflow (survives restarts of the driver)."""
+        return {trial: status for trial, (status, _) in self._trial_outcomes().items()}
+
+    def trial_errors(self) -> dict[str, str]:
+        """The one-line error of every failed trial (MLflow tags, else this session's memory)."""
+        errors = {trial: error for trial, (status, error) in self._trial_outcomes().items() if status == "failed"}
+        for trial, text in self._errors.items():
+            if not errors.get(trial):
+                errors[trial] = error_headline(text)
+        return {trial: error or "unknown error" for trial, error in errors.items()}
+
+    def remember_error(self, trial_id: str, error: str) -> None:
+        """Keep a failed trial's error in memory (reported even if MLflow cannot take it)."""
+        self._errors[trial_id] = error
+
+    def _trial_outcomes(self) -> dict[str, tuple[str, str]]:
         runs = self.client.search_runs(
             [self.experiment_id],
             filter_string=f"tags.`{TAG_SWEEP}` = '{self.sweep}' and tags.`{TAG_ROLE}` = 'trial'",
             max_results=10_000,
         )
-        return {r.data.tags.get(TAG_TRIAL, r.info.run_id): r.data.tags.get(TAG_STATUS, "unknown") for r in runs}
+        return {
+            r.data.tags.get(TAG_TRIAL, r.info.run_id): (r.data.tags.get(TAG_STATUS, "unknown"), r.data.tags.get(TAG_ERROR, ""))
+            for r in runs
+        }
 
     # -- parent ---------------------------------------------------------------------------------
 
@@ -119,35 +162,38 @@ class SweepTracker:
 
     def start_parent(self, tags: dict[str, str], params: dict[str, Any]) -> str:
         """Create the sweep's parent run with its tags and flattened job params."""
-        from mlflow.entities import Param, RunTag
+        from mlflow.entities import Param
 
         run = self.client.create_run(
-            self.experiment_id, run_name=self.sweep, tags={TAG_SWEEP: self.sweep, TAG_ROLE: "sweep", **tags}
+            self.experiment_id,
+            run_name=self.sweep,
+            tags={TAG_SWEEP: self.sweep, TAG_ROLE: "sweep", **{k: redact(str(v)) for k, v in tags.items()}},
         )
         self.parent_id = run.info.run_id
         items = [Param(key, _param_text(value)) for key, value in params.items()]
         for start in range(0, len(items), 100):  # log_batch takes at most 100 params
             self.client.log_batch(self.parent_id, params=items[start : start + 100])
-        self.client.log_batch(self.parent_id, tags=[RunTag(TAG_STATUS, "running")])
+        self.client.log_batch(self.parent_id, tags=[_tag(TAG_STATUS, "running")])
         return self.parent_id
 
     def log_parent_file(self, path: Path, artifact_path: str | None = None) -> None:
-        """Attach a file (job file, resolved space) to the parent run."""
-        self.client.log_artifact(self.parent_id, str(path), artifact_path)
+        """Attach a text file (job file, search space) to the parent run, secrets masked."""
+        name = f"{artifact_path}/{path.name}" if artifact_path else path.name
+        self.log_parent_text(path.read_text(encoding="utf-8"), name)
 
     def log_parent_text(self, text: str, name: str) -> None:
-        """Attach generated text (resolved config, data summary) to the parent run."""
-        self.client.log_text(self.parent_id, text, name)
+        """Attach generated text (resolved config, data summary) to the parent run, secrets masked."""
+        self.client.log_text(self.parent_id, redact(text), name)
 
     def finish_parent(self, metrics: dict[str, float], tags: dict[str, str], failed: bool = False) -> None:
         """Write the sweep's summary and close the parent run."""
-        from mlflow.entities import Metric, RunTag
+        from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
         self.client.log_batch(
             self.parent_id,
             metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items() if v is not None],
-            tags=[RunTag(k, str(v)) for k, v in tags.items()],
+            tags=[_tag(k, str(v)) for k, v in tags.items()],
         )
         self.client.set_terminated(self.parent_id, "FAILED" if failed else "FINISHED")
 
@@ -165,8 +211,6 @@ class SweepTracker:
 
     def child_run(self, trial_id: str, params: dict[str, Any]) -> str:
         """The trial's child run: found by tags, else created with all resolved hyperparameters."""
-        from mlflow.entities import Param
-
         if trial_id in self._children:
             return self._children[trial_id]
         run_id = self._find_child(trial_id)
@@ -183,11 +227,22 @@ class SweepTracker:
                 },
             )
             run_id = run.info.run_id
-            items = [Param(key, _param_text(value)) for key, value in sorted(params.items())]
-            for start in range(0, len(items), 100):
-                self.client.log_batch(run_id, params=items[start : start + 100])
+            self._log_params(run_id, params)
+        elif not self.client.get_run(run_id).data.params:  # created, then the server went away
+            self._log_params(run_id, params)
         self._children[trial_id] = run_id
         return run_id
+
+    def remember_result(self, trial_id: str, result: dict[str, Any]) -> None:
+        """Keep a trial's latest result in memory (its status is decided from it, MLflow or not)."""
+        self._last_result[trial_id] = result
+
+    def _log_params(self, run_id: str, params: dict[str, Any]) -> None:
+        from mlflow.entities import Param
+
+        items = [Param(key, _param_text(value)) for key, value in sorted(params.items())]
+        for start in range(0, len(items), 100):  # log_batch takes at most 100 params
+            self.client.log_batch(run_id, params=items[start : start + 100])
 
     def log_epoch(self, trial_id: str, result: dict[str, Any]) -> None:
         """One epoch's metrics, with step = epoch."""
@@ -219,27 +274,34 @@ class SweepTracker:
         storage = parent.data.tags.get("finesweep.storage_path") if parent else None
         if not storage:
             return None
-        candidates = sorted((Path(storage) / "train" / trial_id).glob("checkpoint_*"))
+        from finesweep.training.checkpoint import is_complete
+
+        # a checkpoint whose copy to storage was cut short (disk full) is never taken for the result
+        candidates = [c for c in sorted((Path(storage) / "train" / trial_id).glob("checkpoint_*")) if is_complete(c)]
         return candidates[-1] if candidates else None
 
     def finish_child(self, trial_id: str, status: str, error: str | None = None) -> None:
-        """Tag the trial completed/pruned/failed, attach its final artifacts, close the run."""
-        from mlflow.entities import RunTag
+        """Tag the trial completed/pruned/failed, attach its final artifacts, close the run.
+
+        The status tag and the run's end are written last, after the artifacts and the model: a
+        run whose artifacts could not be written is never marked finished.
+        """
+        from finesweep.training.checkpoint import is_complete
 
         run_id = self._children.get(trial_id)
         if run_id is None:
             return
-        tags = [RunTag(TAG_STATUS, status)]
+        tags = [_tag(TAG_STATUS, status)]
         checkpoint = self.last_result(trial_id).get("checkpoint_path")
         logged = TAG_MODEL_URI in self.client.get_run(run_id).data.tags  # a resumed trial that reported again
-        if status == "completed" and checkpoint and Path(checkpoint).is_dir() and not logged:
+        if status == "completed" and checkpoint and is_complete(Path(checkpoint)) and not logged:
             self._log_final_artifacts(run_id, Path(checkpoint))
-            tags.append(RunTag("finesweep.checkpoint_path", str(checkpoint)))
+            tags.append(_tag("finesweep.checkpoint_path", str(checkpoint)))
             if (Path(checkpoint) / "model").is_dir():
-                tags.append(RunTag(TAG_MODEL_URI, self._log_model(run_id, Path(checkpoint) / "model")))
+                tags.append(_tag(TAG_MODEL_URI, self._log_model(run_id, Path(checkpoint) / "model")))
         if error:
-            tags.append(RunTag("finesweep.error", error[:5000]))
-            self.client.log_text(run_id, error, "error.txt")
+            tags.append(_tag(TAG_ERROR, error_headline(error)))
+            self.client.log_text(run_id, redact(error), "error.txt")
         self.client.log_batch(run_id, tags=tags)
         self.client.set_terminated(run_id, "FAILED" if status == "failed" else "FINISHED")
 

@@ -14,6 +14,7 @@ from safetensors.torch import load_file, save_file
 WEIGHTS = "trainable.safetensors"
 STATE = "training_state.pt"
 PROGRESS = "progress.json"
+MANIFEST = "manifest.json"
 
 
 def trainable_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -42,3 +43,30 @@ def load_training_state(folder: Path, model: torch.nn.Module, optimizer, schedul
     if scaler is not None and "scaler" in state:
         scaler.load_state_dict(state["scaler"])
     return json.loads((folder / PROGRESS).read_text())
+
+
+def write_manifest(folder: Path) -> None:
+    """List every file of a finished checkpoint with its size (bytes), written last.
+
+    Ray copies a checkpoint folder to storage file by file; a copy cut short (disk full, node
+    lost) leaves a folder that looks like a checkpoint. :func:`is_complete` tells them apart.
+    """
+    files = {
+        str(path.relative_to(folder)): path.stat().st_size
+        for path in sorted(folder.rglob("*"))
+        if path.is_file() and path.name != MANIFEST
+    }
+    (folder / MANIFEST).write_text(json.dumps(files, indent=1))
+
+
+def is_complete(folder: Path) -> bool:
+    """True when every file the checkpoint's manifest lists is present with its recorded size."""
+    try:
+        files = json.loads((folder / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return False
+    for name, size in files.items():
+        path = folder / name
+        if not path.is_file() or path.stat().st_size != size:
+            return False
+    return True

@@ -208,7 +208,7 @@ def _report(runtime, model, optimizer, scheduler, scaler, metrics, progress, fin
     """Report one epoch with a checkpoint; at the end add test-split figures and the final model."""
     import ray.train
 
-    from finesweep.training.checkpoint import save_training_state
+    from finesweep.training.checkpoint import save_training_state, write_manifest
 
     if final:
         metrics.update(runtime.evaluate(model, "test", "test_"))
@@ -219,6 +219,7 @@ def _report(runtime, model, optimizer, scheduler, scaler, metrics, progress, fin
             save_training_state(Path(tmp), _unwrap(model), optimizer, scheduler, scaler, progress)
             if final:
                 runtime.write_final_artifacts(_unwrap(model), Path(tmp), metrics)
+            write_manifest(Path(tmp))
             checkpoint = ray.train.Checkpoint.from_directory(tmp)
         ray.train.report(metrics, checkpoint=checkpoint)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -12,7 +13,7 @@ from typing import Any
 import yaml
 
 from finesweep.config.loader import LoadedJob
-from finesweep.errors import SweepError
+from finesweep.errors import SweepError, TrackingError
 
 # Resources Ray reports that are not handed out to tasks; ignored by the leak check.
 _UNTRACKED = ("memory", "object_store_memory")
@@ -35,6 +36,8 @@ class SweepSummary:
     resources_released: bool
     leaked: dict[str, float] = field(default_factory=dict)
     mean_time_to_first_step_s: float | None = None
+    errors: dict[str, str] = field(default_factory=dict)  # failed trial -> the exception it died of
+    storage_path: str = ""
 
     def count(self, status: str) -> int:
         """Number of trials that ended with ``status``."""
@@ -130,6 +133,14 @@ def _prepare_storage(storage_path: str) -> Path:
     return storage
 
 
+def _fail_fast_mlflow_requests() -> None:
+    """Short HTTP retries in the driver: MLflow's default (7 retries, backoff factor 2) blocks Tune's
+    event loop for minutes per write when the server is down; the sweep's outbox retries instead.
+    A user's own settings win."""
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+
+
 def _preflight_tokenizer(location: str) -> None:
     """Load the tokenizer once on the driver so a missing or offline-unavailable model fails now."""
     from transformers import AutoTokenizer
@@ -154,6 +165,7 @@ def run_sweep(loaded: LoadedJob, name: str | None = None, resume: bool = False) 
     task = get_task(job.task)
     sweep = name or default_sweep_name(loaded)
     tracking_uri = resolve_tracking_uri(job.tracking.uri)
+    _fail_fast_mlflow_requests()
     check_reachable(tracking_uri)
     _say(f"sweep {sweep!r}: task {job.task}, tracking {tracking_uri}")
     data = task.prepare_data(loaded)
@@ -161,6 +173,9 @@ def run_sweep(loaded: LoadedJob, name: str | None = None, resume: bool = False) 
     _say(f"data {data.source}: {data.counts()} examples, {len(data.label_names)} classes")
     base = resolve_base_model(job.model.base, loaded.path.parent)
     _preflight_tokenizer(base.location)
+    from finesweep.models.lora import check_targets_without_weights
+
+    check_targets_without_weights(base.location, job.model.lora_target_modules, job.model.trust_remote_code)
     _say(f"base model {base.reference} ({base.kind}: {base.location})")
 
     from finesweep.tracking.runs import SweepTracker, git_commit
@@ -206,6 +221,7 @@ def _run_tuner(loaded, task, sweep, tracker, data, base, started, tracking_uri, 
     from ray import tune
 
     from finesweep.tracking.callback import MlflowSweepCallback
+    from finesweep.tracking.outbox import outbox_for
     from finesweep.tuning.planning import node_resources, plan_concurrency
     from finesweep.tuning.searchers import build_scheduler, build_search
     from finesweep.tuning.space import grid_size
@@ -246,7 +262,8 @@ def _run_tuner(loaded, task, sweep, tracker, data, base, started, tracking_uri, 
         tracker.start_parent(tags, _parent_params(loaded))
         _log_parent_files(tracker, loaded, data)
     extra = {"base_model": base.reference, "dataset": data.source, "dataset_fingerprint": data.fingerprint}
-    callback = MlflowSweepCallback(tracker, loaded.params.model_dump(), extra)
+    outbox = outbox_for(f"{tracking_uri} (sweep {sweep})", say=_say)
+    callback = MlflowSweepCallback(tracker, loaded.params.model_dump(), extra, outbox)
     trainable = tune.with_resources(tune.with_parameters(run_trial, spec=spec), {"CPU": job.scaling.trial_driver_cpus})
     if resume:
         # searcher (Optuna history) and scheduler (ASHA rungs) come back from the experiment state
@@ -261,14 +278,69 @@ def _run_tuner(loaded, task, sweep, tracker, data, base, started, tracking_uri, 
         tuner = _new_tuner(trainable, search, scheduler, plan, job, sweep, storage, callback)
     failed = True
     try:
-        tuner.fit()
+        _fit(tuner, storage / sweep)
         failed = False
     finally:
         released, leaked = _wait_for_release()
+        _record_queued_writes(outbox, job.tracking.retry_for_s, storage / sweep)
         summary = _summarise(loaded, sweep, tracker, tracking_uri, started, plan.max_concurrent, released, leaked)
         _log_plots(tracking_uri, sweep)
-        tracker.finish_parent(_summary_metrics(summary), _summary_tags(summary), failed=failed)
+        tags = {**_summary_tags(summary), **({"finesweep.status": "failed"} if failed else {})}
+        tracker.finish_parent(_summary_metrics(summary), tags, failed=failed)
     return summary
+
+
+def _fit(tuner: Any, results: Path) -> None:
+    """``tuner.fit()``, with a full disk under ``storage_path`` reported as such.
+
+    Tune reads its own experiment state back after the last trial; when the disk filled up that
+    file is truncated and the read fails with EOFError or OSError, far from the cause.
+    """
+    try:
+        tuner.fit()
+    except (EOFError, OSError) as exc:
+        if out_of_space(results, str(exc)):
+            raise SweepError(storage_full_message(results)) from exc
+        raise RuntimeError(f"Tune failed: {type(exc).__name__}: {exc}") from exc
+
+
+_NO_SPACE = ("No space left on device", "Errno 28", "errno 28", "Disk quota exceeded")
+_NEARLY_FULL_BYTES = 16 * 2**20  # below this much free space a checkpoint copy is likely to fail
+
+
+def mentions_no_space(error: str) -> bool:
+    """True when an error text says the disk (or the user's quota) is full."""
+    return any(marker in error for marker in _NO_SPACE)
+
+
+def out_of_space(path: Path, error: str = "") -> bool:
+    """True when ``error`` says the disk is full or the file system under ``path`` nearly is."""
+    import shutil
+
+    if mentions_no_space(error):
+        return True
+    existing = next((p for p in [path, *path.parents] if p.exists()), None)
+    return existing is not None and shutil.disk_usage(existing).free < _NEARLY_FULL_BYTES
+
+
+def storage_full_message(results: Path) -> str:
+    """One line for a sweep that ran out of disk under storage_path."""
+    return (
+        f"storage_path: no space left on the device holding {results}; trials that could not save their "
+        "checkpoints are marked failed in MLflow and none is reported as completed. Free space or set "
+        "another storage_path, then run the sweep again"
+    )
+
+
+def _record_queued_writes(outbox: Any, retry_for_s: float, results: Path) -> None:
+    """Write what an MLflow outage queued; if the server does not come back, say exactly what is missing."""
+    if outbox.outages:
+        _say(f"MLflow writes failed {outbox.outages} time(s) during the sweep (queued and retried)")
+    if not outbox.drain(retry_for_s):
+        raise TrackingError(
+            f"MLflow could not record the sweep within tracking.retry_for_s={retry_for_s:g} s of retrying: "
+            f"{outbox.gap()}. Training finished; every trial's results and checkpoints are under {results}"
+        )
 
 
 def _new_tuner(trainable, search, scheduler, plan, job, sweep, storage, callback) -> Any:
@@ -320,6 +392,8 @@ def _summarise(loaded, sweep, tracker, tracking_uri, started, concurrency, relea
         metric=job.search.metric,
         mode=job.search.mode,
         statuses=tracker.trial_statuses(),  # from MLflow: includes trials finished before a resume
+        errors=tracker.trial_errors(),
+        storage_path=str(Path(job.storage_path).expanduser().resolve() / sweep),
         best_trial_id=best_id,
         best_value=best_value,
         wall_time_s=time.time() - started,

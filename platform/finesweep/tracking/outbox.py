@@ -1,0 +1,107 @@
+"""MLflow writes that survive a tracking server going away mid-sweep.
+
+Training must not stop because the tracking server restarts. The sweep driver's writes go through
+an :class:`Outbox`: a write that fails is queued with every later one (order matters: a trial's
+run must exist before its metrics), the queue is retried on later writes at most every
+``retry_every_s`` seconds so a dead server does not stall Tune's event loop, and the sweep drains
+it at the end. Whatever still cannot be written is reported by name, never dropped silently.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass
+class PendingWrite:
+    """One queued write: what it records (for the report) and the call that records it."""
+
+    what: str
+    write: Callable[[], object]
+
+
+class Outbox:
+    """Ordered, retried MLflow writes with a report of the gap when the server never returns."""
+
+    def __init__(self, target: str, retry_every_s: float = 5.0, say: Callable[[str], None] = print):
+        self.target = target
+        self.retry_every_s = retry_every_s
+        self.say = say
+        self.pending: list[PendingWrite] = []
+        self.last_error: str | None = None
+        self.outages = 0
+        self._next_try = 0.0
+
+    def __reduce__(self):
+        # Tune pickles callbacks into its experiment state; queued closures do not travel, and a
+        # restored callback must share the one outbox the sweep drains at the end.
+        return (outbox_for, (self.target,))
+
+    def write(self, what: str, call: Callable[[], object]) -> None:
+        """Run ``call`` now, or queue it behind earlier failed writes."""
+        if self.pending:
+            self.flush()
+        if self.pending:
+            self.pending.append(PendingWrite(what, call))
+            return
+        if not self._attempt(PendingWrite(what, call)):
+            self.pending.append(PendingWrite(what, call))
+
+    def flush(self, force: bool = False) -> bool:
+        """Retry queued writes in order (at most every ``retry_every_s`` unless ``force``); True when empty."""
+        if not self.pending:
+            return True
+        if not force and time.monotonic() < self._next_try:
+            return False
+        while self.pending:
+            if not self._attempt(self.pending[0]):
+                return False
+            self.pending.pop(0)
+        self.say(f"MLflow at {self.target} accepts writes again; queued writes recorded")
+        return True
+
+    def drain(self, timeout_s: float) -> bool:
+        """Keep retrying until the queue is empty or ``timeout_s`` seconds passed; True when empty."""
+        deadline = time.monotonic() + timeout_s
+        if self.pending:
+            self.say(f"waiting up to {timeout_s:.0f} s for MLflow at {self.target} to record {len(self.pending)} queued writes")
+        while not self.flush(force=True):
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(min(self.retry_every_s, max(0.0, deadline - time.monotonic())))
+        return True
+
+    def gap(self) -> str:
+        """What was not recorded, in one line (empty when nothing is pending)."""
+        if not self.pending:
+            return ""
+        names = sorted({item.what for item in self.pending})
+        shown = ", ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else "")
+        return f"{len(self.pending)} MLflow writes not recorded ({shown}); last error: {self.last_error}"
+
+    def _attempt(self, item: PendingWrite) -> bool:
+        try:
+            item.write()
+        except Exception as exc:  # noqa: BLE001 - any client/network failure; reported in gap()
+            self.last_error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"[:300]
+            self._next_try = time.monotonic() + self.retry_every_s
+            if not self.pending:
+                self.outages += 1
+                self.say(
+                    f"warning: MLflow write to {self.target} failed ({self.last_error}); training goes on, "
+                    "writes are queued and retried"
+                )
+            return False
+        return True
+
+
+_OUTBOXES: dict[str, Outbox] = {}
+
+
+def outbox_for(target: str, retry_every_s: float = 5.0, say: Callable[[str], None] = print) -> Outbox:
+    """The process's one outbox for ``target`` (a sweep's tracking URI and name)."""
+    if target not in _OUTBOXES:
+        _OUTBOXES[target] = Outbox(target, retry_every_s, say)
+    return _OUTBOXES[target]

@@ -1,0 +1,50 @@
+"""Secrets never reach MLflow: secret environment values and URL passwords are masked in params,
+tags and the job/config artifacts, written through the real tracker into a real SQLite store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from finesweep.tracking.redact import MASK, redact, secret_values
+from finesweep.tracking.runs import SweepTracker
+
+TOKEN = "hf_s3cr3tT0kenValue"
+PASSWORD = "hunter2-pw"
+
+
+def test_redact_masks_url_passwords_and_secret_env_values():
+    env = {"HF_TOKEN": TOKEN, "MY_API_KEY": "k-123456", "PATH": "/usr/bin:/bin", "DEBUG": "1"}
+    assert secret_values(env) == [TOKEN, "k-123456"]
+    text = f"https://bob:{PASSWORD}@mlflow.example.com/ and token {TOKEN}; path /usr/bin"
+    assert redact(text, env) == f"https://bob:{MASK}@mlflow.example.com/ and token {MASK}; path /usr/bin"
+    assert redact("sqlite:///tmp/mlflow.db", env) == "sqlite:///tmp/mlflow.db"
+
+
+def test_secrets_never_logged_as_params_tags_or_config_artifacts(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_TOKEN", TOKEN)
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    tracker = SweepTracker(store, "secrets", "s")
+    tracker.start_parent(
+        tags={"finesweep.base_model": f"https://user:{PASSWORD}@hub.example/model"},
+        params={"tracking.uri": f"http://alice:{PASSWORD}@127.0.0.1:5000", "dataset.path": f"/data/{TOKEN}.csv"},
+    )
+    job = tmp_path / "job.yaml"
+    job.write_text(f"tracking:\n  uri: http://alice:{PASSWORD}@127.0.0.1:5000\n# token {TOKEN}\n")
+    tracker.log_parent_file(job, "job")
+    tracker.child_run("t1", {"learning_rate": 1e-3, "note": TOKEN})
+    tracker.finish_child("t1", "failed", f"RuntimeError: could not reach https://x:{PASSWORD}@h with {TOKEN}")
+    tracker.finish_parent({"n_trials": 1}, {"finesweep.status": "finished"})
+
+    client = tracker.client
+    runs = client.search_runs([tracker.experiment_id])
+    assert len(runs) == 2
+    for run in runs:
+        for value in [*run.data.params.values(), *run.data.tags.values()]:
+            assert TOKEN not in value and PASSWORD not in value, value
+    parent = next(r for r in runs if r.data.tags["finesweep.role"] == "sweep")
+    assert parent.data.params["tracking.uri"] == f"http://alice:{MASK}@127.0.0.1:5000"
+    logged = Path(client.download_artifacts(parent.info.run_id, "job/job.yaml", str(tmp_path / "dl")))
+    assert TOKEN not in logged.read_text() and PASSWORD not in logged.read_text() and MASK in logged.read_text()
+    child = next(r for r in runs if r.data.tags["finesweep.role"] == "trial")
+    error = Path(client.download_artifacts(child.info.run_id, "error.txt", str(tmp_path / "dl2"))).read_text()
+    assert TOKEN not in error and PASSWORD not in error
