@@ -73,3 +73,20 @@ def test_killed_driver_resumes_without_losing_or_duplicating_runs(tmp_path, tiny
     assert {r.data.tags["finesweep.status"] for r in trials} == {"completed"}
     assert all(r.info.status == "FINISHED" for r in trials), "no run left RUNNING"
     assert parents[0].data.metrics["n_completed"] == 4
+
+    # The same job uninterrupted: TPE's first trials are seeded draws and training is seeded, so
+    # the resumed sweep must have tried the same configurations and found the same best trial.
+    straight = subprocess.run([*command[:-1], "U"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
+    assert straight.returncode == 0, straight.stdout[-3000:] + straight.stderr[-3000:]
+    resumed_trials, straight_trials = _by_config(_children(store, "R")), _by_config(_children(store, "U"))
+    assert resumed_trials.keys() == straight_trials.keys(), "the searcher's state came back with the sweep"
+    best = min(resumed_trials, key=resumed_trials.get)
+    assert best == min(straight_trials, key=straight_trials.get), "same best trial"
+    for config, loss in resumed_trials.items():
+        assert loss == pytest.approx(straight_trials[config], abs=1e-3), config
+
+
+def _by_config(runs) -> dict[tuple[str, str], float]:
+    """Final val_loss of each trial, keyed by its sampled (learning_rate, epochs)."""
+    trials = [r for r in runs if r.data.tags["finesweep.role"] == "trial"]
+    return {(r.data.params["learning_rate"], r.data.params["epochs"]): r.data.metrics["val_loss"] for r in trials}

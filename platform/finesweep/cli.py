@@ -94,6 +94,9 @@ def sweep(
         typer.echo(f"best trial {summary.best_trial_id}: {metric} = {summary.best_value:.4f}")
     if summary.mean_time_to_first_step_s is not None:
         typer.echo(f"mean seconds from trial start to first training step: {summary.mean_time_to_first_step_s:.1f}")
+    if summary.startup:
+        phases = ", ".join(f"{k.removeprefix('startup_').removesuffix('_s')} {v:.1f}" for k, v in summary.startup.items())
+        typer.echo(f"  of which (mean seconds): {phases}")
     if not summary.resources_released:
         typer.echo(f"warning: resources still held after the sweep: {summary.leaked}", err=True)
     typer.echo(f"MLflow: {summary.tracking_uri} (parent run {summary.parent_run_id})")

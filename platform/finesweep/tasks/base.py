@@ -19,6 +19,7 @@ class TrainParams(BaseModel):
     learning_rate: float = Field(default=5e-4, gt=0, le=1)
     epochs: int = Field(default=3, ge=1, le=1000)
     batch_size: int = Field(default=32, ge=1, le=65536)
+    group_by_length: bool = True  # batches of similar lengths: less padding, faster steps
     eval_batch_size: int = Field(default=128, ge=1, le=65536)
     max_length: int = Field(default=128, ge=8, le=8192)
     finetuning: Literal["lora", "full"] = "lora"
@@ -57,6 +58,10 @@ class Task:
 
     def check_prepared(self, loaded: "LoadedJob", data: "PreparedData") -> None:
         """Problems visible only once the data is read (e.g. ``val_f1_<label>`` for an unknown label)."""
+
+    def pretokenize(self, loaded: "LoadedJob", data: "PreparedData", tokenizer_location: str) -> None:
+        """Tokenize the splits once on the driver (into ``data.extra``) when every trial would do the
+        same; a no-op by default."""
 
     def build_runtime(self, params: Any, data: "PreparedData", config: dict[str, Any], device: Any) -> Any:
         """The worker-side runtime (see ``training.loop.TaskRuntime``)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -32,6 +33,14 @@ class TextClassificationParams(TrainParams):
 
     balancing: Literal["none", "oversample", "class_weight"] = "none"
     label_smoothing: float = Field(default=0.0, ge=0, lt=1)
+
+
+TOKEN_CACHE = "input_ids"
+
+
+def encode(tokenizer: Any, texts: list[str], max_length: int) -> list[list[int]]:
+    """Token ids, truncated to ``max_length``; padding is left to each batch (dynamic)."""
+    return tokenizer(texts, truncation=True, max_length=max_length)["input_ids"]
 
 
 def metric_key(label: str) -> str:
@@ -78,6 +87,21 @@ class TextClassificationTask(Task):
                 + ", ".join(f"val_f1_{k}" for k in keys)
             )
 
+    def pretokenize(self, loaded: "LoadedJob", data: "PreparedData", tokenizer_location: str) -> None:
+        """Token ids of every split, once per sweep, when ``max_length`` is not searched: trials
+        then skip tokenization (shipped to workers through Ray's object store with the data)."""
+        if "max_length" in loaded.space:
+            return
+        from transformers import AutoTokenizer
+
+        max_length = loaded.params.max_length
+        tokenizer = AutoTokenizer.from_pretrained(tokenizer_location)
+        data.extra[TOKEN_CACHE] = {
+            "tokenizer": tokenizer_location,
+            "max_length": max_length,
+            "splits": {name: encode(tokenizer, split["text"], max_length) for name, split in data.splits.items()},
+        }
+
     def build_runtime(self, params: Any, data: "PreparedData", config: dict[str, Any], device: Any) -> "ClassificationRuntime":
         return ClassificationRuntime(params, data, config, device)
 
@@ -97,6 +121,7 @@ class ClassificationRuntime:
         self.params, self.data, self.device = params, data, device
         self.base = config["base_model"]
         self.label_names = list(data.label_names)
+        started = time.perf_counter()
         self.tokenizer = AutoTokenizer.from_pretrained(self.base["location"])
         model = AutoModelForSequenceClassification.from_pretrained(
             self.base["location"],
@@ -110,8 +135,10 @@ class ClassificationRuntime:
                 model, "SEQ_CLS", params.lora_r, params.lora_alpha, params.lora_dropout, config["lora_target_modules"]
             )
         self.model = model
+        loaded = time.perf_counter()
         self._collator = DataCollatorWithPadding(self.tokenizer)
-        self._encoded = {name: self._tokenize(split["text"]) for name, split in data.splits.items()}
+        self._encoded = self._token_ids(data)
+        self.timings = {"model_load_s": loaded - started, "tokenize_s": time.perf_counter() - loaded}  # seconds
         train_labels = data.splits["train"]["label"]
         self._train_order = (
             oversample_indices(train_labels, params.seed)
@@ -123,8 +150,12 @@ class ClassificationRuntime:
             weight = torch.tensor(class_weights(train_labels, len(self.label_names)), dtype=torch.float32, device=device)
         self._train_loss = torch.nn.CrossEntropyLoss(weight=weight, label_smoothing=params.label_smoothing)
 
-    def _tokenize(self, texts: list[str]) -> list[list[int]]:
-        return self.tokenizer(texts, truncation=True, max_length=self.params.max_length)["input_ids"]
+    def _token_ids(self, data: "PreparedData") -> dict[str, list[list[int]]]:
+        """The driver's token ids when they were made for this tokenizer and length, else tokenize here."""
+        cached = data.extra.get(TOKEN_CACHE)
+        if cached and cached["tokenizer"] == self.base["location"] and cached["max_length"] == self.params.max_length:
+            return cached["splits"]
+        return {name: encode(self.tokenizer, split["text"], self.params.max_length) for name, split in data.splits.items()}
 
     def _item(self, split: str, index: int) -> dict[str, Any]:
         return {"input_ids": self._encoded[split][index], "labels": self.data.splits[split]["label"][index]}
@@ -145,7 +176,8 @@ class ClassificationRuntime:
 
         from finesweep.training.loop import shard_indices
 
-        indices = shard_indices(len(self._encoded[split]))
+        # shortest first: batches of similar lengths pad little (metrics do not depend on the order)
+        indices = sorted(shard_indices(len(self._encoded[split])), key=lambda i: len(self._encoded[split][i]))
         predictions, labels, loss_sum = [], [], 0.0
         model.eval()
         with torch.inference_mode():

@@ -134,16 +134,28 @@ class SweepTracker:
                 errors[trial] = error_headline(text)
         return {trial: error or "unknown error" for trial, error in errors.items()}
 
+    def mean_metrics(self, prefix: str) -> dict[str, float]:
+        """Mean over the sweep's trials of every metric whose name starts with ``prefix``."""
+        values: dict[str, list[float]] = {}
+        for run in self._trial_runs():
+            for key, value in run.data.metrics.items():
+                if key.startswith(prefix):
+                    values.setdefault(key, []).append(value)
+        return {key: sum(v) / len(v) for key, v in sorted(values.items())}
+
     def remember_error(self, trial_id: str, error: str) -> None:
         """Keep a failed trial's error in memory (reported even if MLflow cannot take it)."""
         self._errors[trial_id] = error
 
-    def _trial_outcomes(self) -> dict[str, tuple[str, str]]:
-        runs = self.client.search_runs(
+    def _trial_runs(self) -> list[Any]:
+        return self.client.search_runs(
             [self.experiment_id],
             filter_string=f"tags.`{TAG_SWEEP}` = '{self.sweep}' and tags.`{TAG_ROLE}` = 'trial'",
             max_results=10_000,
         )
+
+    def _trial_outcomes(self) -> dict[str, tuple[str, str]]:
+        runs = self._trial_runs()
         return {
             r.data.tags.get(TAG_TRIAL, r.info.run_id): (r.data.tags.get(TAG_STATUS, "unknown"), r.data.tags.get(TAG_ERROR, ""))
             for r in runs

@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import torch
-from torch.utils.data import DataLoader, Dataset, DistributedSampler
+from torch.utils.data import DataLoader, Dataset
 
 from finesweep.training import FINAL_KEY
+from finesweep.training.batching import GlobalBatches
 from finesweep.training.optim import build_optimizer, build_scheduler
 from finesweep.training.seeding import seed_everything
 
@@ -79,21 +80,27 @@ def _autocast(device: torch.device, precision: str):
     return torch.autocast(device_type=device.type, dtype=dtype)
 
 
+def peak_memory_mb(device: torch.device) -> float:
+    """Peak memory of this worker in MiB: CUDA allocations on a GPU, else the process's max RSS."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
 def _threads(config: dict[str, Any]) -> int:
     return max(1, int(round(config.get("cpus_per_worker", 1.0))))
 
 
-def _loader(runtime: TaskRuntime, params: Any, world: int, rank: int) -> tuple[DataLoader, DistributedSampler]:
-    """Each worker reads its 1/world share of a seeded permutation; ``batch_size`` is the global batch.
-
-    With one worker the sampler yields the same permutation, so the union of the workers' batches
-    at step k equals the single worker's batch k, and averaged gradients match (data parallelism).
-    """
+def _loader(runtime: TaskRuntime, params: Any, world: int, rank: int) -> tuple[DataLoader, GlobalBatches]:
+    """This worker's batches: its share of each seeded global batch of ``batch_size`` examples
+    (grouped by length unless ``group_by_length`` is off), so any number of workers trains on the
+    same global batches and averaged gradients match a single worker's (data parallelism)."""
     dataset = runtime.train_dataset()
-    sampler = DistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=True, seed=params.seed)
-    per_worker = max(1, params.batch_size // world)
-    loader = DataLoader(dataset, batch_size=per_worker, sampler=sampler, collate_fn=runtime.collate)
-    return loader, sampler
+    lengths = [len(item["input_ids"]) if isinstance(item, dict) and "input_ids" in item else 0 for item in dataset]
+    sampler = GlobalBatches(lengths, params.batch_size, params.seed, world, rank, params.group_by_length)
+    return DataLoader(dataset, batch_sampler=sampler, collate_fn=runtime.collate), sampler
 
 
 def _improved(value: float, best: float | None, mode: str) -> bool:
@@ -131,13 +138,17 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     from finesweep.tasks import get_task
 
     started = float(config["trial_started_at"])  # wall clock (s) when the Tune trial (re)started
+    entered = time.time()  # the worker process is up and has imported torch and this module
     torch.set_num_threads(_threads(config))
     task = get_task(config["task"])
     params = task.params_model.model_validate(config["params"])
     seed_everything(params.seed)
     device = ray.train.torch.get_device()
     data = ray.get(config["data_ref"])
+    fetched = time.time()
     runtime = task.build_runtime(params, data, config, device)
+    startup = {"startup_worker_s": entered - started, "startup_data_s": fetched - entered}  # seconds
+    startup.update({f"startup_{k}": v for k, v in getattr(runtime, "timings", {}).items()})
     model = ray.train.torch.prepare_model(runtime.model)
     context = ray.train.get_context()
     rank, world = context.get_world_rank(), context.get_world_size()
@@ -195,6 +206,8 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         progress["epoch"] = epoch
         metrics["eval_time_s"] = time.time() - eval_start
         metrics["time_to_first_step_s"] = progress["first_step_s"] or 0.0
+        metrics.update(startup)
+        metrics["peak_memory_mb"] = peak_memory_mb(device)
         metrics["train_time_s"] = progress["train_seconds"]
         metrics["restarts"] = progress["restarts"]
         metrics["stopped_early"] = float(stop_early)

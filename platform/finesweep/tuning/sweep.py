@@ -37,6 +37,7 @@ class SweepSummary:
     leaked: dict[str, float] = field(default_factory=dict)
     mean_time_to_first_step_s: float | None = None
     errors: dict[str, str] = field(default_factory=dict)  # failed trial -> the exception it died of
+    startup: dict[str, float] = field(default_factory=dict)  # mean seconds per start phase of a trial
     storage_path: str = ""
 
     def count(self, status: str) -> int:
@@ -176,6 +177,7 @@ def run_sweep(loaded: LoadedJob, name: str | None = None, resume: bool = False) 
     from finesweep.models.lora import check_targets_without_weights
 
     check_targets_without_weights(base.location, job.model.lora_target_modules, job.model.trust_remote_code)
+    task.pretokenize(loaded, data, base.location)
     _say(f"base model {base.reference} ({base.kind}: {base.location})")
 
     from finesweep.tracking.runs import SweepTracker, git_commit
@@ -393,6 +395,7 @@ def _summarise(loaded, sweep, tracker, tracking_uri, started, concurrency, relea
         mode=job.search.mode,
         statuses=tracker.trial_statuses(),  # from MLflow: includes trials finished before a resume
         errors=tracker.trial_errors(),
+        startup=tracker.mean_metrics("startup_"),
         storage_path=str(Path(job.storage_path).expanduser().resolve() / sweep),
         best_trial_id=best_id,
         best_value=best_value,
@@ -417,6 +420,7 @@ def _summary_metrics(summary: SweepSummary) -> dict[str, float]:
         metrics[f"best_{summary.metric}"] = summary.best_value
     if summary.mean_time_to_first_step_s is not None:
         metrics["mean_time_to_first_step_s"] = summary.mean_time_to_first_step_s
+    metrics.update({f"mean_{key}": value for key, value in summary.startup.items()})
     return metrics
 
 

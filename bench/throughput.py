@@ -1,0 +1,85 @@
+"""Training throughput: finesweep's training loop against the Hugging Face Trainer.
+
+Same model (all-MiniLM-L6-v2 + LoRA r=8 on query/value), data (CARER), batch size, max length and
+torch threads. finesweep's side is one real trial (Ray Train worker, checkpoints, MLflow); its
+samples per second count only the training epochs (``train_time_s``), as the Trainer's figure
+counts only ``trainer.train()``. Writes bench/results/throughput.json.
+
+    python bench/throughput.py [--train-samples 1000] [--epochs 2] [--threads 2] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import ROOT, print_table, run_sweep_cli, save, trial_runs, write_job  # noqa: E402
+
+
+def main() -> None:
+    """Run one finesweep trial and one Trainer run on the same settings; print and save the figures."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--train-samples", type=int, default=1000)
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--threads", type=int, default=2, help="torch threads on both sides")
+    parser.add_argument("--quick", action="store_true", help="200 examples, 1 epoch: a smoke run")
+    args = parser.parse_args()
+    samples, epochs = (200, 1) if args.quick else (args.train_samples, args.epochs)
+
+    with tempfile.TemporaryDirectory(prefix="finesweep-bench-") as tmp:
+        folder = Path(tmp)
+        job = write_job(
+            folder, "throughput",
+            dataset={"name": "emotion_carer", "max_train_samples": samples, "max_eval_samples": 300},
+            train={"max_length": 64, "eval_batch_size": 128, "seed": 42, "epochs": epochs,
+                   "batch_size": args.batch_size, "learning_rate": 1e-3, "lora_r": 8, "lora_alpha": 16},
+            search={"num_samples": 1, "space": None},
+            # threads = round(cpus_per_worker); the trial's driver actor needs 0.1 CPU beside it
+            scaling={"workers_per_trial": 1, "cpus_per_worker": args.threads - 0.1, "trial_driver_cpus": 0.1},
+        )  # fmt: skip
+        print(f"finesweep: one trial, {samples} examples x {epochs} epochs, {args.threads} threads ...", flush=True)
+        run_sweep_cli(job, "tp")
+        trial = trial_runs(f"sqlite:///{folder / 'mlflow.db'}", "tp").iloc[0]
+        print("Hugging Face Trainer: the same ...", flush=True)
+        subprocess.run(
+            [sys.executable, str(ROOT / "bench" / "hf_trainer.py"), str(job), str(args.threads), str(folder / "hf.json")],
+            check=True, cwd=folder,
+        )  # fmt: skip
+        hf = json.loads((folder / "hf.json").read_text())
+        from finesweep.config import load_job
+        from finesweep.tasks import get_task
+
+        loaded = load_job(job)
+        data = get_task(loaded.job.task).prepare_data(loaded)
+        train_count, eval_count = len(data.splits["train"]["label"]), len(data.splits["validation"]["label"])
+
+    ours = {
+        "train_samples_per_s": train_count * trial["epoch"] / trial["train_time_s"],
+        "eval_samples_per_s": eval_count / trial["eval_time_s"],
+        "peak_memory_mb": trial.get("peak_memory_mb", float("nan")),
+    }
+    table = pd.DataFrame(
+        [{"loop": "finesweep (Ray Train worker)", **ours},
+         {"loop": "Hugging Face Trainer", **{k: hf[k] for k in ours}}]
+    )  # fmt: skip
+    print_table(
+        f"Training throughput ({train_count} examples x {epochs} epochs, batch {args.batch_size}, "
+        f"max_length 64, {args.threads} threads): finesweep / Trainer = "
+        f"{ours['train_samples_per_s'] / hf['train_samples_per_s']:.2f}",
+        table,
+    )
+    path = save("throughput", {"train_examples": train_count, "epochs": epochs, "threads": args.threads,
+                               "finesweep": ours, "hf_trainer": hf})  # fmt: skip
+    print(f"\nwrote {path}")
+
+
+if __name__ == "__main__":
+    main()
