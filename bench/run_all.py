@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-BENCHMARKS = ["throughput.py", "overhead.py"]
+BENCHMARKS = ["throughput.py", "overhead.py", "search_efficiency.py", "scaling.py"]
 
 
 def main() -> None:

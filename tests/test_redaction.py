@@ -3,6 +3,8 @@ tags and the job/config artifacts, written through the real tracker into a real 
 
 from __future__ import annotations
 
+import os
+import threading
 from pathlib import Path
 
 from finesweep.tracking.redact import MASK, redact, secret_values
@@ -48,3 +50,23 @@ def test_secrets_never_logged_as_params_tags_or_config_artifacts(tmp_path, monke
     child = next(r for r in runs if r.data.tags["finesweep.role"] == "trial")
     error = Path(client.download_artifacts(child.info.run_id, "error.txt", str(tmp_path / "dl2"))).read_text()
     assert TOKEN not in error and PASSWORD not in error
+
+
+def test_secret_lookup_survives_another_thread_changing_the_environment(monkeypatch):
+    # MLflow's telemetry thread sets and unsets a variable while callbacks redact (a KeyError once).
+    monkeypatch.setenv("HF_TOKEN", TOKEN)
+    stop = threading.Event()
+
+    def churn() -> None:
+        while not stop.is_set():
+            os.environ["FINESWEEP_TEST_CHURN"] = "x"
+            os.environ.pop("FINESWEEP_TEST_CHURN", None)
+
+    thread = threading.Thread(target=churn, daemon=True)
+    thread.start()
+    try:
+        for _ in range(3000):
+            assert TOKEN in secret_values()
+    finally:
+        stop.set()
+        thread.join()

@@ -18,9 +18,25 @@ _MIN_SECRET_CHARS = 6  # shorter values ("1", "true") are flags, and masking the
 
 def secret_values(environ: dict[str, str] | None = None) -> list[str]:
     """Values of environment variables whose names say they hold secrets, longest first."""
-    env = os.environ if environ is None else environ
+    env = _environ_snapshot() if environ is None else environ
     values = {value for name, value in env.items() if _SECRET_NAME.search(name) and len(value) >= _MIN_SECRET_CHARS}
     return sorted(values, key=len, reverse=True)
+
+
+def _environ_snapshot() -> dict[str, str]:
+    """A copy of ``os.environ`` that tolerates other threads changing it meanwhile.
+
+    ``os.environ.items()`` reads each key after listing them, so a variable removed in between
+    (MLflow's telemetry thread sets and unsets ``_MLFLOW_TELEMETRY_SESSION_ID``) raises KeyError.
+    """
+    for _ in range(10):
+        try:
+            names = list(os.environ)
+        except RuntimeError:  # the mapping changed size while being listed: list it again
+            continue
+        values = {name: os.environ.get(name) for name in names}
+        return {name: value for name, value in values.items() if value is not None}
+    return dict(os.environ)  # still changing after ten tries: a last plain copy (never silently empty)
 
 
 def redact(text: str, environ: dict[str, str] | None = None) -> str:
