@@ -162,7 +162,19 @@ CASES = [
         "(got 'my job!')",
     ),
     job_case("verbose-too-high", {"verbose": 5}, "verbose", "less than or equal to 3", "(got 5)"),
-    job_case("unknown-task", {"task": "summarization"}, "task", "unknown task", "'summarization'", "allowed: text_classification"),
+    job_case("unknown-task", {"task": "summarization"}, "task", "unknown task", "'summarization'", "allowed: contrastive_embedding, text_classification"),
+    job_case(
+        "pairs-dataset-for-classification", {"dataset.name": "korquad_v1"}, "dataset.name",
+        "text_classification needs labelled texts", "(got 'korquad_v1', a pairs dataset)",
+    ),
+    job_case(
+        "labels-dataset-for-retrieval", {"task": "contrastive_embedding", "search.metric": "val_recall_at_10", "search.space": None},
+        "dataset.name", "contrastive_embedding needs (query, passage) pairs", "a labels dataset); catalog datasets that fit: korquad_v1",
+    ),
+    job_case(
+        "classification-metric-for-retrieval", {"task": "contrastive_embedding", "dataset.name": "korquad_v1", "search.space": None},
+        "search.metric", "unknown metric for contrastive_embedding", "(got 'val_macro_f1')",
+    ),
     job_case(
         "negative-retry-window", {"tracking.retry_for_s": -1}, "tracking.retry_for_s", "greater than or equal to 0", "(got -1)"
     ),

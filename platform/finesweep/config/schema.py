@@ -30,6 +30,11 @@ class DatasetConfig(_Strict):
     format: Literal["csv", "tsv", "jsonl", "parquet"] | None = None
     text_column: str = "text"
     label_column: str = "label"
+    # retrieval tasks: (query, positive passage) pairs, and an optional group column (article,
+    # document) so that related passages never straddle the train/evaluation boundary
+    query_column: str = "query"
+    passage_column: str = "passage"
+    group_column: str | None = None
     label_names: list[str] | None = Field(default=None, min_length=2)
     validation_path: str | None = None
     test_path: str | None = None

@@ -15,9 +15,10 @@ import os
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-import pandas as pd
+if TYPE_CHECKING:  # pandas is imported by the loaders: validating a job file stays light
+    import pandas as pd
 
 from finesweep.errors import DataError
 
@@ -48,6 +49,9 @@ class CatalogEntry:
     label_names: tuple[str, ...]
     files: tuple[RemoteFile, ...]
     load: Callable[[dict[str, Path]], dict[str, pd.DataFrame]]
+    # "labels": frames of (text, label) for classification; "pairs": frames of (query, passage,
+    # group) for retrieval, where ``group`` (an article) keeps related passages in one split
+    kind: str = "labels"
 
 
 def _gh(repo: str, commit: str, path: str) -> str:
@@ -56,17 +60,23 @@ def _gh(repo: str, commit: str, path: str) -> str:
 
 
 def _read_tsv(path: Path, **kwargs) -> pd.DataFrame:
+    import pandas as pd
+
     # quoting=3 (QUOTE_NONE): Korean comments contain unbalanced quote characters.
     return pd.read_csv(path, sep="\t", quoting=3, dtype=str, keep_default_na=False, **kwargs)
 
 
 def _load_davidson(files: dict[str, Path]) -> dict[str, pd.DataFrame]:
+    import pandas as pd
+
     frame = pd.read_csv(files["labeled_data.csv"])  # tweets hold quoted newlines: a real CSV parser
     names = DAVIDSON_LABELS
     return {"all": pd.DataFrame({"text": frame["tweet"].astype(str), "label": frame["class"].map(lambda i: names[i])})}
 
 
 def _load_carer(files: dict[str, Path]) -> dict[str, pd.DataFrame]:
+    import pandas as pd
+
     def read(name: str) -> pd.DataFrame:
         frame = pd.read_csv(files[name], sep=";", header=None, names=["text", "label"], dtype=str)
         return frame.dropna().reset_index(drop=True)
@@ -75,6 +85,8 @@ def _load_carer(files: dict[str, Path]) -> dict[str, pd.DataFrame]:
 
 
 def _load_korean_hate(files: dict[str, Path]) -> dict[str, pd.DataFrame]:
+    import pandas as pd
+
     def read(name: str) -> pd.DataFrame:
         frame = _read_tsv(files[name])
         return pd.DataFrame({"text": frame["comments"], "label": frame["hate"]})
@@ -85,6 +97,8 @@ def _load_korean_hate(files: dict[str, Path]) -> dict[str, pd.DataFrame]:
 
 
 def _load_goemotions_ekman(files: dict[str, Path]) -> dict[str, pd.DataFrame]:
+    import pandas as pd
+
     fine_labels = files["label.txt"].read_text(encoding="utf-8").split()
     mapping = json.loads(files["ekman_mapping.json"].read_text(encoding="utf-8"))
     to_ekman = {fine: ekman for ekman, fines in mapping.items() for fine in fines}
@@ -99,12 +113,28 @@ def _load_goemotions_ekman(files: dict[str, Path]) -> dict[str, pd.DataFrame]:
     return {"train": read("train.tsv"), "validation": read("dev.tsv"), "test": read("test.tsv")}
 
 
+def _load_korquad_pairs(files: dict[str, Path]) -> dict[str, pd.DataFrame]:
+    """(question, its paragraph, article title) for every question; built in memory because the
+    licence (CC BY-ND) asks for the file to stay unmodified."""
+    import pandas as pd
+
+    articles = json.loads(files["KorQuAD_v1.0_dev.json"].read_text(encoding="utf-8"))["data"]
+    rows = [
+        (qa["question"], paragraph["context"], article["title"])
+        for article in articles
+        for paragraph in article["paragraphs"]
+        for qa in paragraph["qas"]
+    ]
+    return {"all": pd.DataFrame(rows, columns=["query", "passage", "group"])}
+
+
 DAVIDSON_LABELS = ("hate_speech", "offensive_language", "neither")
 _DAVIDSON = ("t-davidson/hate-speech-and-offensive-language", "cb50f7e9eb855a99abc51423bf40df0e26d6fe30")
 _CARER = ("Ashugujjar3/Tweet_emotion-detector", "8e69c5edbf5ec06fcd9d9ca00ed32675f24cd1bd")
 _KOCOHUB = ("kocohub/korean-hate-speech", "f8d05dce2b22007bb149e5139c0060c68ad8f94b")
 _GOEMO_KO = ("monologg/GoEmotions-Korean", "e708cb1af26140ed1f3724d53d88717b77c26e0e")
 _GOOGLE_RESEARCH = ("google-research/google-research", "7c35f3f048c1bbf1416bf12491e4a2e528f2f988")
+_KORQUAD = ("korquad/korquad.github.io", "61d7d6682948375dd8f06ef27e788fd19982af38")
 
 CATALOG: dict[str, CatalogEntry] = {
     "davidson_hate": CatalogEntry(
@@ -179,6 +209,22 @@ CATALOG: dict[str, CatalogEntry] = {
             ),
         ),
         load=_load_goemotions_ekman,
+    ),
+    "korquad_v1": CatalogEntry(
+        name="korquad_v1",
+        description="KorQuAD 1.0 dev: 5,774 Korean Wikipedia questions paired with their paragraph (964 passages, 140 articles)",
+        language="ko",
+        license="CC BY-ND 2.0 KR",
+        label_names=(),
+        files=(
+            RemoteFile(
+                "KorQuAD_v1.0_dev.json",
+                _gh(*_KORQUAD, "dataset/KorQuAD_v1.0_dev.json"),
+                "25ffeb51e6c51ec02c071b60a10188e10005c144110f0d876b26079d80a35bdf",
+            ),
+        ),
+        load=_load_korquad_pairs,
+        kind="pairs",
     ),
 }
 

@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 
 from finesweep.config.schema import DatasetConfig
-from finesweep.data.catalog import SPLITS, load_catalog_dataset, sha256_of
+from finesweep.data.catalog import SPLITS, catalog_entry, load_catalog_dataset, sha256_of
 from finesweep.data.readers import infer_format, read_frame, to_text_label
 from finesweep.data.splits import make_splits, subsample
 from finesweep.errors import DataError
@@ -33,6 +33,20 @@ class PreparedData:
     def counts(self) -> dict[str, int]:
         """Number of examples per split."""
         return {name: len(split["text"]) for name, split in self.splits.items()}
+
+    def describe(self) -> str:
+        """One line for the console: examples per split and the number of classes."""
+        return f"{self.source}: {self.counts()} examples, {len(self.label_names)} classes"
+
+    def summary(self) -> dict[str, Any]:
+        """What the parent run records as ``data_summary.json``."""
+        return {
+            "source": self.source,
+            "fingerprint": self.fingerprint,
+            "label_names": self.label_names,
+            "counts": self.counts(),
+            "train_class_counts": self.class_counts("train"),
+        }
 
     def class_counts(self, split: str) -> dict[str, int]:
         """Examples per class name in one split."""
@@ -92,6 +106,8 @@ def _encode(frame: pd.DataFrame, label_names: list[str]) -> dict[str, list[Any]]
 def prepare_dataset(config: DatasetConfig, resolve) -> PreparedData:
     """Load, split, subsample and encode the dataset a job names. ``resolve`` maps job-relative paths."""
     if config.name is not None:
+        if catalog_entry(config.name).kind != "labels":
+            raise DataError(f"dataset.name: {config.name!r} holds (query, passage) pairs, not labelled texts")
         shipped, catalog_names, hashes = load_catalog_dataset(config.name)
         source = f"catalog:{config.name}"
     else:

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
 _REGISTRY: dict[str, str] = {
     "text_classification": "finesweep.tasks.text_classification:TASK",
+    "contrastive_embedding": "finesweep.tasks.contrastive_embedding:TASK",
 }
 
 

@@ -43,14 +43,38 @@ class Task:
 
     name: str = ""
     params_model: type[BaseModel] = TrainParams
+    data_kind: str = "labels"  # the catalog kind this task reads: "labels" or "pairs"
 
     def check_metric(self, metric: str, mode: str) -> str | None:
         """A problem with ``search.metric``/``search.mode`` known before the data is read, or None."""
         raise NotImplementedError
 
     def check_job(self, loaded: "LoadedJob", source: str) -> list[str]:
-        """Task-specific problems with the whole job (e.g. a missing local base model)."""
-        return []
+        """Task-specific problems with the whole job: a catalog dataset of the wrong kind, a base
+        model that cannot be found."""
+        from finesweep.data.catalog import CATALOG
+        from finesweep.errors import FinesweepError
+        from finesweep.models.resolve import resolve_base_model
+
+        problems = []
+        name = loaded.job.dataset.name
+        if name in CATALOG and CATALOG[name].kind != self.data_kind:
+            wanted = "(query, passage) pairs" if self.data_kind == "pairs" else "labelled texts"
+            fits = sorted(n for n, e in CATALOG.items() if e.kind == self.data_kind)
+            problems.append(
+                f"{source}: dataset.name: {self.name} needs {wanted} (got {name!r}, a {CATALOG[name].kind} dataset); "
+                f"catalog datasets that fit: {', '.join(fits)}"
+            )
+        try:
+            resolve_base_model(loaded.job.model.base, loaded.path.parent)
+        except FinesweepError as exc:
+            problems.append(f"{source}: {exc}")
+        return problems
+
+    def baseline_metrics(self, loaded: "LoadedJob", data: Any, base_location: str) -> dict[str, float]:
+        """Figures of a reference the trials should beat (the untuned base model, BM25), computed once
+        per sweep on the driver and logged on the parent run; none by default."""
+        return {}
 
     def prepare_data(self, loaded: "LoadedJob") -> "PreparedData":
         """Load and split the dataset on the driver; raise DataError for bad data."""

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
-from finesweep.errors import DataError, FinesweepError
+from finesweep.errors import DataError
 from finesweep.tasks.base import Task, TrainParams
 
 if TYPE_CHECKING:
@@ -63,15 +63,6 @@ class TextClassificationTask(Task):
             return None if mode == "max" else f"{metric} should be maximised; set search.mode: max (got {mode!r})"
         allowed = ", ".join([*sorted(_FIXED_METRICS), "val_f1_<label>"])
         return f"unknown metric for text_classification (got {metric!r}); allowed: {allowed}"
-
-    def check_job(self, loaded: "LoadedJob", source: str) -> list[str]:
-        from finesweep.models.resolve import resolve_base_model
-
-        try:
-            resolve_base_model(loaded.job.model.base, loaded.path.parent)
-        except FinesweepError as exc:
-            return [f"{source}: {exc}"]
-        return []
 
     def prepare_data(self, loaded: "LoadedJob") -> "PreparedData":
         from finesweep.data.prepare import prepare_dataset

@@ -197,6 +197,13 @@ class SweepTracker:
         """Attach generated text (resolved config, data summary) to the parent run, secrets masked."""
         self.client.log_text(self.parent_id, redact(text), name)
 
+    def log_parent_metrics(self, metrics: dict[str, float]) -> None:
+        """Metrics of the sweep as a whole (the untuned base model's figures, a BM25 baseline)."""
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        self.client.log_batch(self.parent_id, metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()])
+
     def finish_parent(self, metrics: dict[str, float], tags: dict[str, str], failed: bool = False) -> None:
         """Write the sweep's summary and close the parent run."""
         from mlflow.entities import Metric

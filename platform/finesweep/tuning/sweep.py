@@ -111,14 +111,7 @@ def _log_parent_files(tracker: Any, loaded: LoadedJob, data: Any) -> None:
         if resolved["dataset"].get(key):
             resolved["dataset"][key] = str(loaded.resolve_path(resolved["dataset"][key]))
     tracker.log_parent_text(yaml.safe_dump(resolved, sort_keys=False), "resolved/job.yaml")
-    summary = {
-        "source": data.source,
-        "fingerprint": data.fingerprint,
-        "label_names": data.label_names,
-        "counts": data.counts(),
-        "train_class_counts": data.class_counts("train"),
-    }
-    tracker.log_parent_text(json.dumps(summary, indent=2), "data_summary.json")
+    tracker.log_parent_text(json.dumps(data.summary(), indent=2), "data_summary.json")
 
 
 def _prepare_storage(storage_path: str) -> Path:
@@ -171,7 +164,7 @@ def run_sweep(loaded: LoadedJob, name: str | None = None, resume: bool = False) 
     _say(f"sweep {sweep!r}: task {job.task}, tracking {tracking_uri}")
     data = task.prepare_data(loaded)
     task.check_prepared(loaded, data)
-    _say(f"data {data.source}: {data.counts()} examples, {len(data.label_names)} classes")
+    _say(f"data {data.describe()}")
     base = resolve_base_model(job.model.base, loaded.path.parent)
     _preflight_tokenizer(base.location)
     from finesweep.models.lora import check_targets_without_weights
@@ -179,6 +172,9 @@ def run_sweep(loaded: LoadedJob, name: str | None = None, resume: bool = False) 
     check_targets_without_weights(base.location, job.model.lora_target_modules, job.model.trust_remote_code)
     task.pretokenize(loaded, data, base.location)
     _say(f"base model {base.reference} ({base.kind}: {base.location})")
+    baseline = task.baseline_metrics(loaded, data, base.location)
+    if baseline:
+        _say("baseline (logged on the parent run): " + ", ".join(f"{k} {v:.4f}" for k, v in sorted(baseline.items())))
 
     from finesweep.tracking.runs import SweepTracker, git_commit
 
@@ -190,7 +186,7 @@ def run_sweep(loaded: LoadedJob, name: str | None = None, resume: bool = False) 
     started_ray = connect_or_start()
     try:
         commit = git_commit(loaded.path.parent)
-        return _run_tuner(loaded, task, sweep, tracker, data, base, started, tracking_uri, commit, resume)
+        return _run_tuner(loaded, task, sweep, tracker, data, base, started, tracking_uri, commit, resume, baseline)
     finally:
         if started_ray:
             import ray
@@ -218,7 +214,7 @@ def _check_resume(tracker: Any, loaded: LoadedJob, sweep: str, resume: bool) -> 
         raise SweepError(f"--resume: no Tune state for {sweep!r} under {_experiment_dir(loaded, sweep)}")
 
 
-def _run_tuner(loaded, task, sweep, tracker, data, base, started, tracking_uri, commit, resume) -> SweepSummary:
+def _run_tuner(loaded, task, sweep, tracker, data, base, started, tracking_uri, commit, resume, baseline) -> SweepSummary:
     import ray
     from ray import tune
 
@@ -263,6 +259,8 @@ def _run_tuner(loaded, task, sweep, tracker, data, base, started, tracking_uri, 
     else:
         tracker.start_parent(tags, _parent_params(loaded))
         _log_parent_files(tracker, loaded, data)
+        if baseline:
+            tracker.log_parent_metrics(baseline)
     extra = {"base_model": base.reference, "dataset": data.source, "dataset_fingerprint": data.fingerprint}
     outbox = outbox_for(f"{tracking_uri} (sweep {sweep})", say=_say)
     callback = MlflowSweepCallback(tracker, loaded.params.model_dump(), extra, outbox)

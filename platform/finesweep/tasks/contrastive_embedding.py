@@ -1,0 +1,246 @@
+"""Contrastive embedding: a bi-encoder over a base encoder (LoRA or full), mean pooling, InfoNCE
+with in-batch negatives and a searchable temperature, optional E5-style query/passage prefixes.
+
+Reports every epoch ``train_loss``, ``val_loss`` (InfoNCE of each query against the whole
+validation corpus) and ``val_recall_at_{1,5,10}``, ``val_mrr_at_10``, ``val_ndcg_at_10``; at the
+end the same on the test split and, as artifacts, the encoder (adapter + tokenizer, safetensors)
+and ``retrieval_report.json``. The untuned base model's figures are logged on the parent run as
+``base_val_*``/``base_test_*``, so every trial is read against them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import Field
+
+from finesweep.tasks.base import Task, TrainParams
+
+if TYPE_CHECKING:
+    import torch
+
+    from finesweep.config.loader import LoadedJob
+    from finesweep.data.pairs import PairData
+
+_MINIMISED = {"val_loss", "train_loss"}
+_MAXIMISED = {"val_recall_at_1", "val_recall_at_5", "val_recall_at_10", "val_mrr_at_10", "val_ndcg_at_10"}
+RECALL_AT = (1, 5, 10)
+TOKEN_CACHE = "token_ids"
+_TOKENIZATION_PARAMS = ("max_length", "max_query_length", "query_prefix", "passage_prefix")
+
+
+class ContrastiveParams(TrainParams):
+    """Shared hyperparameters plus the InfoNCE temperature, prefixes and the query length.
+
+    ``max_length`` is the passage length in tokens; ``max_query_length`` the query length.
+    """
+
+    temperature: float = Field(default=0.05, gt=0, le=1)  # cosine similarities are divided by it
+    query_prefix: str = ""  # E5 convention: "query: "
+    passage_prefix: str = ""  # E5 convention: "passage: "
+    max_query_length: int = Field(default=64, ge=8, le=8192)
+
+
+def tokenize_splits(tokenizer: Any, data: "PairData", params: ContrastiveParams) -> dict[str, dict[str, list[list[int]]]]:
+    """Token ids of every split's queries and corpus (prefixes added, truncated, not padded)."""
+
+    def encode(texts: list[str], prefix: str, max_length: int) -> list[list[int]]:
+        return tokenizer([prefix + t for t in texts], truncation=True, max_length=max_length)["input_ids"]
+
+    return {
+        name: {
+            "query": encode(split["query"], params.query_prefix, params.max_query_length),
+            "corpus": encode(split["corpus"], params.passage_prefix, params.max_length),
+        }
+        for name, split in data.splits.items()
+    }
+
+
+class ContrastiveEmbeddingTask(Task):
+    """Registered as ``contrastive_embedding``."""
+
+    name = "contrastive_embedding"
+    params_model = ContrastiveParams
+    data_kind = "pairs"
+
+    def check_metric(self, metric: str, mode: str) -> str | None:
+        if metric in _MINIMISED or metric in _MAXIMISED:
+            wanted = "min" if metric in _MINIMISED else "max"
+            if mode != wanted:
+                return f"{metric} should be {'minimised' if wanted == 'min' else 'maximised'}; set search.mode: {wanted} (got mode {mode!r})"
+            return None
+        return f"unknown metric for {self.name} (got {metric!r}); allowed: {', '.join(sorted(_MINIMISED | _MAXIMISED))}"
+
+    def prepare_data(self, loaded: "LoadedJob") -> "PairData":
+        from finesweep.data.pairs import prepare_pairs
+
+        return prepare_pairs(loaded.job.dataset, loaded.resolve_path)
+
+    def pretokenize(self, loaded: "LoadedJob", data: "PairData", tokenizer_location: str) -> None:
+        """Token ids once per sweep unless a length or prefix is searched (then each trial tokenizes)."""
+        if any(name in loaded.space for name in _TOKENIZATION_PARAMS):
+            return
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(tokenizer_location)
+        data.extra[TOKEN_CACHE] = {"key": _cache_key(tokenizer_location, loaded.params),
+                                   "splits": tokenize_splits(tokenizer, data, loaded.params)}  # fmt: skip
+
+    def baseline_metrics(self, loaded: "LoadedJob", data: "PairData", base_location: str) -> dict[str, float]:
+        """The untuned base model (mean pooling, the job's prefixes) on the validation and test splits."""
+        import torch
+
+        config = {"base_model": {"location": base_location}, "trust_remote_code": loaded.job.model.trust_remote_code}
+        runtime = EmbeddingRuntime(loaded.params, data, config, torch.device("cpu"), tuned=False)
+        metrics = runtime.evaluate(runtime.model, "validation", "base_val_")
+        metrics.update(runtime.evaluate(runtime.model, "test", "base_test_"))
+        return metrics
+
+    def build_runtime(self, params: Any, data: "PairData", config: dict[str, Any], device: Any) -> "EmbeddingRuntime":
+        return EmbeddingRuntime(params, data, config, device)
+
+
+def _cache_key(location: str, params: ContrastiveParams) -> list[Any]:
+    return [location, *(getattr(params, name) for name in _TOKENIZATION_PARAMS)]
+
+
+def mean_pool(model: "torch.nn.Module", input_ids: "torch.Tensor", attention_mask: "torch.Tensor") -> "torch.Tensor":
+    """L2-normalised mean of the last hidden states over real (unpadded) tokens."""
+    import torch
+
+    hidden = model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state.float()
+    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+    pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
+    return torch.nn.functional.normalize(pooled, dim=-1)
+
+
+def ranking_metrics(scores: "torch.Tensor", positive: list[int], prefix: str) -> dict[str, float]:
+    """Recall@1/5/10, MRR@10 and nDCG@10 (scikit-learn) of one relevant passage per query."""
+    import numpy as np
+    import torch
+    from sklearn.metrics import ndcg_score
+
+    target = torch.tensor(positive)
+    positive_score = scores[torch.arange(len(positive)), target].unsqueeze(1)
+    rank = (scores > positive_score).sum(dim=1) + 1  # 1 = the positive passage ranked first
+    metrics = {f"{prefix}recall_at_{k}": float((rank <= k).float().mean()) for k in RECALL_AT}
+    metrics[f"{prefix}mrr_at_10"] = float(torch.where(rank <= 10, 1.0 / rank, torch.zeros_like(rank, dtype=torch.float)).mean())
+    relevance = np.zeros(scores.shape)
+    relevance[np.arange(len(positive)), positive] = 1.0
+    metrics[f"{prefix}ndcg_at_10"] = float(ndcg_score(relevance, scores.numpy(), k=10)) if scores.shape[1] > 1 else 1.0
+    return metrics
+
+
+class EmbeddingRuntime:
+    """Worker-side state of one trial: tokenizer, encoder, token ids and the InfoNCE loss."""
+
+    def __init__(self, params: ContrastiveParams, data: "PairData", config: dict[str, Any], device: Any, tuned: bool = True):
+        from transformers import AutoModel, AutoTokenizer
+        from transformers.utils import logging as hf_logging
+
+        from finesweep.models.lora import apply_lora
+
+        hf_logging.set_verbosity_error()
+        self.params, self.data, self.device = params, data, device
+        self.base = config["base_model"]
+        started = time.perf_counter()
+        self.tokenizer = AutoTokenizer.from_pretrained(self.base["location"])
+        model = AutoModel.from_pretrained(self.base["location"], trust_remote_code=config.get("trust_remote_code", False))
+        if tuned and params.finetuning == "lora":
+            targets = config.get("lora_target_modules", "auto")
+            model = apply_lora(model, "FEATURE_EXTRACTION", params.lora_r, params.lora_alpha, params.lora_dropout, targets)
+        self.model = model.to(device)
+        loaded = time.perf_counter()
+        cached = data.extra.get(TOKEN_CACHE)
+        if cached and cached["key"] == _cache_key(self.base["location"], params):
+            self._ids = cached["splits"]
+        else:
+            self._ids = tokenize_splits(self.tokenizer, data, params)
+        self.timings = {"model_load_s": loaded - started, "tokenize_s": time.perf_counter() - loaded}  # seconds
+
+    def train_dataset(self) -> list[dict[str, Any]]:
+        """One item per training pair; ``input_ids`` is the passage (the long side, for length grouping)."""
+        ids, split = self._ids["train"], self.data.splits["train"]
+        return [{"input_ids": ids["corpus"][p], "query_ids": ids["query"][i], "passage": p} for i, p in enumerate(split["positive"])]
+
+    def _pad(self, sequences: list[list[int]]) -> dict[str, "torch.Tensor"]:
+        return self.tokenizer.pad({"input_ids": sequences}, return_tensors="pt")
+
+    def collate(self, items: list[dict[str, Any]]) -> dict[str, "torch.Tensor"]:
+        import torch
+
+        queries, passages = self._pad([i["query_ids"] for i in items]), self._pad([i["input_ids"] for i in items])
+        return {
+            "q_input_ids": queries["input_ids"], "q_attention_mask": queries["attention_mask"],
+            "p_input_ids": passages["input_ids"], "p_attention_mask": passages["attention_mask"],
+            "passage": torch.tensor([i["passage"] for i in items]),
+        }  # fmt: skip
+
+    def loss(self, model: "torch.nn.Module", batch: dict[str, "torch.Tensor"]) -> "torch.Tensor":
+        """InfoNCE: each query against every passage in the batch; other questions about the same
+        passage (KorQuAD has about 6 per paragraph) are masked, not counted as negatives."""
+        import torch
+
+        queries = mean_pool(model, batch["q_input_ids"], batch["q_attention_mask"])
+        passages = mean_pool(model, batch["p_input_ids"], batch["p_attention_mask"])
+        logits = queries @ passages.T / self.params.temperature
+        same = batch["passage"].unsqueeze(0) == batch["passage"].unsqueeze(1)
+        duplicate = same & ~torch.eye(len(same), dtype=torch.bool, device=same.device)
+        logits = logits.masked_fill(duplicate, float("-inf"))
+        return torch.nn.functional.cross_entropy(logits, torch.arange(len(logits), device=logits.device))
+
+    def _embed(self, model: "torch.nn.Module", sequences: list[list[int]]) -> "torch.Tensor":
+        """Embeddings of all ``sequences`` (CPU tensor, input order), each worker encoding a shard."""
+        import torch
+
+        from finesweep.training.loop import gather_lists, shard_indices
+
+        indices = sorted(shard_indices(len(sequences)), key=lambda i: len(sequences[i]))  # little padding
+        rows: list[tuple[int, list[float]]] = []
+        for start in range(0, len(indices), self.params.eval_batch_size):
+            chunk = indices[start : start + self.params.eval_batch_size]
+            batch = {k: v.to(self.device) for k, v in self._pad([sequences[i] for i in chunk]).items()}
+            vectors = mean_pool(model, batch["input_ids"], batch["attention_mask"]).cpu()
+            rows += [(i, v.tolist()) for i, v in zip(chunk, vectors)]
+        ordered = sorted(gather_lists(rows))
+        return torch.tensor([vector for _, vector in ordered])
+
+    def evaluate(self, model: "torch.nn.Module", split: str, prefix: str) -> dict[str, float]:
+        """Rank the split's whole corpus for each of its queries."""
+        import torch
+
+        was_training = model.training
+        model.eval()
+        with torch.inference_mode():
+            queries = self._embed(model, self._ids[split]["query"])
+            corpus = self._embed(model, self._ids[split]["corpus"])
+        model.train(was_training)
+        scores = queries @ corpus.T
+        positive = self.data.splits[split]["positive"]
+        loss = torch.nn.functional.cross_entropy(scores / self.params.temperature, torch.tensor(positive))
+        return {f"{prefix}loss": float(loss), **ranking_metrics(scores, positive, prefix)}
+
+    def write_final_artifacts(self, model: "torch.nn.Module", out_dir: Path, metrics: dict[str, float]) -> None:
+        """The encoder (adapter or full weights, tokenizer, model card) and the test-split report."""
+        encoder_dir = out_dir / "encoder"
+        model.save_pretrained(encoder_dir, safe_serialization=True)
+        self.tokenizer.save_pretrained(encoder_dir)
+        card = {
+            "task": ContrastiveEmbeddingTask.name,
+            "pooling": "mean",
+            "normalize": True,
+            "finetuning": self.params.finetuning,
+            "base_model": self.base,
+            "params": self.params.model_dump(),
+            "dataset_fingerprint": self.data.fingerprint,
+        }
+        (encoder_dir / "finesweep_model.json").write_text(json.dumps(card, indent=2))
+        report = {key: value for key, value in metrics.items() if re.match(r"^(test|val)_", key)}
+        (out_dir / "retrieval_report.json").write_text(json.dumps(report, indent=2))
+
+
+TASK = ContrastiveEmbeddingTask()
