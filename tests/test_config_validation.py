@@ -162,7 +162,7 @@ CASES = [
         "(got 'my job!')",
     ),
     job_case("verbose-too-high", {"verbose": 5}, "verbose", "less than or equal to 3", "(got 5)"),
-    job_case("unknown-task", {"task": "summarization"}, "task", "unknown task", "'summarization'", "allowed: contrastive_embedding, text_classification"),
+    job_case("unknown-task", {"task": "summarization"}, "task", "unknown task", "'summarization'", "allowed: contrastive_embedding, sparse_encoder, text_classification"),
     job_case(
         "pairs-dataset-for-classification", {"dataset.name": "korquad_v1"}, "dataset.name",
         "text_classification needs labelled texts", "(got 'korquad_v1', a pairs dataset)",
@@ -188,7 +188,7 @@ CASES = [
         "search.metric",
         "unknown metric",
         "(got 'val_f2')",
-        "allowed: train_loss, val_accuracy, val_loss, val_macro_f1, val_f1_<label>",
+        "allowed: train_loss, val_accuracy, val_loss, val_macro_f1, val_micro_f1, val_f1_<label>",
     ),
     job_case(
         "val-loss-with-max",

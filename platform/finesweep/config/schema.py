@@ -30,6 +30,9 @@ class DatasetConfig(_Strict):
     format: Literal["csv", "tsv", "jsonl", "parquet"] | None = None
     text_column: str = "text"
     label_column: str = "label"
+    # multi-label: each label cell holds any number of label names joined by label_separator
+    multi_label: bool = False
+    label_separator: str = Field(default=",", min_length=1)
     # retrieval tasks: (query, positive passage) pairs, and an optional group column (article,
     # document) so that related passages never straddle the train/evaluation boundary
     query_column: str = "query"

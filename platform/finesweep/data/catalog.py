@@ -52,6 +52,13 @@ class CatalogEntry:
     # "labels": frames of (text, label) for classification; "pairs": frames of (query, passage,
     # group) for retrieval, where ``group`` (an article) keeps related passages in one split
     kind: str = "labels"
+    multi_label: bool = False  # labels are separator-joined label names, any number per text
+    folder: str = ""  # the files' folder in the data directory and cache, when another view shares them
+
+    @property
+    def files_folder(self) -> str:
+        """Folder holding this entry's files (its own name unless it is a view of another's files)."""
+        return self.folder or self.name
 
 
 def _gh(repo: str, commit: str, path: str) -> str:
@@ -111,6 +118,27 @@ def _load_goemotions_ekman(files: dict[str, Path]) -> dict[str, pd.DataFrame]:
         return pd.DataFrame({"text": frame["text"][single], "label": ekman[single].map(lambda s: next(iter(s)))})
 
     return {"train": read("train.tsv"), "validation": read("dev.tsv"), "test": read("test.tsv")}
+
+
+def _load_goemotions_multilabel(files: dict[str, Path]) -> dict[str, pd.DataFrame]:
+    """All 28 GoEmotions labels per text, comma-joined names (multi-label)."""
+    import pandas as pd
+
+    names = files["label.txt"].read_text(encoding="utf-8").split()
+
+    def read(name: str) -> pd.DataFrame:
+        frame = _read_tsv(files[name], header=None, names=["text", "labels"])
+        labels = frame["labels"].map(lambda ids: ",".join(names[int(i)] for i in ids.split(",")))
+        return pd.DataFrame({"text": frame["text"], "label": labels})
+
+    return {"train": read("train.tsv"), "validation": read("dev.tsv"), "test": read("test.tsv")}
+
+
+GOEMOTIONS_LABELS = (
+    "admiration amusement anger annoyance approval caring confusion curiosity desire disappointment disapproval "
+    "disgust embarrassment excitement fear gratitude grief joy love nervousness optimism pride realization relief "
+    "remorse sadness surprise neutral"
+).split()
 
 
 def _load_korquad_pairs(files: dict[str, Path]) -> dict[str, pd.DataFrame]:
@@ -210,6 +238,30 @@ CATALOG: dict[str, CatalogEntry] = {
         ),
         load=_load_goemotions_ekman,
     ),
+    "goemotions_ko_multilabel": CatalogEntry(
+        name="goemotions_ko_multilabel",
+        description="GoEmotions machine-translated to Korean, all 28 labels (multi-label: about 16% of texts carry several)",
+        language="ko",
+        license="Apache-2.0",
+        label_names=tuple(GOEMOTIONS_LABELS),
+        files=(
+            RemoteFile(
+                "train.tsv", _gh(*_GOEMO_KO, "data/train.tsv"), "1e2ae5688f0c24ce14319f660fde0bb66aaf566bbc80b9503642c4304b89ad68"
+            ),
+            RemoteFile(
+                "dev.tsv", _gh(*_GOEMO_KO, "data/dev.tsv"), "baa90064989b56d283618d855194b53bbdad7aab3a8a79488d054d28ad21649b"
+            ),
+            RemoteFile(
+                "test.tsv", _gh(*_GOEMO_KO, "data/test.tsv"), "6ea2446467a22336389e80db7525ae6857c9128c61419c56f73a7bae2ecf455d"
+            ),
+            RemoteFile(
+                "label.txt", _gh(*_GOEMO_KO, "data/label.txt"), "45c3ef86782d2a4d7fedcd6d8c111aa0d0e94720689bd164fac94fefb4495a89"
+            ),
+        ),
+        load=_load_goemotions_multilabel,
+        multi_label=True,
+        folder="goemotions_ko",
+    ),
     "korquad_v1": CatalogEntry(
         name="korquad_v1",
         description="KorQuAD 1.0 dev: 5,774 Korean Wikipedia questions paired with their paragraph (964 passages, 140 articles)",
@@ -272,8 +324,8 @@ def locate_file(entry: CatalogEntry, remote: RemoteFile) -> Path:
     candidates = []
     local = data_dir()
     if local is not None:
-        candidates.append(local / entry.name / remote.name)
-    cached = cache_dir() / entry.name / remote.name
+        candidates.append(local / entry.files_folder / remote.name)
+    cached = cache_dir() / entry.files_folder / remote.name
     candidates.append(cached)
     path = next((c for c in candidates if c.is_file()), None)
     if path is None:

@@ -29,6 +29,7 @@ class PreparedData:
     fingerprint: str
     source: str
     extra: dict[str, Any] = field(default_factory=dict)
+    multi_label: bool = False  # then each label is a list of label indices
 
     def counts(self) -> dict[str, int]:
         """Number of examples per split."""
@@ -49,8 +50,9 @@ class PreparedData:
         }
 
     def class_counts(self, split: str) -> dict[str, int]:
-        """Examples per class name in one split."""
-        series = pd.Series(self.splits[split]["label"]).value_counts()
+        """Examples per class name in one split (for multi-label, texts carrying each label)."""
+        series = pd.Series(self.splits[split]["label"])
+        series = (series.explode().dropna() if self.multi_label else series).value_counts()
         return {self.label_names[int(i)]: int(n) for i, n in series.sort_index().items()}
 
 
@@ -103,16 +105,59 @@ def _encode(frame: pd.DataFrame, label_names: list[str]) -> dict[str, list[Any]]
     return {"text": frame["text"].tolist(), "label": [index[v] for v in frame["label"]]}
 
 
+def _split_names(value: str, separator: str) -> list[str]:
+    return [name.strip() for name in str(value).split(separator) if name.strip()]
+
+
+def _prepare_multilabel(config: DatasetConfig, shipped: dict[str, pd.DataFrame], catalog_names: list[str] | None,
+                        source: str) -> tuple[list[str], dict[str, dict[str, list[Any]]]]:  # fmt: skip
+    """Label names and encoded splits of a multi-label dataset: random (not stratified) splits and
+    subsamples, each label a list of label indices."""
+    from sklearn.model_selection import train_test_split
+
+    frames = {split: frame.assign(label=frame["label"].map(lambda v: _split_names(v, config.label_separator)))
+              for split, frame in shipped.items()}  # fmt: skip
+    label_names = list(config.label_names or catalog_names or sorted({n for f in frames.values() for ls in f["label"] for n in ls}))
+    index = {name: i for i, name in enumerate(label_names)}
+    for split, frame in frames.items():
+        for row, names in enumerate(frame["label"]):
+            unknown = [n for n in names if n not in index]
+            if unknown or not names:
+                where = source if split in ("all", "train") else f"{source} [{split}]"
+                got = f"label {unknown[0]!r}" if unknown else "no label"
+                raise DataError(f"{where}: row {row + 2}: {got} is not one of dataset.label_names: {', '.join(label_names)}")
+    if "all" in frames:
+        frames["train"], frames["test"] = train_test_split(frames.pop("all"), test_size=config.test_fraction, random_state=config.split_seed)
+    if "test" not in frames:
+        frames["train"], frames["test"] = train_test_split(frames["train"], test_size=config.test_fraction, random_state=config.split_seed)
+    if "validation" not in frames:
+        frames["train"], frames["validation"] = train_test_split(frames["train"], test_size=config.validation_fraction, random_state=config.split_seed + 1)
+    limits = {"train": config.max_train_samples, "validation": config.max_eval_samples, "test": config.max_eval_samples}
+    splits = {}
+    for split in SPLITS:
+        frame = frames[split]
+        if limits[split] is not None and len(frame) > limits[split]:
+            frame = frame.sample(n=limits[split], random_state=config.split_seed)
+        splits[split] = {"text": frame["text"].tolist(), "label": [[index[n] for n in names] for names in frame["label"]]}
+    return label_names, splits
+
+
 def prepare_dataset(config: DatasetConfig, resolve) -> PreparedData:
     """Load, split, subsample and encode the dataset a job names. ``resolve`` maps job-relative paths."""
+    multi_label = config.multi_label
     if config.name is not None:
-        if catalog_entry(config.name).kind != "labels":
+        entry = catalog_entry(config.name)
+        if entry.kind != "labels":
             raise DataError(f"dataset.name: {config.name!r} holds (query, passage) pairs, not labelled texts")
+        multi_label = multi_label or entry.multi_label
         shipped, catalog_names, hashes = load_catalog_dataset(config.name)
         source = f"catalog:{config.name}"
     else:
         shipped, hashes, source = _read_user_files(config, resolve)
         catalog_names = None
+    if multi_label:
+        label_names, splits = _prepare_multilabel(config, shipped, catalog_names, source)
+        return PreparedData(label_names, splits, _fingerprint(config, hashes), source, multi_label=True)
     label_names = _label_names(config, shipped, catalog_names)
     for split, frame in shipped.items():
         _check_labels(frame, label_names, source if split in ("all", "train") else f"{source} [{split}]")
@@ -126,9 +171,13 @@ def prepare_dataset(config: DatasetConfig, resolve) -> PreparedData:
         if split == "train" and missing:
             names = ", ".join(label_names[i] for i in sorted(missing))
             raise DataError(f"{source}: the train split has no examples of: {names}")
+    return PreparedData(label_names=label_names, splits=splits, fingerprint=_fingerprint(config, hashes), source=source)
+
+
+def _fingerprint(config: DatasetConfig, hashes: list[str]) -> str:
+    """Files and split recipe: equal fingerprints mean identical splits."""
     recipe = json.dumps(
         {"files": hashes, "split": config.model_dump(exclude={"name", "path", "validation_path", "test_path"})},
         sort_keys=True,
     )
-    fingerprint = hashlib.sha256(recipe.encode()).hexdigest()[:16]
-    return PreparedData(label_names=label_names, splits=splits, fingerprint=fingerprint, source=source)
+    return hashlib.sha256(recipe.encode()).hexdigest()[:16]

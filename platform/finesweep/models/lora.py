@@ -38,20 +38,29 @@ def check_targets_without_weights(location: str, target_modules: list[str] | str
     check_targets(model, target_modules)
 
 
-def apply_lora(model: Any, task_type: str, r: int, alpha: float, dropout: float, target_modules: list[str] | str) -> Any:
+def apply_lora(
+    model: Any,
+    task_type: str | None,
+    r: int,
+    alpha: float,
+    dropout: float,
+    target_modules: list[str] | str,
+    trainable_modules: list[str] | None = None,
+) -> Any:
     """Wrap ``model`` with a LoRA adapter; ``target_modules="auto"`` uses PEFT's per-architecture default.
 
     The classification head stays fully trainable (PEFT adds ``classifier``/``score`` to
     ``modules_to_save`` for SEQ_CLS), and so does a BERT-style ``pooler`` when the model has one:
     sentence-embedding checkpoints such as all-MiniLM-L6-v2 never trained their pooler for
     classification, and freezing it cost 0.3 validation macro-F1 on CARER (0.23 vs 0.51 after one
-    epoch, 800 examples, measured).
+    epoch, 800 examples, measured). ``trainable_modules`` names further modules trained in full
+    (a masked-LM head that a sparse encoder learns from scratch).
     """
     from peft import LoraConfig, get_peft_model
 
     targets = None if target_modules == "auto" else list(target_modules)
     check_targets(model, target_modules)
-    extra_trainable = ["pooler"] if "pooler" in module_suffixes(model) else None
+    extra_trainable = [*(trainable_modules or []), *(["pooler"] if "pooler" in module_suffixes(model) else [])] or None
     config = LoraConfig(
         task_type=task_type,
         r=r,

@@ -51,6 +51,8 @@ class TextClassifier:
             raise ModelError(f"{self.model_dir}: not a finesweep model folder (no {CARD})")
         self.card = json.loads(card_path.read_text(encoding="utf-8"))
         self.label_names: list[str] = list(self.card["label_names"])
+        self.multi_label = bool(self.card.get("multi_label"))
+        self.threshold = float(self.card.get("threshold") or 0.5)  # multi-label decision threshold
         self.max_length = int(self.card.get("max_length", 128))
         self.batch_size = batch_size
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -59,8 +61,9 @@ class TextClassifier:
         if self.card.get("finetuning") == "lora":
             from peft import PeftModel
 
+            problem = "multi_label_classification" if self.multi_label else "single_label_classification"
             base = AutoModelForSequenceClassification.from_pretrained(
-                _base_location(self.card["base_model"]), num_labels=len(self.label_names), **labels
+                _base_location(self.card["base_model"]), num_labels=len(self.label_names), problem_type=problem, **labels
             )
             model = PeftModel.from_pretrained(base, self.model_dir).merge_and_unload()
         else:
@@ -68,7 +71,8 @@ class TextClassifier:
         self.model = model.to(self.device).eval()
 
     def predict_proba(self, texts: list[str]) -> list[list[float]]:
-        """Class probabilities per text, in ``label_names`` order."""
+        """Class probabilities per text, in ``label_names`` order (independent per label when
+        multi-label, else summing to 1)."""
         import torch
 
         out: list[list[float]] = []
@@ -81,20 +85,23 @@ class TextClassifier:
                     padding=True,
                     return_tensors="pt",
                 ).to(self.device)
-                out += torch.softmax(self.model(**batch).logits.float(), dim=-1).cpu().tolist()
+                logits = self.model(**batch).logits.float()
+                out += (torch.sigmoid(logits) if self.multi_label else torch.softmax(logits, dim=-1)).cpu().tolist()
         return out
 
     def predict(self, texts: list[str]) -> list[dict[str, Any]]:
-        """``{"text", "label", "confidence", "scores"}`` per text."""
+        """``{"text", "label", "confidence", "scores"}`` per text; multi-label models add ``labels``,
+        every label whose score reaches the threshold tuned on validation data."""
         results = []
         for text, probabilities in zip(texts, self.predict_proba(texts)):
             best = max(range(len(probabilities)), key=probabilities.__getitem__)
-            results.append(
-                {
-                    "text": text,
-                    "label": self.label_names[best],
-                    "confidence": probabilities[best],
-                    "scores": dict(zip(self.label_names, probabilities)),
-                }
-            )
+            result = {
+                "text": text,
+                "label": self.label_names[best],
+                "confidence": probabilities[best],
+                "scores": dict(zip(self.label_names, probabilities)),
+            }
+            if self.multi_label:
+                result["labels"] = [n for n, p in zip(self.label_names, probabilities) if p >= self.threshold]
+            results.append(result)
         return results

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 _REGISTRY: dict[str, str] = {
     "text_classification": "finesweep.tasks.text_classification:TASK",
     "contrastive_embedding": "finesweep.tasks.contrastive_embedding:TASK",
+    "sparse_encoder": "finesweep.tasks.sparse_encoder:TASK",
 }
 
 

