@@ -35,6 +35,16 @@ def test_korquad_pairs_are_split_by_article_with_the_whole_split_as_corpus(data_
     assert again.fingerprint == data.fingerprint and again.splits == data.splits
 
 
+def test_scifact_pairs_split_by_abstract_with_sentences_joined(data_dir):
+    from finesweep.data.catalog import _abstract_sentences
+
+    assert _abstract_sentences("['One, two.'\n 'Three.']") == ["One, two.", "Three."]
+    data = prepare_pairs(DatasetConfig(name="scifact", max_eval_samples=100), str)
+    train, validation, test = (_passages(data, s) for s in ("train", "validation", "test"))
+    assert not (train & validation) and not (train & test) and not (validation & test)
+    assert all("['" not in passage for passage in train), "abstracts are plain text, not array reprs"
+
+
 def test_user_pair_file_with_group_column_and_a_missing_column(tmp_path):
     rows = [{"q": f"question {i}", "p": f"passage {i // 3}", "doc": f"doc {i // 6}"} for i in range(120)]
     path = tmp_path / "pairs.jsonl"

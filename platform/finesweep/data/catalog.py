@@ -156,12 +156,40 @@ def _load_korquad_pairs(files: dict[str, Path]) -> dict[str, pd.DataFrame]:
     return {"all": pd.DataFrame(rows, columns=["query", "passage", "group"])}
 
 
+def _abstract_sentences(text: str) -> list[str]:
+    """Sentences of a numpy-array repr like ``['One.'\n 'Two.']`` (newline-separated, so
+    ``ast.literal_eval`` would merge them): every string token, each literal-evaluated."""
+    import ast
+    import io
+    import tokenize
+
+    tokens = tokenize.generate_tokens(io.StringIO(text).readline)
+    return [ast.literal_eval(token.string) for token in tokens if token.type == tokenize.STRING]
+
+
+def _load_scifact_pairs(files: dict[str, Path]) -> dict[str, pd.DataFrame]:
+    """(claim, title + abstract, abstract id) for every relevant pair of the train and test qrels."""
+    import pandas as pd
+
+    queries = pd.read_json(files["queries.jsonl"], lines=True, dtype={"_id": str}).set_index("_id")["text"]
+    corpus = pd.read_csv(files["corpus_train.csv"], dtype={"doc_id": str})
+    passages = dict(zip(corpus["doc_id"], corpus["title"] + " " + corpus["abstract"].map(lambda a: " ".join(_abstract_sentences(a)))))
+    qrels = pd.concat([pd.read_csv(files[name], sep="\t", dtype=str) for name in ("qrels/train.tsv", "qrels/test.tsv")])
+    frame = pd.DataFrame({
+        "query": qrels["query-id"].map(queries),
+        "passage": qrels["corpus-id"].map(passages),
+        "group": qrels["corpus-id"],
+    })  # fmt: skip
+    return {"all": frame.dropna().reset_index(drop=True)}
+
+
 DAVIDSON_LABELS = ("hate_speech", "offensive_language", "neither")
 _DAVIDSON = ("t-davidson/hate-speech-and-offensive-language", "cb50f7e9eb855a99abc51423bf40df0e26d6fe30")
 _CARER = ("Ashugujjar3/Tweet_emotion-detector", "8e69c5edbf5ec06fcd9d9ca00ed32675f24cd1bd")
 _KOCOHUB = ("kocohub/korean-hate-speech", "f8d05dce2b22007bb149e5139c0060c68ad8f94b")
 _GOEMO_KO = ("monologg/GoEmotions-Korean", "e708cb1af26140ed1f3724d53d88717b77c26e0e")
 _GOOGLE_RESEARCH = ("google-research/google-research", "7c35f3f048c1bbf1416bf12491e4a2e528f2f988")
+_SCIFACT_QUERIES = ("Kirloxious/CSI4107_Assignment2", "640c17fd9b4a27f3962d702351016bb677d74305")
 _KORQUAD = ("korquad/korquad.github.io", "61d7d6682948375dd8f06ef27e788fd19982af38")
 
 CATALOG: dict[str, CatalogEntry] = {
@@ -278,6 +306,30 @@ CATALOG: dict[str, CatalogEntry] = {
         load=_load_korquad_pairs,
         kind="pairs",
     ),
+    "scifact": CatalogEntry(
+        name="scifact",
+        description="SciFact (BEIR): 1,258 scientific claims paired with the abstracts that support or refute them",
+        language="en",
+        license="claims CC BY 4.0; abstracts ODC-By 1.0",
+        label_names=(),
+        files=(
+            RemoteFile(
+                "queries.jsonl", _gh(*_SCIFACT_QUERIES, "scifact/queries.jsonl"),
+                "8ff84a7c903f722981cd8d595c022660140c51867b27608a6d4910db86080313",
+            ),
+            RemoteFile(
+                "qrels/train.tsv", _gh(*_SCIFACT_QUERIES, "scifact/qrels/train.tsv"),
+                "ac0902d9b1cb717df182aaff1306175877fdb8f55bb5c3e8597ad694fc8e539f",
+            ),
+            # BEIR's test qrels with CRLF line ends made LF, and the corpus as a CSV export from an
+            # archive: neither has a byte-identical direct download, so they come from the data directory
+            RemoteFile("qrels/test.tsv", "", "68c0ac63f1c24b9e8ce497649694f09b2d0850bab7ec2b103cc66996f5f8b3a3"),
+            RemoteFile("corpus_train.csv", "", "f4a79c38ef6abf2ebb23612d155e77b4add75cc94f218e9a5d70a454fe3190b4"),
+        ),  # fmt: skip
+        load=_load_scifact_pairs,
+        kind="pairs",
+        folder="scifact_beir",
+    ),
 }
 
 
@@ -303,6 +355,11 @@ def sha256_of(path: Path) -> str:
 
 
 def _download(remote: RemoteFile, target: Path) -> None:
+    if not remote.url:
+        raise DataError(
+            f"{remote.name} has no direct public download (it ships inside an archive); put the file at {target} "
+            "or set FINESWEEP_DATA_DIR to a folder holding it"
+        )
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_suffix(target.suffix + ".part")
     print(f"finesweep: downloading {remote.url}")

@@ -1,0 +1,47 @@
+"""Every shipped preset (jobs/*.yaml) runs: a reduced-budget sweep of each on the real data and the
+offline MiniLM, through the same ``--set`` overrides a user would type, in one local Ray session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from finesweep.config import load_job
+
+REPO = Path(__file__).resolve().parents[1]
+PRESETS = sorted((REPO / "jobs").glob("*.yaml"))
+pytestmark = pytest.mark.slow
+
+
+def _reduced(tmp_path: Path) -> list[str]:
+    """One 1-epoch trial on a few dozen examples, recorded in the test's own store."""
+    return [
+        "search.num_samples=1",
+        "search.algorithm=random",
+        "scheduler.type=none",
+        "train.epochs=1",
+        "train.max_length=32",
+        "dataset.max_train_samples=48",
+        "dataset.max_eval_samples=24",
+        f"tracking.uri=sqlite:///{tmp_path / 'mlflow.db'}",
+        f"storage_path={tmp_path / 'results'}",
+        "verbose=0",
+    ]
+
+
+def test_presets_found():
+    assert {p.stem for p in PRESETS} >= {
+        "quickstart", "goemotions_ko_ekman", "davidson_hate", "carer_emotion_lora", "korean_hate_speech",
+        "goemotions_ko_multilabel", "korquad_contrastive", "korquad_sparse", "scifact_contrastive",
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("job", PRESETS, ids=lambda p: p.stem)
+def test_preset_runs_a_reduced_sweep(job: Path, tmp_path, data_dir, ray_clean):
+    from finesweep.tuning.sweep import run_sweep
+
+    loaded = load_job(job, _reduced(tmp_path))
+    summary = run_sweep(loaded, name=f"preset-{job.stem}")
+    assert summary.statuses and set(summary.statuses.values()) == {"completed"}, summary.statuses
+    assert summary.best_value is not None and summary.resources_released, summary
