@@ -1,4 +1,5 @@
-"""Run every benchmark in turn and print its tables (figures also land in bench/results/*.json).
+"""Run every benchmark in turn and print its tables (figures also land in bench/results/*.json, and
+a plot of them in bench/results/performance.png).
 
     FINESWEEP_DATA_DIR=../shared/data .venv/bin/python bench/run_all.py [--quick]
 
@@ -23,6 +24,7 @@ def main() -> None:
         print(f"\n=== {script} ===", flush=True)
         if subprocess.run([sys.executable, str(folder / script), *extra]).returncode != 0:
             failed.append(script)
+    subprocess.run([sys.executable, str(folder / "plot.py")], check=False)  # bench/results/performance.png
     if failed:
         sys.exit(f"benchmarks failed: {', '.join(failed)}")
 

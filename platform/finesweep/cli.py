@@ -264,7 +264,9 @@ def predict(
         if as_json:
             typer.echo(json.dumps(result, ensure_ascii=False))
         else:
-            typer.echo(f"{result['label']}\t{result['confidence']:.3f}\t{result['text']}")
+            # multi-label models: every label at or above the tuned threshold, comma-joined
+            label = ",".join(result["labels"]) if "labels" in result else result["label"]
+            typer.echo(f"{label}\t{result['confidence']:.3f}\t{result['text']}")
 
 
 @app.command()
