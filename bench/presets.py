@@ -1,0 +1,114 @@
+"""Preset quality at a reduced budget: every shipped preset (jobs/*.yaml) swept through the CLI with
+the same ``--set`` overrides a user would type, fewer trials and examples than the preset's own.
+Prints each sweep's best validation value, the best trial's test value of the same metric, and the
+baseline logged on the parent run (the untuned base model for contrastive embedding, BM25 for the
+sparse encoder). Writes bench/results/presets.json.
+
+    FINESWEEP_DATA_DIR=../shared/data .venv/bin/python bench/presets.py [PRESET ...] [--samples 2] [--train 400] [--quick]
+
+These are quality figures on a 2-core CPU with the offline MiniLM, not the presets' full budgets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import ROOT, print_table, save  # noqa: E402
+
+from finesweep.config import load_job  # noqa: E402
+
+RETRIEVAL_BASELINES = {"contrastive_embedding": "base", "sparse_encoder": "bm25"}
+
+
+def _overrides(folder: Path, args: argparse.Namespace, preset_max_length: int) -> list[str]:
+    """The reduced budget, and a store and results folder of the benchmark's own."""
+    values = {
+        "search.num_samples": args.samples,
+        "dataset.max_train_samples": args.train,
+        "dataset.max_eval_samples": args.eval,
+        "train.max_length": min(preset_max_length, args.max_length),
+        "tracking.uri": f"sqlite:///{folder / 'mlflow.db'}",
+        "tracking.experiment": "bench",
+        "storage_path": str(folder / "results"),
+        "verbose": 0,
+    }
+    return [arg for key, value in values.items() for arg in ("--set", f"{key}={value}")]
+
+
+def _run_preset(job: Path, folder: Path, args: argparse.Namespace, preset_max_length: int) -> float:
+    """``finesweep sweep`` on one preset; its wall time in seconds."""
+    command = [sys.executable, "-m", "finesweep", "sweep", str(job), "--name", job.stem,
+               *_overrides(folder, args, preset_max_length)]  # fmt: skip
+    started = time.perf_counter()
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"{job.stem} failed ({done.returncode}):\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
+    return time.perf_counter() - started
+
+
+def _figures(folder: Path, job: Path, task: str, metric: str) -> dict[str, Any]:
+    """Best validation value, the best trial's test value and the parent's baseline, from MLflow."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{folder / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("bench")
+    sweep_filter = f"tags.`finesweep.sweep` = '{job.stem}'"
+    parent = client.search_runs([experiment.experiment_id], f"{sweep_filter} and tags.`finesweep.role` = 'sweep'")[0]
+    trials = client.search_runs([experiment.experiment_id], f"{sweep_filter} and tags.`finesweep.role` = 'trial'")
+    best = next(t for t in trials if t.data.tags.get("finesweep.trial_id") == parent.data.tags["finesweep.best_trial_id"])
+    test_metric = "test_" + metric.removeprefix("val_")
+    prefix = RETRIEVAL_BASELINES.get(task)
+    return {
+        "preset": job.stem,
+        "task": task,
+        "metric": metric,
+        "best_val": parent.data.metrics.get(f"best_{metric}"),
+        "best_trial_test": best.data.metrics.get(test_metric),
+        "baseline": {"base": "untuned base", "bm25": "BM25"}.get(prefix or "", "-"),
+        "baseline_test": parent.data.metrics.get(f"{prefix}_{test_metric}") if prefix else None,
+    }
+
+
+def main() -> None:
+    """Each preset in turn (or those named), then one table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("presets", nargs="*", help="preset names (default: every jobs/*.yaml)")
+    parser.add_argument("--samples", type=int, default=2, help="trials per preset")
+    parser.add_argument("--train", type=int, default=400, help="training examples (pairs) per preset")
+    parser.add_argument("--eval", type=int, default=150, help="examples per validation/test split")
+    parser.add_argument("--max-length", type=int, default=128, help="cap on the presets' max_length (tokens)")
+    parser.add_argument("--quick", action="store_true", help="1 trial on 60 examples: a smoke run")
+    args = parser.parse_args()
+    if args.quick:
+        args.samples, args.train, args.eval, args.max_length = 1, 60, 30, 32
+    jobs = [ROOT / "jobs" / f"{name}.yaml" for name in args.presets] or sorted((ROOT / "jobs").glob("*.yaml"))
+
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="finesweep-bench-") as tmp:
+        folder = Path(tmp)
+        for job in jobs:
+            print(f"{job.stem}: {args.samples} trials, {args.train} training examples ...", flush=True)
+            loaded = load_job(job)
+            wall = _run_preset(job, folder, args, loaded.raw.get("train", {}).get("max_length", args.max_length))
+            rows.append({**_figures(folder, job, loaded.job.task, loaded.job.search.metric), "wall_s": wall})
+            print(f"  {rows[-1]}", flush=True)
+
+    table = pd.DataFrame(rows)
+    print_table(f"Presets at a reduced budget ({args.samples} trials, {args.train} training examples, "
+                f"{args.eval} per evaluation split, at most {args.max_length} tokens)", table)  # fmt: skip
+    path = save("presets", {"samples": args.samples, "train": args.train, "eval": args.eval, "max_length": args.max_length,
+                            "rows": table.to_dict(orient="records")})  # fmt: skip
+    print(f"\nwritten {path.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
