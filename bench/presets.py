@@ -1,8 +1,8 @@
 """Preset quality at a reduced budget: every shipped preset (jobs/*.yaml) swept through the CLI with
 the same ``--set`` overrides a user would type, fewer trials and examples than the preset's own.
-Prints each sweep's best validation value, the best trial's test value of the same metric, and the
-baseline logged on the parent run (the untuned base model for contrastive embedding, BM25 for the
-sparse encoder). Writes bench/results/presets.json.
+Prints each sweep's best validation value, the best trial's test value of the same metric, and a
+baseline: the one logged on the parent run (the untuned base model for contrastive embedding, BM25
+for the sparse encoder) or, for single-label classification, the majority class. Writes bench/results/presets.json.
 
     FINESWEEP_DATA_DIR=../shared/data .venv/bin/python bench/presets.py [PRESET ...] [--samples 2] [--train 400] [--quick]
 
@@ -78,6 +78,27 @@ def _figures(folder: Path, job: Path, task: str, metric: str) -> dict[str, Any]:
     }
 
 
+def majority_class_baseline(loaded: Any, args: argparse.Namespace) -> float | None:
+    """Test macro-F1 of always answering the most frequent training label (single-label presets).
+
+    What the classification figures should be read against: a macro-F1 near it means the sweep
+    learned little at this budget.
+    """
+    from sklearn.metrics import f1_score
+
+    from finesweep.data.prepare import prepare_dataset
+
+    if loaded.job.task != "text_classification":
+        return None
+    config = loaded.job.dataset.model_copy(update={"max_train_samples": args.train, "max_eval_samples": args.eval})
+    data = prepare_dataset(config, str)
+    if data.multi_label:
+        return None
+    majority = pd.Series(data.splits["train"]["label"]).mode().iloc[0]
+    truth = data.splits["test"]["label"]
+    return float(f1_score(truth, [majority] * len(truth), average="macro", labels=range(len(data.label_names))))
+
+
 def main() -> None:
     """Each preset in turn (or those named), then one table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -99,7 +120,11 @@ def main() -> None:
             print(f"{job.stem}: {args.samples} trials, {args.train} training examples ...", flush=True)
             loaded = load_job(job)
             wall = _run_preset(job, folder, args, loaded.raw.get("train", {}).get("max_length", args.max_length))
-            rows.append({**_figures(folder, job, loaded.job.task, loaded.job.search.metric), "wall_s": wall})
+            figures = _figures(folder, job, loaded.job.task, loaded.job.search.metric)
+            majority = majority_class_baseline(loaded, args)
+            if majority is not None:
+                figures.update(baseline="majority class", baseline_test=majority)
+            rows.append({**figures, "wall_s": wall})
             print(f"  {rows[-1]}", flush=True)
 
     table = pd.DataFrame(rows)
