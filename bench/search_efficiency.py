@@ -50,8 +50,10 @@ def _strategy(folder: Path, name: str, space_file: Path, samples: int, search: d
     wall = run_sweep_cli(job, name)
     trials = trial_runs(f"sqlite:///{folder / 'mlflow.db'}", name)
     total, to_best, best = _spent(trials)
+    columns = [c for c in trials.columns if c.startswith("param.") and c.removeprefix("param.") in SPACE]
+    per_trial = trials.sort_values("end_ms")[[*columns, "epoch", "val_macro_f1"]].to_dict(orient="records")
     return {"strategy": name, "trials": len(trials), "trial_epochs": total, "trial_epochs_to_best": to_best,
-            "best_val_macro_f1": best, "wall_s": wall}  # fmt: skip
+            "best_val_macro_f1": best, "wall_s": wall, "per_trial": per_trial}  # fmt: skip
 
 
 def main() -> None:
@@ -73,11 +75,13 @@ def main() -> None:
         budget = max(1, math.ceil(tpe["trial_epochs"] / EPOCHS))  # whole random trials within TPE + ASHA's compute
         rand = _strategy(folder, "random", space_file, samples, {"algorithm": "random", "num_samples": budget, "seed": 7}, {"type": "none"})
 
+    per_trial = {row["strategy"]: row.pop("per_trial") for row in (grid, tpe, rand)}
     table = pd.DataFrame([grid, tpe, rand])
     table["share_of_grid_compute"] = table["trial_epochs"] / grid["trial_epochs"]
     table["gap_to_grid_best"] = grid["best_val_macro_f1"] - table["best_val_macro_f1"]
     print_table(f"Search efficiency ({samples} training examples, {EPOCHS} epochs per full trial)", table)
-    path = save("search_efficiency", {"train_samples": samples, "space": space, "rows": table.to_dict(orient="records")})
+    path = save("search_efficiency", {"train_samples": samples, "space": space, "rows": table.to_dict(orient="records"),
+                                       "per_trial": per_trial})  # which configs won, where ASHA stopped
     print(f"\nwrote {path}")
 
 
