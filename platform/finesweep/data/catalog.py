@@ -191,6 +191,13 @@ _GOEMO_KO = ("monologg/GoEmotions-Korean", "e708cb1af26140ed1f3724d53d88717b77c2
 _GOOGLE_RESEARCH = ("google-research/google-research", "7c35f3f048c1bbf1416bf12491e4a2e528f2f988")
 _SCIFACT_QUERIES = ("Kirloxious/CSI4107_Assignment2", "640c17fd9b4a27f3962d702351016bb677d74305")
 _KORQUAD = ("korquad/korquad.github.io", "61d7d6682948375dd8f06ef27e788fd19982af38")
+# Both GoEmotions-Korean views (Ekman-7, all 28 labels) read the same files from the same folder.
+_GOEMO_KO_FILES = (
+    RemoteFile("train.tsv", _gh(*_GOEMO_KO, "data/train.tsv"), "1e2ae5688f0c24ce14319f660fde0bb66aaf566bbc80b9503642c4304b89ad68"),
+    RemoteFile("dev.tsv", _gh(*_GOEMO_KO, "data/dev.tsv"), "baa90064989b56d283618d855194b53bbdad7aab3a8a79488d054d28ad21649b"),
+    RemoteFile("test.tsv", _gh(*_GOEMO_KO, "data/test.tsv"), "6ea2446467a22336389e80db7525ae6857c9128c61419c56f73a7bae2ecf455d"),
+    RemoteFile("label.txt", _gh(*_GOEMO_KO, "data/label.txt"), "45c3ef86782d2a4d7fedcd6d8c111aa0d0e94720689bd164fac94fefb4495a89"),
+)
 
 CATALOG: dict[str, CatalogEntry] = {
     "davidson_hate": CatalogEntry(
@@ -246,18 +253,7 @@ CATALOG: dict[str, CatalogEntry] = {
         license="Apache-2.0",
         label_names=("anger", "disgust", "fear", "joy", "neutral", "sadness", "surprise"),
         files=(
-            RemoteFile(
-                "train.tsv", _gh(*_GOEMO_KO, "data/train.tsv"), "1e2ae5688f0c24ce14319f660fde0bb66aaf566bbc80b9503642c4304b89ad68"
-            ),
-            RemoteFile(
-                "dev.tsv", _gh(*_GOEMO_KO, "data/dev.tsv"), "baa90064989b56d283618d855194b53bbdad7aab3a8a79488d054d28ad21649b"
-            ),
-            RemoteFile(
-                "test.tsv", _gh(*_GOEMO_KO, "data/test.tsv"), "6ea2446467a22336389e80db7525ae6857c9128c61419c56f73a7bae2ecf455d"
-            ),
-            RemoteFile(
-                "label.txt", _gh(*_GOEMO_KO, "data/label.txt"), "45c3ef86782d2a4d7fedcd6d8c111aa0d0e94720689bd164fac94fefb4495a89"
-            ),
+            *_GOEMO_KO_FILES,
             RemoteFile(
                 "ekman_mapping.json",
                 _gh(*_GOOGLE_RESEARCH, "goemotions/data/ekman_mapping.json"),
@@ -272,20 +268,7 @@ CATALOG: dict[str, CatalogEntry] = {
         language="ko",
         license="Apache-2.0",
         label_names=tuple(GOEMOTIONS_LABELS),
-        files=(
-            RemoteFile(
-                "train.tsv", _gh(*_GOEMO_KO, "data/train.tsv"), "1e2ae5688f0c24ce14319f660fde0bb66aaf566bbc80b9503642c4304b89ad68"
-            ),
-            RemoteFile(
-                "dev.tsv", _gh(*_GOEMO_KO, "data/dev.tsv"), "baa90064989b56d283618d855194b53bbdad7aab3a8a79488d054d28ad21649b"
-            ),
-            RemoteFile(
-                "test.tsv", _gh(*_GOEMO_KO, "data/test.tsv"), "6ea2446467a22336389e80db7525ae6857c9128c61419c56f73a7bae2ecf455d"
-            ),
-            RemoteFile(
-                "label.txt", _gh(*_GOEMO_KO, "data/label.txt"), "45c3ef86782d2a4d7fedcd6d8c111aa0d0e94720689bd164fac94fefb4495a89"
-            ),
-        ),
+        files=_GOEMO_KO_FILES,
         load=_load_goemotions_multilabel,
         multi_label=True,
         folder="goemotions_ko",

@@ -15,6 +15,7 @@ import json
 import re
 import time
 from pathlib import Path
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
@@ -212,47 +213,47 @@ class ClassificationRuntime:
             labels = labels.float() * (1 - self.params.label_smoothing) + self.params.label_smoothing / 2
         return self._train_loss(logits.float(), labels)
 
-    def _predict(self, model: "torch.nn.Module", split: str) -> tuple[list[int], list[int], float, int]:
+    def _eval_batches(self, model: "torch.nn.Module", split: str) -> Iterator[tuple["torch.Tensor", "torch.Tensor"]]:
+        """(float logits, labels) per evaluation batch of this worker's shard, in eval mode, no autograd."""
         import torch
 
         from finesweep.training.loop import shard_indices
 
+        encoded, size = self._encoded[split], self.params.eval_batch_size
         # shortest first: batches of similar lengths pad little (metrics do not depend on the order)
-        indices = sorted(shard_indices(len(self._encoded[split])), key=lambda i: len(self._encoded[split][i]))
-        predictions, labels, loss_sum = [], [], 0.0
+        indices = sorted(shard_indices(len(encoded)), key=lambda i: len(encoded[i]))
         model.eval()
-        with torch.inference_mode():
-            for start in range(0, len(indices), self.params.eval_batch_size):
-                chunk = [self._item(split, i) for i in indices[start : start + self.params.eval_batch_size]]
-                batch = {k: v.to(self.device) for k, v in self.collate(chunk).items()}
-                target = batch.pop("labels")
-                logits = model(**batch).logits.float()
-                loss_sum += float(torch.nn.functional.cross_entropy(logits, target, reduction="sum"))
-                predictions += logits.argmax(dim=-1).tolist()
-                labels += target.tolist()
-        model.train()
-        return predictions, labels, loss_sum, len(indices)
+        try:
+            with torch.inference_mode():
+                for start in range(0, len(indices), size):
+                    chunk = [self._item(split, i) for i in indices[start : start + size]]
+                    batch = {k: v.to(self.device) for k, v in self.collate(chunk).items()}
+                    target = batch.pop("labels")
+                    yield model(**batch).logits.float(), target
+        finally:
+            model.train()
+
+    def _predict(self, model: "torch.nn.Module", split: str) -> tuple[list[int], list[int], float, int]:
+        import torch
+
+        predictions, labels, loss_sum = [], [], 0.0
+        for logits, target in self._eval_batches(model, split):
+            loss_sum += float(torch.nn.functional.cross_entropy(logits, target, reduction="sum"))
+            predictions += logits.argmax(dim=-1).tolist()
+            labels += target.tolist()
+        return predictions, labels, loss_sum, len(labels)
 
     def _predict_multilabel(self, model: "torch.nn.Module", split: str) -> tuple[list[list[float]], list[list[float]], float]:
         """Sigmoid scores, multi-hot labels and the summed per-text BCE of this worker's shard."""
         import torch
 
-        from finesweep.training.loop import shard_indices
-
-        indices = sorted(shard_indices(len(self._encoded[split])), key=lambda i: len(self._encoded[split][i]))
         scores, labels, loss_sum = [], [], 0.0
-        model.eval()
-        with torch.inference_mode():
-            for start in range(0, len(indices), self.params.eval_batch_size):
-                chunk = [self._item(split, i) for i in indices[start : start + self.params.eval_batch_size]]
-                batch = {k: v.to(self.device) for k, v in self.collate(chunk).items()}
-                target = batch.pop("labels").float()
-                logits = model(**batch).logits.float()
-                loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, target, reduction="none")
-                loss_sum += float(loss.mean(dim=1).sum())
-                scores += torch.sigmoid(logits).cpu().tolist()
-                labels += target.cpu().tolist()
-        model.train()
+        for logits, target in self._eval_batches(model, split):
+            target = target.float()
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, target, reduction="none")
+            loss_sum += float(loss.mean(dim=1).sum())
+            scores += torch.sigmoid(logits).cpu().tolist()
+            labels += target.cpu().tolist()
         return scores, labels, loss_sum
 
     def _evaluate_multilabel(self, model: "torch.nn.Module", split: str, prefix: str) -> dict[str, float]:
