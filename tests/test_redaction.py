@@ -7,7 +7,7 @@ import os
 import threading
 from pathlib import Path
 
-from finesweep.tracking.redact import MASK, redact, secret_values
+from finesweep.redact import MASK, redact, secret_values
 from finesweep.tracking.runs import SweepTracker
 
 TOKEN = "hf_s3cr3tT0kenValue"

@@ -18,6 +18,7 @@ from typing import Any, List, Optional
 import typer
 
 from finesweep.errors import ConfigError, FinesweepError, SweepError
+from finesweep.redact import safe_for_console
 
 app = typer.Typer(
     add_completion=False,
@@ -48,7 +49,7 @@ def validate(
                 load_space_file(path)
             else:
                 load_job(path, set_)
-            typer.echo(f"ok: {path}")
+            typer.echo(safe_for_console(f"ok: {path}"))
         except ConfigError as exc:
             problems.extend(exc.problems)
     if problems:
@@ -57,10 +58,11 @@ def validate(
 
 def _is_space_file(path: Path) -> bool:
     """A search-space file has a top-level ``parameters`` key and no ``dataset``."""
-    from finesweep.config.loader import parse_yaml_text
+    from finesweep.config.loader import parse_yaml_text, read_limited_text
 
     try:
-        data = parse_yaml_text(path.read_text(encoding="utf-8"))
+        # the same limits as loading (regular files only, 1 MiB): a FIFO must not block us here
+        data = parse_yaml_text(read_limited_text(path, str(path)))
     except Exception:  # noqa: BLE001 - the job loader reports unreadable files properly
         return False
     return isinstance(data, dict) and "parameters" in data and "dataset" not in data
@@ -76,6 +78,7 @@ def sweep(
     """Run a hyperparameter sweep: Optuna/grid search, ASHA, Ray Train trials, MLflow runs."""
     from finesweep.config import load_job
 
+    _check_names(("--name", name))
     loaded = load_job(job_file, set_)
     from finesweep.tracking.leaderboard import format_table, leaderboard
     from finesweep.tuning.sweep import run_sweep
@@ -99,7 +102,7 @@ def sweep(
         typer.echo(f"  of which (mean seconds): {phases}")
     if not summary.resources_released:
         typer.echo(f"warning: resources still held after the sweep: {summary.leaked}", err=True)
-    typer.echo(f"MLflow: {summary.tracking_uri} (parent run {summary.parent_run_id})")
+    typer.echo(safe_for_console(f"MLflow: {summary.tracking_uri} (parent run {summary.parent_run_id})"))
     _report_failures(summary)
 
 
@@ -108,12 +111,34 @@ def _report_failures(summary: Any) -> None:
     from finesweep.tuning.sweep import mentions_no_space, storage_full_message
 
     for trial_id, error in sorted(summary.errors.items())[:10]:
-        typer.echo(f"trial {trial_id} failed: {error}", err=True)
+        typer.echo(safe_for_console(f"trial {trial_id} failed: {error}"), err=True)
     if not summary.count("failed"):
         return
     if any(mentions_no_space(error) for error in summary.errors.values()):
         raise SweepError(storage_full_message(Path(summary.storage_path)))
     raise typer.Exit(1)
+
+
+def _check_names(*named: tuple[str, str | None]) -> None:
+    """Refuse names that would escape a folder or break a query (one rule for every name)."""
+    from finesweep.config.names import name_problem
+
+    problems = [p for option, value in named if value is not None for p in [name_problem(value, option)] if p]
+    if problems:
+        raise ConfigError(problems)
+
+
+def _store(tracking_uri: str | None, must_exist: bool = True) -> str:
+    """The tracking URI a command uses, checked (reachable, MLflow, usable) before anything else runs.
+
+    Read-only commands never create a store: ``leaderboard`` in an empty folder says there is none
+    instead of leaving a fresh ``./mlflow.db`` behind.
+    """
+    from finesweep.tracking.store import preflight, resolve_tracking_uri
+
+    uri = resolve_tracking_uri(tracking_uri)
+    preflight(uri, must_exist=must_exist)
+    return uri
 
 
 _TRACKING_HELP = "MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///./mlflow.db)."
@@ -130,18 +155,21 @@ def leaderboard_command(
     tracking_uri: Optional[str] = typer.Option(None, "--tracking-uri", help=_TRACKING_HELP),
 ) -> None:
     """Rank a sweep's trials by its metric, read from MLflow."""
+    _check_names(("--sweep", sweep))
+    if output is not None and output.suffix.lower() not in (".csv", ".json"):
+        raise FinesweepError(f"--output {output}: use a .csv or .json file name")
     from finesweep.tracking.leaderboard import format_table, leaderboard
-    from finesweep.tracking.store import resolve_tracking_uri
 
-    table, metric_name, mode = leaderboard(resolve_tracking_uri(tracking_uri), sweep, metric, top, include_pruned)
+    table, metric_name, mode = leaderboard(_store(tracking_uri), sweep, metric, top, include_pruned)
     records = json.loads(table.to_json(orient="records"))
     if output is not None:
-        if output.suffix.lower() == ".csv":
-            table.to_csv(output, index_label="rank")
-        elif output.suffix.lower() == ".json":
-            output.write_text(json.dumps(records, indent=2), encoding="utf-8")
-        else:
-            raise FinesweepError(f"--output {output}: use a .csv or .json file name")
+        try:
+            if output.suffix.lower() == ".csv":
+                table.to_csv(output, index_label="rank")
+            else:
+                output.write_text(json.dumps(records, indent=2), encoding="utf-8")
+        except OSError as exc:
+            raise FinesweepError(f"--output {output}: cannot write ({exc.strerror or exc})") from None
     if as_json:
         typer.echo(json.dumps({"sweep": sweep, "metric": metric_name, "mode": mode, "trials": records}, indent=2))
     else:
@@ -181,14 +209,13 @@ def promote_best_model_command(
 
     Exits 3 when promotion is refused (the version stays registered, the aliases do not move).
     """
+    _check_names(("--sweep", sweep), ("--model-name", model_name))
+    uri = _store(tracking_uri)
     from finesweep.errors import PromotionRefused
     from finesweep.tracking.registry import promote_best_model
-    from finesweep.tracking.store import resolve_tracking_uri
 
     try:
-        outcome = promote_best_model(
-            resolve_tracking_uri(tracking_uri), sweep, model_name, metric, min_delta, dry_run, force, require_significant
-        )
+        outcome = promote_best_model(uri, sweep, model_name, metric, min_delta, dry_run, force, require_significant)
     except PromotionRefused as refused:
         if refused.outcome is not None:
             _print_promotion(refused.outcome)
@@ -209,10 +236,21 @@ def report(
     tracking_uri: Optional[str] = typer.Option(None, "--tracking-uri", help=_TRACKING_HELP),
 ) -> None:
     """Write a sweep report: leaderboard, plots, best configuration, timings, ASHA's savings."""
+    _check_names(("--sweep", sweep))
+    target = output or Path(f"{sweep}-report.html")
+    if target.suffix.lower() not in (".html", ".md"):
+        raise FinesweepError(f"--output {target}: use a .html or .md file name")
+    if not target.parent.resolve().is_dir():
+        raise FinesweepError(f"--output {target}: folder {target.parent} does not exist")
+    if not os.access(target.parent.resolve(), os.W_OK):
+        raise FinesweepError(f"--output {target}: folder {target.parent} is not writable")
+    uri = _store(tracking_uri)
     from finesweep.tracking.report import write_report
-    from finesweep.tracking.store import resolve_tracking_uri
 
-    path = write_report(resolve_tracking_uri(tracking_uri), sweep, output or Path(f"{sweep}-report.html"))
+    try:
+        path = write_report(uri, sweep, target)
+    except OSError as exc:
+        raise FinesweepError(f"--output {target}: cannot write ({exc.strerror or exc})") from None
     typer.echo(f"wrote {path}")
 
 
@@ -222,10 +260,11 @@ def rollback(
     tracking_uri: Optional[str] = typer.Option(None, "--tracking-uri", help=_TRACKING_HELP),
 ) -> None:
     """Move `champion` back to the `previous` version (and `previous` to the rolled-back one)."""
+    _check_names(("--model-name", model_name))
+    uri = _store(tracking_uri)
     from finesweep.tracking.registry import rollback as do_rollback
-    from finesweep.tracking.store import resolve_tracking_uri
 
-    champion, previous = do_rollback(resolve_tracking_uri(tracking_uri), model_name)
+    champion, previous = do_rollback(uri, model_name)
     typer.echo(f"{model_name}: @champion -> v{champion}, @previous -> v{previous}")
 
 
@@ -243,6 +282,24 @@ def _read_texts(path: Path) -> list[str]:
     return [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
+def _check_device(device: str | None) -> None:
+    """``cpu``, ``cuda`` or ``cuda:N`` (with that GPU present), ``mps``; refused before a model loads."""
+    import re
+
+    if device is None:
+        return
+    if not re.fullmatch(r"cpu|mps|cuda(:\d{1,3})?", device):
+        raise FinesweepError(f"--device: must be cpu, cuda, cuda:N or mps (got {device!r})")
+    if device.startswith("cuda"):
+        import torch
+
+        index = int(device.partition(":")[2] or 0)
+        if not torch.cuda.is_available():
+            raise FinesweepError(f"--device {device}: no CUDA GPU is available on this machine; use --device cpu")
+        if index >= torch.cuda.device_count():
+            raise FinesweepError(f"--device {device}: this machine has {torch.cuda.device_count()} CUDA GPU(s)")
+
+
 @app.command()
 def predict(
     texts: List[str] = typer.Argument(None, help="Texts to classify."),
@@ -254,12 +311,14 @@ def predict(
     tracking_uri: Optional[str] = typer.Option(None, "--tracking-uri", help=_TRACKING_HELP),
 ) -> None:
     """Classify texts with a trained model, offline, in batches."""
-    from finesweep.serving.loading import load_model
-
     items = list(texts or []) + (_read_texts(input_file) if input_file else [])
     if not items:
         raise FinesweepError("nothing to classify: give texts as arguments or --input FILE")
-    classifier = load_model(model, device=device, batch_size=batch_size, tracking_uri=tracking_uri)
+    _check_device(device)
+    uri = _store(tracking_uri) if model.startswith(("models:/", "runs:/")) else tracking_uri
+    from finesweep.serving.loading import load_model
+
+    classifier = load_model(model, device=device, batch_size=batch_size, tracking_uri=uri)
     for result in classifier.predict(items):
         if as_json:
             typer.echo(json.dumps(result, ensure_ascii=False))
@@ -287,6 +346,7 @@ def submit(
     from finesweep.config import load_job
     from finesweep.tuning.sweep import default_sweep_name
 
+    _check_names(("--name", name))
     loaded = load_job(job_file, set_)  # refuse a broken job before it reaches the cluster
     extra = {}
     for item in env:
@@ -306,6 +366,11 @@ def submit(
 def main() -> None:
     """Console entry point: run the app, mapping errors to exit codes 2 (user) and 1 (internal)."""
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    # a tracking server that went away must not hold a command for minutes in MLflow's retries
+    # (7 retries, backoff factor 2 by default); the preflight has already checked it answers
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
     try:
         # standalone mode: click/typer print usage errors themselves and exit 2
         app(standalone_mode=True)
@@ -314,10 +379,11 @@ def main() -> None:
             traceback.print_exc()
         lines = exc.problems if isinstance(exc, ConfigError) else [str(exc)]
         for line in lines:
-            typer.echo(f"error: {line}", err=True)
+            typer.echo(safe_for_console(f"error: {line}"), err=True)
         sys.exit(exc.exit_code)
     except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, exit 1
         if _state["debug"]:
             traceback.print_exc()
-        typer.echo(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)", err=True)
+        message = f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)"
+        typer.echo(safe_for_console(message), err=True)
         sys.exit(1)

@@ -8,7 +8,9 @@ problems are raised together as a :class:`~finesweep.errors.ConfigError` before 
 
 from __future__ import annotations
 
+import errno
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,15 +19,36 @@ import yaml
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from finesweep.config.schema import JobConfig
-from finesweep.config.space import DISTRIBUTIONS, ParamSpec, SearchSpaceFile, candidate_values, finite_values, upper_bound
+from finesweep.config.schema import MAX_TRIALS
+from finesweep.config.space import DISTRIBUTIONS, ParamSpec, SearchSpaceFile, candidate_values, grid_size, upper_bound, value_count
 from finesweep.errors import ConfigError
+from finesweep.redact import printable
 
 _SPEC_ADAPTER: TypeAdapter[Any] = TypeAdapter(ParamSpec)
 _NAME_RULE = "must start with a letter or digit and hold only letters, digits, '_', '.' and '-' (at most 100)"
 
 
+MAX_FILE_BYTES = 1 << 20  # 1 MiB: the longest shipped job or space file is under 4 KiB
+MAX_NODES = 100_000  # YAML nodes after alias expansion: a "billion laughs" file stops here
+
+
 class _Loader(yaml.SafeLoader):
-    """SafeLoader that also reads ``1e-4`` as a float (YAML 1.1 would make it a string)."""
+    """SafeLoader that reads ``1e-4`` as a float (YAML 1.1 would make it a string), refuses
+    duplicate keys (the last one would silently win) and caps alias expansion."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, Any] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if isinstance(key, (str, int, float, bool)) and key in seen:
+                first = seen[key]
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r} (first at line {first.line + 1}); each key may appear once",
+                    key_node.start_mark,
+                )
+            if isinstance(key, (str, int, float, bool)):
+                seen[key] = key_node.start_mark
+        return super().construct_mapping(node, deep=deep)
 
 
 _Loader.add_implicit_resolver(
@@ -35,9 +58,66 @@ _Loader.add_implicit_resolver(
 )
 
 
+def _expanded_size(node: yaml.Node, memo: dict[int, int]) -> int:
+    """Nodes in ``node`` once every alias is expanded, counted on the shared graph (no expansion)."""
+    if id(node) in memo:
+        return memo[id(node)]
+    memo[id(node)] = 1  # a recursive alias counts once instead of looping
+    if isinstance(node, yaml.MappingNode):
+        size = 1 + sum(_expanded_size(k, memo) + _expanded_size(v, memo) for k, v in node.value)
+    elif isinstance(node, yaml.SequenceNode):
+        size = 1 + sum(_expanded_size(item, memo) for item in node.value)
+    else:
+        size = 1
+    memo[id(node)] = size
+    return size
+
+
 def parse_yaml_text(text: str) -> Any:
-    """Parse YAML with the project's loader (safe, and ``1e-4`` is a float)."""
-    return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader derives from SafeLoader
+    """Parse YAML with the project's loader: safe, ``1e-4`` a float, no duplicate keys, and at most
+    ``MAX_NODES`` nodes after alias expansion (checked before anything is built)."""
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        size = _expanded_size(node, {})
+        if size > MAX_NODES:
+            raise yaml.YAMLError(f"too many nodes once aliases are expanded ({size:.3g}; at most {MAX_NODES})")
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def read_limited_text(path: Path, name: str, what: str = "file") -> str:
+    """The UTF-8 text of a regular file of at most ``MAX_FILE_BYTES``; FinesweepError-style one-line
+    problems as ValueError otherwise. Named pipes, devices and directories are refused before they
+    are opened, so ``validate`` never blocks on a FIFO or reads ``/dev/zero`` until memory runs out."""
+    try:
+        info = path.stat()  # follows symlinks; a loop raises ELOOP
+    except FileNotFoundError:
+        raise ValueError(f"{name}: {what} not found") from None
+    except OSError as exc:
+        reason = "a symlink loop" if exc.errno == errno.ELOOP else (exc.strerror or str(exc))
+        raise ValueError(f"{name}: cannot read ({reason})") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise ValueError(f"{name}: is a directory, not a {what}")
+    if not stat.S_ISREG(info.st_mode):
+        raise ValueError(f"{name}: not a regular file (a pipe, socket or device); give a YAML file")
+    if info.st_size > MAX_FILE_BYTES:
+        raise ValueError(f"{name}: {info.st_size} bytes; a {what} may be at most {MAX_FILE_BYTES} bytes")
+    try:
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        raise ValueError(f"{name}: cannot read ({exc.strerror or exc})") from None
+    if raw[:2] == b"\x1f\x8b":
+        raise ValueError(f"{name}: gzip-compressed; a {what} must be plain YAML text")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ValueError(f"{name}: line {line}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
 
 
 @dataclass(frozen=True)
@@ -79,7 +159,7 @@ def _dotted(prefix: str, loc: tuple[Any, ...]) -> str:
         if isinstance(item, int):
             parts[-1:] = [f"{parts[-1]}[{item}]"] if parts else [f"[{item}]"]
         else:
-            parts.append(str(item))
+            parts.append(printable(str(item)))  # a key may hold a newline or an escape sequence
     return ".".join(parts) if parts else "(top level)"
 
 
@@ -149,12 +229,9 @@ def _validate(model: type[BaseModel], data: Any, source: str, prefix: str, probl
 def _read_yaml_mapping(path: Path, problems: list[str], source: str | None = None) -> dict[str, Any] | None:
     name = source or str(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        problems.append(f"{name}: not UTF-8 text ({exc.reason} at byte {exc.start})")
-        return None
-    except OSError as exc:
-        problems.append(f"{name}: cannot read ({exc.strerror or exc})")
+        text = read_limited_text(path, name)
+    except ValueError as exc:
+        problems.append(str(exc))
         return None
     try:
         data = parse_yaml_text(text)
@@ -162,6 +239,9 @@ def _read_yaml_mapping(path: Path, problems: list[str], source: str | None = Non
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problems.append(f"{name}: invalid YAML{where}: {getattr(exc, 'problem', None) or exc}")
+        return None
+    except RecursionError:
+        problems.append(f"{name}: invalid YAML: nested too deeply")
         return None
     if data is None:
         data = {}
@@ -173,10 +253,17 @@ def _read_yaml_mapping(path: Path, problems: list[str], source: str | None = Non
 
 def apply_override(data: dict[str, Any], assignment: str) -> str | None:
     """Apply one ``dotted.key=value`` (value parsed as YAML) to ``data``; return a problem or None."""
+    problem = _apply_override(data, assignment)
+    return printable(problem) if problem else None
+
+
+def _apply_override(data: dict[str, Any], assignment: str) -> str | None:
     key, sep, text = assignment.partition("=")
     key = key.strip()
     if not sep or not key or any(not part for part in key.split(".")):
         return f"--set {assignment}: expected dotted.key=value (e.g. search.num_samples=4)"
+    if len(text) > MAX_FILE_BYTES:
+        return f"--set {key}: value of {len(text)} characters; at most {MAX_FILE_BYTES}"
     try:
         value = parse_yaml_text(text) if text.strip() else None
     except yaml.YAMLError as exc:
@@ -234,7 +321,7 @@ def _check_space_values(
         if name not in params_model.model_fields:
             problems.append(f"{source}: {prefix}.{name}: unknown hyperparameter; allowed: {', '.join(allowed)}")
             continue
-        finite = finite_values(spec) is not None and not hasattr(spec, "low")
+        finite = value_count(spec) is not None and not hasattr(spec, "low")
         for index, value in enumerate(candidate_values(spec)):
             try:
                 params_model.model_validate({name: value})
@@ -253,7 +340,7 @@ def _load_space(raw: dict[str, Any], job_path: Path, source: str, params_model, 
     if isinstance(reference, str):
         candidate = Path(reference).expanduser()
         space_path = candidate if candidate.is_absolute() else (job_path.parent / candidate).resolve()
-        if not space_path.is_file():
+        if not space_path.exists():
             problems.append(f"{source}: search.space: file not found: {space_path} (got {reference!r})")
         else:
             file_space = _read_space_file(space_path, str(space_path), problems)
@@ -275,7 +362,8 @@ def _check_cross_section(loaded: LoadedJob, source: str, task: Any, problems: li
     if metric_problem:
         problems.append(f"{source}: search.metric: {metric_problem}")
     if job.search.algorithm == "grid":
-        continuous = [name for name, spec in loaded.space.items() if finite_values(spec) is None]
+        continuous = [name for name, spec in loaded.space.items() if value_count(spec) is None]
+        size = grid_size(loaded.space)
         if continuous:
             problems.append(
                 f"{source}: search.algorithm: grid needs finite values (choice, grid or int), "
@@ -283,6 +371,12 @@ def _check_cross_section(loaded: LoadedJob, source: str, task: Any, problems: li
             )
         elif not loaded.space:
             problems.append(f"{source}: search.space: grid search needs at least one parameter (got an empty space)")
+        elif size is not None and size > MAX_TRIALS:
+            axes = " x ".join(f"{name} {value_count(spec)}" for name, spec in loaded.space.items())
+            problems.append(
+                f"{source}: search.space: a grid may hold at most {MAX_TRIALS} points, like search.num_samples "
+                f"(got {size:.3g} points: {axes}); use tpe or random search, or fewer values"
+            )
     if job.scheduler.type == "asha":
         max_epochs = loaded.max_epochs()
         max_t = job.scheduler.max_t
@@ -314,11 +408,12 @@ def load_job(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> L
 
     Raises :class:`ConfigError` listing every problem found; imports nothing heavy.
     """
-    job_path = Path(path).expanduser().resolve()
     source = str(path)
+    try:
+        job_path = Path(path).expanduser().resolve()
+    except (OSError, RuntimeError):  # a symlink loop
+        raise ConfigError([f"{source}: cannot read (a symlink loop)"]) from None
     problems: list[str] = []
-    if not job_path.is_file():
-        raise ConfigError([f"{source}: file not found"])
     raw = _read_yaml_mapping(job_path, problems, source)
     if raw is None:
         raise ConfigError(problems)
@@ -353,9 +448,9 @@ def load_space_file(path: str | Path) -> dict[str, Any]:
 
     space_path = Path(path)
     problems: list[str] = []
-    if not space_path.is_file():
-        raise ConfigError([f"{path}: file not found"])
     space = _read_space_file(space_path, str(path), problems)
+    if problems:
+        raise ConfigError(problems)
     known = {name for task in task_names() for name in get_task(task).params_model.model_fields}
     for name in space:
         if name not in known:

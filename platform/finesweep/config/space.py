@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
 
 
 def _above_low(high: Any, info: ValidationInfo, strict: bool = True) -> Any:
@@ -79,8 +79,12 @@ class IntRange(_Strict):
         return self
 
     def values(self) -> list[int]:
-        """Every integer the range can yield (used by grid search)."""
+        """Every integer the range can yield (used by grid search; count them first with ``count``)."""
         return list(range(self.low, self.high + 1, self.step))
+
+    def count(self) -> int:
+        """How many integers the range yields, without building them (a seed range can hold 4e9)."""
+        return (self.high - self.low) // self.step + 1
 
 
 class _Finite(_Strict):
@@ -125,6 +129,26 @@ class SearchSpaceFile(_Strict):
     # each value is checked on its own against ParamSpec by the loader, so that one bad
     # parameter does not hide problems in the others
     parameters: dict[str, Any]
+
+
+def value_count(spec: Any) -> int | None:
+    """How many values ``spec`` can take (a grid axis's length), or None for a continuous range."""
+    if isinstance(spec, (Choice, Grid)):
+        return len(spec.values)
+    if isinstance(spec, IntRange):
+        return spec.count()
+    return None
+
+
+def grid_size(space: dict[str, Any]) -> int | None:
+    """Points of the full grid over ``space``, counted without building it; None if any axis is continuous."""
+    size = 1
+    for spec in space.values():
+        count = value_count(spec)
+        if count is None:
+            return None
+        size *= count
+    return size
 
 
 def finite_values(spec: Any) -> list[Any] | None:

@@ -30,6 +30,7 @@ class PreparedData:
     source: str
     extra: dict[str, Any] = field(default_factory=dict)
     multi_label: bool = False  # then each label is a list of label indices
+    warnings: list[str] = field(default_factory=list)  # printed by the sweep before it starts
 
     def counts(self) -> dict[str, int]:
         """Number of examples per split."""
@@ -65,7 +66,7 @@ def _read_user_files(config: DatasetConfig, resolve) -> tuple[dict[str, pd.DataF
         path = resolve(value)
         fmt = infer_format(path, config.format)
         frame = read_frame(path, fmt)
-        shipped[split] = to_text_label(frame, path, config.text_column, config.label_column)
+        shipped[split] = to_text_label(frame, path, config.text_column, config.label_column, config.label_separator)
         hashes.append(sha256_of(path))
     if len(shipped) == 1:
         shipped = {"all": shipped["train"]}
@@ -171,7 +172,24 @@ def prepare_dataset(config: DatasetConfig, resolve) -> PreparedData:
         if split == "train" and missing:
             names = ", ".join(label_names[i] for i in sorted(missing))
             raise DataError(f"{source}: the train split has no examples of: {names}")
-    return PreparedData(label_names=label_names, splits=splits, fingerprint=_fingerprint(config, hashes), source=source)
+    prepared = PreparedData(label_names=label_names, splits=splits, fingerprint=_fingerprint(config, hashes), source=source)
+    prepared.warnings.extend(overlap_warnings(splits))
+    return prepared
+
+
+def overlap_warnings(splits: dict[str, dict[str, list[Any]]]) -> list[str]:
+    """Warnings for validation/test texts that also occur in training: their figures would be optimistic."""
+    train = set(splits["train"]["text"])
+    out = []
+    for split in ("validation", "test"):
+        texts = splits[split]["text"]
+        shared = sum(1 for text in texts if text in train)
+        if texts and shared / len(texts) >= 0.5:  # a few duplicates are normal in real data; half is a mistake
+            out.append(
+                f"{shared} of {len(texts)} {split} texts ({shared / len(texts):.0%}) also occur in the training split; "
+                f"its figures will be optimistic (is dataset.{split}_path the training file?)"
+            )
+    return out
 
 
 def _fingerprint(config: DatasetConfig, hashes: list[str]) -> str:

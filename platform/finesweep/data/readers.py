@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import errno
+import json
+import stat
 from pathlib import Path
 
 import pandas as pd
@@ -23,6 +26,8 @@ def infer_format(path: Path, declared: str | None) -> str:
 
 def _check_utf8(path: Path) -> None:
     raw = path.read_bytes()
+    if raw[:2] == b"\x1f\x8b":
+        raise DataError(f"{path}: gzip-compressed; decompress it first (gunzip {path.name})")
     try:
         raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -30,16 +35,42 @@ def _check_utf8(path: Path) -> None:
         raise DataError(f"{path}: line {line}: not UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start})") from None
 
 
+def _read_jsonl(path: Path) -> pd.DataFrame:
+    """JSON lines, parsed line by line so that a bad line is named by its number."""
+    rows = []
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except ValueError as exc:
+                raise DataError(f"{path}: line {number}: not valid JSON ({exc.msg})") from None
+            if not isinstance(row, dict):
+                raise DataError(f"{path}: line {number}: must be a JSON object (got a {type(row).__name__})")
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def read_frame(path: Path, fmt: str) -> pd.DataFrame:
     """Read the whole file as strings; errors name the file and the offending line."""
-    if not path.is_file():
-        raise DataError(f"{path}: dataset file not found")
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise DataError(f"{path}: dataset file not found") from None
+    except OSError as exc:
+        reason = "a symlink loop" if exc.errno == errno.ELOOP else (exc.strerror or str(exc))
+        raise DataError(f"{path}: cannot read ({reason})") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise DataError(f"{path}: is a directory, not a dataset file")
+    if not stat.S_ISREG(info.st_mode):
+        raise DataError(f"{path}: not a regular file (a pipe, socket or device)")
     try:
         if fmt == "parquet":
             return pd.read_parquet(path)
         _check_utf8(path)
         if fmt == "jsonl":
-            return pd.read_json(path, lines=True, dtype=False)
+            return _read_jsonl(path)
         sep = "\t" if fmt == "tsv" else ","
         return pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, encoding="utf-8")
     except DataError:
@@ -49,13 +80,22 @@ def read_frame(path: Path, fmt: str) -> pd.DataFrame:
         raise DataError(f"{path}: cannot parse as {fmt}: {detail}") from None
 
 
-def to_text_label(frame: pd.DataFrame, path: Path, text_column: str, label_column: str) -> pd.DataFrame:
+def _label_cell(value: object, separator: str) -> object:
+    """A JSON list of labels (``["billing", "bug"]``) as the separator-joined text the label parsers read."""
+    if isinstance(value, (list, tuple)):
+        return separator.join(str(item) for item in value)
+    return value
+
+
+def to_text_label(
+    frame: pd.DataFrame, path: Path, text_column: str, label_column: str, separator: str = ","
+) -> pd.DataFrame:
     """Select and rename the text and label columns; reject missing columns and empty texts."""
     for key, column in (("dataset.text_column", text_column), ("dataset.label_column", label_column)):
         if column not in frame.columns:
             available = ", ".join(map(str, frame.columns))
             raise DataError(f"{path}: {key}: no column {column!r}; columns are: {available}")
-    out = pd.DataFrame({"text": frame[text_column], "label": frame[label_column]})
+    out = pd.DataFrame({"text": frame[text_column], "label": frame[label_column].map(lambda v: _label_cell(v, separator))})
     for column, key in (("text", text_column), ("label", label_column)):
         values = out[column]
         empty = values.isna() | (values.astype(str).str.strip() == "")

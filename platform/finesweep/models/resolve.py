@@ -26,7 +26,16 @@ class ResolvedModel:
 
 
 def _package_model_dir(package: str) -> Path | None:
+    """The model folder inside an installed package, found without running any of its code.
+
+    Only a plain top-level name is looked up: ``find_spec("a.b")`` imports package ``a`` (and runs
+    its ``__init__``), so a job file naming ``this.zen`` or ``torch.nn`` could execute code on the
+    machine that merely validates it. For a top-level name ``find_spec`` only asks the import
+    system's finders where the package lives.
+    """
     module = package.replace("-", "_")
+    if not module.isidentifier():
+        return None
     try:
         spec = importlib.util.find_spec(module)
     except (ImportError, ValueError):
@@ -69,3 +78,34 @@ def resolve_base_model(reference: str, relative_to: Path | None = None) -> Resol
     if found is not None:
         return ResolvedModel(str(found), "package", KNOWN_PACKAGE_MODELS.get(reference.replace("-", "_")), reference)
     return ResolvedModel(reference, "hub", reference, reference)
+
+
+def hub_unavailable(name: str, timeout_s: float = 3.0) -> str | None:
+    """Why hub model ``name`` cannot be loaded here, found in seconds; None when it can (or may).
+
+    A model in the local Hugging Face cache always loads. Otherwise, in offline mode
+    (``HF_HUB_OFFLINE``) it cannot, and without a network the hub's own client would retry for
+    about a minute and print a line per retry before saying so; one short connection attempt to
+    the hub's host answers the same question first.
+    """
+    import os
+    import socket
+    import urllib.parse
+
+    from huggingface_hub import constants, try_to_load_from_cache
+
+    try:
+        cached = try_to_load_from_cache(name, "config.json")
+    except Exception:  # noqa: BLE001 - a malformed repo id: the loader reports it precisely
+        return None
+    if isinstance(cached, str):
+        return None
+    where = "not a local folder, an installed model package, or in the Hugging Face cache"
+    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
+        return f"model.base: {name!r} is {where}, and HF_HUB_OFFLINE is set"
+    endpoint = urllib.parse.urlsplit(constants.ENDPOINT)
+    try:
+        socket.create_connection((endpoint.hostname, endpoint.port or 443), timeout=timeout_s).close()
+    except OSError as exc:
+        return f"model.base: {name!r} is {where}, and the hub ({endpoint.hostname}) is unreachable ({exc.strerror or exc})"
+    return None

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 class TrainParams(BaseModel):
     """Hyperparameters every task shares; each is settable in ``train:`` and searchable in a space."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
 
     learning_rate: float = Field(default=5e-4, gt=0, le=1)
     epochs: int = Field(default=3, ge=1, le=1000)
@@ -24,18 +24,48 @@ class TrainParams(BaseModel):
     max_length: int = Field(default=128, ge=8, le=8192)
     finetuning: Literal["lora", "full"] = "lora"
     lora_r: int = Field(default=8, ge=1, le=1024)
-    lora_alpha: float = Field(default=16.0, gt=0)
+    lora_alpha: float = Field(default=16.0, gt=0, le=1e6)
     lora_dropout: float = Field(default=0.1, ge=0, lt=1)
     optimizer: Literal["adamw", "adam", "sgd"] = "adamw"
     momentum: float = Field(default=0.9, ge=0, lt=1)
-    weight_decay: float = Field(default=0.01, ge=0)
+    weight_decay: float = Field(default=0.01, ge=0, le=1e3)
     lr_scheduler: Literal["linear", "cosine", "constant"] = "linear"
     warmup_ratio: float = Field(default=0.06, ge=0, lt=1)
     grad_accum_steps: int = Field(default=1, ge=1, le=1024)
-    max_grad_norm: float = Field(default=1.0, gt=0)
-    early_stopping_patience: int = Field(default=0, ge=0)
+    max_grad_norm: float = Field(default=1.0, gt=0, le=1e6)
+    early_stopping_patience: int = Field(default=0, ge=0, le=1000)
     mixed_precision: Literal["no", "fp16", "bf16"] = "no"
-    seed: int = 42
+    seed: int = Field(default=42, ge=0, le=2**32 - 1)  # numpy's and Optuna's seeds are 32-bit unsigned
+
+
+_LENGTH_KEYS = ("max_length", "max_query_length")  # token lengths a trial may pad or truncate to
+
+
+def _model_file_problems(loaded: "LoadedJob", source: str, location: str) -> list[str]:
+    """Unreadable weights, and token lengths beyond the model's position embeddings."""
+    from pathlib import Path
+
+    from finesweep.config.space import upper_bound
+    from finesweep.models.preflight import max_positions, model_config, weights_problems
+
+    folder = Path(location)
+    problems = [f"{source}: model.base: {problem}" for problem in weights_problems(folder)]
+    config = model_config(folder)
+    if config is None:
+        return problems + [f"{source}: model.base: {folder / 'config.json'} is not readable JSON"]
+    limit = max_positions(config)
+    for key in _LENGTH_KEYS:
+        if limit is None or not hasattr(loaded.params, key):
+            continue
+        spec = loaded.space.get(key)
+        value = upper_bound(spec) if spec is not None else getattr(loaded.params, key)
+        where = f"search.space {key}" if spec is not None else f"train.{key}"
+        if isinstance(value, int) and value > limit:
+            problems.append(
+                f"{source}: {where}: must be at most the model's {limit} positions (got {value}); "
+                "longer inputs cannot be embedded"
+            )
+    return problems
 
 
 class Task:
@@ -66,9 +96,12 @@ class Task:
                 f"catalog datasets that fit: {', '.join(fits)}"
             )
         try:
-            resolve_base_model(loaded.job.model.base, loaded.path.parent)
+            base = resolve_base_model(loaded.job.model.base, loaded.path.parent)
         except FinesweepError as exc:
             problems.append(f"{source}: {exc}")
+            return problems
+        if base.kind != "hub":
+            problems.extend(_model_file_problems(loaded, source, base.location))
         return problems
 
     def baseline_metrics(self, loaded: "LoadedJob", data: Any, base_location: str) -> dict[str, float]:

@@ -86,7 +86,7 @@ class ContrastiveEmbeddingTask(Task):
             return
         from transformers import AutoTokenizer
 
-        tokenizer = AutoTokenizer.from_pretrained(tokenizer_location)
+        tokenizer = AutoTokenizer.from_pretrained(tokenizer_location, trust_remote_code=loaded.job.model.trust_remote_code)
         data.extra[TOKEN_CACHE] = {"key": _cache_key(tokenizer_location, loaded.params),
                                    "splits": tokenize_splits(tokenizer, data, loaded.params)}  # fmt: skip
 
@@ -153,7 +153,9 @@ class EmbeddingRuntime:
         self.params, self.data, self.device = params, data, device
         self.base = config["base_model"]
         started = time.perf_counter()
-        self.tokenizer = AutoTokenizer.from_pretrained(self.base["location"])
+        self.tokenizer = AutoTokenizer.from_pretrained(
+            self.base["location"], trust_remote_code=config.get("trust_remote_code", False)
+        )
         cached = data.extra.get(TOKEN_CACHE)
         if cached and cached["key"] == _cache_key(self.base["location"], params):
             self._ids = cached["splits"]

@@ -58,7 +58,7 @@ class SparseEncoderTask(ContrastiveEmbeddingTask):
         """BM25 (bm25s, Lucene variant) over the base tokenizer's tokens, on validation and test."""
         from transformers import AutoTokenizer
 
-        tokenizer = AutoTokenizer.from_pretrained(base_location)
+        tokenizer = AutoTokenizer.from_pretrained(base_location, trust_remote_code=loaded.job.model.trust_remote_code)
         metrics: dict[str, float] = {}
         for split, prefix in (("validation", "bm25_val_"), ("test", "bm25_test_")):
             metrics.update(bm25_metrics(tokenizer, data.splits[split], prefix))

@@ -105,7 +105,7 @@ class TextClassificationTask(Task):
         from transformers import AutoTokenizer
 
         max_length = loaded.params.max_length
-        tokenizer = AutoTokenizer.from_pretrained(tokenizer_location)
+        tokenizer = AutoTokenizer.from_pretrained(tokenizer_location, trust_remote_code=loaded.job.model.trust_remote_code)
         data.extra[TOKEN_CACHE] = {
             "tokenizer": tokenizer_location,
             "max_length": max_length,
@@ -132,7 +132,9 @@ class ClassificationRuntime:
         self.base = config["base_model"]
         self.label_names = list(data.label_names)
         started = time.perf_counter()
-        self.tokenizer = AutoTokenizer.from_pretrained(self.base["location"])
+        self.tokenizer = AutoTokenizer.from_pretrained(
+            self.base["location"], trust_remote_code=config.get("trust_remote_code", False)
+        )
         self.multi_label = data.multi_label
         self._threshold = 0.5  # multi-label decision threshold, tuned on each validation pass
         model = AutoModelForSequenceClassification.from_pretrained(

@@ -20,7 +20,10 @@ def sweep_parent(mlflow_client: Any, sweep: str) -> Any:
         experiments, filter_string=f"tags.`{TAG_SWEEP}` = '{sweep}' and tags.`{TAG_ROLE}` = 'sweep'", max_results=1
     )
     if not runs:
-        raise TrackingError(f"no sweep named {sweep!r} in the MLflow store; `finesweep sweeps` lists them")
+        raise TrackingError(
+            f"no sweep named {sweep!r} in the MLflow store; the sweep's name is printed on its first line "
+            "and is the run name of its parent run in the MLflow UI"
+        )
     return runs[0]
 
 
@@ -38,6 +41,7 @@ def leaderboard(
         filter_string=f"tags.`{TAG_SWEEP}` = '{sweep}' and tags.`{TAG_ROLE}` = 'trial'",
         max_results=10_000,
     )
+    _check_metric(metric, children)
     rows = []
     for run in children:
         status = run.data.tags.get(TAG_STATUS, "unknown")
@@ -61,6 +65,14 @@ def leaderboard(
     if top is not None:
         table = table.head(top)
     return table, metric, mode
+
+
+def _check_metric(metric: str, children: list[Any]) -> None:
+    """A ``--metric`` no trial recorded is a typo: name what the trials did record."""
+    recorded = sorted({key for run in children for key in run.data.metrics})
+    if children and metric not in recorded:
+        candidates = [key for key in recorded if key.startswith(("val_", "test_", "train_"))]
+        raise TrackingError(f"--metric: no trial of this sweep recorded {metric!r}; recorded: {', '.join(candidates)}")
 
 
 def format_table(table: pd.DataFrame) -> str:

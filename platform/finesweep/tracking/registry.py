@@ -196,7 +196,13 @@ def promote_best_model(
 
 def rollback(tracking_uri: str, model_name: str) -> tuple[str, str]:
     """Swap ``champion`` and ``previous``; return (new champion version, new previous version)."""
+    from mlflow.exceptions import MlflowException
+
     mlflow_client = client(tracking_uri)
+    try:
+        mlflow_client.get_registered_model(model_name)
+    except MlflowException:
+        raise TrackingError(f"--model-name: no registered model named {model_name!r} in {tracking_uri}") from None
     with registry_lock(tracking_uri):
         champion = _alias_version(mlflow_client, model_name, CHAMPION)
         previous = _alias_version(mlflow_client, model_name, PREVIOUS)

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from finesweep.tracking.redact import redact
+from finesweep.redact import redact
 from finesweep.tracking.store import client, ensure_experiment
 
 TAG_SWEEP = "finesweep.sweep"
@@ -103,7 +103,9 @@ class SweepTracker:
         self.experiment = experiment
         self.sweep = sweep
         self.client = client(tracking_uri)
-        self.experiment_id = ensure_experiment(tracking_uri, experiment)
+        # looked up, not created: a sweep refused before its parent run starts leaves no experiment
+        existing = self.client.get_experiment_by_name(experiment)
+        self.experiment_id: str | None = existing.experiment_id if existing is not None else None
         self.parent_id: str | None = None
         self._children: dict[str, str] = {}
         self._last_result: dict[str, dict[str, Any]] = {}
@@ -148,6 +150,8 @@ class SweepTracker:
         self._errors[trial_id] = error
 
     def _trial_runs(self) -> list[Any]:
+        if self.experiment_id is None:
+            return []
         return self.client.search_runs(
             [self.experiment_id],
             filter_string=f"tags.`{TAG_SWEEP}` = '{self.sweep}' and tags.`{TAG_ROLE}` = 'trial'",
@@ -165,6 +169,8 @@ class SweepTracker:
 
     def find_parent(self) -> str | None:
         """The run id of this sweep's parent run, if one exists."""
+        if self.experiment_id is None:
+            return None
         runs = self.client.search_runs(
             [self.experiment_id],
             filter_string=f"tags.`{TAG_SWEEP}` = '{self.sweep}' and tags.`{TAG_ROLE}` = 'sweep'",
@@ -176,6 +182,8 @@ class SweepTracker:
         """Create the sweep's parent run with its tags and flattened job params."""
         from mlflow.entities import Param
 
+        if self.experiment_id is None:
+            self.experiment_id = ensure_experiment(self.tracking_uri, self.experiment)
         run = self.client.create_run(
             self.experiment_id,
             run_name=self.sweep,

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+import importlib.util
+import json
 import os
+import socket
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -31,24 +36,152 @@ def artifact_location(tracking_uri: str, experiment: str) -> str | None:
     return (database.parent / ARTIFACT_DIR / experiment).as_uri()
 
 
+_DB_DRIVERS = {  # SQLAlchemy dialect -> (importable driver module, pip package); names fixed here
+    "postgresql": ("psycopg2", "psycopg2-binary"),
+    "mysql": ("pymysql", "pymysql"),
+    "mssql": ("pyodbc", "pyodbc"),
+}
+_DB_PORTS = {"postgresql": 5432, "mysql": 3306, "mssql": 1433}
+_SYSTEM_FOLDERS = ("/proc", "/sys", "/dev")
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def preflight(tracking_uri: str, must_exist: bool = False, timeout_s: float = 5.0) -> None:
+    """Fail fast, before data is read or Ray starts, when the tracking store is unusable.
+
+    One check for every command that talks to MLflow: a server must answer within ``timeout_s``
+    and be an MLflow server; a SQLite or file store must sit in a writable folder (and, for
+    read-only commands, ``must_exist``, so that they never create an empty store); a database URI
+    needs its driver installed and its host reachable. Every problem is a TrackingError (exit 2)
+    whose text the CLI redacts.
+    """
+    scheme = tracking_uri.split(":", 1)[0].lower() if "://" in tracking_uri else "file"
+    dialect = scheme.split("+", 1)[0]
+    if scheme in ("http", "https"):
+        _check_server(tracking_uri, timeout_s)
+    elif scheme == "sqlite":
+        _check_sqlite(tracking_uri, must_exist)
+    elif scheme == "file":
+        _check_file_store(tracking_uri, must_exist)
+    elif dialect in _DB_DRIVERS:
+        _check_database(tracking_uri, dialect, timeout_s)
+
+
 def check_reachable(tracking_uri: str, timeout_s: float = 5.0) -> None:
-    """Fail fast, before Ray starts, when the tracking server or the SQLite folder is unusable."""
-    if tracking_uri.startswith(("http://", "https://")):
-        url = tracking_uri.rstrip("/") + "/health"
-        try:
-            with urllib.request.urlopen(url, timeout=timeout_s) as response:  # noqa: S310 - user's own server
-                if response.status >= 400:
-                    raise TrackingError(f"MLflow tracking server {tracking_uri} answered {response.status} on /health")
-        except (urllib.error.URLError, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
+    """The sweep's preflight: the store must be usable; a missing SQLite file is created later."""
+    preflight(tracking_uri, must_exist=False, timeout_s=timeout_s)
+
+
+def _without_credentials(url: str) -> tuple[str, dict[str, str]]:
+    """``url`` without ``user:password@`` and the Basic-auth header that carries them instead
+    (urllib would take ``user:password@host`` for a host name and fail to resolve it)."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url, {}
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = host + (f":{parts.port}" if parts.port else "")
+    user = urllib.parse.unquote(parts.username or "")
+    password = urllib.parse.unquote(parts.password or "")
+    token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc)), {"Authorization": f"Basic {token}"}
+
+
+def _get(url: str, headers: dict[str, str], timeout_s: float) -> tuple[int, bytes]:
+    request = urllib.request.Request(url, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout_s) as response:  # noqa: S310 - the user's own server
+            return response.status, response.read(65536)
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read(65536)
+
+
+def _check_server(tracking_uri: str, timeout_s: float) -> None:
+    base, headers = _without_credentials(tracking_uri.rstrip("/"))
+    hint = "start it or set tracking.uri / MLFLOW_TRACKING_URI"
+    try:
+        status, _ = _get(base + "/health", headers, timeout_s)
+        if status in (401, 403):
+            raise TrackingError(f"MLflow tracking server {tracking_uri} refused the credentials ({status} on /health)")
+        probe = base + "/api/2.0/mlflow/experiments/get-by-name?experiment_name=Default"
+        status, body = _get(probe, headers, timeout_s)
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise TrackingError(f"MLflow tracking server {tracking_uri} is unreachable ({reason}); {hint}") from None
+    if status in (401, 403):
+        raise TrackingError(f"MLflow tracking server {tracking_uri} refused the credentials ({status})")
+    try:
+        answer = json.loads(body or b"null")
+    except ValueError:
+        answer = None
+    if not isinstance(answer, dict) or not ({"experiment", "error_code"} & set(answer)):
+        raise TrackingError(
+            f"{tracking_uri} answers HTTP but is not an MLflow tracking server (HTTP {status} without MLflow's "
+            "JSON on its REST API); check the host and port"
+        )
+
+
+def _sqlite_path(tracking_uri: str) -> Path:
+    return Path(tracking_uri.split(":///", 1)[1] if ":///" in tracking_uri else tracking_uri.removeprefix("sqlite://"))
+
+
+def _check_folder(path: Path, what: str) -> None:
+    """The folder holding a store: not a system folder, an existing writable directory."""
+    resolved = path.expanduser().resolve()
+    if any(str(resolved) == root or str(resolved).startswith(root + "/") for root in _SYSTEM_FOLDERS):
+        raise TrackingError(f"tracking.uri: {what} {resolved} is inside a system folder ({resolved.parts[1]})")
+    folder = resolved.parent
+    existing = next((p for p in [folder, *folder.parents] if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise TrackingError(f"tracking.uri: {existing} is a file, so {what} {resolved} cannot be created under it")
+    if not folder.is_dir():
+        raise TrackingError(f"tracking.uri: folder {folder} of the {what} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise TrackingError(f"tracking.uri: folder {folder} of the {what} is not writable")
+
+
+def _check_sqlite(tracking_uri: str, must_exist: bool) -> None:
+    path = _sqlite_path(tracking_uri)
+    _check_folder(path, "SQLite store")
+    if not path.exists():
+        if must_exist:
             raise TrackingError(
-                f"MLflow tracking server {tracking_uri} is unreachable ({reason}); start it or set "
-                "tracking.uri / MLFLOW_TRACKING_URI"
-            ) from None
-    elif tracking_uri.startswith("sqlite:///"):
-        folder = Path(tracking_uri.removeprefix("sqlite:///")).parent
-        if not folder.is_dir() or not os.access(folder, os.W_OK):
-            raise TrackingError(f"tracking.uri: folder {folder} of the SQLite store does not exist or is not writable")
+                f"no MLflow store at {path} (no sweep has recorded anything here); pass --tracking-uri "
+                "or set MLFLOW_TRACKING_URI"
+            )
+        return
+    if not path.is_file():
+        raise TrackingError(f"tracking.uri: {path} is not a file")
+    with path.open("rb") as handle:
+        header = handle.read(len(_SQLITE_MAGIC))
+    if header and header != _SQLITE_MAGIC:
+        raise TrackingError(f"tracking.uri: {path} is not a SQLite database")
+
+
+def _check_file_store(tracking_uri: str, must_exist: bool) -> None:
+    path = Path(urllib.parse.urlsplit(tracking_uri).path if tracking_uri.startswith("file:") else tracking_uri)
+    _check_folder(path / "x", "file store")  # the store itself is a folder
+    if path.exists() and not path.is_dir():
+        raise TrackingError(f"tracking.uri: {path} is a file, not a folder for a file store")
+    if must_exist and not path.is_dir():
+        raise TrackingError(f"no MLflow file store at {path}; pass --tracking-uri or set MLFLOW_TRACKING_URI")
+
+
+def _check_database(tracking_uri: str, dialect: str, timeout_s: float) -> None:
+    module, package = _DB_DRIVERS[dialect]
+    if importlib.util.find_spec(module) is None:  # an undotted, fixed name: nothing is imported
+        raise TrackingError(f"tracking.uri: a {dialect} store needs its driver; pip install {package}")
+    parts = urllib.parse.urlsplit(tracking_uri)
+    try:
+        host, port = parts.hostname, parts.port or _DB_PORTS[dialect]
+    except ValueError as exc:
+        raise TrackingError(f"tracking.uri: {exc}") from None
+    if host:
+        try:
+            socket.create_connection((host, port), timeout=timeout_s).close()
+        except OSError as exc:
+            raise TrackingError(f"tracking.uri: database {host}:{port} is unreachable ({exc.strerror or exc})") from None
 
 
 def client(tracking_uri: str):

@@ -99,3 +99,18 @@ def node_resources() -> list[dict[str, float]]:
         for node in ray.nodes()
         if node.get("Alive")
     ]
+
+
+def local_machine_resources() -> dict[str, float]:
+    """CPU and GPU of this machine, as a local Ray started here would count them."""
+    import os
+
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    gpus = 0
+    try:
+        import torch
+
+        gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    except ImportError:  # pragma: no cover - torch is a dependency
+        pass
+    return {"CPU": float(cpus), "GPU": float(gpus)}

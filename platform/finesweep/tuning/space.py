@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from finesweep.config.space import Choice, Grid, IntRange, LogUniform, Uniform, finite_values
+from finesweep.config.space import grid_size as _counted_grid_size
 
 
 def to_optuna(space: dict[str, Any]) -> dict[str, Any]:
@@ -33,5 +33,8 @@ def grid_points(space: dict[str, Any]) -> dict[str, list[Any]]:
 
 
 def grid_size(space: dict[str, Any]) -> int:
-    """Number of points in the full grid."""
-    return math.prod(len(values) for values in grid_points(space).values())
+    """Number of points in the full grid (counted, not built; validation capped it)."""
+    size = _counted_grid_size(space)
+    if size is None:  # pragma: no cover - validation refuses grids over continuous ranges
+        raise ValueError("a grid needs finite values for every parameter")
+    return size

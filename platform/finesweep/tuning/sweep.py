@@ -51,7 +51,9 @@ def default_sweep_name(loaded: LoadedJob) -> str:
 
 
 def _say(message: str) -> None:
-    print(f"finesweep: {message}", flush=True)
+    from finesweep.redact import safe_for_console
+
+    print(safe_for_console(f"finesweep: {message}"), flush=True)
 
 
 def _wait_for_release(timeout_s: float = 60.0) -> tuple[bool, dict[str, float]]:
@@ -115,15 +117,17 @@ def _log_parent_files(tracker: Any, loaded: LoadedJob, data: Any) -> None:
 
 
 def _prepare_storage(storage_path: str) -> Path:
-    """Create the results folder now, so an unusable path fails before Ray or MLflow start."""
+    """Check the results folder is usable now, so a bad path fails before data, Ray or MLflow start.
+
+    Nothing is created: a sweep refused later (bad data, a LoRA target the model lacks) leaves no
+    folder behind. The first existing folder on the path must be a writable directory.
+    """
     storage = Path(storage_path).expanduser().resolve()
-    try:
-        storage.mkdir(parents=True, exist_ok=True)
-        probe = storage / ".finesweep-write-test"
-        probe.write_bytes(b"ok")
-        probe.unlink()
-    except OSError as exc:
-        raise SweepError(f"storage_path: cannot write to {storage} ({exc.strerror or exc})") from None
+    existing = next((p for p in [storage, *storage.parents] if p.exists()), None)
+    if existing is None or not existing.is_dir():
+        raise SweepError(f"storage_path: cannot write to {storage} ({existing} is not a directory)")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise SweepError(f"storage_path: cannot write to {storage} ({existing} is not writable)")
     return storage
 
 
@@ -135,52 +139,43 @@ def _fail_fast_mlflow_requests() -> None:
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
 
 
-def _preflight_tokenizer(location: str) -> None:
+def _preflight_tokenizer(location: str, trust_remote_code: bool) -> None:
     """Load the tokenizer once on the driver so a missing or offline-unavailable model fails now."""
     from transformers import AutoTokenizer
 
     from finesweep.errors import ModelError
 
     try:
-        AutoTokenizer.from_pretrained(location)
+        AutoTokenizer.from_pretrained(location, trust_remote_code=trust_remote_code)
     except (OSError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelError(f"model.base: cannot load {location!r}: {first}") from None
 
 
 def run_sweep(loaded: LoadedJob, name: str | None = None, resume: bool = False) -> SweepSummary:
-    """Run the sweep a validated job describes; returns its summary. Raises FinesweepError on user errors."""
-    from finesweep.models.resolve import resolve_base_model
+    """Run the sweep a validated job describes; returns its summary. Raises FinesweepError on user errors.
+
+    Every check that can fail runs before the data is read, and every check on the data and the
+    model before Ray starts: tracking store, sweep name, storage, resources, then data, model.
+    """
     from finesweep.tasks import get_task
+    from finesweep.tracking.runs import SweepTracker, git_commit
     from finesweep.tracking.store import check_reachable, resolve_tracking_uri
 
     started = time.time()
     job = loaded.job
     task = get_task(job.task)
     sweep = name or default_sweep_name(loaded)
+    _check_sweep_name(sweep)
     tracking_uri = resolve_tracking_uri(job.tracking.uri)
     _fail_fast_mlflow_requests()
     check_reachable(tracking_uri)
     _say(f"sweep {sweep!r}: task {job.task}, tracking {tracking_uri}")
-    data = task.prepare_data(loaded)
-    task.check_prepared(loaded, data)
-    _say(f"data {data.describe()}")
-    base = resolve_base_model(job.model.base, loaded.path.parent)
-    _preflight_tokenizer(base.location)
-    from finesweep.models.lora import check_targets_without_weights
-
-    check_targets_without_weights(base.location, job.model.lora_target_modules, job.model.trust_remote_code)
-    task.pretokenize(loaded, data, base.location)
-    _say(f"base model {base.reference} ({base.kind}: {base.location})")
-    baseline = task.baseline_metrics(loaded, data, base.location)
-    if baseline:
-        _say("baseline (logged on the parent run): " + ", ".join(f"{k} {v:.4f}" for k, v in sorted(baseline.items())))
-
-    from finesweep.tracking.runs import SweepTracker, git_commit
-
-    _prepare_storage(job.storage_path)
     tracker = SweepTracker(tracking_uri, job.tracking.experiment, sweep)
     _check_resume(tracker, loaded, sweep, resume)
+    _prepare_storage(job.storage_path)
+    _check_local_resources(job.scaling)
+    data, base, baseline = _prepare_inputs(loaded, task)
     from finesweep.tuning.ray_runtime import connect_or_start
 
     started_ray = connect_or_start()
@@ -192,6 +187,57 @@ def run_sweep(loaded: LoadedJob, name: str | None = None, resume: bool = False) 
             import ray
 
             ray.shutdown()
+
+
+def _check_sweep_name(sweep: str) -> None:
+    """The sweep name becomes a folder under storage_path: it must not climb out of it."""
+    from finesweep.config.names import name_problem
+    from finesweep.errors import ConfigError
+
+    problem = name_problem(sweep, "--name")
+    if problem:
+        raise ConfigError([problem])
+
+
+def _check_local_resources(scaling: Any) -> None:
+    """When this sweep will start its own local Ray, check a trial fits this machine first, so an
+    impossible request fails in milliseconds instead of after Ray's start (about 12 s here)."""
+    import ray
+
+    if ray.is_initialized() or os.environ.get("RAY_ADDRESS"):
+        return  # a cluster's resources are known only once connected; planning checks them then
+    from finesweep.tuning.planning import local_machine_resources, plan_concurrency
+
+    plan_concurrency([local_machine_resources()], scaling, 1)
+
+
+def _prepare_inputs(loaded: LoadedJob, task: Any) -> tuple[Any, Any, dict[str, float]]:
+    """Read and split the data, check and pre-tokenize for the base model, compute baselines."""
+    from finesweep.models.lora import check_targets_without_weights
+    from finesweep.models.resolve import resolve_base_model
+
+    job = loaded.job
+    data = task.prepare_data(loaded)
+    task.check_prepared(loaded, data)
+    _say(f"data {data.describe()}")
+    for warning in getattr(data, "warnings", []):
+        _say(f"warning: {warning}")
+    base = resolve_base_model(job.model.base, loaded.path.parent)
+    if base.kind == "hub":
+        from finesweep.errors import ModelError
+        from finesweep.models.resolve import hub_unavailable
+
+        problem = hub_unavailable(base.location)
+        if problem:
+            raise ModelError(problem)
+    _preflight_tokenizer(base.location, job.model.trust_remote_code)
+    check_targets_without_weights(base.location, job.model.lora_target_modules, job.model.trust_remote_code)
+    task.pretokenize(loaded, data, base.location)
+    _say(f"base model {base.reference} ({base.kind}: {base.location})")
+    baseline = task.baseline_metrics(loaded, data, base.location)
+    if baseline:
+        _say("baseline (logged on the parent run): " + ", ".join(f"{k} {v:.4f}" for k, v in sorted(baseline.items())))
+    return data, base, baseline
 
 
 def _experiment_dir(loaded: LoadedJob, sweep: str) -> Path:

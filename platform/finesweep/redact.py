@@ -1,8 +1,12 @@
-"""Keep secrets out of MLflow: values of secret-looking environment variables and URL passwords.
+"""One redaction for everything finesweep prints or records: secret environment values and URL
+passwords become ``***``.
 
-Everything finesweep writes as a param, a tag or a resolved-config artifact passes through
-:func:`redact`, so a token that ends up in a job file (``tracking.uri: https://user:token@host``)
-or in a dataset path is recorded as ``***``.
+Every console line (``finesweep: ...`` progress, ``error:`` lines, the sweep's summary) and
+everything written to MLflow as a param, a tag or a resolved-config artifact passes through
+:func:`redact`, so a token that ends up in a job file (``tracking.uri: https://user:token@host``),
+in a dataset path or in an exception message is shown and recorded as ``***``. Printed lines also
+pass through :func:`printable`, which escapes control characters so that a key or value from a
+job file can neither forge extra lines nor hide text with terminal escape sequences.
 """
 
 from __future__ import annotations
@@ -12,7 +16,9 @@ import re
 
 MASK = "***"
 _SECRET_NAME = re.compile(r"TOKEN|SECRET|PASSWORD|PASSWD|API_?KEY|ACCESS_?KEY|PRIVATE_?KEY|CREDENTIAL|AUTH", re.I)
+# scheme://user:password@ ; the password may hold any character but '@', '/' and whitespace
 _URL_PASSWORD = re.compile(r"(?P<scheme>[a-zA-Z][\w+.-]*://)(?P<user>[^:/@\s]*):(?P<password>[^@/\s]+)@")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _MIN_SECRET_CHARS = 6  # shorter values ("1", "true") are flags, and masking them would garble text
 
 
@@ -45,3 +51,14 @@ def redact(text: str, environ: dict[str, str] | None = None) -> str:
     for value in secret_values(environ):
         text = text.replace(value, MASK)
     return text
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters (newlines, ESC, ...) escaped as ``\\n``, ``\\x1b``: one
+    line on the terminal, whatever a job file's keys or values hold."""
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
+
+def safe_for_console(text: str) -> str:
+    """What every printed line goes through: secrets masked, control characters escaped."""
+    return printable(redact(text))
