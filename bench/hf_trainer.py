@@ -32,8 +32,10 @@ def main(job_path: str, threads: str, out_path: str) -> None:
     task.pretokenize(loaded, data, base.location)
     params = loaded.params
     seed_everything(params.seed)
-    config = {"base_model": base.__dict__, "lora_target_modules": loaded.job.model.lora_target_modules}
-    runtime = task.build_runtime(params, data, config, torch.device("cpu"))  # same model, LoRA and token ids
+    from finesweep.tasks.base import baseline_spec
+
+    spec = baseline_spec(loaded, base.location)
+    runtime = task.build_runtime(params, data, spec, torch.device("cpu"))  # same model, LoRA and token ids
     train = runtime.train_dataset()
     validation = [runtime._item("validation", i) for i in range(len(data.splits["validation"]["label"]))]
     with tempfile.TemporaryDirectory() as out_dir:

@@ -27,7 +27,7 @@ def _suggest(trial: Any, name: str, distribution: Any) -> Any:
     return trial.suggest_int(name, distribution.low, distribution.high, step=distribution.step, log=distribution.log)
 
 
-def _train_one(task: Any, params: Any, data: Any, config: dict[str, Any], metric: str) -> tuple[float, dict[str, float]]:
+def _train_one(task: Any, params: Any, data: Any, config: Any, metric: str) -> tuple[float, dict[str, float]]:
     import torch
     from torch.utils.data import DataLoader
 
@@ -87,7 +87,9 @@ def main(job_path: str, configs_path: str, out_path: str) -> None:
     data = task.prepare_data(loaded)
     base = resolve_base_model(loaded.job.model.base, loaded.path.parent)
     task.pretokenize(loaded, data, base.location)
-    config = {"base_model": base.__dict__, "lora_target_modules": loaded.job.model.lora_target_modules}
+    from finesweep.tasks.base import baseline_spec
+
+    config = baseline_spec(loaded, base.location)  # the same base model, LoRA targets and task
     distributions = to_optuna(loaded.space)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction="maximize" if loaded.job.search.mode == "max" else "minimize")

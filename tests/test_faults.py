@@ -20,7 +20,7 @@ from finesweep.config import load_job
 pytestmark = pytest.mark.slow
 
 
-def _job(tmp_path, tiny_bert, name: str, retries: int, samples: int = 1, train_size: int = 3000):
+def _job(tmp_path, tiny_bert, name: str, retries: int, samples: int = 1, train_size: int = 3000, runtime: str = "auto"):
     job = {
         "name": name,
         "dataset": {"name": "emotion_carer", "max_train_samples": train_size, "max_eval_samples": 60},
@@ -29,7 +29,7 @@ def _job(tmp_path, tiny_bert, name: str, retries: int, samples: int = 1, train_s
         "search": {"metric": "val_loss", "mode": "min", "num_samples": samples, "seed": 2,
                    "overrides": {"lora_r": {"distribution": "choice", "values": [4]}}},
         "scheduler": {"type": "none"},
-        "scaling": {"cpus_per_worker": 0.9},
+        "scaling": {"cpus_per_worker": 0.9, "trial_runtime": runtime},
         "failure": {"max_retries": retries},
         "tracking": {"uri": f"sqlite:///{tmp_path / 'mlflow.db'}", "experiment": "faults"},
         "storage_path": str(tmp_path / "results"),
@@ -54,8 +54,12 @@ def _trials(tracking_uri: str, sweep: str):
     return client, runs
 
 
-def _kill_one_worker_after_first_epoch(tracking_uri: str, sweep: str, killed: list[int]) -> None:
-    """Wait until a trial has reported epoch 1, let epoch 2 start, then SIGKILL one Train worker."""
+# The process that trains: a Ray Train worker, or the Tune trial actor itself (in-trial runtime).
+_TRAINING_ACTOR = {"train": "RayTrainWorker", "in_trial": "ImplicitFunc"}  # Tune wraps function trainables
+
+
+def _kill_one_worker_after_first_epoch(tracking_uri: str, sweep: str, killed: list[int], runtime: str) -> None:
+    """Wait until a trial has reported epoch 1, let epoch 2 start, then SIGKILL its training process."""
     from ray.util.state import list_actors
 
     from finesweep.tuning.ray_runtime import dashboard_url
@@ -67,11 +71,8 @@ def _kill_one_worker_after_first_epoch(tracking_uri: str, sweep: str, killed: li
             break
         time.sleep(0.5)
     time.sleep(1.5)  # inside epoch 2
-    workers = list_actors(
-        address=dashboard_url(),
-        filters=[("class_name", "=", "RayTrainWorker"), ("state", "=", "ALIVE")],
-        detail=True,
-    )
+    alive = list_actors(address=dashboard_url(), filters=[("state", "=", "ALIVE")], detail=True)
+    workers = [actor for actor in alive if _TRAINING_ACTOR[runtime] in (actor.class_name or "")]
     if workers:
         os.kill(workers[0].pid, signal.SIGKILL)
         killed.append(workers[0].pid)
@@ -81,18 +82,23 @@ def _run_with_killer(job, tracking_uri: str, sweep: str):
     from finesweep.tuning.sweep import run_sweep
 
     killed: list[int] = []
-    killer = threading.Thread(target=_kill_one_worker_after_first_epoch, args=(tracking_uri, sweep, killed))
+    runtime = job.job.scaling.runtime
+    killer = threading.Thread(target=_kill_one_worker_after_first_epoch, args=(tracking_uri, sweep, killed, runtime))
     killer.start()
     summary = run_sweep(job, name=sweep)
     killer.join(timeout=60)
     return summary, killed
 
 
-def test_killed_worker_resumes_from_checkpoint_and_matches_an_uninterrupted_run(tmp_path, tiny_bert, ray_clean):
+@pytest.mark.parametrize("runtime", ["in_trial", "train"])
+def test_killed_worker_resumes_from_checkpoint_and_matches_an_uninterrupted_run(tmp_path, tiny_bert, ray_clean, runtime):
+    """SIGKILL of the process that trains, mid-epoch: on the in-trial path Tune restarts the trial
+    from its latest checkpoint in a new actor; on the Train path Train restarts its worker group."""
     from finesweep.tuning.sweep import run_sweep
 
-    clean = run_sweep(_job(tmp_path, tiny_bert, "clean", retries=1), name="clean")
-    summary, killed = _run_with_killer(_job(tmp_path, tiny_bert, "killed", retries=1), clean.tracking_uri, "killed")
+    clean = run_sweep(_job(tmp_path, tiny_bert, "clean", retries=1, runtime=runtime), name="clean")
+    killed_job = _job(tmp_path, tiny_bert, "killed", retries=1, runtime=runtime)
+    summary, killed = _run_with_killer(killed_job, clean.tracking_uri, "killed")
     assert killed, "a worker was killed mid-epoch"
     assert summary.statuses and set(summary.statuses.values()) == {"completed"}
     client, [interrupted] = _trials(clean.tracking_uri, "killed")
@@ -123,15 +129,15 @@ def test_trial_restored_from_its_final_checkpoint_reports_its_result_again(tmp_p
 
     from finesweep.models.resolve import resolve_base_model
     from finesweep.tasks import get_task
-    from finesweep.tuning.sweep import _worker_spec
+    from finesweep.tuning.sweep import _trial_spec
     from finesweep.tuning.trainable import build_trainer
 
-    job = _job(tmp_path, tiny_bert, "done", retries=0, train_size=200)
+    job = _job(tmp_path, tiny_bert, "done", retries=0, train_size=200, runtime="train")
     summary = run_sweep_once(job, "done")
     _, [run] = _trials(summary.tracking_uri, "done")
     data = get_task(job.job.task).prepare_data(job)
     base = resolve_base_model(job.job.model.base, job.path.parent)
-    spec = _worker_spec(job, base, ray.put(data), tmp_path / "results" / "done")
+    spec = _trial_spec(job, base, ray.put(data), "done", tmp_path / "results" / "done")
     reports = tmp_path / "reports.jsonl"
     trial_id = run.data.tags["finesweep.trial_id"]
     build_trainer({"lora_r": 4}, spec, trial_id, callbacks=[record_reports(str(reports))]).fit()

@@ -1,4 +1,4 @@
-"""Concurrency planning: whole trials (driver + all workers) packed onto nodes."""
+"""Concurrency planning: whole trials (driver + all workers, or one in-trial worker) packed onto nodes."""
 
 from __future__ import annotations
 
@@ -19,8 +19,23 @@ def test_two_one_cpu_trials_fit_two_cores():
 
 
 def test_driver_share_is_counted():
-    # 1 CPU workers plus a 0.1 driver: a second trial would hold a driver whose worker never starts
-    assert trials_that_fit([{"CPU": 2.0}], _scaling(cpus_per_worker=1.0)) == 1
+    # Train path: 1 CPU workers plus a 0.1 driver; a second trial would hold a driver whose worker never starts
+    assert trials_that_fit([{"CPU": 2.0}], _scaling(cpus_per_worker=1.0, trial_runtime="train")) == 1
+
+
+def test_in_trial_runtime_needs_no_driver_share():
+    # a single-worker trial trains in its Tune actor: one bundle, the worker's own
+    scaling = _scaling(cpus_per_worker=1.0)
+    assert scaling.runtime == "in_trial"
+    assert trials_that_fit([{"CPU": 2.0}], scaling) == 2
+    assert _scaling(workers_per_trial=2).runtime == "train"
+
+
+def test_in_trial_runtime_refuses_several_workers():
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="needs workers_per_trial: 1"):
+        _scaling(workers_per_trial=2, trial_runtime="in_trial")
 
 
 def test_gpu_nodes_pack_whole_trials():
@@ -38,7 +53,9 @@ def test_plan_caps_by_request_and_sweep_size():
     nodes = [{"CPU": 16.0}]
     assert plan_concurrency(nodes, _scaling(cpus_per_worker=1), num_samples=3).max_concurrent == 3
     capped = plan_concurrency(nodes, _scaling(cpus_per_worker=1, max_concurrent_trials=2), num_samples=10)
-    assert capped.max_concurrent == 2 and capped.fit == 14
+    assert capped.max_concurrent == 2 and capped.fit == 16  # in-trial: no driver share
+    train = plan_concurrency(nodes, _scaling(cpus_per_worker=1, trial_runtime="train"), num_samples=100)
+    assert train.fit == 14
     assert "2 trial(s) at once" in capped.describe()
 
 

@@ -96,7 +96,10 @@ def sweep(
     if summary.best_trial_id:
         typer.echo(f"best trial {summary.best_trial_id}: {metric} = {summary.best_value:.4f}")
     if summary.mean_time_to_first_step_s is not None:
-        typer.echo(f"mean seconds from trial start to first training step: {summary.mean_time_to_first_step_s:.1f}")
+        typer.echo(
+            f"seconds from trial start to first training step: median {summary.median_time_to_first_step_s:.1f}, "
+            f"mean {summary.mean_time_to_first_step_s:.1f}"
+        )
     if summary.startup:
         phases = ", ".join(f"{k.removeprefix('startup_').removesuffix('_s')} {v:.1f}" for k, v in summary.startup.items())
         typer.echo(f"  of which (mean seconds): {phases}")
@@ -240,10 +243,12 @@ def report(
     target = output or Path(f"{sweep}-report.html")
     if target.suffix.lower() not in (".html", ".md"):
         raise FinesweepError(f"--output {target}: use a .html or .md file name")
-    if not target.parent.resolve().is_dir():
-        raise FinesweepError(f"--output {target}: folder {target.parent} does not exist")
-    if not os.access(target.parent.resolve(), os.W_OK):
-        raise FinesweepError(f"--output {target}: folder {target.parent} is not writable")
+    folder = target.parent.resolve()
+    existing = next((p for p in [folder, *folder.parents] if p.exists()), None)
+    if existing is None or not existing.is_dir():
+        raise FinesweepError(f"--output {target}: {existing} is not a folder")
+    if not os.access(existing, os.W_OK):
+        raise FinesweepError(f"--output {target}: folder {existing} is not writable")
     uri = _store(tracking_uri)
     from finesweep.tracking.report import write_report
 

@@ -140,7 +140,12 @@ class LoadedJob:
     def resolve_path(self, value: str) -> Path:
         """A path from the job file, relative to the job file's folder unless absolute."""
         candidate = Path(value).expanduser()
-        return candidate if candidate.is_absolute() else (self.path.parent / candidate).resolve()
+        if candidate.is_absolute():
+            return candidate
+        try:
+            return (self.path.parent / candidate).resolve()
+        except (OSError, RuntimeError):  # a symlink loop: the reader names it when it opens the file
+            return self.path.parent / candidate
 
     def max_epochs(self) -> int:
         """The most epochs any trial can run: the space's upper bound or the fixed value."""
@@ -193,7 +198,7 @@ def _describe(error: dict[str, Any], model: type[BaseModel] | None) -> str:
         return f"missing key `distribution`; allowed: {allowed_distributions}"
     if kind == "string_pattern_mismatch" and tuple(error["loc"]) == ("name",):
         return f"{_NAME_RULE} (got {value!r})"
-    if kind == "too_short":
+    if kind in ("too_short", "string_too_short"):
         return f"must not be empty (got {value!r})"
     message = error["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
     message = message.replace("Input should be", "must be")
@@ -339,8 +344,11 @@ def _load_space(raw: dict[str, Any], job_path: Path, source: str, params_model, 
     reference = search.get("space")
     if isinstance(reference, str):
         candidate = Path(reference).expanduser()
-        space_path = candidate if candidate.is_absolute() else (job_path.parent / candidate).resolve()
-        if not space_path.exists():
+        try:
+            space_path = candidate if candidate.is_absolute() else (job_path.parent / candidate).resolve()
+        except (OSError, RuntimeError):  # a symlink loop: reading it below says so
+            space_path = job_path.parent / candidate
+        if not space_path.exists() and not space_path.is_symlink():
             problems.append(f"{source}: search.space: file not found: {space_path} (got {reference!r})")
         else:
             file_space = _read_space_file(space_path, str(space_path), problems)

@@ -128,6 +128,25 @@ class ScalingConfig(_Strict):
     gpus_per_worker: float = Field(default=0.0, ge=0, le=64)
     trial_driver_cpus: float = Field(default=0.1, gt=0, le=4096)
     max_concurrent_trials: Any = "auto"
+    # where a trial trains: auto = in its own Tune trial actor (reused by the next trial) when it
+    # has one worker, in a Ray Train TorchTrainer (data parallel) when it has more
+    trial_runtime: Literal["auto", "in_trial", "train"] = "auto"
+
+    @model_validator(mode="after")
+    def _runtime_fits_workers(self) -> "ScalingConfig":
+        if self.trial_runtime == "in_trial" and self.workers_per_trial > 1:
+            raise ValueError(
+                "`trial_runtime: in_trial` trains in one process, so it needs workers_per_trial: 1; use "
+                f"train (or auto) for data parallelism (got workers_per_trial={self.workers_per_trial})"
+            )
+        return self
+
+    @property
+    def runtime(self) -> str:
+        """The resolved execution path: ``in_trial`` or ``train``."""
+        if self.trial_runtime != "auto":
+            return self.trial_runtime
+        return "in_trial" if self.workers_per_trial == 1 else "train"
 
     @field_validator("max_concurrent_trials")
     @classmethod

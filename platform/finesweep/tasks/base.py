@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 if TYPE_CHECKING:
     from finesweep.config.loader import LoadedJob
     from finesweep.data.prepare import PreparedData
+    from finesweep.training.spec import TrialSpec
 
 
 class TrainParams(BaseModel):
@@ -68,6 +69,19 @@ def _model_file_problems(loaded: "LoadedJob", source: str, location: str) -> lis
     return problems
 
 
+def baseline_spec(loaded: "LoadedJob", base_location: str) -> "TrialSpec":
+    """A spec for evaluating the untuned base model on the driver (a baseline, no training)."""
+    from finesweep.training.spec import ModelSource, TrialSpec
+
+    job = loaded.job
+    return TrialSpec(
+        task=job.task, data_ref=None, data_key="", metric=job.search.metric, mode=job.search.mode,
+        base_model=ModelSource(base_location, "local", None, job.model.base),
+        lora_target_modules=job.model.lora_target_modules, trust_remote_code=job.model.trust_remote_code,
+        fixed_params=loaded.params.model_dump(), runtime="in_trial",
+    )
+
+
 class Task:
     """Base class of a task type. Subclasses set ``name`` and ``params_model`` and implement the rest."""
 
@@ -120,6 +134,6 @@ class Task:
         """Tokenize the splits once on the driver (into ``data.extra``) when every trial would do the
         same; a no-op by default."""
 
-    def build_runtime(self, params: Any, data: "PreparedData", config: dict[str, Any], device: Any) -> Any:
+    def build_runtime(self, params: Any, data: "PreparedData", spec: "TrialSpec", device: Any) -> Any:
         """The worker-side runtime (see ``training.loop.TaskRuntime``)."""
         raise NotImplementedError

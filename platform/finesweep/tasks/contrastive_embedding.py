@@ -18,12 +18,13 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
-from finesweep.tasks.base import Task, TrainParams
+from finesweep.tasks.base import Task, TrainParams, baseline_spec
 
 if TYPE_CHECKING:
     import torch
 
     from finesweep.config.loader import LoadedJob
+    from finesweep.training.spec import TrialSpec
     from finesweep.data.pairs import PairData
 
 RECALL_AT = (1, 5, 10)
@@ -94,14 +95,14 @@ class ContrastiveEmbeddingTask(Task):
         """The untuned base model (mean pooling, the job's prefixes) on the validation and test splits."""
         import torch
 
-        config = {"base_model": {"location": base_location}, "trust_remote_code": loaded.job.model.trust_remote_code}
-        runtime = EmbeddingRuntime(loaded.params, data, config, torch.device("cpu"), tuned=False)
+        spec = baseline_spec(loaded, base_location)
+        runtime = EmbeddingRuntime(loaded.params, data, spec, torch.device("cpu"), tuned=False)
         metrics = runtime.evaluate(runtime.model, "validation", "base_val_")
         metrics.update(runtime.evaluate(runtime.model, "test", "base_test_"))
         return metrics
 
-    def build_runtime(self, params: Any, data: "PairData", config: dict[str, Any], device: Any) -> "EmbeddingRuntime":
-        return EmbeddingRuntime(params, data, config, device)
+    def build_runtime(self, params: Any, data: "PairData", spec: "TrialSpec", device: Any) -> "EmbeddingRuntime":
+        return EmbeddingRuntime(params, data, spec, device)
 
 
 def _cache_key(location: str, params: ContrastiveParams) -> list[Any]:
@@ -145,16 +146,16 @@ class EmbeddingRuntime:
     task_name = "contrastive_embedding"
     card_fields: dict[str, Any] = {"pooling": "mean", "normalize": True}
 
-    def __init__(self, params: ContrastiveParams, data: "PairData", config: dict[str, Any], device: Any, tuned: bool = True):
+    def __init__(self, params: ContrastiveParams, data: "PairData", spec: "TrialSpec", device: Any, tuned: bool = True):
         from transformers import AutoTokenizer
         from transformers.utils import logging as hf_logging
 
         hf_logging.set_verbosity_error()
         self.params, self.data, self.device = params, data, device
-        self.base = config["base_model"]
+        self.base = spec.base_model.as_dict()
         started = time.perf_counter()
         self.tokenizer = AutoTokenizer.from_pretrained(
-            self.base["location"], trust_remote_code=config.get("trust_remote_code", False)
+            self.base["location"], trust_remote_code=spec.trust_remote_code
         )
         cached = data.extra.get(TOKEN_CACHE)
         if cached and cached["key"] == _cache_key(self.base["location"], params):
@@ -162,19 +163,19 @@ class EmbeddingRuntime:
         else:
             self._ids = tokenize_splits(self.tokenizer, data, params)
         tokenized = time.perf_counter()
-        self.model = self._load_model(config, tuned).to(device)
+        self.model = self._load_model(spec, tuned).to(device)
         self.timings = {"tokenize_s": tokenized - started, "model_load_s": time.perf_counter() - tokenized}  # seconds
 
-    def _load_model(self, config: dict[str, Any], tuned: bool) -> "torch.nn.Module":
+    def _load_model(self, spec: "TrialSpec", tuned: bool) -> "torch.nn.Module":
         """The base encoder, with a LoRA adapter when fine-tuning with LoRA."""
         from transformers import AutoModel
 
         from finesweep.models.lora import apply_lora
 
-        model = AutoModel.from_pretrained(self.base["location"], trust_remote_code=config.get("trust_remote_code", False))
+        model = AutoModel.from_pretrained(self.base["location"], trust_remote_code=spec.trust_remote_code)
         if tuned and self.params.finetuning == "lora":
             p = self.params
-            model = apply_lora(model, "FEATURE_EXTRACTION", p.lora_r, p.lora_alpha, p.lora_dropout, config.get("lora_target_modules", "auto"))
+            model = apply_lora(model, "FEATURE_EXTRACTION", p.lora_r, p.lora_alpha, p.lora_dropout, spec.lora_target_modules)
         return model
 
     def encode(self, model: "torch.nn.Module", input_ids: "torch.Tensor", attention_mask: "torch.Tensor") -> "torch.Tensor":

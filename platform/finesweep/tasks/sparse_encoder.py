@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     import torch
 
     from finesweep.config.loader import LoadedJob
+    from finesweep.training.spec import TrialSpec
     from finesweep.data.pairs import PairData
 
 # Function words that carry no topic: suppressed when ``suppress_stopwords`` is on. English plus
@@ -64,8 +65,8 @@ class SparseEncoderTask(ContrastiveEmbeddingTask):
             metrics.update(bm25_metrics(tokenizer, data.splits[split], prefix))
         return metrics
 
-    def build_runtime(self, params: Any, data: "PairData", config: dict[str, Any], device: Any) -> "SparseRuntime":
-        return SparseRuntime(params, data, config, device)
+    def build_runtime(self, params: Any, data: "PairData", spec: "TrialSpec", device: Any) -> "SparseRuntime":
+        return SparseRuntime(params, data, spec, device)
 
 
 def bm25_metrics(tokenizer: Any, split: dict[str, list[Any]], prefix: str) -> dict[str, float]:
@@ -95,10 +96,10 @@ class SparseRuntime(EmbeddingRuntime):
     task_name = "sparse_encoder"
     card_fields = {"pooling": "splade_max", "activation": "log1p_relu"}
 
-    def __init__(self, params: SparseParams, data: "PairData", config: dict[str, Any], device: Any, tuned: bool = True):
+    def __init__(self, params: SparseParams, data: "PairData", spec: "TrialSpec", device: Any, tuned: bool = True):
         import torch
 
-        super().__init__(params, data, config, device, tuned)
+        super().__init__(params, data, spec, device, tuned)
         vocab = self._vocab_size()
         keep = torch.ones(vocab)
         if params.suppress_special_tokens:
@@ -120,7 +121,7 @@ class SparseRuntime(EmbeddingRuntime):
         ids = [self.tokenizer.convert_tokens_to_ids(word) for word in STOPWORDS]
         return [i for i in ids if i is not None and i != self.tokenizer.unk_token_id and i < vocab]
 
-    def _load_model(self, config: dict[str, Any], tuned: bool) -> "torch.nn.Module":
+    def _load_model(self, spec: "TrialSpec", tuned: bool) -> "torch.nn.Module":
         """The base model with a masked-LM head; with LoRA, the head is trained in full (an
         embedding checkpoint such as MiniLM ships none, so it starts untrained)."""
         from transformers import AutoModelForMaskedLM
@@ -128,14 +129,14 @@ class SparseRuntime(EmbeddingRuntime):
         from finesweep.models.lora import apply_lora
 
         model, info = AutoModelForMaskedLM.from_pretrained(
-            self.base["location"], trust_remote_code=config.get("trust_remote_code", False), output_loading_info=True
+            self.base["location"], trust_remote_code=spec.trust_remote_code, output_loading_info=True
         )
         if any(key.startswith(("cls.", "lm_head", "vocab_")) for key in info["missing_keys"]):
             self._calibrate_fresh_head(model)
         if tuned and self.params.finetuning == "lora":
             p = self.params
             head = [name for name in ("cls", "lm_head", "vocab_projector") if hasattr(model, name)]
-            model = apply_lora(model, None, p.lora_r, p.lora_alpha, p.lora_dropout, config.get("lora_target_modules", "auto"), head)
+            model = apply_lora(model, None, p.lora_r, p.lora_alpha, p.lora_dropout, spec.lora_target_modules, head)
         return model
 
     def _calibrate_fresh_head(self, model: "torch.nn.Module", passages: int = 16) -> None:

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     import torch
 
     from finesweep.config.loader import LoadedJob
+    from finesweep.training.spec import TrialSpec
     from finesweep.data.prepare import PreparedData
 
 _FIXED_METRICS = {"val_loss": "min", "val_accuracy": "max", "val_macro_f1": "max", "val_micro_f1": "max", "train_loss": "min"}
@@ -112,14 +113,14 @@ class TextClassificationTask(Task):
             "splits": {name: encode(tokenizer, split["text"], max_length) for name, split in data.splits.items()},
         }
 
-    def build_runtime(self, params: Any, data: "PreparedData", config: dict[str, Any], device: Any) -> "ClassificationRuntime":
-        return ClassificationRuntime(params, data, config, device)
+    def build_runtime(self, params: Any, data: "PreparedData", spec: "TrialSpec", device: Any) -> "ClassificationRuntime":
+        return ClassificationRuntime(params, data, spec, device)
 
 
 class ClassificationRuntime:
     """Worker-side state of one trial: tokenizer, model, tokenized splits and the loss."""
 
-    def __init__(self, params: TextClassificationParams, data: "PreparedData", config: dict[str, Any], device: Any):
+    def __init__(self, params: TextClassificationParams, data: "PreparedData", spec: "TrialSpec", device: Any):
         import torch
         from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding
         from transformers.utils import logging as hf_logging
@@ -129,11 +130,11 @@ class ClassificationRuntime:
 
         hf_logging.set_verbosity_error()  # "newly initialized classifier" is expected, not news
         self.params, self.data, self.device = params, data, device
-        self.base = config["base_model"]
+        self.base = spec.base_model.as_dict()
         self.label_names = list(data.label_names)
         started = time.perf_counter()
         self.tokenizer = AutoTokenizer.from_pretrained(
-            self.base["location"], trust_remote_code=config.get("trust_remote_code", False)
+            self.base["location"], trust_remote_code=spec.trust_remote_code
         )
         self.multi_label = data.multi_label
         self._threshold = 0.5  # multi-label decision threshold, tuned on each validation pass
@@ -143,11 +144,11 @@ class ClassificationRuntime:
             num_labels=len(self.label_names),
             id2label=dict(enumerate(self.label_names)),
             label2id={name: i for i, name in enumerate(self.label_names)},
-            trust_remote_code=config.get("trust_remote_code", False),
+            trust_remote_code=spec.trust_remote_code,
         )
         if params.finetuning == "lora":
             model = apply_lora(
-                model, "SEQ_CLS", params.lora_r, params.lora_alpha, params.lora_dropout, config["lora_target_modules"]
+                model, "SEQ_CLS", params.lora_r, params.lora_alpha, params.lora_dropout, spec.lora_target_modules
             )
         self.model = model
         loaded = time.perf_counter()

@@ -50,6 +50,10 @@ class MlflowSweepCallback(Callback):
 
         self.outbox.write(f"trial {trial_id} metrics", write)
 
+    def on_checkpoint(self, iteration: int, trials: list, trial: Any, checkpoint: Any, **info: Any) -> None:
+        # in-trial runtime: Tune persisted the trial's checkpoint (Train's path reports it as a metric)
+        self.tracker.remember_checkpoint(trial.trial_id, str(checkpoint.path))
+
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         trial_id = trial.trial_id
         self.outbox.write(

@@ -145,6 +145,10 @@ class SweepTracker:
                     values.setdefault(key, []).append(value)
         return {key: sum(v) / len(v) for key, v in sorted(values.items())}
 
+    def metric_values(self, key: str) -> list[float]:
+        """The latest value of metric ``key`` of every trial that recorded it."""
+        return [run.data.metrics[key] for run in self._trial_runs() if key in run.data.metrics]
+
     def remember_error(self, trial_id: str, error: str) -> None:
         """Keep a failed trial's error in memory (reported even if MLflow cannot take it)."""
         self._errors[trial_id] = error
@@ -264,6 +268,10 @@ class SweepTracker:
         """Keep a trial's latest result in memory (its status is decided from it, MLflow or not)."""
         self._last_result[trial_id] = result
 
+    def remember_checkpoint(self, trial_id: str, path: str) -> None:
+        """Attach the trial's latest persisted checkpoint to its latest result (in-trial runtime)."""
+        self._last_result.setdefault(trial_id, {})["checkpoint_path"] = path
+
     def _log_params(self, run_id: str, params: dict[str, Any]) -> None:
         from mlflow.entities import Param
 
@@ -304,7 +312,9 @@ class SweepTracker:
         from finesweep.training.checkpoint import is_complete
 
         # a checkpoint whose copy to storage was cut short (disk full) is never taken for the result
-        candidates = [c for c in sorted((Path(storage) / "train" / trial_id).glob("checkpoint_*")) if is_complete(c)]
+        # Train's path keeps checkpoints under train/<trial>, the in-trial path under <trial>
+        folders = [Path(storage) / "train" / trial_id, Path(storage) / trial_id]
+        candidates = [c for folder in folders for c in sorted(folder.glob("checkpoint_*")) if is_complete(c)]
         return candidates[-1] if candidates else None
 
     def finish_child(self, trial_id: str, status: str, error: str | None = None) -> None:

@@ -98,8 +98,11 @@ def _get(url: str, headers: dict[str, str], timeout_s: float) -> tuple[int, byte
 
 
 def _check_server(tracking_uri: str, timeout_s: float) -> None:
+    from finesweep.redact import redact
+
     base, headers = _without_credentials(tracking_uri.rstrip("/"))
     hint = "start it or set tracking.uri / MLFLOW_TRACKING_URI"
+    tracking_uri = redact(tracking_uri)  # messages name the server, never its password
     try:
         status, _ = _get(base + "/health", headers, timeout_s)
         if status in (401, 403):
@@ -126,15 +129,19 @@ def _sqlite_path(tracking_uri: str) -> Path:
     return Path(tracking_uri.split(":///", 1)[1] if ":///" in tracking_uri else tracking_uri.removeprefix("sqlite://"))
 
 
-def _check_folder(path: Path, what: str) -> None:
-    """The folder holding a store: not a system folder, an existing writable directory."""
+def _check_folder(path: Path, what: str, shown: Path | None = None) -> None:
+    """The folder holding a store: not a system folder, an existing writable directory.
+
+    ``shown`` is the store named in messages when ``path`` is a probe inside it (a file store).
+    """
     resolved = path.expanduser().resolve()
+    store = shown.expanduser().resolve() if shown is not None else resolved
     if any(str(resolved) == root or str(resolved).startswith(root + "/") for root in _SYSTEM_FOLDERS):
-        raise TrackingError(f"tracking.uri: {what} {resolved} is inside a system folder ({resolved.parts[1]})")
+        raise TrackingError(f"tracking.uri: {what} {store} is inside a system folder ({resolved.parts[1]})")
     folder = resolved.parent
     existing = next((p for p in [folder, *folder.parents] if p.exists()), None)
     if existing is not None and not existing.is_dir():
-        raise TrackingError(f"tracking.uri: {existing} is a file, so {what} {resolved} cannot be created under it")
+        raise TrackingError(f"tracking.uri: {existing} is a file, so {what} {store} cannot be created under it")
     if not folder.is_dir():
         raise TrackingError(f"tracking.uri: folder {folder} of the {what} does not exist")
     if not os.access(folder, os.W_OK):
@@ -161,9 +168,9 @@ def _check_sqlite(tracking_uri: str, must_exist: bool) -> None:
 
 def _check_file_store(tracking_uri: str, must_exist: bool) -> None:
     path = Path(urllib.parse.urlsplit(tracking_uri).path if tracking_uri.startswith("file:") else tracking_uri)
-    _check_folder(path / "x", "file store")  # the store itself is a folder
     if path.exists() and not path.is_dir():
         raise TrackingError(f"tracking.uri: {path} is a file, not a folder for a file store")
+    _check_folder(path / "x", "file store", shown=path)  # the store itself is a folder
     if must_exist and not path.is_dir():
         raise TrackingError(f"no MLflow file store at {path}; pass --tracking-uri or set MLFLOW_TRACKING_URI")
 

@@ -1,9 +1,9 @@
-"""The training loop every Ray Train worker runs, shared by all tasks.
+"""The training loop every trial runs, shared by all tasks and both execution paths.
 
 A task supplies a runtime (model, training dataset, collate function, loss, evaluation and final
 artifacts); this module owns everything around it: device placement, data-parallel sampling,
 optimizer and schedule, gradient accumulation, mixed precision, early stopping, timings, and one
-``ray.train.report`` per epoch carrying an explicit ``epoch`` for ASHA.
+report per epoch carrying an explicit ``epoch`` for ASHA, through a :class:`TrialContext`.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import tempfile
 import time
 from contextlib import nullcontext
 from pathlib import Path
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import torch
@@ -20,8 +21,10 @@ from torch.utils.data import DataLoader, Dataset
 
 from finesweep.training import FINAL_KEY
 from finesweep.training.batching import GlobalBatches
+from finesweep.training.context import TrialContext
 from finesweep.training.optim import build_optimizer, build_scheduler
 from finesweep.training.seeding import seed_everything
+from finesweep.training.spec import TrialSpec
 
 
 
@@ -39,6 +42,15 @@ class TaskRuntime(Protocol):
     def evaluate(self, model: torch.nn.Module, split: str, prefix: str) -> dict[str, float]: ...
 
     def write_final_artifacts(self, model: torch.nn.Module, out_dir: Path, metrics: dict[str, float]) -> None: ...
+
+
+class RuntimeFactory(Protocol):
+    """A task, as the loop sees it: its hyperparameter model and its runtime builder. The caller
+    resolves it from the task registry."""
+
+    params_model: Any  # the task's pydantic hyperparameter model
+
+    def build_runtime(self, params: Any, data: Any, spec: TrialSpec, device: torch.device) -> TaskRuntime: ...
 
 
 def is_distributed() -> bool:
@@ -89,10 +101,6 @@ def peak_memory_mb(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
 
-def _threads(config: dict[str, Any]) -> int:
-    return max(1, int(round(config.get("cpus_per_worker", 1.0))))
-
-
 def _loader(runtime: TaskRuntime, params: Any, world: int, rank: int) -> tuple[DataLoader, GlobalBatches]:
     """This worker's batches: its share of each seeded global batch of ``batch_size`` examples
     (grouped by length unless ``group_by_length`` is off), so any number of workers trains on the
@@ -111,133 +119,184 @@ def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
     return model.module if hasattr(model, "module") else model
 
 
-def _resume(model, optimizer, scheduler, scaler) -> dict[str, Any]:
-    """Progress of this trial: fresh, or restored from the latest checkpoint after a worker failure."""
-    import ray.train
+@dataclass
+class _Trial:
+    """One trial's live state inside the loop."""
 
+    spec: TrialSpec
+    params: Any
+    ctx: TrialContext
+    runtime: TaskRuntime
+    model: torch.nn.Module
+    device: torch.device
+    loader: DataLoader
+    sampler: GlobalBatches
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    scaler: Any
+    startup: dict[str, float]
+    started: float  # wall clock (s) when the trial (re)started
+
+
+# Splits fetched from the object store, kept by a reused trial process for the next trial of the
+# same sweep (one entry: a process serves one sweep at a time).
+_DATA: dict[str, Any] = {}
+
+
+def _fetch_data(spec: TrialSpec) -> Any:
+    """The sweep's prepared splits: from this process's cache, else from Ray's object store."""
+    if spec.data_key not in _DATA:
+        import ray
+
+        data = ray.get(spec.data_ref)
+        _DATA.clear()
+        _DATA[spec.data_key] = data
+    return _DATA[spec.data_key]
+
+
+def run_trial_loop(spec: TrialSpec, sampled: dict[str, Any], build_runtime: RuntimeFactory,
+                   ctx: TrialContext, started: float) -> None:  # fmt: skip
+    """Train one trial to its end (or early stop), reporting every epoch through ``ctx``.
+
+    The same loop runs in a Tune trial actor (single worker) and in each Ray Train worker; the
+    task's runtime factory is resolved by the caller, so this module never imports ``tasks/``.
+    """
+    trial = _setup(spec, sampled, build_runtime, ctx, started)
+    progress = _resume(trial)
+    if progress.get("final_metrics") is not None:
+        _report_again(trial, progress["final_metrics"])
+        return
+    for epoch in range(progress["epoch"] + 1, trial.params.epochs + 1):
+        losses = _train_epoch(trial, epoch, progress)
+        metrics, stop_early = _validate(trial, epoch, losses, progress)
+        _report(trial, metrics, progress, final=epoch == trial.params.epochs or stop_early)
+        if stop_early:
+            break
+
+
+def _setup(spec: TrialSpec, sampled: dict[str, Any], build_runtime: RuntimeFactory,
+           ctx: TrialContext, started: float) -> _Trial:  # fmt: skip
+    """Threads, seed, data, the task's runtime (fresh weights), batches, optimizer and schedule."""
+    entered = time.time()  # this process is up and has imported torch and this module
+    torch.set_num_threads(spec.threads)
+    params = build_runtime.params_model.model_validate(spec.params(sampled))
+    seed_everything(params.seed)  # the same seed in a reused process as in a fresh one
+    device = ctx.device(spec.gpus_per_worker > 0)
+    data = _fetch_data(spec)
+    fetched = time.time()
+    runtime = build_runtime.build_runtime(params, data, spec, device)
+    startup = {"startup_worker_s": entered - started, "startup_data_s": fetched - entered}  # seconds
+    startup.update({f"startup_{k}": v for k, v in getattr(runtime, "timings", {}).items()})
+    model = ctx.prepare_model(runtime.model, device)
+    loader, sampler = _loader(runtime, params, ctx.world_size, ctx.rank)
+    optimizer = build_optimizer(params, model)
+    steps_per_epoch = math.ceil(len(loader) / params.grad_accum_steps)  # optimizer steps
+    scheduler = build_scheduler(params, optimizer, steps_per_epoch * params.epochs)
+    scaler = torch.amp.GradScaler("cuda") if params.mixed_precision == "fp16" and device.type == "cuda" else None
+    return _Trial(spec, params, ctx, runtime, model, device, loader, sampler, optimizer, scheduler, scaler, startup, started)
+
+
+def _resume(trial: _Trial) -> dict[str, Any]:
+    """Progress of this trial: fresh, or restored from its latest checkpoint after a failure."""
     from finesweep.training.checkpoint import load_training_state
 
     progress: dict[str, Any] = {"epoch": 0, "best": None, "stale_epochs": 0, "train_seconds": 0.0,
                                 "first_step_s": None, "restarts": 0}  # fmt: skip
-    checkpoint = ray.train.get_checkpoint()
-    if checkpoint is None:
-        return progress
-    with checkpoint.as_directory() as folder:
-        progress = load_training_state(Path(folder), _unwrap(model), optimizer, scheduler, scaler)
+    with trial.ctx.latest_checkpoint() as folder:
+        if folder is None:
+            return progress
+        progress = load_training_state(folder, _unwrap(trial.model), trial.optimizer, trial.scheduler, trial.scaler)
     progress["restarts"] = progress.get("restarts", 0) + 1
     print(f"finesweep: resumed from the epoch-{progress['epoch']} checkpoint (restart {progress['restarts']})")
     return progress
 
 
-def train_loop_per_worker(config: dict[str, Any]) -> None:
-    """Entry point of every Ray Train worker; ``config`` is built by ``tuning.trainable``."""
-    import ray
-    import ray.train
-    import ray.train.torch
-
-    from finesweep.tasks import get_task
-
-    started = float(config["trial_started_at"])  # wall clock (s) when the Tune trial (re)started
-    entered = time.time()  # the worker process is up and has imported torch and this module
-    torch.set_num_threads(_threads(config))
-    task = get_task(config["task"])
-    params = task.params_model.model_validate(config["params"])
-    seed_everything(params.seed)
-    device = ray.train.torch.get_device()
-    data = ray.get(config["data_ref"])
-    fetched = time.time()
-    runtime = task.build_runtime(params, data, config, device)
-    startup = {"startup_worker_s": entered - started, "startup_data_s": fetched - entered}  # seconds
-    startup.update({f"startup_{k}": v for k, v in getattr(runtime, "timings", {}).items()})
-    model = ray.train.torch.prepare_model(runtime.model)
-    context = ray.train.get_context()
-    rank, world = context.get_world_rank(), context.get_world_size()
-    loader, sampler = _loader(runtime, params, world, rank)
-    optimizer = build_optimizer(params, model)
-    steps_per_epoch = math.ceil(len(loader) / params.grad_accum_steps)
-    scheduler = build_scheduler(params, optimizer, steps_per_epoch * params.epochs)
-    scaler = torch.amp.GradScaler("cuda") if params.mixed_precision == "fp16" and device.type == "cuda" else None
-    progress = _resume(model, optimizer, scheduler, scaler)
-    if progress.get("final_metrics") is not None:
-        _report_again(progress["final_metrics"], rank)
-        return
-    metric, mode = config["metric"], config["mode"]
-    for epoch in range(progress["epoch"] + 1, params.epochs + 1):
-        sampler.set_epoch(epoch)  # the same permutation per epoch whether or not the trial restarted
-        model.train()
-        epoch_start = time.time()
-        losses: list[float] = []
-        optimizer.zero_grad(set_to_none=True)
-        for step, batch in enumerate(loader, start=1):
-            if progress["first_step_s"] is None:
-                progress["first_step_s"] = time.time() - started
-            batch = {key: value.to(device) for key, value in batch.items()}
-            with _autocast(device, params.mixed_precision):
-                loss = runtime.loss(model, batch)
-            losses.append(float(loss.detach()))
-            scaled = loss / params.grad_accum_steps
-            (scaler.scale(scaled) if scaler else scaled).backward()
-            if step % params.grad_accum_steps == 0 or step == len(loader):
-                if scaler:
-                    scaler.unscale_(optimizer)
-                torch.nn.utils.clip_grad_norm_(model.parameters(), params.max_grad_norm)
-                if scaler:
-                    scaler.step(optimizer)
-                    scaler.update()
-                else:
-                    optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad(set_to_none=True)
-        progress["train_seconds"] += time.time() - epoch_start
-        eval_start = time.time()
-        metrics: dict[str, Any] = {
-            "epoch": epoch,
-            "train_loss": mean_across_workers(sum(losses) / max(len(losses), 1)),
-            "learning_rate": scheduler.get_last_lr()[0],
-        }
-        metrics.update(runtime.evaluate(model, "validation", "val_"))
-        value = metrics[metric]
-        if _improved(value, progress["best"], mode):
-            progress["best"], progress["stale_epochs"] = value, 0
-        else:
-            progress["stale_epochs"] += 1
-        stop_early = params.early_stopping_patience > 0 and progress["stale_epochs"] >= params.early_stopping_patience
-        final = epoch == params.epochs or stop_early
-        progress["epoch"] = epoch
-        metrics["eval_time_s"] = time.time() - eval_start
-        metrics["time_to_first_step_s"] = progress["first_step_s"] or 0.0
-        metrics.update(startup)
-        metrics["peak_memory_mb"] = peak_memory_mb(device)
-        metrics["train_time_s"] = progress["train_seconds"]
-        metrics["restarts"] = progress["restarts"]
-        metrics["stopped_early"] = float(stop_early)
-        metrics[FINAL_KEY] = float(final)
-        _report(runtime, model, optimizer, scheduler, scaler, metrics, progress, final, rank)
-        if stop_early:
-            break
+def _train_epoch(trial: _Trial, epoch: int, progress: dict[str, Any]) -> list[float]:
+    """One pass over this worker's share of the training batches; returns the per-batch losses."""
+    params, model, optimizer, scaler = trial.params, trial.model, trial.optimizer, trial.scaler
+    trial.sampler.set_epoch(epoch)  # the same permutation per epoch whether or not the trial restarted
+    model.train()
+    epoch_start = time.time()
+    losses: list[float] = []
+    optimizer.zero_grad(set_to_none=True)
+    for step, batch in enumerate(trial.loader, start=1):
+        if progress["first_step_s"] is None:
+            progress["first_step_s"] = time.time() - trial.started  # seconds from trial start
+        batch = {key: value.to(trial.device) for key, value in batch.items()}
+        with _autocast(trial.device, params.mixed_precision):
+            loss = trial.runtime.loss(model, batch)
+        losses.append(float(loss.detach()))
+        scaled = loss / params.grad_accum_steps  # gradients average over the accumulated batches
+        (scaler.scale(scaled) if scaler else scaled).backward()
+        if step % params.grad_accum_steps == 0 or step == len(trial.loader):
+            _optimizer_step(trial)
+    progress["train_seconds"] += time.time() - epoch_start
+    return losses
 
 
-def _report(runtime, model, optimizer, scheduler, scaler, metrics, progress, final: bool, rank: int) -> None:
+def _optimizer_step(trial: _Trial) -> None:
+    """Clip, step (through the fp16 scaler when there is one), advance the schedule, clear gradients."""
+    optimizer, scaler = trial.optimizer, trial.scaler
+    if scaler:
+        scaler.unscale_(optimizer)
+    torch.nn.utils.clip_grad_norm_(trial.model.parameters(), trial.params.max_grad_norm)
+    if scaler:
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        optimizer.step()
+    trial.scheduler.step()
+    optimizer.zero_grad(set_to_none=True)
+
+
+def _validate(trial: _Trial, epoch: int, losses: list[float], progress: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    """The epoch's metrics (validation figures, timings) and whether early stopping ends the trial."""
+    params, spec = trial.params, trial.spec
+    eval_start = time.time()
+    metrics: dict[str, Any] = {
+        "epoch": epoch,  # ASHA's time attribute
+        "train_loss": mean_across_workers(sum(losses) / max(len(losses), 1)),
+        "learning_rate": trial.scheduler.get_last_lr()[0],
+    }
+    metrics.update(trial.runtime.evaluate(trial.model, "validation", "val_"))
+    value = metrics[spec.metric]
+    if _improved(value, progress["best"], spec.mode):
+        progress["best"], progress["stale_epochs"] = value, 0
+    else:
+        progress["stale_epochs"] += 1
+    stop_early = params.early_stopping_patience > 0 and progress["stale_epochs"] >= params.early_stopping_patience
+    progress["epoch"] = epoch
+    metrics["eval_time_s"] = time.time() - eval_start
+    metrics["time_to_first_step_s"] = progress["first_step_s"] or 0.0
+    metrics.update(trial.startup)
+    metrics["peak_memory_mb"] = peak_memory_mb(trial.device)
+    metrics["train_time_s"] = progress["train_seconds"]
+    metrics["restarts"] = progress["restarts"]
+    metrics["stopped_early"] = float(stop_early)
+    return metrics, stop_early
+
+
+def _report(trial: _Trial, metrics: dict[str, Any], progress: dict[str, Any], final: bool) -> None:
     """Report one epoch with a checkpoint; at the end add test-split figures and the final model."""
-    import ray.train
-
     from finesweep.training.checkpoint import save_training_state, write_manifest
 
+    metrics[FINAL_KEY] = float(final)
     if final:
-        metrics.update(runtime.evaluate(model, "test", "test_"))
+        metrics.update(trial.runtime.evaluate(trial.model, "test", "test_"))
         progress["final_metrics"] = metrics  # a trial restored from this checkpoint is already done
     with tempfile.TemporaryDirectory(prefix="finesweep-ckpt-") as tmp:
-        checkpoint = None
-        if rank == 0:  # only rank 0 writes; DDP keeps every replica's weights identical
-            save_training_state(Path(tmp), _unwrap(model), optimizer, scheduler, scaler, progress)
+        folder = None
+        if trial.ctx.rank == 0:  # only rank 0 writes; DDP keeps every replica's weights identical
+            folder = Path(tmp)
+            model = _unwrap(trial.model)
+            save_training_state(folder, model, trial.optimizer, trial.scheduler, trial.scaler, progress)
             if final:
-                runtime.write_final_artifacts(_unwrap(model), Path(tmp), metrics)
-            write_manifest(Path(tmp))
-            checkpoint = ray.train.Checkpoint.from_directory(tmp)
-        ray.train.report(metrics, checkpoint=checkpoint)
+                trial.runtime.write_final_artifacts(model, folder, metrics)
+            write_manifest(folder)
+        trial.ctx.report(metrics, folder)
 
 
-def _report_again(metrics: dict[str, Any], rank: int) -> None:
+def _report_again(trial: _Trial, metrics: dict[str, Any]) -> None:
     """Re-report a finished trial's final result and checkpoint.
 
     The driver can die after a trial's final checkpoint was saved but before Tune recorded the
@@ -246,13 +305,11 @@ def _report_again(metrics: dict[str, Any], rank: int) -> None:
     """
     import shutil
 
-    import ray.train
-
     print(f"finesweep: the trial had already finished (epoch {metrics.get('epoch')}); reporting its final result again")
     with tempfile.TemporaryDirectory(prefix="finesweep-ckpt-") as tmp:
-        checkpoint = None
-        if rank == 0:
-            with ray.train.get_checkpoint().as_directory() as folder:
-                shutil.copytree(folder, tmp, dirs_exist_ok=True)
-            checkpoint = ray.train.Checkpoint.from_directory(tmp)
-        ray.train.report(metrics, checkpoint=checkpoint)
+        folder = None
+        if trial.ctx.rank == 0:
+            with trial.ctx.latest_checkpoint() as latest:
+                shutil.copytree(latest, tmp, dirs_exist_ok=True)
+            folder = Path(tmp)
+        trial.ctx.report(metrics, folder)

@@ -32,16 +32,19 @@ class ConcurrencyPlan:
         need = ", ".join(f"{v:g} {k}" for k, v in self.per_trial.items() if v)
         have = ", ".join(f"{self.cluster.get(k, 0):g} {k}" for k in self.per_trial if self.per_trial[k])
         return (
-            f"{self.max_concurrent} trial(s) at once: each needs {need} (driver + workers); "
+            f"{self.max_concurrent} trial(s) at once: each needs {need}; "
             f"the cluster has {have}, room for {self.fit}; requested {self.requested}"
         )
 
 
 def trial_bundles(scaling: ScalingConfig) -> list[dict[str, float]]:
-    """Resource bundles of one trial: its driver, then one per Train worker."""
+    """Resource bundles of one trial: its driver, then one per Train worker; a trial that trains
+    in its own Tune actor (``in_trial``) is one bundle, its worker's."""
     worker = {"CPU": scaling.cpus_per_worker}
     if scaling.gpus_per_worker:
         worker["GPU"] = scaling.gpus_per_worker
+    if scaling.runtime == "in_trial":
+        return [worker]
     return [{"CPU": scaling.trial_driver_cpus}] + [dict(worker) for _ in range(scaling.workers_per_trial)]
 
 

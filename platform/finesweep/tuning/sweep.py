@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import statistics
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -36,6 +37,7 @@ class SweepSummary:
     resources_released: bool
     leaked: dict[str, float] = field(default_factory=dict)
     mean_time_to_first_step_s: float | None = None
+    median_time_to_first_step_s: float | None = None  # over every trial, ASHA-stopped ones included
     errors: dict[str, str] = field(default_factory=dict)  # failed trial -> the exception it died of
     startup: dict[str, float] = field(default_factory=dict)  # mean seconds per start phase of a trial
     storage_path: str = ""
@@ -72,25 +74,6 @@ def _wait_for_release(timeout_s: float = 60.0) -> tuple[bool, dict[str, float]]:
         if not held or time.time() > deadline:
             return not held, held
         time.sleep(0.5)
-
-
-def _worker_spec(loaded: LoadedJob, base: Any, data_ref: Any, storage: Path) -> dict[str, Any]:
-    job = loaded.job
-    return {
-        "scaling": job.scaling.model_dump(),
-        "failure": job.failure.model_dump(),
-        "storage_path": str(storage),
-        "fixed_params": loaded.params.model_dump(),
-        "worker": {
-            "task": job.task,
-            "data_ref": data_ref,
-            "metric": job.search.metric,
-            "mode": job.search.mode,
-            "base_model": base.__dict__,
-            "lora_target_modules": job.model.lora_target_modules,
-            "trust_remote_code": job.model.trust_remote_code,
-        },
-    }
 
 
 def _parent_params(loaded: LoadedJob) -> dict[str, Any]:
@@ -261,32 +244,89 @@ def _check_resume(tracker: Any, loaded: LoadedJob, sweep: str, resume: bool) -> 
 
 
 def _run_tuner(loaded, task, sweep, tracker, data, base, started, tracking_uri, commit, resume, baseline) -> SweepSummary:
+    """Plan, open the parent run, build the Tuner, fit it, and always close the parent run."""
     import ray
-    from ray import tune
 
     from finesweep.tracking.callback import MlflowSweepCallback
     from finesweep.tracking.outbox import outbox_for
-    from finesweep.tuning.planning import node_resources, plan_concurrency
     from finesweep.tuning.searchers import build_scheduler, build_search
-    from finesweep.tuning.space import grid_size
-    from finesweep.tuning.trainable import run_trial
 
     job = loaded.job
     search = build_search(loaded)
     scheduler, scheduler_text = build_scheduler(loaded)
+    plan = _plan(loaded, search)
+    _say(f"search: {search.description}; {scheduler_text}")
+    _say(f"concurrency: {plan.describe()}; trials run {_runtime_text(job.scaling.runtime)}")
+    results = Path(job.storage_path).expanduser().resolve() / sweep
+    spec = _trial_spec(loaded, base, ray.put(data), data.fingerprint + sweep, results)
+    _open_parent(tracker, loaded, data, base, commit, resume, baseline, results, sweep)
+    extra = {"base_model": base.reference, "dataset": data.source, "dataset_fingerprint": data.fingerprint}
+    outbox = outbox_for(f"{tracking_uri} (sweep {sweep})", say=_say)
+    callback = MlflowSweepCallback(tracker, loaded.params.model_dump(), extra, outbox)
+    tuner = _tuner(loaded, sweep, spec, search, scheduler, plan, callback, resume)
+    failed = True
+    try:
+        _fit(tuner, results)
+        failed = False
+    finally:
+        summary = _finish(loaded, sweep, tracker, tracking_uri, started, plan, outbox, results, failed)
+    return summary
+
+
+def _runtime_text(runtime: str) -> str:
+    if runtime == "in_trial":
+        return "in their Tune trial actors, reused from trial to trial (scaling.trial_runtime: in_trial)"
+    return "in Ray Train TorchTrainers (scaling.trial_runtime: train)"
+
+
+def _plan(loaded: LoadedJob, search: Any) -> Any:
+    """How many trials run at once on the connected cluster, with a warning for multi-node storage."""
+    from finesweep.tuning.planning import node_resources, plan_concurrency
+    from finesweep.tuning.space import grid_size
+
+    job = loaded.job
     total_trials = grid_size(loaded.space) if job.search.algorithm == "grid" else search.num_samples
     nodes = node_resources()
-    plan = plan_concurrency(nodes, job.scaling, total_trials)
     if len(nodes) > 1 and "://" not in job.storage_path:
         _say(
             f"warning: storage_path {job.storage_path!r} is a local path on a {len(nodes)}-node cluster; "
             "checkpoints written on other nodes will not be found. Use a folder every node mounts at the same path (NFS, EFS)."
         )
-    _say(f"search: {search.description}; {scheduler_text}")
-    _say(f"concurrency: {plan.describe()}")
-    storage = Path(job.storage_path).expanduser().resolve()
-    data_ref = ray.put(data)
-    spec = _worker_spec(loaded, base, data_ref, storage / sweep)
+    return plan_concurrency(nodes, job.scaling, total_trials)
+
+
+def _trial_spec(loaded: LoadedJob, base: Any, data_ref: Any, data_key: str, results: Path) -> Any:
+    """The typed specification every trial of this sweep receives."""
+    from finesweep.training.spec import ModelSource, TrialSpec
+
+    job = loaded.job
+    return TrialSpec(
+        task=job.task,
+        data_ref=data_ref,
+        data_key=data_key,
+        metric=job.search.metric,
+        mode=job.search.mode,
+        base_model=ModelSource(base.location, base.kind, base.hub_name, base.reference),
+        lora_target_modules=job.model.lora_target_modules,
+        trust_remote_code=job.model.trust_remote_code,
+        fixed_params=loaded.params.model_dump(),
+        runtime=job.scaling.runtime,
+        workers_per_trial=job.scaling.workers_per_trial,
+        cpus_per_worker=job.scaling.cpus_per_worker,
+        gpus_per_worker=job.scaling.gpus_per_worker,
+        max_retries=job.failure.max_retries,
+        keep_checkpoints=job.failure.keep_checkpoints,
+        storage_path=str(results),
+    )
+
+
+def _open_parent(tracker, loaded, data, base, commit, resume, baseline, results: Path, sweep: str) -> None:
+    """Start the sweep's parent run (tags, params, job files, baseline), or reopen it on --resume."""
+    job = loaded.job
+    if resume:
+        tracker.reopen_parent()
+        _say(f"resuming sweep {sweep!r}: finished trials are kept, unfinished ones continue from their checkpoints")
+        return
     tags = {
         "finesweep.metric": job.search.metric,
         "finesweep.mode": job.search.mode,
@@ -295,44 +335,71 @@ def _run_tuner(loaded, task, sweep, tracker, data, base, started, tracking_uri, 
         "finesweep.searched": ",".join(loaded.space),
         "finesweep.dataset_fingerprint": data.fingerprint,
         "finesweep.base_model": base.reference,
-        "finesweep.storage_path": str(storage / sweep),
+        "finesweep.storage_path": str(results),
+        "finesweep.trial_runtime": job.scaling.runtime,
     }
     if commit:
         tags["mlflow.source.git.commit"] = commit
+    tracker.start_parent(tags, _parent_params(loaded))
+    _log_parent_files(tracker, loaded, data)
+    if baseline:
+        tracker.log_parent_metrics(baseline)
+
+
+def _tuner(loaded: LoadedJob, sweep: str, spec: Any, search: Any, scheduler: Any, plan: Any, callback: Any,
+           resume: bool) -> Any:  # fmt: skip
+    """A new Tuner, or the interrupted one restored (searcher and ASHA state come back with it)."""
+    from ray import tune
+
+    from finesweep.tuning.trainable import run_trial, run_trial_in_process, trial_resources
+
+    job = loaded.job
+    function = run_trial_in_process if spec.runtime == "in_trial" else run_trial
+    trainable = tune.with_resources(
+        tune.with_parameters(function, spec=spec), trial_resources(spec, job.scaling.trial_driver_cpus)
+    )
     if resume:
-        tracker.reopen_parent()
-        _say(f"resuming sweep {sweep!r}: finished trials are kept, unfinished ones continue from their checkpoints")
-    else:
-        tracker.start_parent(tags, _parent_params(loaded))
-        _log_parent_files(tracker, loaded, data)
-        if baseline:
-            tracker.log_parent_metrics(baseline)
-    extra = {"base_model": base.reference, "dataset": data.source, "dataset_fingerprint": data.fingerprint}
-    outbox = outbox_for(f"{tracking_uri} (sweep {sweep})", say=_say)
-    callback = MlflowSweepCallback(tracker, loaded.params.model_dump(), extra, outbox)
-    trainable = tune.with_resources(tune.with_parameters(run_trial, spec=spec), {"CPU": job.scaling.trial_driver_cpus})
-    if resume:
-        # searcher (Optuna history) and scheduler (ASHA rungs) come back from the experiment state
-        tuner = tune.Tuner.restore(
+        return tune.Tuner.restore(
             str(_experiment_dir(loaded, sweep)),
             trainable,
             resume_unfinished=True,
             resume_errored=False,  # trials that exhausted their retries stay failed
             param_space=search.param_space or None,
         )
-    else:
-        tuner = _new_tuner(trainable, search, scheduler, plan, job, sweep, storage, callback)
-    failed = True
+    return _new_tuner(trainable, search, scheduler, plan, job, sweep, Path(spec.storage_path).parent, callback)
+
+
+def _finish(loaded, sweep, tracker, tracking_uri, started, plan, outbox, results: Path, failed: bool) -> SweepSummary:
+    """Record queued writes, summarise, plot, and close the parent run, whatever fails on the way.
+
+    Runs in the sweep's ``finally``: when Tune itself failed, a second error here must neither
+    replace Tune's nor leave the parent run RUNNING, so each step is guarded and the parent run
+    is always closed; when Tune succeeded, the first such error is raised after closing it.
+    """
+    released, leaked = _wait_for_release()
+    problems: list[BaseException] = []
+    summary = SweepSummary(sweep, tracking_uri, tracker.parent_id or "", loaded.job.search.metric,
+                           loaded.job.search.mode, {}, None, None, time.time() - started, plan.max_concurrent,
+                           released, leaked, storage_path=str(results))  # fmt: skip
     try:
-        _fit(tuner, storage / sweep)
-        failed = False
-    finally:
-        released, leaked = _wait_for_release()
-        _record_queued_writes(outbox, job.tracking.retry_for_s, storage / sweep)
+        _record_queued_writes(outbox, loaded.job.tracking.retry_for_s, results)
+    except Exception as exc:  # noqa: BLE001 - reported below, after the parent run is closed
+        problems.append(exc)
+    try:
         summary = _summarise(loaded, sweep, tracker, tracking_uri, started, plan.max_concurrent, released, leaked)
-        _log_plots(tracking_uri, sweep)
-        tags = {**_summary_tags(summary), **({"finesweep.status": "failed"} if failed else {})}
-        tracker.finish_parent(_summary_metrics(summary), tags, failed=failed)
+    except Exception as exc:  # noqa: BLE001
+        problems.append(exc)
+    _log_plots(tracking_uri, sweep)
+    tags = {**_summary_tags(summary), **({"finesweep.status": "failed"} if failed or problems else {})}
+    try:
+        tracker.finish_parent(_summary_metrics(summary), tags, failed=failed or bool(problems))
+    except Exception as exc:  # noqa: BLE001
+        problems.append(exc)
+    if problems and failed:
+        for problem in problems:  # Tune's own error is the one raised; these are secondary
+            _say(f"warning: while closing the failed sweep: {type(problem).__name__}: {problem}")
+    elif problems:
+        raise problems[0]
     return summary
 
 
@@ -392,6 +459,7 @@ def _record_queued_writes(outbox: Any, retry_for_s: float, results: Path) -> Non
 def _new_tuner(trainable, search, scheduler, plan, job, sweep, storage, callback) -> Any:
     from ray import tune
 
+    in_trial = job.scaling.runtime == "in_trial"
     return tune.Tuner(
         trainable,
         param_space=search.param_space,
@@ -402,15 +470,30 @@ def _new_tuner(trainable, search, scheduler, plan, job, sweep, storage, callback
             scheduler=scheduler,
             num_samples=search.num_samples,
             max_concurrent_trials=plan.max_concurrent,
+            # in-trial: the next trial reuses the finished (or ASHA-stopped) trial's warm process
+            reuse_actors=in_trial,
+            trial_dirname_creator=_trial_dirname,
         ),
         run_config=tune.RunConfig(
             name=sweep,
             storage_path=str(storage),
             callbacks=[callback],
             verbose=job.verbose,
-            failure_config=tune.FailureConfig(max_failures=0),
+            # in-trial, Tune restarts a trial whose process died from its latest checkpoint; on the
+            # Train path Train's own FailureConfig does (and Tune must not restart it a second time)
+            failure_config=tune.FailureConfig(max_failures=job.failure.max_retries if in_trial else 0),
+            checkpoint_config=tune.CheckpointConfig(
+                num_to_keep=job.failure.keep_checkpoints,  # the best by the sweep metric (+ the latest)
+                checkpoint_score_attribute=job.search.metric,
+                checkpoint_score_order=job.search.mode,
+            ),
         ),
     )
+
+
+def _trial_dirname(trial: Any) -> str:
+    """A trial's folder under the sweep's results is its id: checkpoints at <sweep>/<trial id>/."""
+    return str(trial.trial_id)
 
 
 def _log_plots(tracking_uri: str, sweep: str) -> None:
@@ -430,7 +513,7 @@ def _summarise(loaded, sweep, tracker, tracking_uri, started, concurrency, relea
     table, metric, mode = leaderboard(tracking_uri, sweep)
     best_id = table.iloc[0]["trial_id"] if not table.empty else None
     best_value = float(table.iloc[0][metric]) if not table.empty else None
-    firsts = [v for v in table["time_to_first_step_s"].dropna()] if not table.empty else []
+    firsts = sorted(tracker.metric_values("time_to_first_step_s"))  # every trial, pruned ones too
     return SweepSummary(
         name=sweep,
         tracking_uri=tracking_uri,
@@ -448,6 +531,7 @@ def _summarise(loaded, sweep, tracker, tracking_uri, started, concurrency, relea
         resources_released=released,
         leaked=leaked,
         mean_time_to_first_step_s=(sum(firsts) / len(firsts)) if firsts else None,
+        median_time_to_first_step_s=statistics.median(firsts) if firsts else None,
     )
 
 
@@ -464,6 +548,8 @@ def _summary_metrics(summary: SweepSummary) -> dict[str, float]:
         metrics[f"best_{summary.metric}"] = summary.best_value
     if summary.mean_time_to_first_step_s is not None:
         metrics["mean_time_to_first_step_s"] = summary.mean_time_to_first_step_s
+    if summary.median_time_to_first_step_s is not None:
+        metrics["median_time_to_first_step_s"] = summary.median_time_to_first_step_s
     metrics.update({f"mean_{key}": value for key, value in summary.startup.items()})
     return metrics
 

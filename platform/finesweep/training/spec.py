@@ -1,0 +1,62 @@
+"""The typed specification of one sweep's trials, owned by ``training/``.
+
+The sweep driver builds one :class:`TrialSpec` per sweep; the Tune trainable adds the sampled
+hyperparameters and hands both to the training loop, on either execution path (in the Tune
+trial's own process, or in Ray Train workers). Nothing is read by string keys.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+# in_trial: a single-worker trial trains inside its Tune trial actor, which Tune reuses for the
+# next trial (imports, data and base weights stay warm); train: every trial fits a Ray Train
+# TorchTrainer (its own controller and worker processes), needed for data parallelism.
+Runtime = Literal["in_trial", "train"]
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """Where the base model loads from: a folder, an installed package's folder or a hub name."""
+
+    location: str
+    kind: str  # "local" | "package" | "hub"
+    hub_name: str | None
+    reference: str
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain fields, for the model metadata a registered model carries."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class TrialSpec:
+    """Everything a trial needs besides its sampled hyperparameters."""
+
+    task: str
+    data_ref: Any  # a Ray object reference to the prepared, pre-tokenized splits
+    data_key: str  # identifies those splits: a reused process fetches them once per sweep
+    metric: str
+    mode: str
+    base_model: ModelSource
+    lora_target_modules: Any  # "auto" or a list of module names
+    trust_remote_code: bool
+    fixed_params: dict[str, Any]
+    runtime: Runtime
+    workers_per_trial: int = 1
+    cpus_per_worker: float = 1.0
+    gpus_per_worker: float = 0.0
+    max_retries: int = 1
+    keep_checkpoints: int = 2
+    storage_path: str = ""  # this sweep's results folder
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def threads(self) -> int:
+        """Torch threads per worker: round(cpus_per_worker), at least 1."""
+        return max(1, int(round(self.cpus_per_worker)))
+
+    def params(self, sampled: dict[str, Any]) -> dict[str, Any]:
+        """The trial's hyperparameters: the job's fixed ones overridden by the sampled ones."""
+        return {**self.fixed_params, **sampled}
