@@ -141,6 +141,7 @@ class _Trial:
 # Splits fetched from the object store, kept by a reused trial process for the next trial of the
 # same sweep (one entry: a process serves one sweep at a time).
 _DATA: dict[str, Any] = {}
+_TRIALS_RUN = [0]  # trials this process has started: 1 in a fresh process, 2+ in a reused one
 
 
 def _fetch_data(spec: TrialSpec) -> Any:
@@ -178,6 +179,7 @@ def _setup(spec: TrialSpec, sampled: dict[str, Any], build_runtime: RuntimeFacto
            ctx: TrialContext, started: float) -> _Trial:  # fmt: skip
     """Threads, seed, data, the task's runtime (fresh weights), batches, optimizer and schedule."""
     entered = time.time()  # this process is up and has imported torch and this module
+    _TRIALS_RUN[0] += 1
     torch.set_num_threads(spec.threads)
     params = build_runtime.params_model.model_validate(spec.params(sampled))
     seed_everything(params.seed)  # the same seed in a reused process as in a fresh one
@@ -185,7 +187,8 @@ def _setup(spec: TrialSpec, sampled: dict[str, Any], build_runtime: RuntimeFacto
     data = _fetch_data(spec)
     fetched = time.time()
     runtime = build_runtime.build_runtime(params, data, spec, device)
-    startup = {"startup_worker_s": entered - started, "startup_data_s": fetched - entered}  # seconds
+    startup = {"startup_worker_s": entered - started, "startup_data_s": fetched - entered,  # seconds
+               "process_trial_index": float(_TRIALS_RUN[0])}  # fmt: skip
     startup.update({f"startup_{k}": v for k, v in getattr(runtime, "timings", {}).items()})
     model = ctx.prepare_model(runtime.model, device)
     loader, sampler = _loader(runtime, params, ctx.world_size, ctx.rank)

@@ -1,0 +1,94 @@
+"""Warm trials: a reused trial process gives the same results as a fresh one, and a sweep whose
+closing steps fail still closes its parent run without hiding Tune's own error."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from finesweep.config import load_job
+
+METRICS = ("val_loss", "val_accuracy", "val_macro_f1", "test_accuracy", "train_loss")
+
+
+def _job(tmp_path: Path, tiny_bert: Path, ranks: list[int], name: str) -> Path:
+    job = {
+        "name": name,
+        "dataset": {"name": "emotion_carer", "max_train_samples": 150, "max_eval_samples": 60},
+        "model": {"base": str(tiny_bert)},
+        "train": {"max_length": 32, "batch_size": 16, "epochs": 2, "seed": 5, "learning_rate": 3e-3},
+        "search": {"metric": "val_loss", "mode": "min", "algorithm": "grid",
+                   "overrides": {"lora_r": {"distribution": "grid", "values": ranks}}},
+        "scheduler": {"type": "none"},
+        # one trial at a time: the second grid point runs in the process the first one used
+        "scaling": {"cpus_per_worker": 0.9, "max_concurrent_trials": 1, "trial_runtime": "in_trial"},
+        "tracking": {"uri": f"sqlite:///{tmp_path / 'mlflow.db'}", "experiment": "warm"},
+        "storage_path": str(tmp_path / "results"),
+        "verbose": 0,
+    }  # fmt: skip
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(job))
+    return path
+
+
+def _children(tracking_uri: str, sweep: str) -> list:
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri)
+    experiment = client.get_experiment_by_name("warm")
+    return client.search_runs(
+        [experiment.experiment_id],
+        filter_string=f"tags.`finesweep.sweep` = '{sweep}' and tags.`finesweep.role` = 'trial'",
+    )
+
+
+@pytest.mark.slow
+def test_a_reused_process_gives_the_same_metrics_as_a_fresh_one(tmp_path, tiny_bert, ray_clean):
+    from finesweep.tuning.sweep import run_sweep
+
+    warm = run_sweep(load_job(_job(tmp_path, tiny_bert, [4, 8], "warm")), name="warm")
+    fresh = run_sweep(load_job(_job(tmp_path, tiny_bert, [8], "fresh")), name="fresh")
+    assert set(warm.statuses.values()) == set(fresh.statuses.values()) == {"completed"}
+    runs = _children(warm.tracking_uri, "warm")
+    by_rank = {r.data.params["lora_r"]: r for r in runs}
+    reused = by_rank["8"]
+    assert reused.data.metrics["process_trial_index"] >= 2, "the second trial ran in the first trial's process"
+    [cold] = _children(fresh.tracking_uri, "fresh")
+    assert cold.data.metrics["process_trial_index"] == 1
+    for key in METRICS:
+        # the same configuration from fresh weights and the same seed: identical on CPU
+        assert reused.data.metrics[key] == pytest.approx(cold.data.metrics[key], abs=1e-6), key
+    assert reused.data.metrics["startup_data_s"] <= cold.data.metrics["startup_data_s"] + 0.5
+
+
+def test_a_failing_close_neither_hides_the_error_nor_leaves_the_parent_running(tmp_path, tiny_bert, ray_clean):
+    """``_finish`` runs in the sweep's ``finally``. Its leaderboard read fails here (it is pointed
+    at an empty store): after a Tune failure that second error is only reported, after a success
+    it is raised; either way the parent run ends FAILED instead of staying RUNNING."""
+    from finesweep.tracking.outbox import Outbox
+    from finesweep.tracking.runs import SweepTracker
+    from finesweep.tuning.planning import plan_concurrency
+    from finesweep.tuning.sweep import _finish
+
+    loaded = load_job(_job(tmp_path, tiny_bert, [4], "close"))
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    plan = plan_concurrency([{"CPU": 2.0}], loaded.job.scaling, 1)
+    for failed in (True, False):
+        tracker = SweepTracker(store, "warm", f"close-{failed}")
+        tracker.start_parent({"finesweep.metric": "val_loss", "finesweep.mode": "min"}, {})
+        outbox = Outbox(f"test {failed}", say=lambda _: None)
+        broken_store = f"sqlite:///{empty / 'mlflow.db'}"
+        if failed:
+            _finish(loaded, f"close-{failed}", tracker, broken_store, 0.0, plan, outbox, tmp_path, failed=True)
+        else:
+            from finesweep.errors import TrackingError
+
+            with pytest.raises(TrackingError, match="no sweep named"):
+                _finish(loaded, f"close-{failed}", tracker, broken_store, 0.0, plan, outbox, tmp_path, failed=False)
+        parent = tracker.client.get_run(tracker.parent_id)
+        assert parent.info.status == "FAILED", "the parent run is closed, not left RUNNING"
+        assert parent.data.tags["finesweep.status"] == "failed"
