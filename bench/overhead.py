@@ -1,9 +1,11 @@
 """Sweep overhead: the same trials run by finesweep and by a plain in-process Optuna loop.
 
 finesweep runs the job first (random search, no early stopping, so every trial trains all its
-epochs); the plain loop then replays exactly the configurations finesweep sampled, one trial at a
-time with every core. Prints the wall-time ratio and the per-trial breakdown; writes
-bench/results/overhead.json.
+epochs; two 1-thread trials at a time on 2 cores); the plain loop then replays exactly the
+configurations finesweep sampled at the sweep's own parallelism: as many reused processes as the
+sweep ran trials at once, each with the same torch threads per trial, the configurations dealt
+round-robin. Prints the wall-time ratio, the per-trial breakdown, cold and warm time to first step,
+teardown and the useful-work share; writes bench/results/overhead.json.
 
     python bench/overhead.py [--trials 8] [--train-samples 700] [--quick]
 """
@@ -23,6 +25,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import ROOT, print_table, run_sweep_cli, save, trial_runs, write_job  # noqa: E402
+from sweep_figures import sweep_figures  # noqa: E402
 
 
 def _typed(loaded: Any, row: pd.Series) -> dict[str, Any]:
@@ -49,7 +52,7 @@ def _finesweep_breakdown(trials: pd.DataFrame) -> dict[str, float]:
     epochs = trials["epoch"]
     wall = (trials["end_ms"] - trials["start_ms"]) / 1000
     out = {
-        "process and worker start": trials.get("startup_worker_s", pd.Series([0.0])).mean(),
+        "process and worker start": trials.get("startup_worker_s", pd.Series([0.0])).mean(),  # ~0 when warm
         "data from the object store": trials.get("startup_data_s", pd.Series([0.0])).mean(),
         "model load": trials.get("startup_model_load_s", pd.Series([0.0])).mean(),
         "tokenisation": trials.get("startup_tokenize_s", pd.Series([0.0])).mean(),
@@ -100,15 +103,24 @@ def main() -> None:
         loaded = load_job(job)
         configs = [_typed(loaded, row) for _, row in runs.iterrows()]
         (folder / "configs.json").write_text(json.dumps(configs))
-        print("plain Optuna loop: the same configurations ...", flush=True)
+        figures = sweep_figures(f"sqlite:///{folder / 'mlflow.db'}", "fs")
+        parallel, threads = figures["concurrent_trials"], max(1, round(loaded.job.scaling.cpus_per_worker))
+        print(f"plain Optuna loop: the same configurations in {parallel} reused process(es) x {threads} thread(s) ...",
+              flush=True)  # fmt: skip
         started = time.perf_counter()
-        subprocess.run(
-            [sys.executable, str(ROOT / "bench" / "plain_optuna.py"), str(job), str(folder / "configs.json"),
-             str(folder / "plain.json")],
-            check=True, cwd=folder,
-        )  # fmt: skip
+        processes = [
+            subprocess.Popen(
+                [sys.executable, str(ROOT / "bench" / "plain_optuna.py"), str(job), str(folder / "configs.json"),
+                 str(folder / f"plain-{i}.json"), str(threads), f"{i}/{parallel}"],
+                cwd=folder,
+            )
+            for i in range(parallel)
+        ]  # fmt: skip
+        if any(process.wait() != 0 for process in processes):
+            raise SystemExit("the plain loop failed")
         plain_wall = time.perf_counter() - started
-        plain = json.loads((folder / "plain.json").read_text())
+        shards = [json.loads((folder / f"plain-{i}.json").read_text()) for i in range(parallel)]
+        plain = {"trials": [trial for shard in shards for trial in shard["trials"]]}
 
     fs_phases, plain_phases = _finesweep_breakdown(runs), _plain_breakdown(plain["trials"])
     summary = pd.DataFrame(
@@ -125,11 +137,17 @@ def main() -> None:
     )  # fmt: skip
     print_table(f"Sweep overhead: wall-time ratio finesweep / plain loop = {fs_wall / plain_wall:.2f}", summary)
     print_table("Per-trial breakdown", phases)
+    plain_useful = sum(t["train_s"] + t["eval_s"] for t in plain["trials"]) / (plain_wall * parallel)
+    print_table(
+        "Warm trials",
+        pd.DataFrame([{**{k: v for k, v in figures.items() if k != "sweep"}, "plain_useful_work_share": round(plain_useful, 3)}]).T,
+    )
     path = save(
         "overhead",
         {"trials": trials, "train_samples": samples, "finesweep_wall_s": fs_wall, "plain_wall_s": plain_wall,
-         "ratio": fs_wall / plain_wall, "finesweep_phases": fs_phases, "plain_phases": plain_phases,
-         "summary": summary.to_dict(orient="records")},
+         "ratio": fs_wall / plain_wall, "parallel_processes": parallel, "threads_per_trial": threads,
+         "finesweep_phases": fs_phases, "plain_phases": plain_phases, "sweep_figures": figures,
+         "plain_useful_work_share": plain_useful, "summary": summary.to_dict(orient="records")},
     )  # fmt: skip
     print(f"\nwrote {path}")
 

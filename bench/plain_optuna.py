@@ -70,8 +70,10 @@ def _train_one(task: Any, params: Any, data: Any, config: Any, metric: str) -> t
     return value, timings
 
 
-def main(job_path: str, configs_path: str, out_path: str) -> None:
-    """Run every configuration of ``configs_path`` through an Optuna study; write timings to ``out_path``."""
+def main(job_path: str, configs_path: str, out_path: str, threads: str = "0", shard: str = "0/1") -> None:
+    """Run the configurations of ``configs_path`` (every ``n``-th from ``i``, for ``shard`` "i/n")
+    through an Optuna study in this one reused process with ``threads`` torch threads (0: every
+    core); write timings to ``out_path``."""
     import optuna
     import torch
 
@@ -81,7 +83,8 @@ def main(job_path: str, configs_path: str, out_path: str) -> None:
     from finesweep.tuning.space import to_optuna
 
     started = time.perf_counter()
-    torch.set_num_threads(os.cpu_count() or 1)  # one trial at a time gets the whole machine
+    torch.set_num_threads(int(threads) or os.cpu_count() or 1)  # 0: one trial at a time gets the whole machine
+    index, count = (int(part) for part in shard.split("/"))
     loaded = load_job(Path(job_path))
     task = get_task(loaded.job.task)
     data = task.prepare_data(loaded)
@@ -93,7 +96,7 @@ def main(job_path: str, configs_path: str, out_path: str) -> None:
     distributions = to_optuna(loaded.space)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction="maximize" if loaded.job.search.mode == "max" else "minimize")
-    for values in json.loads(Path(configs_path).read_text()):
+    for values in json.loads(Path(configs_path).read_text())[index::count]:
         study.enqueue_trial(values)
     trials: list[dict[str, Any]] = []
 
@@ -110,4 +113,4 @@ def main(job_path: str, configs_path: str, out_path: str) -> None:
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:4])
+    main(*sys.argv[1:6])

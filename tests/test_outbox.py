@@ -61,3 +61,24 @@ def test_error_headline_keeps_the_cause_ray_puts_on_the_next_line():
         "[Errno 28] Error writing bytes to file. Detail: [errno 28] No space left on device"
     )
     assert error_headline("just one line") == "just one line"
+
+
+def test_a_background_outbox_keeps_order_and_drain_waits_for_the_writer_thread():
+    import time
+
+    store, said = FlakyStore(), []
+    outbox = Outbox("http://127.0.0.1:1", retry_every_s=0.0, say=said.append, background=True)
+
+    def slow(item: str):
+        def call() -> None:
+            time.sleep(0.05)  # a model being logged: the caller must not wait for it
+            store.write(item)()
+
+        return call
+
+    started = time.monotonic()
+    for item in "abcde":
+        outbox.write(item, slow(item))
+    assert time.monotonic() - started < 0.2, "write() hands over and returns"
+    assert outbox.drain(5.0)
+    assert store.written == list("abcde"), "one writer, in order"

@@ -151,6 +151,7 @@ class EmbeddingRuntime:
         from transformers.utils import logging as hf_logging
 
         hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()  # a weight-loading bar per trial is noise in the sweep log
         self.params, self.data, self.device = params, data, device
         self.base = spec.base_model.as_dict()
         started = time.perf_counter()

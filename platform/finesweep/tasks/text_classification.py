@@ -129,6 +129,7 @@ class ClassificationRuntime:
         from finesweep.models.lora import apply_lora
 
         hf_logging.set_verbosity_error()  # "newly initialized classifier" is expected, not news
+        hf_logging.disable_progress_bar()  # a weight-loading bar per trial is noise in the sweep log
         self.params, self.data, self.device = params, data, device
         self.base = spec.base_model.as_dict()
         self.label_names = list(data.label_names)

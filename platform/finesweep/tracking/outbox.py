@@ -5,10 +5,17 @@ an :class:`Outbox`: a write that fails is queued with every later one (order mat
 run must exist before its metrics), the queue is retried on later writes at most every
 ``retry_every_s`` seconds so a dead server does not stall Tune's event loop, and the sweep drains
 it at the end. Whatever still cannot be written is reported by name, never dropped silently.
+
+With ``background=True`` the writes run, in order, on one writer thread of the driver: Tune's
+event loop hands a trial's final status and model to MLflow and goes on scheduling the next trial
+(logging a model takes seconds), while MLflow still sees one writer at a time. A trial is marked
+completed only by the write that follows its model, so the order that matters is kept.
 """
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,7 +32,9 @@ class PendingWrite:
 class Outbox:
     """Ordered, retried MLflow writes with a report of the gap when the server never returns."""
 
-    def __init__(self, target: str, retry_every_s: float = 5.0, say: Callable[[str], None] = print):
+    def __init__(
+        self, target: str, retry_every_s: float = 5.0, say: Callable[[str], None] = print, background: bool = False
+    ):
         self.target = target
         self.retry_every_s = retry_every_s
         self.say = say
@@ -33,6 +42,9 @@ class Outbox:
         self.last_error: str | None = None
         self.outages = 0
         self._next_try = 0.0
+        self._queue: queue.Queue[PendingWrite] | None = queue.Queue() if background else None
+        if self._queue is not None:
+            threading.Thread(target=self._work, args=(self._queue,), name=f"mlflow-writer {target}", daemon=True).start()
 
     def __reduce__(self):
         # Tune pickles callbacks into its experiment state; queued closures do not travel, and a
@@ -40,7 +52,28 @@ class Outbox:
         return (outbox_for, (self.target,))
 
     def write(self, what: str, call: Callable[[], object]) -> None:
-        """Run ``call`` now, or queue it behind earlier failed writes."""
+        """Run ``call`` now (or hand it to the writer thread), or queue it behind earlier failed writes."""
+        if self._queue is not None:
+            self._queue.put(PendingWrite(what, call))
+            return
+        self._write_now(what, call)
+
+    def wait_idle(self) -> None:
+        """Block until the writer thread has handled every write handed to it (no-op without one)."""
+        if self._queue is not None:
+            self._queue.join()
+
+    def _work(self, writes: "queue.Queue[PendingWrite]") -> None:
+        while True:
+            item = writes.get()
+            try:
+                self._write_now(item.what, item.write)
+            except BaseException as exc:  # noqa: BLE001 - never let the writer thread die silently
+                self.say(f"warning: MLflow writer: {type(exc).__name__}: {exc}")
+            finally:
+                writes.task_done()
+
+    def _write_now(self, what: str, call: Callable[[], object]) -> None:
         if self.pending:
             self.flush()
         if self.pending:
@@ -64,6 +97,7 @@ class Outbox:
 
     def drain(self, timeout_s: float) -> bool:
         """Keep retrying until the queue is empty or ``timeout_s`` seconds passed; True when empty."""
+        self.wait_idle()  # writes still with the writer thread come first
         deadline = time.monotonic() + timeout_s
         if self.pending:
             self.say(f"waiting up to {timeout_s:.0f} s for MLflow at {self.target} to record {len(self.pending)} queued writes")
@@ -100,8 +134,10 @@ class Outbox:
 _OUTBOXES: dict[str, Outbox] = {}
 
 
-def outbox_for(target: str, retry_every_s: float = 5.0, say: Callable[[str], None] = print) -> Outbox:
+def outbox_for(
+    target: str, retry_every_s: float = 5.0, say: Callable[[str], None] = print, background: bool = False
+) -> Outbox:
     """The process's one outbox for ``target`` (a sweep's tracking URI and name)."""
     if target not in _OUTBOXES:
-        _OUTBOXES[target] = Outbox(target, retry_every_s, say)
+        _OUTBOXES[target] = Outbox(target, retry_every_s, say, background)
     return _OUTBOXES[target]

@@ -11,15 +11,25 @@ from finesweep.tracking.runs import TAG_STATUS, TAG_TRIAL
 
 
 def _space(mlflow_client: Any, parent_run_id: str) -> dict[str, Any]:
+    """The sweep's search space as logged on its parent run; empty when the run has none (a run
+    recorded by hand, or whose artifacts were lost): the plots then show no hyperparameters."""
     import tempfile
+
+    from mlflow.exceptions import MlflowException
 
     from finesweep.config.loader import parse_parameters, parse_yaml_text
 
     with tempfile.TemporaryDirectory(prefix="finesweep-space-") as tmp:
-        # through this client: mlflow.artifacts.* would use the process-wide tracking URI
-        local = mlflow_client.download_artifacts(parent_run_id, "resolved/search_space.yaml", tmp)
+        try:
+            # through this client: mlflow.artifacts.* would use the process-wide tracking URI
+            local = mlflow_client.download_artifacts(parent_run_id, "resolved/search_space.yaml", tmp)
+        except (MlflowException, OSError):
+            return {}
         text = Path(local).read_text(encoding="utf-8")
-    return parse_parameters(parse_yaml_text(text)["parameters"], "resolved/search_space.yaml", "parameters", [])
+    parsed = parse_yaml_text(text)
+    if not isinstance(parsed, dict) or not isinstance(parsed.get("parameters"), dict):
+        return {}
+    return parse_parameters(parsed["parameters"], "resolved/search_space.yaml", "parameters", [])
 
 
 def _param_value(text: str, distribution: Any) -> Any:

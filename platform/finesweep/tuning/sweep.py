@@ -153,11 +153,11 @@ def run_sweep(loaded: LoadedJob, name: str | None = None, resume: bool = False) 
     tracking_uri = resolve_tracking_uri(job.tracking.uri)
     _fail_fast_mlflow_requests()
     check_reachable(tracking_uri)
+    _check_local_resources(job.scaling)
+    _prepare_storage(job.storage_path)
     _say(f"sweep {sweep!r}: task {job.task}, tracking {tracking_uri}")
     tracker = SweepTracker(tracking_uri, job.tracking.experiment, sweep)
     _check_resume(tracker, loaded, sweep, resume)
-    _prepare_storage(job.storage_path)
-    _check_local_resources(job.scaling)
     data, base, baseline = _prepare_inputs(loaded, task)
     from finesweep.tuning.ray_runtime import connect_or_start
 
@@ -261,7 +261,8 @@ def _run_tuner(loaded, task, sweep, tracker, data, base, started, tracking_uri, 
     spec = _trial_spec(loaded, base, ray.put(data), data.fingerprint + sweep, results)
     _open_parent(tracker, loaded, data, base, commit, resume, baseline, results, sweep)
     extra = {"base_model": base.reference, "dataset": data.source, "dataset_fingerprint": data.fingerprint}
-    outbox = outbox_for(f"{tracking_uri} (sweep {sweep})", say=_say)
+    # MLflow writes (a finished trial's model above all) run on one writer thread, off Tune's loop
+    outbox = outbox_for(f"{tracking_uri} (sweep {sweep})", say=_say, background=True)
     callback = MlflowSweepCallback(tracker, loaded.params.model_dump(), extra, outbox)
     tuner = _tuner(loaded, sweep, spec, search, scheduler, plan, callback, resume)
     failed = True
