@@ -7,6 +7,8 @@ import os
 import threading
 from pathlib import Path
 
+import pytest
+
 from finesweep.redact import MASK, redact, secret_values
 from finesweep.tracking.runs import SweepTracker
 
@@ -70,3 +72,60 @@ def test_secret_lookup_survives_another_thread_changing_the_environment(monkeypa
     finally:
         stop.set()
         thread.join()
+
+
+def _all_recorded_text(client, runs, folder: Path) -> str:
+    """Every param, tag and text artifact of ``runs``, concatenated."""
+    parts = []
+    for run in runs:
+        parts.extend([*run.data.params.keys(), *run.data.params.values(), *run.data.tags.values()])
+        local = Path(client.download_artifacts(run.info.run_id, "", str(folder / run.info.run_id)))
+        for path in local.rglob("*"):
+            if path.is_file() and path.suffix in (".yaml", ".yml", ".json", ".txt", ".md", ".html", ""):
+                parts.append(path.read_text(encoding="utf-8", errors="replace"))
+    return "\n".join(parts)
+
+
+@pytest.mark.slow
+def test_no_secret_in_the_console_or_mlflow_of_a_sweep_and_a_promotion(tmp_path, tiny_bert):
+    import subprocess
+    import sys
+
+    import yaml
+    from mlflow.tracking import MlflowClient
+
+    secret = "tok-SECRET-98765xyz"
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    job = {
+        "name": "secrets",
+        "description": f"made with token {secret}",  # a secret pasted into a job file
+        "dataset": {"name": "emotion_carer", "max_train_samples": 90, "max_eval_samples": 60},
+        "model": {"base": str(tiny_bert)},
+        "train": {"epochs": 1, "max_length": 32, "batch_size": 16},
+        "search": {"num_samples": 1, "overrides": {"lora_r": {"distribution": "choice", "values": [4]}}},
+        "scheduler": {"type": "none"},
+        "scaling": {"cpus_per_worker": 0.9},
+        "tracking": {"uri": store, "experiment": "secrets"},
+        "storage_path": str(tmp_path / "results"),
+        "verbose": 1,
+    }
+    path = tmp_path / "job.yaml"
+    path.write_text(yaml.safe_dump(job))
+    env = {**os.environ, "FINESWEEP_TEST_API_TOKEN": secret, "HF_TOKEN": "hf_" + secret}
+    outputs = []
+    for args in (["sweep", str(path), "--name", "s1"], ["promote-best-model", "--sweep", "s1", "--model-name", "m",
+                                                          "--tracking-uri", store, "--force"]):  # fmt: skip
+        done = subprocess.run([sys.executable, "-m", "finesweep", *args], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=600)  # fmt: skip
+        assert done.returncode == 0, done.stderr[-3000:]
+        outputs.append(done.stdout + done.stderr)
+    console = "\n".join(outputs)
+    assert secret not in console
+    client = MlflowClient(store)
+    runs = client.search_runs([client.get_experiment_by_name("secrets").experiment_id])
+    assert len(runs) == 2
+    recorded = _all_recorded_text(client, runs, tmp_path / "artifacts")
+    assert secret not in recorded, "a secret reached MLflow"
+    assert MASK in recorded, "the pasted token was recorded masked"
+    versions = client.search_model_versions("name = 'm'")
+    assert versions and all(secret not in str(v.tags) for v in versions)
