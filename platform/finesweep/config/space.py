@@ -184,3 +184,22 @@ def upper_bound(spec: Any) -> Any:
         numeric = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
         return max(numeric) if numeric else None
     return spec.high
+
+
+def to_optuna(space: dict[str, Any]) -> dict[str, Any]:
+    """Optuna distributions for OptunaSearch (TPE or random sampling)."""
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+    out: dict[str, Any] = {}
+    for name, spec in space.items():
+        if isinstance(spec, LogUniform):
+            out[name] = FloatDistribution(spec.low, spec.high, log=True)
+        elif isinstance(spec, Uniform):
+            out[name] = FloatDistribution(spec.low, spec.high)
+        elif isinstance(spec, IntRange):
+            out[name] = IntDistribution(spec.low, spec.high, step=spec.step, log=spec.log)
+        elif isinstance(spec, (Choice, Grid)):
+            out[name] = CategoricalDistribution(list(spec.values))
+        else:  # pragma: no cover - the schema admits no other kind
+            raise TypeError(f"unsupported distribution for {name}: {spec!r}")
+    return out

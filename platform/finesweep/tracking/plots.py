@@ -46,7 +46,7 @@ def study_from_runs(mlflow_client: Any, parent: Any, children: list[Any], metric
     """An in-memory Optuna study whose trials are the sweep's trials (pruned ones as PRUNED)."""
     import optuna
 
-    from finesweep.tuning.space import to_optuna
+    from finesweep.config.space import to_optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     distributions = to_optuna(_space(mlflow_client, parent.info.run_id))

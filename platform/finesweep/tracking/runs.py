@@ -110,6 +110,7 @@ class SweepTracker:
         self._children: dict[str, str] = {}
         self._last_result: dict[str, dict[str, Any]] = {}
         self._errors: dict[str, str] = {}
+        self._started_trials: int | None = None  # child runs created so far, counted once from MLflow
 
     def __reduce__(self):
         # Tune pickles its callbacks into the experiment state; a restored sweep reconnects by
@@ -248,7 +249,8 @@ class SweepTracker:
         if run_id is None:
             run = self.client.create_run(
                 self.experiment_id,
-                run_name=f"{self.sweep}-{trial_id}",
+                # short and distinct in the runs table: "trial 3 · 05b06ea0" (start order, Tune's id)
+                run_name=f"trial {self._next_trial_number()} · {trial_id}",
                 tags={
                     TAG_PARENT: self.parent_id,
                     TAG_SWEEP: self.sweep,
@@ -263,6 +265,13 @@ class SweepTracker:
             self._log_params(run_id, params)
         self._children[trial_id] = run_id
         return run_id
+
+    def _next_trial_number(self) -> int:
+        """1, 2, 3, ... in the order trials start (continuing after a resume)."""
+        if self._started_trials is None:
+            self._started_trials = len(self._trial_runs())
+        self._started_trials += 1
+        return self._started_trials
 
     def remember_result(self, trial_id: str, result: dict[str, Any]) -> None:
         """Keep a trial's latest result in memory (its status is decided from it, MLflow or not)."""

@@ -101,6 +101,18 @@ def peak_memory_mb(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
 
+def resident_memory_mb() -> float:
+    """This process's resident memory right now, in MiB (0 where /proc is unavailable): in a reused
+    process it shows whether memory stays flat from trial to trial (peak memory only grows)."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+    except (OSError, ValueError, IndexError):
+        return 0.0
+    import os
+
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
 def _loader(runtime: TaskRuntime, params: Any, world: int, rank: int) -> tuple[DataLoader, GlobalBatches]:
     """This worker's batches: its share of each seeded global batch of ``batch_size`` examples
     (grouped by length unless ``group_by_length`` is off), so any number of workers trains on the
@@ -273,6 +285,7 @@ def _validate(trial: _Trial, epoch: int, losses: list[float], progress: dict[str
     metrics["time_to_first_step_s"] = progress["first_step_s"] or 0.0
     metrics.update(trial.startup)
     metrics["peak_memory_mb"] = peak_memory_mb(trial.device)
+    metrics["resident_memory_mb"] = resident_memory_mb()
     metrics["train_time_s"] = progress["train_seconds"]
     metrics["restarts"] = progress["restarts"]
     metrics["stopped_early"] = float(stop_early)

@@ -4,27 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from finesweep.config.space import Choice, Grid, IntRange, LogUniform, Uniform, finite_values
+from finesweep.config.space import finite_values
 from finesweep.config.space import grid_size as _counted_grid_size
+from finesweep.config.space import to_optuna
 
-
-def to_optuna(space: dict[str, Any]) -> dict[str, Any]:
-    """Optuna distributions for OptunaSearch (TPE or random sampling)."""
-    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
-
-    out: dict[str, Any] = {}
-    for name, spec in space.items():
-        if isinstance(spec, LogUniform):
-            out[name] = FloatDistribution(spec.low, spec.high, log=True)
-        elif isinstance(spec, Uniform):
-            out[name] = FloatDistribution(spec.low, spec.high)
-        elif isinstance(spec, IntRange):
-            out[name] = IntDistribution(spec.low, spec.high, step=spec.step, log=spec.log)
-        elif isinstance(spec, (Choice, Grid)):
-            out[name] = CategoricalDistribution(list(spec.values))
-        else:  # pragma: no cover - the schema admits no other kind
-            raise TypeError(f"unsupported distribution for {name}: {spec!r}")
-    return out
+__all__ = ["grid_points", "grid_size", "to_optuna"]
 
 
 def grid_points(space: dict[str, Any]) -> dict[str, list[Any]]:
