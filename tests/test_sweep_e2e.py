@@ -110,6 +110,15 @@ def test_tpe_asha_sweep_records_every_trial_and_frees_resources(tmp_path, tiny_b
             assert len(steps) < int(child.data.params["epochs"]), "pruned trials stop before their last epoch"
             assert "confusion_matrix.png" not in artifacts
 
+    listed = _cli("sweeps", "--tracking-uri", summary.tracking_uri, "--json")
+    assert listed.returncode == 0, listed.stderr
+    [row] = [r for r in json.loads(listed.stdout) if r["sweep"] == "tpe-asha"]
+    assert (row["task"], row["status"], row["experiment"]) == ("text_classification", "finished", "e2e")
+    assert (row["completed"], row["pruned"], row["failed"]) == (summary.count("completed"), summary.count("pruned"), 0)
+    assert row["best"] == pytest.approx(summary.best_value)
+    table = _cli("sweeps", "--tracking-uri", summary.tracking_uri, "--experiment", "e2e")
+    assert "tpe-asha" in table.stdout and f"{summary.best_value:.4g}" in table.stdout
+
     board = _cli("leaderboard", "--sweep", "tpe-asha", "--tracking-uri", summary.tracking_uri, "--json")
     assert board.returncode == 0, board.stderr
     records = json.loads(board.stdout)["trials"]

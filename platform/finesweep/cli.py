@@ -180,6 +180,23 @@ def leaderboard_command(
         typer.echo(format_table(table))
 
 
+@app.command(name="sweeps")
+def sweeps_command(
+    experiment: Optional[str] = typer.Option(None, "--experiment", help="Only sweeps of this MLflow experiment."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON records instead of a table."),
+    tracking_uri: Optional[str] = typer.Option(None, "--tracking-uri", help=_TRACKING_HELP),
+) -> None:
+    """List the sweeps in a store, newest first: task, start, status, trial counts, best value."""
+    uri = _store(tracking_uri)
+    from finesweep.tracking.leaderboard import format_sweeps, sweeps_table
+
+    table = sweeps_table(uri, experiment)
+    if as_json:
+        typer.echo(json.dumps(json.loads(table.to_json(orient="records")), indent=2))
+    else:
+        typer.echo(format_sweeps(table))
+
+
 def _print_promotion(outcome) -> None:
     typer.echo(f"Held-out test split, deciding metric {outcome.metric} ({outcome.mode}):")
     typer.echo(outcome.table.to_string(float_format=lambda v: f"{v:.4f}", na_rep="-"))

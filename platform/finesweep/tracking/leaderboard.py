@@ -21,8 +21,7 @@ def sweep_parent(mlflow_client: Any, sweep: str) -> Any:
     )
     if not runs:
         raise TrackingError(
-            f"no sweep named {sweep!r} in the MLflow store; the sweep's name is printed on its first line "
-            "and is the run name of its parent run in the MLflow UI"
+            f"no sweep named {sweep!r} in the MLflow store; `finesweep sweeps` lists them"
         )
     return runs[0]
 
@@ -81,3 +80,47 @@ def format_table(table: pd.DataFrame) -> str:
         return "(no trials)"
     shown = table.drop(columns=["run_id"])
     return shown.to_string(float_format=lambda v: f"{v:.4g}", na_rep="-")
+
+
+def sweeps_table(tracking_uri: str, experiment: str | None = None) -> pd.DataFrame:
+    """Every sweep in the store (or in ``experiment``), newest first: name, experiment, task, start
+    time, status, completed/pruned/failed trial counts and the best value of its metric."""
+    mlflow_client = client(tracking_uri)
+    experiments = {e.experiment_id: e.name for e in mlflow_client.search_experiments()}
+    if experiment is not None:
+        experiments = {key: name for key, name in experiments.items() if name == experiment}
+        if not experiments:
+            raise TrackingError(f"--experiment: no experiment named {experiment!r} in the MLflow store")
+    parents = mlflow_client.search_runs(
+        list(experiments), filter_string=f"tags.`{TAG_ROLE}` = 'sweep'", order_by=["attributes.start_time DESC"],
+        max_results=10_000,
+    ) if experiments else []  # fmt: skip
+    rows = []
+    for run in parents:
+        tags, metrics = run.data.tags, run.data.metrics
+        metric = tags.get("finesweep.metric", "")
+        rows.append({
+            "sweep": tags.get(TAG_SWEEP),
+            "experiment": experiments.get(run.info.experiment_id),
+            "task": tags.get("finesweep.task"),
+            "started (UTC)": pd.Timestamp(run.info.start_time, unit="ms").strftime("%Y-%m-%d %H:%M"),
+            "status": tags.get(TAG_STATUS, run.info.status.lower()),
+            "completed": metrics.get("n_completed"),
+            "pruned": metrics.get("n_pruned"),
+            "failed": metrics.get("n_failed"),
+            "metric": metric,
+            "best": metrics.get(f"best_{metric}"),
+        })  # fmt: skip
+    return pd.DataFrame(rows, columns=["sweep", "experiment", "task", "started (UTC)", "status", "completed", "pruned",
+                                       "failed", "metric", "best"])  # fmt: skip
+
+
+def format_sweeps(table: pd.DataFrame) -> str:
+    """The sweeps table as aligned text: counts as integers, values to 4 significant digits."""
+    if table.empty:
+        return "(no sweeps)"
+    shown = table.copy()
+    for column in ("completed", "pruned", "failed"):
+        shown[column] = shown[column].map(lambda v: "-" if pd.isna(v) else str(int(v)))
+    shown["best"] = shown["best"].map(lambda v: "-" if pd.isna(v) else f"{v:.4g}")
+    return shown.to_string(index=False)

@@ -150,6 +150,27 @@ class SweepTracker:
         """The latest value of metric ``key`` of every trial that recorded it."""
         return [run.data.metrics[key] for run in self._trial_runs() if key in run.data.metrics]
 
+    def close_orphans(self) -> list[str]:
+        """Retire child runs still marked running once Tune has finished every trial; return their ids.
+
+        A driver killed after a trial started (its child run created) but before Tune saved its
+        experiment state leaves a run that ``--resume`` cannot know: Tune restores the trials it
+        saved, and the restored searcher proposes that configuration again as a new trial. The
+        stale run is soft-deleted (``mlflow runs restore`` brings it back), so the sweep keeps one
+        run per trial and none stays RUNNING, and the parent run names it in the tag
+        ``finesweep.interrupted_runs``.
+        """
+        stale = [run for run in self._trial_runs() if run.data.tags.get(TAG_STATUS) == "running"]
+        for run in stale:
+            reason = "interrupted with the sweep driver before Tune saved this trial; rerun as a new trial on --resume"
+            self.client.log_batch(run.info.run_id, tags=[_tag(TAG_STATUS, "interrupted"), _tag(TAG_ERROR, reason)])
+            self.client.set_terminated(run.info.run_id, "KILLED")
+            self.client.delete_run(run.info.run_id)
+        if stale and self.parent_id:
+            ids = ",".join(run.info.run_id for run in stale)
+            self.client.log_batch(self.parent_id, tags=[_tag("finesweep.interrupted_runs", ids)])
+        return [run.data.tags.get(TAG_TRIAL, run.info.run_id) for run in stale]
+
     def remember_error(self, trial_id: str, error: str) -> None:
         """Keep a failed trial's error in memory (reported even if MLflow cannot take it)."""
         self._errors[trial_id] = error

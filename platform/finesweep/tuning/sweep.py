@@ -120,6 +120,10 @@ def _fail_fast_mlflow_requests() -> None:
     A user's own settings win."""
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+    # Tune saves its experiment state at most every 10 s by default; warm trials start within
+    # seconds of each other, so a driver killed in between would lose more started trials to
+    # --resume. One second costs little (the state of a sweep is a few KiB).
+    os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "1")
 
 
 def _preflight_tokenizer(location: str, trust_remote_code: bool) -> None:
@@ -384,6 +388,10 @@ def _finish(loaded, sweep, tracker, tracking_uri, started, plan, outbox, results
                            released, leaked, storage_path=str(results))  # fmt: skip
     try:
         _record_queued_writes(outbox, loaded.job.tracking.retry_for_s, results)
+        orphans = tracker.close_orphans() if not failed else []
+        if orphans:
+            _say(f"retired {len(orphans)} trial run(s) the interrupted driver had started but Tune never saved "
+                 f"(rerun as new trials; soft-deleted in MLflow): {', '.join(orphans)}")  # fmt: skip
     except Exception as exc:  # noqa: BLE001 - reported below, after the parent run is closed
         problems.append(exc)
     try:
