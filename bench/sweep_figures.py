@@ -4,8 +4,11 @@
 
 Prints, for the sweep's trials: the median time from trial start to first training step for cold
 trials (the first trial in a process) and warm ones (a reused process), the median teardown
-(from a trial's last reported epoch to its MLflow run closing with its model recorded), and the
-useful-work share: the trials' training plus evaluation seconds over (wall time x concurrent
+(from a trial's last reported epoch to its MLflow run closing with its model recorded), the
+median per-trial overhead (the trial's MLflow run, open from Tune starting the trial until its
+model is recorded, less its training and evaluation seconds), and the useful-work share: the
+trials' training plus evaluation seconds (validation every epoch, the test
+split at the end) over (wall time x concurrent
 trials). Nothing is asserted: these are benchmark figures.
 """
 
@@ -34,17 +37,23 @@ def sweep_figures(tracking_uri: str, sweep: str) -> dict[str, object]:
         filter_string=f"tags.`finesweep.sweep` = '{sweep}' and tags.`finesweep.role` = 'trial'",
         max_results=10_000,
     )
-    cold, warm, teardown, useful = [], [], [], 0.0
+    cold, warm, teardown, useful, overhead = [], [], [], 0.0, {"cold": [], "warm": []}
     for run in children:
         metrics = run.data.metrics
         first = metrics.get("time_to_first_step_s")
         if first is not None:
             (cold if metrics.get("process_trial_index", 1.0) <= 1 else warm).append(first)
         epochs = metrics.get("epoch", 0.0)
-        useful += metrics.get("train_time_s", 0.0) + metrics.get("eval_time_s", 0.0) * epochs  # seconds
+        evaluation = metrics.get("eval_time_s", 0.0) * epochs + metrics.get("test_eval_time_s", 0.0)  # seconds
+        useful += metrics.get("train_time_s", 0.0) + evaluation
         history = client.get_metric_history(run.info.run_id, "epoch")
         if history and run.info.end_time:
             teardown.append((run.info.end_time - max(m.timestamp for m in history)) / 1000)
+        if run.info.end_time and "train_time_s" in metrics:
+            # the run opens when Tune starts the trial and closes once its model is recorded
+            span = (run.info.end_time - run.info.start_time) / 1000
+            kind = "cold" if metrics.get("process_trial_index", 1.0) <= 1 else "warm"
+            overhead[kind].append(span - metrics["train_time_s"] - evaluation)
     wall = parent.data.metrics.get("sweep_wall_time_s", 0.0)
     concurrency = parent.data.metrics.get("max_concurrent_trials", 1.0)
     return {
@@ -57,6 +66,8 @@ def sweep_figures(tracking_uri: str, sweep: str) -> dict[str, object]:
         "median_first_step_all_s": _median(cold + warm),
         "cold_trials": len(cold),
         "warm_trials": len(warm),
+        "median_overhead_cold_s": _median(overhead["cold"]),
+        "median_overhead_warm_s": _median(overhead["warm"]),
         "median_teardown_s": _median(teardown),
         "useful_work_share": round(useful / (wall * concurrency), 3) if wall else None,
     }

@@ -298,7 +298,9 @@ def _report(trial: _Trial, metrics: dict[str, Any], progress: dict[str, Any], fi
 
     metrics[FINAL_KEY] = float(final)
     if final:
+        test_start = time.time()
         metrics.update(trial.runtime.evaluate(trial.model, "test", "test_"))
+        metrics["test_eval_time_s"] = time.time() - test_start  # seconds on the held-out split
         progress["final_metrics"] = metrics  # a trial restored from this checkpoint is already done
     with tempfile.TemporaryDirectory(prefix="finesweep-ckpt-") as tmp:
         folder = None
