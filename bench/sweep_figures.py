@@ -7,9 +7,8 @@ trials (the first trial in a process) and warm ones (a reused process), the medi
 (from a trial's last reported epoch to its MLflow run closing with its model recorded), the
 median per-trial overhead (the trial's MLflow run, open from Tune starting the trial until its
 model is recorded, less its training and evaluation seconds), and the useful-work share: the
-trials' training plus evaluation seconds (validation every epoch, the test
-split at the end) over (wall time x concurrent
-trials). Nothing is asserted: these are benchmark figures.
+trials' training plus evaluation seconds (validation every epoch, the test split at the end) over
+(wall time x concurrent trials). Nothing is asserted: these are benchmark figures.
 """
 
 from __future__ import annotations
