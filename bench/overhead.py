@@ -138,10 +138,8 @@ def main() -> None:
     print_table(f"Sweep overhead: wall-time ratio finesweep / plain loop = {fs_wall / plain_wall:.2f}", summary)
     print_table("Per-trial breakdown", phases)
     plain_useful = sum(t["train_s"] + t["eval_s"] for t in plain["trials"]) / (plain_wall * parallel)
-    print_table(
-        "Warm trials",
-        pd.DataFrame([{**{k: v for k, v in figures.items() if k != "sweep"}, "plain_useful_work_share": round(plain_useful, 3)}]).T,
-    )
+    warm = {**{k: v for k, v in figures.items() if k != "sweep"}, "plain_useful_work_share": round(plain_useful, 3)}
+    print_table("Warm trials", pd.DataFrame({"figure": list(warm), "value": list(warm.values())}))
     path = save(
         "overhead",
         {"trials": trials, "train_samples": samples, "finesweep_wall_s": fs_wall, "plain_wall_s": plain_wall,
