@@ -132,3 +132,44 @@ def test_racing_promotions_leave_aliases_consistent(sweeps):
     champion = str(client.get_model_version_by_alias("raced", "champion").version)
     previous = str(client.get_model_version_by_alias("raced", "previous").version)
     assert {champion, previous} == {"1", "2"}, "the later promotion's champion, the earlier one's previous"
+
+
+def test_promotion_rereads_the_data_where_the_sweep_found_it(sweeps, tmp_path):
+    """The sweep recorded its data directory: promotion needs no FINESWEEP_DATA_DIR (and has no
+    download cache to fall back on here)."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "FINESWEEP_DATA_DIR"}
+    env["FINESWEEP_CACHE_DIR"] = str(tmp_path / "empty-cache")
+    done = subprocess.run(
+        [sys.executable, "-m", "finesweep", "promote-best-model", "--sweep", "good", "--model-name", "nodir",
+         "--tracking-uri", sweeps, "--dry-run"],
+        capture_output=True, text=True, timeout=600, env=env, cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "dry run" in done.stdout
+
+
+def test_promotion_refuses_a_data_file_changed_since_the_sweep(tmp_path, tiny_bert, data_dir, ray_session):
+    import csv
+
+    from finesweep.tuning.sweep import run_sweep
+
+    lines = (data_dir / "emotion_carer" / "train.txt").read_text(encoding="utf-8").splitlines()[:800]
+    data = tmp_path / "tickets.csv"  # a user's own file (made here from the shared data, never committed)
+    with data.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", "label"])
+        writer.writerows(line.rsplit(";", 1) for line in lines)
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    job = _job(tmp_path / "own", str(tiny_bert), "own", {"epochs": 1}, store)
+    raw = yaml.safe_load(job.read_text())
+    raw["dataset"] = {"path": str(data), "max_eval_samples": 30}
+    job.write_text(yaml.safe_dump(raw))
+    run_sweep(load_job(job), name="own")
+    with data.open("a", encoding="utf-8") as handle:  # the file changes after the sweep
+        handle.write("one more line,joy\n")
+    done = _cli("promote-best-model", "--sweep", "own", "--model-name", "own", "--tracking-uri", store, "--dry-run")
+    assert done.returncode == 2, done.stdout + done.stderr
+    [line] = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert str(data) in line and "changed since the sweep" in line

@@ -9,13 +9,15 @@ nowhere is downloaded into the cache and its checksum verified before use.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import hashlib
 import json
 import os
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, Iterator
 
 if TYPE_CHECKING:  # pandas is imported by the loaders: validating a job file stays light
     import pandas as pd
@@ -316,10 +318,29 @@ CATALOG: dict[str, CatalogEntry] = {
 }
 
 
+# A data directory given for one block of code (``recorded_data_dir``): promotion and reports
+# re-read a sweep's data from where the sweep found it, whatever the environment says now.
+_DATA_DIR_OVERRIDE: contextvars.ContextVar[Path | None] = contextvars.ContextVar("finesweep_data_dir", default=None)
+
+
 def data_dir() -> Path | None:
-    """The local data directory ($FINESWEEP_DATA_DIR), or None when unset."""
+    """The local data directory: the one a sweep recorded while re-reading its data, else
+    $FINESWEEP_DATA_DIR, else None."""
+    override = _DATA_DIR_OVERRIDE.get()
+    if override is not None:
+        return override
     value = os.environ.get("FINESWEEP_DATA_DIR")
-    return Path(value).expanduser() if value else None
+    return Path(value).expanduser().resolve() if value else None
+
+
+@contextlib.contextmanager
+def recorded_data_dir(path: Path | None) -> Iterator[None]:
+    """Read catalog files from ``path`` (a sweep's recorded data directory) inside the block."""
+    token = _DATA_DIR_OVERRIDE.set(path)
+    try:
+        yield
+    finally:
+        _DATA_DIR_OVERRIDE.reset(token)
 
 
 def cache_dir() -> Path:

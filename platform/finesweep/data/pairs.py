@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
 import pandas as pd
@@ -32,6 +33,7 @@ class PairData:
     source: str
     extra: dict[str, Any] = field(default_factory=dict)
     label_names: list[str] = field(default_factory=list)  # none: kept for code that lists classes
+    files: dict[str, str] = field(default_factory=dict)  # a user's files read: absolute path -> sha256
 
     def counts(self) -> dict[str, int]:
         """Number of queries per split."""
@@ -116,6 +118,7 @@ def prepare_pairs(config: DatasetConfig, resolve: Callable[[str], Any]) -> PairD
     """Load, split by group, subsample queries and encode a pairs dataset. The evaluation corpora are
     every passage of their split, whatever ``max_eval_samples`` leaves of the queries."""
     frame, hashes, source = _read(config, resolve)
+    files = {} if config.name is not None else {str(Path(source).resolve()): hashes[0]}
     splits = _split_by_group(frame, config, source)
     encoded = {}
     for name in SPLITS:
@@ -125,4 +128,4 @@ def prepare_pairs(config: DatasetConfig, resolve: Callable[[str], Any]) -> PairD
         encoded[name] = _encode(queries, queries if name == "train" else splits[name])
     recipe = json.dumps({"files": hashes, "split": config.model_dump(exclude={"name", "path"})}, sort_keys=True)
     fingerprint = hashlib.sha256(recipe.encode()).hexdigest()[:16]
-    return PairData(splits=encoded, fingerprint=fingerprint, source=source)
+    return PairData(splits=encoded, fingerprint=fingerprint, source=source, files=files)

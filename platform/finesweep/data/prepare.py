@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -31,6 +32,7 @@ class PreparedData:
     extra: dict[str, Any] = field(default_factory=dict)
     multi_label: bool = False  # then each label is a list of label indices
     warnings: list[str] = field(default_factory=list)  # printed by the sweep before it starts
+    files: dict[str, str] = field(default_factory=dict)  # a user's files read: absolute path -> sha256
 
     def counts(self) -> dict[str, int]:
         """Number of examples per split."""
@@ -57,9 +59,10 @@ class PreparedData:
         return {self.label_names[int(i)]: int(n) for i, n in series.sort_index().items()}
 
 
-def _read_user_files(config: DatasetConfig, resolve) -> tuple[dict[str, pd.DataFrame], list[str], str]:
+def _read_user_files(config: DatasetConfig, resolve) -> tuple[dict[str, pd.DataFrame], list[str], str, dict[str, str]]:
     shipped: dict[str, pd.DataFrame] = {}
     hashes = []
+    files: dict[str, str] = {}
     for split, value in (("train", config.path), ("validation", config.validation_path), ("test", config.test_path)):
         if value is None:
             continue
@@ -68,9 +71,10 @@ def _read_user_files(config: DatasetConfig, resolve) -> tuple[dict[str, pd.DataF
         frame = read_frame(path, fmt)
         shipped[split] = to_text_label(frame, path, config.text_column, config.label_column, config.label_separator)
         hashes.append(sha256_of(path))
+        files[str(Path(path).resolve())] = hashes[-1]
     if len(shipped) == 1:
         shipped = {"all": shipped["train"]}
-    return shipped, hashes, str(resolve(config.path))
+    return shipped, hashes, str(resolve(config.path)), files
 
 
 def _label_names(config: DatasetConfig, frames: dict[str, pd.DataFrame], catalog_names: list[str] | None) -> list[str]:
@@ -146,6 +150,7 @@ def _prepare_multilabel(config: DatasetConfig, shipped: dict[str, pd.DataFrame],
 def prepare_dataset(config: DatasetConfig, resolve) -> PreparedData:
     """Load, split, subsample and encode the dataset a job names. ``resolve`` maps job-relative paths."""
     multi_label = config.multi_label
+    files: dict[str, str] = {}
     if config.name is not None:
         entry = catalog_entry(config.name)
         if entry.kind != "labels":
@@ -154,11 +159,11 @@ def prepare_dataset(config: DatasetConfig, resolve) -> PreparedData:
         shipped, catalog_names, hashes = load_catalog_dataset(config.name)
         source = f"catalog:{config.name}"
     else:
-        shipped, hashes, source = _read_user_files(config, resolve)
+        shipped, hashes, source, files = _read_user_files(config, resolve)
         catalog_names = None
     if multi_label:
         label_names, splits = _prepare_multilabel(config, shipped, catalog_names, source)
-        return PreparedData(label_names, splits, _fingerprint(config, hashes), source, multi_label=True)
+        return PreparedData(label_names, splits, _fingerprint(config, hashes), source, multi_label=True, files=files)
     label_names = _label_names(config, shipped, catalog_names)
     for split, frame in shipped.items():
         _check_labels(frame, label_names, source if split in ("all", "train") else f"{source} [{split}]")
@@ -172,7 +177,8 @@ def prepare_dataset(config: DatasetConfig, resolve) -> PreparedData:
         if split == "train" and missing:
             names = ", ".join(label_names[i] for i in sorted(missing))
             raise DataError(f"{source}: the train split has no examples of: {names}")
-    prepared = PreparedData(label_names=label_names, splits=splits, fingerprint=_fingerprint(config, hashes), source=source)
+    prepared = PreparedData(label_names=label_names, splits=splits, fingerprint=_fingerprint(config, hashes), source=source,
+                            files=files)  # fmt: skip
     prepared.warnings.extend(overlap_warnings(splits))
     return prepared
 

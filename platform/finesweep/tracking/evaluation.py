@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 from sklearn.metrics import accuracy_score, f1_score, log_loss
 
 from finesweep.errors import TrackingError
+from finesweep.tracking.store import client
 
 
 @dataclass
@@ -47,13 +50,45 @@ def resolved_job(tracking_uri: str, parent_run_id: str) -> dict[str, Any]:
         raise TrackingError(f"sweep run {parent_run_id} has no resolved/job.yaml artifact ({exc})") from None
 
 
+@contextlib.contextmanager
+def recorded_data(tracking_uri: str, parent_run_id: str) -> Iterator[None]:
+    """Re-read a sweep's data where the sweep found it: its recorded data directory for a catalog
+    dataset (no FINESWEEP_DATA_DIR needed), and only the very files it read (same sha256) for a
+    user's dataset. Sweeps recorded before this record existed fall back to the environment."""
+    import json
+
+    from mlflow.exceptions import MlflowException
+
+    from finesweep.data.catalog import recorded_data_dir, sha256_of
+    from finesweep.errors import DataError
+
+    mlflow_client = client(tracking_uri)
+    with tempfile.TemporaryDirectory(prefix="finesweep-data-source-") as tmp:
+        try:
+            local = mlflow_client.download_artifacts(parent_run_id, "resolved/data_source.json", tmp)
+            record = json.loads(Path(local).read_text(encoding="utf-8"))
+        except (MlflowException, OSError, ValueError):
+            record = {}
+    for name, digest in (record.get("files") or {}).items():
+        path = Path(name)
+        if not path.is_file():
+            raise DataError(f"{path}: the sweep's data file is gone (it was read from there with sha256 {digest[:12]}...)")
+        if sha256_of(path) != digest:
+            raise DataError(f"{path}: changed since the sweep (sha256 {sha256_of(path)[:12]}..., the sweep read "
+                            f"{digest[:12]}...); restore it to compare on the sweep's own test split")  # fmt: skip
+    folder = record.get("data_dir")
+    with recorded_data_dir(Path(folder) if folder else None):
+        yield
+
+
 def sweep_test_split(tracking_uri: str, parent_run_id: str) -> TestSplit:
     """Re-read the sweep's data with its recorded split recipe and return the test split."""
     from finesweep.config.schema import DatasetConfig
     from finesweep.data.prepare import prepare_dataset
 
     dataset = DatasetConfig.model_validate(resolved_job(tracking_uri, parent_run_id)["dataset"])
-    data = prepare_dataset(dataset, lambda value: Path(value))
+    with recorded_data(tracking_uri, parent_run_id):
+        data = prepare_dataset(dataset, lambda value: Path(value))
     if data.multi_label:
         raise TrackingError(
             f"{data.source} is multi-label; champion/challenger comparison is implemented for single-label "

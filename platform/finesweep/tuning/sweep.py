@@ -97,6 +97,24 @@ def _log_parent_files(tracker: Any, loaded: LoadedJob, data: Any) -> None:
             resolved["dataset"][key] = str(loaded.resolve_path(resolved["dataset"][key]))
     tracker.log_parent_text(yaml.safe_dump(resolved, sort_keys=False), "resolved/job.yaml")
     tracker.log_parent_text(json.dumps(data.summary(), indent=2), "data_summary.json")
+    tracker.log_parent_text(json.dumps(data_source_record(loaded, data), indent=2), DATA_SOURCE_ARTIFACT)
+
+
+DATA_SOURCE_ARTIFACT = "resolved/data_source.json"
+
+
+def data_source_record(loaded: LoadedJob, data: Any) -> dict[str, Any]:
+    """Where the sweep's data came from: the catalog entry and the data directory it was read
+    from, or the user's files with their sha256. ``promote-best-model`` and ``report`` re-read the
+    data from there, without the environment the sweep ran in, and refuse a changed file."""
+    from finesweep.data.catalog import data_dir
+
+    folder = data_dir()
+    return {
+        "catalog": loaded.job.dataset.name,
+        "data_dir": str(folder) if folder is not None and loaded.job.dataset.name else None,
+        "files": dict(getattr(data, "files", {})),
+    }
 
 
 def _prepare_storage(storage_path: str) -> Path:
