@@ -46,7 +46,7 @@ def _job(tmp_path: Path, **train) -> Path:
         "train": {"epochs": 2, "batch_size": 16, "max_length": 48, "learning_rate": 3e-3, "seed": 42, **train},
         "search": {"metric": "val_micro_f1", "mode": "max", "algorithm": "random", "num_samples": 1, "space": None},
         "scheduler": {"type": "none"},
-        "scaling": {"workers_per_trial": 1, "cpus_per_worker": 0.9, "trial_driver_cpus": 0.1},
+        "scaling": {"workers_per_trial": 1, "cpus_per_worker": 1.9, "trial_driver_cpus": 0.1},
         "tracking": {"uri": f"sqlite:///{tmp_path / 'mlflow.db'}", "experiment": "multilabel"},
         "storage_path": str(tmp_path / "results"),
         "verbose": 0,
