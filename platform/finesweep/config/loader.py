@@ -8,9 +8,7 @@ problems are raised together as a :class:`~finesweep.errors.ConfigError` before 
 
 from __future__ import annotations
 
-import errno
 import re
-import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +20,7 @@ from finesweep.config.schema import JobConfig
 from finesweep.config.schema import MAX_TRIALS
 from finesweep.config.space import DISTRIBUTIONS, ParamSpec, SearchSpaceFile, candidate_values, grid_size, upper_bound, value_count
 from finesweep.errors import ConfigError
+from finesweep.files import regular_file_problem
 from finesweep.redact import printable
 
 _SPEC_ADAPTER: TypeAdapter[Any] = TypeAdapter(ParamSpec)
@@ -93,17 +92,10 @@ def read_limited_text(path: Path, name: str, what: str = "file") -> str:
     """The UTF-8 text of a regular file of at most ``MAX_FILE_BYTES``; FinesweepError-style one-line
     problems as ValueError otherwise. Named pipes, devices and directories are refused before they
     are opened, so ``validate`` never blocks on a FIFO or reads ``/dev/zero`` until memory runs out."""
-    try:
-        info = path.stat()  # follows symlinks; a loop raises ELOOP
-    except FileNotFoundError:
-        raise ValueError(f"{name}: {what} not found") from None
-    except OSError as exc:
-        reason = "a symlink loop" if exc.errno == errno.ELOOP else (exc.strerror or str(exc))
-        raise ValueError(f"{name}: cannot read ({reason})") from None
-    if stat.S_ISDIR(info.st_mode):
-        raise ValueError(f"{name}: is a directory, not a {what}")
-    if not stat.S_ISREG(info.st_mode):
-        raise ValueError(f"{name}: not a regular file (a pipe, socket or device); give a YAML file")
+    problem, info = regular_file_problem(path, what)
+    if problem is not None or info is None:
+        suffix = "; give a YAML file" if problem and problem.startswith("not a regular file") else ""
+        raise ValueError(f"{name}: {problem}{suffix}")
     if info.st_size > MAX_FILE_BYTES:
         raise ValueError(f"{name}: {info.st_size} bytes; a {what} may be at most {MAX_FILE_BYTES} bytes")
     try:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import errno
 import json
-import stat
 from pathlib import Path
 
 import pandas as pd
 
 from finesweep.errors import DataError
+from finesweep.files import regular_file_problem
 
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".json": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
 
@@ -54,17 +53,9 @@ def _read_jsonl(path: Path) -> pd.DataFrame:
 
 def read_frame(path: Path, fmt: str) -> pd.DataFrame:
     """Read the whole file as strings; errors name the file and the offending line."""
-    try:
-        info = path.stat()
-    except FileNotFoundError:
-        raise DataError(f"{path}: dataset file not found") from None
-    except OSError as exc:
-        reason = "a symlink loop" if exc.errno == errno.ELOOP else (exc.strerror or str(exc))
-        raise DataError(f"{path}: cannot read ({reason})") from None
-    if stat.S_ISDIR(info.st_mode):
-        raise DataError(f"{path}: is a directory, not a dataset file")
-    if not stat.S_ISREG(info.st_mode):
-        raise DataError(f"{path}: not a regular file (a pipe, socket or device)")
+    problem, _ = regular_file_problem(path, "dataset file")
+    if problem is not None:
+        raise DataError(f"{path}: {problem}")
     try:
         if fmt == "parquet":
             return pd.read_parquet(path)

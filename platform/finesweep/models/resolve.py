@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 import importlib.util
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from finesweep.errors import ModelError
@@ -23,6 +23,10 @@ class ResolvedModel:
     kind: str  # "local" | "package" | "hub"
     hub_name: str | None
     reference: str
+
+    def as_dict(self) -> dict[str, str | None]:
+        """Plain fields, for the model metadata a registered model carries."""
+        return asdict(self)
 
 
 def _package_model_dir(package: str) -> Path | None:

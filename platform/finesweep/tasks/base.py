@@ -71,12 +71,13 @@ def _model_file_problems(loaded: "LoadedJob", source: str, location: str) -> lis
 
 def baseline_spec(loaded: "LoadedJob", base_location: str) -> "TrialSpec":
     """A spec for evaluating the untuned base model on the driver (a baseline, no training)."""
-    from finesweep.training.spec import ModelSource, TrialSpec
+    from finesweep.models.resolve import ResolvedModel
+    from finesweep.training.spec import TrialSpec
 
     job = loaded.job
     return TrialSpec(
         task=job.task, data_ref=None, data_key="", metric=job.search.metric, mode=job.search.mode,
-        base_model=ModelSource(base_location, "local", None, job.model.base),
+        base_model=ResolvedModel(base_location, "local", None, job.model.base),
         lora_target_modules=job.model.lora_target_modules, trust_remote_code=job.model.trust_remote_code,
         fixed_params=loaded.params.model_dump(), runtime="in_trial",
     )

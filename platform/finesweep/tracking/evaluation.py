@@ -73,8 +73,9 @@ def recorded_data(tracking_uri: str, parent_run_id: str) -> Iterator[None]:
         path = Path(name)
         if not path.is_file():
             raise DataError(f"{path}: the sweep's data file is gone (it was read from there with sha256 {digest[:12]}...)")
-        if sha256_of(path) != digest:
-            raise DataError(f"{path}: changed since the sweep (sha256 {sha256_of(path)[:12]}..., the sweep read "
+        actual = sha256_of(path)
+        if actual != digest:
+            raise DataError(f"{path}: changed since the sweep (sha256 {actual[:12]}..., the sweep read "
                             f"{digest[:12]}...); restore it to compare on the sweep's own test split")  # fmt: skip
     folder = record.get("data_dir")
     with recorded_data_dir(Path(folder) if folder else None):

@@ -28,6 +28,21 @@ class TrialContext(Protocol):
     def report(self, metrics: dict[str, Any], checkpoint_dir: Path | None) -> None: ...
 
 
+@contextlib.contextmanager
+def _as_folder(checkpoint: Any) -> Iterator[Path | None]:
+    """A Ray checkpoint as a local folder for the block (None when there is no checkpoint)."""
+    if checkpoint is None:
+        yield None
+        return
+    with checkpoint.as_directory() as folder:
+        yield Path(folder)
+
+
+def _checkpoint(checkpoint_class: Any, folder: Path | None) -> Any:
+    """A Ray checkpoint of ``folder`` (None on ranks that write none)."""
+    return checkpoint_class.from_directory(str(folder)) if folder else None
+
+
 class TuneTrialContext:
     """A single-worker trial inside its Tune trial actor (``tune.report``, ``tune.get_checkpoint``).
 
@@ -46,22 +61,15 @@ class TuneTrialContext:
     def prepare_model(self, model: Any, device: Any) -> Any:
         return model.to(device)
 
-    @contextlib.contextmanager
-    def latest_checkpoint(self) -> Iterator[Path | None]:
+    def latest_checkpoint(self) -> contextlib.AbstractContextManager[Path | None]:
         import ray.tune
 
-        checkpoint = ray.tune.get_checkpoint()
-        if checkpoint is None:
-            yield None
-            return
-        with checkpoint.as_directory() as folder:
-            yield Path(folder)
+        return _as_folder(ray.tune.get_checkpoint())
 
     def report(self, metrics: dict[str, Any], checkpoint_dir: Path | None) -> None:
         import ray.tune
 
-        checkpoint = ray.tune.Checkpoint.from_directory(str(checkpoint_dir)) if checkpoint_dir else None
-        ray.tune.report(metrics, checkpoint=checkpoint)
+        ray.tune.report(metrics, checkpoint=_checkpoint(ray.tune.Checkpoint, checkpoint_dir))
 
 
 class TrainWorkerContext:
@@ -83,19 +91,12 @@ class TrainWorkerContext:
 
         return ray.train.torch.prepare_model(model)  # moves it to the worker's device, wraps it in DDP
 
-    @contextlib.contextmanager
-    def latest_checkpoint(self) -> Iterator[Path | None]:
+    def latest_checkpoint(self) -> contextlib.AbstractContextManager[Path | None]:
         import ray.train
 
-        checkpoint = ray.train.get_checkpoint()
-        if checkpoint is None:
-            yield None
-            return
-        with checkpoint.as_directory() as folder:
-            yield Path(folder)
+        return _as_folder(ray.train.get_checkpoint())
 
     def report(self, metrics: dict[str, Any], checkpoint_dir: Path | None) -> None:
         import ray.train
 
-        checkpoint = ray.train.Checkpoint.from_directory(str(checkpoint_dir)) if checkpoint_dir else None
-        ray.train.report(metrics, checkpoint=checkpoint)
+        ray.train.report(metrics, checkpoint=_checkpoint(ray.train.Checkpoint, checkpoint_dir))

@@ -7,27 +7,15 @@ trial's own process, or in Ray Train workers). Nothing is read by string keys.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from finesweep.models.resolve import ResolvedModel
 
 # in_trial: a single-worker trial trains inside its Tune trial actor, which Tune reuses for the
 # next trial (imports, data and base weights stay warm); train: every trial fits a Ray Train
 # TorchTrainer (its own controller and worker processes), needed for data parallelism.
 Runtime = Literal["in_trial", "train"]
-
-
-@dataclass(frozen=True)
-class ModelSource:
-    """Where the base model loads from: a folder, an installed package's folder or a hub name."""
-
-    location: str
-    kind: str  # "local" | "package" | "hub"
-    hub_name: str | None
-    reference: str
-
-    def as_dict(self) -> dict[str, Any]:
-        """Plain fields, for the model metadata a registered model carries."""
-        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -39,7 +27,7 @@ class TrialSpec:
     data_key: str  # identifies those splits: a reused process fetches them once per sweep
     metric: str
     mode: str
-    base_model: ModelSource
+    base_model: ResolvedModel  # where the base model loads from
     lora_target_modules: Any  # "auto" or a list of module names
     trust_remote_code: bool
     fixed_params: dict[str, Any]

@@ -320,7 +320,7 @@ def _plan(loaded: LoadedJob, search: Any) -> Any:
 
 def _trial_spec(loaded: LoadedJob, base: Any, data_ref: Any, data_key: str, results: Path) -> Any:
     """The typed specification every trial of this sweep receives."""
-    from finesweep.training.spec import ModelSource, TrialSpec
+    from finesweep.training.spec import TrialSpec
 
     job = loaded.job
     return TrialSpec(
@@ -329,7 +329,7 @@ def _trial_spec(loaded: LoadedJob, base: Any, data_ref: Any, data_key: str, resu
         data_key=data_key,
         metric=job.search.metric,
         mode=job.search.mode,
-        base_model=ModelSource(base.location, base.kind, base.hub_name, base.reference),
+        base_model=base,
         lora_target_modules=job.model.lora_target_modules,
         trust_remote_code=job.model.trust_remote_code,
         fixed_params=loaded.params.model_dump(),

@@ -1,0 +1,29 @@
+"""Checks on a file named by a user before it is opened: it must exist and be a regular file.
+
+A named pipe would block the reader forever and a device such as ``/dev/zero`` would be read until
+memory runs out, so both are refused by their ``stat`` before anything opens them; a symlink loop
+and a directory get their own words instead of "not found".
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from pathlib import Path
+
+
+def regular_file_problem(path: Path, what: str = "file") -> tuple[str | None, os.stat_result | None]:
+    """(why ``path`` cannot be read as a ``what``, None) or (None, its stat) when it is a regular file."""
+    try:
+        info = path.stat()  # follows symlinks; a loop raises ELOOP
+    except FileNotFoundError:
+        return f"{what} not found", None
+    except OSError as exc:
+        reason = "a symlink loop" if exc.errno == errno.ELOOP else (exc.strerror or str(exc))
+        return f"cannot read ({reason})", None
+    if stat.S_ISDIR(info.st_mode):
+        return f"is a directory, not a {what}", None
+    if not stat.S_ISREG(info.st_mode):
+        return "not a regular file (a pipe, socket or device)", None
+    return None, info
