@@ -51,7 +51,7 @@ def _param_text(value: Any) -> str:
 
 
 def _tag(key: str, value: Any) -> Any:
-    """A RunTag whose value carries no secret (see :mod:`finesweep.tracking.redact`)."""
+    """A RunTag whose value carries no secret (see :mod:`finesweep.redact`)."""
     from mlflow.entities import RunTag
 
     return RunTag(key, redact(str(value)))
