@@ -41,7 +41,7 @@ def sweep_figures(tracking_uri: str, sweep: str) -> dict[str, object]:
         metrics = run.data.metrics
         first = metrics.get("time_to_first_step_s")
         if first is not None:
-            (cold if metrics.get("process_trial_index", 1.0) <= 1 else warm).append(first)
+            (cold if float(run.data.tags.get("finesweep.process_trial_index", 1)) <= 1 else warm).append(first)
         epochs = metrics.get("epoch", 0.0)
         evaluation = metrics.get("eval_time_s", 0.0) * epochs + metrics.get("test_eval_time_s", 0.0)  # seconds
         useful += metrics.get("train_time_s", 0.0) + evaluation
@@ -51,7 +51,7 @@ def sweep_figures(tracking_uri: str, sweep: str) -> dict[str, object]:
         if run.info.end_time and "train_time_s" in metrics:
             # the run opens when Tune starts the trial and closes once its model is recorded
             span = (run.info.end_time - run.info.start_time) / 1000
-            kind = "cold" if metrics.get("process_trial_index", 1.0) <= 1 else "warm"
+            kind = "cold" if float(run.data.tags.get("finesweep.process_trial_index", 1)) <= 1 else "warm"
             overhead[kind].append(span - metrics["train_time_s"] - evaluation)
     wall = parent.data.metrics.get("sweep_wall_time_s", 0.0)
     concurrency = parent.data.metrics.get("max_concurrent_trials", 1.0)

@@ -103,7 +103,7 @@ def test_killed_worker_resumes_from_checkpoint_and_matches_an_uninterrupted_run(
     assert summary.statuses and set(summary.statuses.values()) == {"completed"}
     client, [interrupted] = _trials(clean.tracking_uri, "killed")
     _, [reference] = _trials(clean.tracking_uri, "clean")
-    assert interrupted.data.metrics["restarts"] == 1, "the trial restarted once, from its epoch-1 checkpoint"
+    assert interrupted.data.tags["finesweep.restarts"] == "1", "the trial restarted once, from its epoch-1 checkpoint"
     epochs = [m.step for m in client.get_metric_history(interrupted.info.run_id, "val_loss")]
     assert sorted(set(epochs)) == [1, 2, 3]
     for key in ("val_loss", "val_accuracy", "test_accuracy", "train_loss"):

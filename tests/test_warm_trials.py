@@ -54,9 +54,9 @@ def test_a_reused_process_gives_the_same_metrics_as_a_fresh_one(tmp_path, tiny_b
     runs = _children(warm.tracking_uri, "warm")
     by_rank = {r.data.params["lora_r"]: r for r in runs}
     reused = by_rank["8"]
-    assert reused.data.metrics["process_trial_index"] >= 2, "the second trial ran in the first trial's process"
+    assert int(reused.data.tags["finesweep.process_trial_index"]) >= 2, "the second trial ran in the first trial's process"
     [cold] = _children(fresh.tracking_uri, "fresh")
-    assert cold.data.metrics["process_trial_index"] == 1
+    assert cold.data.tags["finesweep.process_trial_index"] == "1"
     for key in METRICS:
         # the same configuration from fresh weights and the same seed: identical on CPU
         assert reused.data.metrics[key] == pytest.approx(cold.data.metrics[key], abs=1e-6), key

@@ -74,16 +74,26 @@ def sweep(
     set_: List[str] = typer.Option([], "--set", help="Override a job key: dotted.key=value (YAML value)."),
     name: Optional[str] = typer.Option(None, "--name", help="Sweep name (default: <job name>-<UTC time>)."),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted sweep of this name."),
+    verbose: bool = typer.Option(
+        False, "--verbose", help="Also show Ray's trial table and the workers' own output (the job's `verbose: 2`)."
+    ),
 ) -> None:
     """Run a hyperparameter sweep: Optuna/grid search, ASHA, Ray Train trials, MLflow runs."""
     from finesweep.config import load_job
 
     _check_names(("--name", name))
     loaded = load_job(job_file, set_)
-    from finesweep.tracking.leaderboard import format_table, leaderboard
+    level = max(loaded.job.verbose, 2) if verbose else loaded.job.verbose
+    if level < 2:
+        # MLflow's INFO lines (creating the database tables, ...) are its internals
+        os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+        # Tune's newer console engine prints its experiment box and result folders even when
+        # silent (verbose 0); the older one prints nothing then. finesweep prints the trials itself.
+        os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    from finesweep.tracking.leaderboard import format_table, leaderboard, significant
     from finesweep.tuning.sweep import run_sweep
 
-    summary = run_sweep(loaded, name=name, resume=resume)
+    summary = run_sweep(loaded, name=name, resume=resume, verbose=level, show_tracebacks=_state["debug"])
     table, metric, _ = leaderboard(summary.tracking_uri, summary.name, include_pruned=True)
     typer.echo("")
     typer.echo(f"Leaderboard for sweep {summary.name!r} (by {metric}, {summary.mode}):")
@@ -94,7 +104,7 @@ def sweep(
         f"stopped early by ASHA, {summary.count('failed')} failed; wall time {summary.wall_time_s:.0f} s"
     )
     if summary.best_trial_id:
-        typer.echo(f"best trial {summary.best_trial_id}: {metric} = {summary.best_value:.4f}")
+        typer.echo(f"best trial {summary.best_trial_id}: {metric} = {significant(summary.best_value)}")
     if summary.mean_time_to_first_step_s is not None:
         typer.echo(
             f"seconds from trial start to first training step: median {summary.median_time_to_first_step_s:.1f}, "

@@ -21,7 +21,9 @@ class FinesweepTextClassifier(PythonModel):
 
         self.classifier = TextClassifier(context.artifacts["model_dir"])
 
-    def predict(self, context, model_input, params=None):  # no type hints: MLflow would infer a signature from them
+    # model_input: a DataFrame, the one type hint MLflow infers no schema from (the logged signature
+    # says `text`); lists of strings also work when the class is used directly
+    def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
         if isinstance(model_input, pd.DataFrame):
             texts = model_input["text" if "text" in model_input.columns else model_input.columns[0]].astype(str).tolist()
         else:

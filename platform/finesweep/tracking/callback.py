@@ -38,6 +38,7 @@ class MlflowSweepCallback(Callback):
 
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         params = self._params(trial)
+        self.tracker.trial_numbers().assign(trial.trial_id)  # now, in start order (runs are written later)
         self.outbox.write(f"trial {trial.trial_id} run", lambda: self.tracker.child_run(trial.trial_id, params))
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:

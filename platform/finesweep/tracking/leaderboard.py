@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pandas as pd
@@ -74,12 +75,36 @@ def _check_metric(metric: str, children: list[Any]) -> None:
         raise TrackingError(f"--metric: no trial of this sweep recorded {metric!r}; recorded: {', '.join(candidates)}")
 
 
+def significant(value: Any) -> str:
+    """A cell as printed: numbers (and parameter values, which MLflow keeps as text) to 4
+    significant digits, integers whole, anything else as it is; ``-`` for a missing value."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            return value
+        if not math.isfinite(number) or value.strip().lstrip("+-").isdigit():
+            return value  # integers and inf/nan as written
+        value = number
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return str(value)
+    if float(value).is_integer() and abs(value) < 1e6:
+        return str(int(value))
+    return f"{value:.4g}"
+
+
+def rounded(table: pd.DataFrame) -> pd.DataFrame:
+    """Every cell of ``table`` as :func:`significant` prints it."""
+    return table.apply(lambda column: column.map(significant))
+
+
 def format_table(table: pd.DataFrame) -> str:
-    """The leaderboard as aligned text for the console."""
+    """The leaderboard as aligned text for the console, numbers to 4 significant digits."""
     if table.empty:
         return "(no trials)"
-    shown = table.drop(columns=["run_id"])
-    return shown.to_string(float_format=lambda v: f"{v:.4g}", na_rep="-")
+    return rounded(table.drop(columns=["run_id"])).to_string()
 
 
 def sweeps_table(tracking_uri: str, experiment: str | None = None) -> pd.DataFrame:
@@ -119,8 +144,4 @@ def format_sweeps(table: pd.DataFrame) -> str:
     """The sweeps table as aligned text: counts as integers, values to 4 significant digits."""
     if table.empty:
         return "(no sweeps)"
-    shown = table.copy()
-    for column in ("completed", "pruned", "failed"):
-        shown[column] = shown[column].map(lambda v: "-" if pd.isna(v) else str(int(v)))
-    shown["best"] = shown["best"].map(lambda v: "-" if pd.isna(v) else f"{v:.4g}")
-    return shown.to_string(index=False)
+    return rounded(table).to_string(index=False)

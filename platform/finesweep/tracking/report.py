@@ -11,7 +11,7 @@ from typing import Any
 
 import pandas as pd
 
-from finesweep.tracking.leaderboard import leaderboard, sweep_parent
+from finesweep.tracking.leaderboard import leaderboard, rounded, significant, sweep_parent
 from finesweep.tracking.runs import TAG_ROLE, TAG_SWEEP
 from finesweep.tracking.store import client
 
@@ -79,7 +79,7 @@ def _summary_lines(facts: SweepFacts) -> list[str]:
     lines = [
         f"Trials: {int(m.get('n_trials', len(facts.table)))} ({int(m.get('n_completed', 0))} completed, "
         f"{int(m.get('n_pruned', 0))} stopped early by ASHA, {int(m.get('n_failed', 0))} failed)",
-        f"Best {facts.metric} ({facts.mode}): {m.get(f'best_{facts.metric}', float('nan')):.4f}",
+        f"Best {facts.metric} ({facts.mode}): {significant(m.get(f'best_{facts.metric}'))}",
         f"Sweep wall time: {m.get('sweep_wall_time_s', float('nan')):.0f} s; mean time from trial start to first "
         f"training step: {m.get('mean_time_to_first_step_s', float('nan')):.1f} s",
         f"Trial-epochs run: {facts.run_epochs} of {facts.planned_epochs} planned; ASHA saved {facts.epochs_saved} "
@@ -97,25 +97,25 @@ def write_report(tracking_uri: str, sweep: str, output: Path) -> Path:
     html_mode = output.suffix.lower() != ".md"
     plot_dir = Path(tempfile.mkdtemp(prefix="finesweep-report-")) if html_mode else output.with_name(output.stem + "_plots")
     plots = sweep_plots(client(tracking_uri), parent, children, facts.metric, facts.mode, plot_dir)
-    shown = facts.table.drop(columns=["run_id"])
+    shown = rounded(facts.table.drop(columns=["run_id"]))  # 4 significant digits, parameters included
     if html_mode:
         images = "".join(
             f'<h3>{html.escape(p.stem.replace("_", " "))}</h3><img alt="{p.stem}" src="data:image/png;base64,'
             f'{base64.b64encode(p.read_bytes()).decode()}"/>'
             for p in plots
         )
-        best = "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(v)}</td></tr>" for k, v in facts.best_params.items())
+        best = "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(significant(v))}</td></tr>" for k, v in facts.best_params.items())
         body = (
             f"<h1>Sweep {html.escape(sweep)}</h1><ul>{''.join(f'<li>{html.escape(x)}</li>' for x in _summary_lines(facts))}</ul>"
             f"<h2>Best configuration</h2><table>{best}</table><h2>Leaderboard</h2>"
-            f"{shown.to_html(float_format=lambda v: f'{v:.4g}', na_rep='-')}<h2>Plots</h2>{images}"
+            f"{shown.to_html()}<h2>Plots</h2>{images}"
         )
         style = "body{font-family:sans-serif;max-width:1100px;margin:2em auto}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px}img{max-width:100%}"
         output.write_text(f"<!doctype html><html><head><meta charset='utf-8'><title>Sweep {html.escape(sweep)}</title><style>{style}</style></head><body>{body}</body></html>", encoding="utf-8")
     else:
         lines = [f"# Sweep {sweep}", "", *[f"- {x}" for x in _summary_lines(facts)], "", "## Best configuration", ""]
-        lines += [f"- `{k}`: {v}" for k, v in facts.best_params.items()]
-        lines += ["", "## Leaderboard", "", "```", shown.to_string(float_format=lambda v: f"{v:.4g}", na_rep="-"), "```", ""]
+        lines += [f"- `{k}`: {significant(v)}" for k, v in facts.best_params.items()]
+        lines += ["", "## Leaderboard", "", "```", shown.to_string(), "```", ""]
         lines += ["## Plots", ""] + [f"![{p.stem}]({plot_dir.name}/{p.name})" for p in plots]
         output.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return output

@@ -11,7 +11,9 @@ import json
 import math
 import re
 import subprocess
+import threading
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +34,27 @@ _TUNE_KEYS = {
     "time_since_restore", "done", "date", "hostname", "node_ip", "trial_id", "experiment_tag", "config",
     "checkpoint_dir_name", "should_checkpoint", "checkpoint_path",
 }  # fmt: skip
+
+# What a trial reports about itself rather than about its model: whether this was its last report,
+# whether early stopping ended it, how often it restarted from a checkpoint, and how many trials its
+# process had run. Recorded as ``finesweep.<key>`` tags, so MLflow's charts show only measurements.
+BOOKKEEPING = ("final", "stopped_early", "restarts", "process_trial_index")
+
+
+def bookkeeping_tags(result: dict[str, Any]) -> dict[str, str]:
+    """The bookkeeping values of a result as ``finesweep.<key>`` tags (integers as text)."""
+    return {f"finesweep.{key}": str(int(result[key])) for key in BOOKKEEPING if isinstance(result.get(key), (int, float))}
+
+
+def bookkeeping_from_tags(tags: dict[str, str]) -> dict[str, float]:
+    """The bookkeeping values read back from a run's tags, as a result would carry them."""
+    out: dict[str, float] = {}
+    for key in BOOKKEEPING:
+        try:
+            out[key] = float(tags[f"finesweep.{key}"])
+        except (KeyError, ValueError):
+            continue
+    return out
 
 
 def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
@@ -63,6 +86,7 @@ def model_metrics(result: dict[str, Any]) -> dict[str, float]:
         key: float(value)
         for key, value in result.items()
         if key not in _TUNE_KEYS
+        and key not in BOOKKEEPING
         and isinstance(value, (int, float))
         and not isinstance(value, bool)
         and math.isfinite(float(value))
@@ -95,6 +119,37 @@ def git_commit(folder: Path) -> str | None:
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
+_RUN_NAME = re.compile(r"^trial (\d+) · (\S+)$")
+
+
+def trial_label(number: int, trial_id: str) -> str:
+    """A trial's short name, the same in MLflow's runs table and on the console: ``trial 3 · 05b06ea0``."""
+    return f"trial {number} · {trial_id}"
+
+
+class TrialNumbers:
+    """1, 2, 3, ... in the order trials start, one number per trial id, continuing after a resume.
+
+    Assigned on Tune's thread when a trial starts, so the console and MLflow (written later, on the
+    writer thread) name each trial alike.
+    """
+
+    def __init__(self, existing: dict[str, int] | None = None):
+        self._numbers = dict(existing or {})
+        self._lock = threading.Lock()
+
+    def assign(self, trial_id: str) -> int:
+        """The trial's number, given now if it has none yet."""
+        with self._lock:
+            if trial_id not in self._numbers:
+                self._numbers[trial_id] = max(self._numbers.values(), default=0) + 1
+            return self._numbers[trial_id]
+
+    def label(self, trial_id: str) -> str:
+        """``trial N · <id>`` for the console."""
+        return trial_label(self.assign(trial_id), trial_id)
+
+
 class SweepTracker:
     """Creates the parent run, one child run per trial, and logs params, metrics and artifacts."""
 
@@ -110,7 +165,11 @@ class SweepTracker:
         self._children: dict[str, str] = {}
         self._last_result: dict[str, dict[str, Any]] = {}
         self._errors: dict[str, str] = {}
-        self._started_trials: int | None = None  # child runs created so far, counted once from MLflow
+        self._numbers: TrialNumbers | None = None  # counted once from MLflow's existing runs
+        # set by the sweep before trials start: MLflow's source/git/user tags and the dataset
+        # inputs (training, validation, test) every trial run carries as well as the parent
+        self.run_tags: dict[str, str] = {}
+        self.dataset_inputs: list[Any] = []
 
     def __reduce__(self):
         # Tune pickles its callbacks into the experiment state; a restored sweep reconnects by
@@ -213,9 +272,11 @@ class SweepTracker:
         run = self.client.create_run(
             self.experiment_id,
             run_name=self.sweep,
-            tags={TAG_SWEEP: self.sweep, TAG_ROLE: "sweep", **{k: redact(str(v)) for k, v in tags.items()}},
-        )
+            tags={TAG_SWEEP: self.sweep, TAG_ROLE: "sweep",
+                  **{k: redact(str(v)) for k, v in {**self.run_tags, **tags}.items()}},
+        )  # fmt: skip
         self.parent_id = run.info.run_id
+        self._log_inputs(self.parent_id)
         items = [Param(key, _param_text(value)) for key, value in params.items()]
         for start in range(0, len(items), 100):  # log_batch takes at most 100 params
             self.client.log_batch(self.parent_id, params=items[start : start + 100])
@@ -271,8 +332,9 @@ class SweepTracker:
             run = self.client.create_run(
                 self.experiment_id,
                 # short and distinct in the runs table: "trial 3 · 05b06ea0" (start order, Tune's id)
-                run_name=f"trial {self._next_trial_number()} · {trial_id}",
+                run_name=trial_label(self.trial_numbers().assign(trial_id), trial_id),
                 tags={
+                    **{key: redact(value) for key, value in self.run_tags.items()},
                     TAG_PARENT: self.parent_id,
                     TAG_SWEEP: self.sweep,
                     TAG_ROLE: "trial",
@@ -282,17 +344,23 @@ class SweepTracker:
             )
             run_id = run.info.run_id
             self._log_params(run_id, params)
+            self._log_inputs(run_id)
         elif not self.client.get_run(run_id).data.params:  # created, then the server went away
             self._log_params(run_id, params)
         self._children[trial_id] = run_id
         return run_id
 
-    def _next_trial_number(self) -> int:
-        """1, 2, 3, ... in the order trials start (continuing after a resume)."""
-        if self._started_trials is None:
-            self._started_trials = len(self._trial_runs())
-        self._started_trials += 1
-        return self._started_trials
+    def trial_numbers(self) -> "TrialNumbers":
+        """The sweep's trial numbers, continuing those its existing child runs carry (``--resume``)."""
+        if self._numbers is None:
+            named = (_RUN_NAME.match(run.info.run_name or "") for run in self._trial_runs())
+            self._numbers = TrialNumbers({m.group(2): int(m.group(1)) for m in named if m})
+        return self._numbers
+
+    def _log_inputs(self, run_id: str) -> None:
+        """The sweep's training/validation/test data as MLflow dataset inputs (the Dataset column)."""
+        if self.dataset_inputs:
+            self.client.log_inputs(run_id, datasets=self.dataset_inputs)
 
     def remember_result(self, trial_id: str, result: dict[str, Any]) -> None:
         """Keep a trial's latest result in memory (its status is decided from it, MLflow or not)."""
@@ -318,7 +386,8 @@ class SweepTracker:
         step = int(result.get("epoch", result.get("training_iteration", 0)))
         now = int(time.time() * 1000)
         metrics = [Metric(key, value, now, step) for key, value in model_metrics(result).items()]
-        self.client.log_batch(run_id, metrics=metrics)
+        tags = [_tag(key, value) for key, value in bookkeeping_tags(result).items()]
+        self.client.log_batch(run_id, metrics=metrics, tags=tags)
 
     def last_result(self, trial_id: str) -> dict[str, Any]:
         """The last result of a trial: from Tune in this session, else from MLflow and the trial's
@@ -328,7 +397,8 @@ class SweepTracker:
         run_id = self._children.get(trial_id) or self._find_child(trial_id)
         if run_id is None:
             return {}
-        result: dict[str, Any] = dict(self.client.get_run(run_id).data.metrics)
+        run = self.client.get_run(run_id)
+        result: dict[str, Any] = {**run.data.metrics, **bookkeeping_from_tags(run.data.tags)}
         checkpoint = self._latest_checkpoint(trial_id)
         if checkpoint is not None:
             result["checkpoint_path"] = str(checkpoint)
@@ -378,14 +448,17 @@ class SweepTracker:
         from mlflow.models import ModelSignature
         from mlflow.types import ColSpec, Schema
 
-        from finesweep.serving import mlflow_pyfunc
-
         signature = ModelSignature(
             inputs=Schema([ColSpec("string", "text")]),
             outputs=Schema([ColSpec("string", "label"), ColSpec("double", "confidence")]),
         )
         mlflow.set_tracking_uri(self.tracking_uri)
-        with mlflow.start_run(run_id=run_id):
+        with mlflow.start_run(run_id=run_id), warnings.catch_warnings():
+            # MLflow suggests an input example; the explicit signature above already describes the
+            # input, and an example would load the model once more to check it
+            warnings.filterwarnings("ignore", message=".*input example.*", category=UserWarning)
+            from finesweep.serving import mlflow_pyfunc
+
             info = mlflow.pyfunc.log_model(
                 name="model",
                 python_model=mlflow_pyfunc.__file__,

@@ -21,7 +21,7 @@ def free_local_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_local_ray(num_cpus: int | None = None, num_gpus: int | None = None) -> str:
+def start_local_ray(num_cpus: int | None = None, num_gpus: int | None = None, log_to_driver: bool = True) -> str:
     """Start a fresh local Ray bound to 127.0.0.1 with its dashboard; return the dashboard URL.
 
     The dashboard must run: Train V2's placement-group cleaner asks its state API whether a
@@ -30,6 +30,9 @@ def start_local_ray(num_cpus: int | None = None, num_gpus: int | None = None) ->
     looking for local Ray processes, which fails ("Found multiple active Ray instances") when
     another Ray runs on the same machine (a second sweep, a test session); every worker is
     therefore told this cluster's dashboard address explicitly.
+
+    ``log_to_driver=False`` keeps the workers' output (and Ray's own warnings) off this console;
+    it stays in Ray's log files under its session folder.
     """
     import ray
 
@@ -45,23 +48,26 @@ def start_local_ray(num_cpus: int | None = None, num_gpus: int | None = None) ->
         dashboard_port=port,
         runtime_env={"env_vars": {"RAY_API_SERVER_ADDRESS": url, "TOKENIZERS_PARALLELISM": "false"}},
         configure_logging=True,
-        logging_level="warning",
+        logging_level="warning" if log_to_driver else "error",
+        log_to_driver=log_to_driver,
     )
     _started["dashboard"] = url
     return url
 
 
-def connect_or_start() -> bool:
+def connect_or_start(log_to_driver: bool = True) -> bool:
     """Use an initialised Ray, connect to $RAY_ADDRESS (Ray Jobs set it), or start a local Ray.
 
     Returns True when this call started a local Ray that the caller must shut down.
+    ``log_to_driver`` says whether the workers' output is printed here (see :func:`start_local_ray`).
     """
     import ray
 
     if ray.is_initialized():
         return False
     if os.environ.get("RAY_ADDRESS"):
-        ray.init(address=os.environ["RAY_ADDRESS"])
+        ray.init(address=os.environ["RAY_ADDRESS"], log_to_driver=log_to_driver,
+                 logging_level="warning" if log_to_driver else "error")  # fmt: skip
         return False
-    start_local_ray()
+    start_local_ray(log_to_driver=log_to_driver)
     return True

@@ -157,8 +157,13 @@ def _preflight_tokenizer(location: str, trust_remote_code: bool) -> None:
         raise ModelError(f"model.base: cannot load {location!r}: {first}") from None
 
 
-def run_sweep(loaded: LoadedJob, name: str | None = None, resume: bool = False) -> SweepSummary:
+def run_sweep(loaded: LoadedJob, name: str | None = None, resume: bool = False, verbose: int | None = None,
+              show_tracebacks: bool = False) -> SweepSummary:  # fmt: skip
     """Run the sweep a validated job describes; returns its summary. Raises FinesweepError on user errors.
+
+    ``verbose`` overrides the job's ``verbose`` (0: finesweep's summary lines and failures; 1: a line
+    per trial event; 2: Ray's trial table and the workers' output as well; 3: Tune's full results);
+    ``show_tracebacks`` prints a failed trial's traceback under its line.
 
     Every check that can fail runs before the data is read, and every check on the data and the
     model before Ray starts: tracking store, sweep name, storage, resources, then data, model.
@@ -183,10 +188,13 @@ def run_sweep(loaded: LoadedJob, name: str | None = None, resume: bool = False) 
     data, base, baseline = _prepare_inputs(loaded, task)
     from finesweep.tuning.ray_runtime import connect_or_start
 
-    started_ray = connect_or_start()
+    console = Console(loaded.job.verbose if verbose is None else verbose, show_tracebacks)
+    # Ray's own output (worker logs, its warnings) reaches this console only from verbose 2 on
+    started_ray = connect_or_start(log_to_driver=console.level >= 2)
     try:
         commit = git_commit(loaded.path.parent)
-        return _run_tuner(loaded, task, sweep, tracker, data, base, started, tracking_uri, commit, resume, baseline)
+        return _run_tuner(loaded, task, sweep, tracker, data, base, started, tracking_uri, commit, resume, baseline,
+                          console)  # fmt: skip
     finally:
         if started_ray:
             import ray
@@ -265,7 +273,21 @@ def _check_resume(tracker: Any, loaded: LoadedJob, sweep: str, resume: bool) -> 
         raise SweepError(f"--resume: no Tune state for {sweep!r} under {_experiment_dir(loaded, sweep)}")
 
 
-def _run_tuner(loaded, task, sweep, tracker, data, base, started, tracking_uri, commit, resume, baseline) -> SweepSummary:
+@dataclass(frozen=True)
+class Console:
+    """How much a sweep prints: ``level`` as the job's ``verbose``, and failed trials' tracebacks."""
+
+    level: int = 1
+    show_tracebacks: bool = False
+
+    @property
+    def tune_verbosity(self) -> int:
+        """Tune's own ``verbose``: silent below level 2, its trial table at 2, full results at 3."""
+        return max(0, self.level - 1)
+
+
+def _run_tuner(loaded, task, sweep, tracker, data, base, started, tracking_uri, commit, resume, baseline,
+               console: Console) -> SweepSummary:  # fmt: skip
     """Plan, open the parent run, build the Tuner, fit it, and always close the parent run."""
     import ray
 
@@ -281,12 +303,15 @@ def _run_tuner(loaded, task, sweep, tracker, data, base, started, tracking_uri, 
     _say(f"concurrency: {plan.describe()}; trials run {_runtime_text(job.scaling.runtime)}")
     results = Path(job.storage_path).expanduser().resolve() / sweep
     spec = _trial_spec(loaded, base, ray.put(data), data.fingerprint + sweep, results)
+    tracker.run_tags = source_tags(loaded, commit)
+    tracker.dataset_inputs = _dataset_inputs(loaded, data)
     _open_parent(tracker, loaded, data, base, commit, resume, baseline, results, sweep)
     extra = {"base_model": base.reference, "dataset": data.source, "dataset_fingerprint": data.fingerprint}
     # MLflow writes (a finished trial's model above all) run on one writer thread, off Tune's loop
     outbox = outbox_for(f"{tracking_uri} (sweep {sweep})", say=_say, background=True)
-    callback = MlflowSweepCallback(tracker, loaded.params.model_dump(), extra, outbox)
-    tuner = _tuner(loaded, sweep, spec, search, scheduler, plan, callback, resume)
+    callbacks = [MlflowSweepCallback(tracker, loaded.params.model_dump(), extra, outbox),
+                 _progress(loaded, tracker, console)]  # fmt: skip
+    tuner = _tuner(loaded, sweep, spec, search, scheduler, plan, callbacks, resume, console)
     failed = True
     try:
         _fit(tuner, results)
@@ -294,6 +319,41 @@ def _run_tuner(loaded, task, sweep, tracker, data, base, started, tracking_uri, 
     finally:
         summary = _finish(loaded, sweep, tracker, tracking_uri, started, plan, outbox, results, failed)
     return summary
+
+
+def _progress(loaded: LoadedJob, tracker: Any, console: Console) -> Any:
+    """The console's trial lines, numbered as the trials' MLflow runs are (read once, before Tune starts)."""
+    from finesweep.tuning.progress import ConsoleProgress
+
+    tracker.trial_numbers()  # read from MLflow now, before Tune's loop needs them
+    return ConsoleProgress(_say, tracker, loaded.job.search.metric, loaded.job.search.mode,
+                           list(loaded.space), console.show_tracebacks, level=min(console.level, 1))  # fmt: skip
+
+
+def source_tags(loaded: LoadedJob, commit: str | None) -> dict[str, str]:
+    """MLflow's own tags for where a run came from (the UI's Source and User columns): the job file,
+    the git commit of the folder it lives in, and the user who ran it."""
+    import getpass
+
+    tags = {"mlflow.source.name": str(loaded.path), "mlflow.source.type": "LOCAL"}
+    if commit:
+        tags["mlflow.source.git.commit"] = commit
+    try:
+        tags["mlflow.user"] = getpass.getuser()
+    except (KeyError, OSError):  # no user name for this uid (some containers)
+        pass
+    return tags
+
+
+def _dataset_inputs(loaded: LoadedJob, data: Any) -> list[Any]:
+    """The training/validation/test splits as MLflow dataset inputs; never fails the sweep."""
+    from finesweep.tracking.datasets import dataset_inputs
+
+    try:
+        return dataset_inputs(data, data_source_record(loaded, data)["data_dir"])
+    except Exception as exc:  # noqa: BLE001 - a description of the data is not worth a failed sweep
+        _say(f"warning: the data is not logged as MLflow dataset inputs ({type(exc).__name__}: {exc})")
+        return []
 
 
 def _runtime_text(runtime: str) -> str:
@@ -361,16 +421,14 @@ def _open_parent(tracker, loaded, data, base, commit, resume, baseline, results:
         "finesweep.storage_path": str(results),
         "finesweep.trial_runtime": job.scaling.runtime,
     }
-    if commit:
-        tags["mlflow.source.git.commit"] = commit
     tracker.start_parent(tags, _parent_params(loaded))
     _log_parent_files(tracker, loaded, data)
     if baseline:
         tracker.log_parent_metrics(baseline)
 
 
-def _tuner(loaded: LoadedJob, sweep: str, spec: Any, search: Any, scheduler: Any, plan: Any, callback: Any,
-           resume: bool) -> Any:  # fmt: skip
+def _tuner(loaded: LoadedJob, sweep: str, spec: Any, search: Any, scheduler: Any, plan: Any, callbacks: list[Any],
+           resume: bool, console: Console) -> Any:  # fmt: skip
     """A new Tuner, or the interrupted one restored (searcher and ASHA state come back with it)."""
     from ray import tune
 
@@ -389,7 +447,8 @@ def _tuner(loaded: LoadedJob, sweep: str, spec: Any, search: Any, scheduler: Any
             resume_errored=False,  # trials that exhausted their retries stay failed
             param_space=search.param_space or None,
         )
-    return _new_tuner(trainable, search, scheduler, plan, job, sweep, Path(spec.storage_path).parent, callback)
+    return _new_tuner(trainable, search, scheduler, plan, job, sweep, Path(spec.storage_path).parent, callbacks,
+                      console.tune_verbosity)  # fmt: skip
 
 
 def _finish(loaded, sweep, tracker, tracking_uri, started, plan, outbox, results: Path, failed: bool) -> SweepSummary:
@@ -483,7 +542,7 @@ def _record_queued_writes(outbox: Any, retry_for_s: float, results: Path) -> Non
         )
 
 
-def _new_tuner(trainable, search, scheduler, plan, job, sweep, storage, callback) -> Any:
+def _new_tuner(trainable, search, scheduler, plan, job, sweep, storage, callbacks, verbosity: int) -> Any:
     from ray import tune
 
     in_trial = job.scaling.runtime == "in_trial"
@@ -504,8 +563,8 @@ def _new_tuner(trainable, search, scheduler, plan, job, sweep, storage, callback
         run_config=tune.RunConfig(
             name=sweep,
             storage_path=str(storage),
-            callbacks=[callback],
-            verbose=job.verbose,
+            callbacks=callbacks,
+            verbose=verbosity,
             # in-trial, Tune restarts a trial whose process died from its latest checkpoint; on the
             # Train path Train's own FailureConfig does (and Tune must not restart it a second time)
             failure_config=tune.FailureConfig(max_failures=job.failure.max_retries if in_trial else 0),
