@@ -109,6 +109,7 @@ def test_tpe_asha_sweep_records_every_trial_and_frees_resources(tmp_path, tiny_b
         else:
             assert len(steps) < int(child.data.params["epochs"]), "pruned trials stop before their last epoch"
             assert "confusion_matrix.png" not in artifacts
+        _check_run_records(child, parent)
 
     listed = _cli("sweeps", "--tracking-uri", summary.tracking_uri, "--json")
     assert listed.returncode == 0, listed.stderr
@@ -191,6 +192,24 @@ def test_same_seed_gives_identical_metrics(tmp_path, tiny_bert, ray_clean):
     assert values[0] == values[1]
 
 
+def _check_run_records(child, parent) -> None:
+    """What MLflow's UI shows of a trial: a short name, its data as dataset inputs, MLflow's own
+    source tags, and only measurements as metrics (bookkeeping is in tags)."""
+    assert child.info.run_name == f"trial {int(child.info.run_name.split()[1])} · {child.data.tags[TAG_TRIAL]}"
+    contexts = {inp.tags[0].value: inp.dataset for inp in child.inputs.dataset_inputs}
+    assert set(contexts) == {"training", "validation", "test"}, contexts
+    assert {d.name for d in contexts.values()} == {"emotion_carer/train", "emotion_carer/validation", "emotion_carer/test"}
+    assert len({d.digest for d in contexts.values()}) == 3, "each split has its own digest"
+    assert {inp.dataset.digest for inp in parent.inputs.dataset_inputs} == {d.digest for d in contexts.values()}
+    for run in (child, parent):
+        assert run.data.tags["mlflow.source.name"].endswith("job.yaml")
+        assert run.data.tags["mlflow.source.type"] == "LOCAL"
+    for key in ("final", "stopped_early", "restarts", "process_trial_index"):
+        assert key not in child.data.metrics, f"{key} is bookkeeping, not a metric"
+        assert child.data.tags[f"finesweep.{key}"].isdigit()
+    assert child.data.tags["finesweep.final"] == ("1" if child.data.tags[TAG_STATUS] == "completed" else "0")
+
+
 def test_quickstart_cli_with_minilm(tmp_path, data_dir):
     """The README's quickstart command on the real MiniLM base, with a reduced budget."""
     command = [
@@ -200,7 +219,6 @@ def test_quickstart_cli_with_minilm(tmp_path, data_dir):
         "--set", "dataset.max_train_samples=96",
         "--set", "dataset.max_eval_samples=48",
         "--set", f"storage_path={tmp_path / 'results'}",
-        "--set", "verbose=0",
     ]  # fmt: skip
     env = {**os.environ, "FINESWEEP_DATA_DIR": str(data_dir)}
     env.pop("MLFLOW_TRACKING_URI", None)
@@ -211,3 +229,20 @@ def test_quickstart_cli_with_minilm(tmp_path, data_dir):
     assert (tmp_path / "mlflow.db").is_file(), "the default store is ./mlflow.db in the working directory"
     _, parents, children = _runs(f"sqlite:///{tmp_path / 'mlflow.db'}", "ci-quickstart")
     assert len(parents) == 1 and len(children) == 3
+    _check_quiet_console(done.stdout + done.stderr, children)
+
+
+def _check_quiet_console(output: str, children: list) -> None:
+    """By default the console holds finesweep's lines, one per trial event, and the leaderboard:
+    none of Ray's, Tune's, MLflow's or transformers' own output."""
+    lines = [line for line in output.splitlines() if line.strip()]
+    for noise in ("(run_trial", "Trial status", "Checkpoint successfully", "Warning", "INFO", "╭", "View detailed"):
+        assert not [line for line in lines if noise in line], f"{noise!r} on the console:\n{output[-3000:]}"
+    for run in children:
+        name = run.info.run_name  # "trial 2 · 05b06ea0", as on the console
+        assert any(f"finesweep: {name} started: learning_rate" in line for line in lines), name
+        assert any(f"finesweep: {name} " in line and (" completed after " in line or " stopped early by ASHA " in line)
+                   for line in lines), name  # fmt: skip
+    epochs = sum(len(line.split()) > 0 and " epoch " in line for line in lines)
+    # start + end per trial, one line per epoch, ~8 lines before the trials and ~12 after them
+    assert len(lines) <= 8 + 2 * len(children) + epochs + 12, output

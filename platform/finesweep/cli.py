@@ -287,6 +287,41 @@ def report(
 
 
 @app.command()
+def reproduce(
+    run: str = typer.Option(..., "--run", help="The MLflow run id of the trial (a child run of a sweep)."),
+    tolerance: float = typer.Option(1e-6, "--tolerance", min=0.0, help="Largest accepted difference of the sweep's metric."),
+    verbose: bool = typer.Option(False, "--verbose", help="Also show Ray's trial table and the workers' own output."),
+    tracking_uri: Optional[str] = typer.Option(None, "--tracking-uri", help=_TRACKING_HELP),
+) -> None:
+    """Re-run one trial exactly (its values, the sweep's job, its data by checksum) and compare.
+
+    Exits 3 when the reproduced value of the sweep's metric differs from the original's by more
+    than --tolerance.
+    """
+    uri = _store(tracking_uri)
+    if not verbose:
+        os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+        os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # see `sweep`
+    from finesweep.tracking.leaderboard import significant
+    from finesweep.tuning.reproduce import reproduce as run_reproduction
+
+    result = run_reproduction(uri, run, verbose=2 if verbose else 1, show_tracebacks=_state["debug"])
+    typer.echo("")
+    typer.echo(f"Trial run {run} reproduced as sweep {result.sweep!r} (run {result.run_id}), at epoch {result.epoch}:")
+    width = max(len(name) for name, _, _ in result.rows)
+    typer.echo(f"{'metric':<{width}}  {'original':>12}  {'reproduced':>12}  {'difference':>10}")
+    for name, original, copy in result.rows:
+        difference = abs(copy - original) if original is not None and copy is not None else None
+        typer.echo(f"{name:<{width}}  {significant(original):>12}  {significant(copy):>12}  "
+                   f"{'-' if difference is None else f'{difference:.2g}':>10}")  # fmt: skip
+    difference = result.difference()
+    if difference is None or difference > tolerance:
+        typer.echo(f"{result.metric}: differs by {difference} (tolerance {tolerance:g})", err=True)
+        raise typer.Exit(3)
+    typer.echo(f"{result.metric}: reproduced within {tolerance:g} (difference {difference:.2g})")
+
+
+@app.command()
 def rollback(
     model_name: str = typer.Option(..., "--model-name", help="Registered model name."),
     tracking_uri: Optional[str] = typer.Option(None, "--tracking-uri", help=_TRACKING_HELP),

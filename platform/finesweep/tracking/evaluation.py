@@ -39,15 +39,14 @@ class Evaluation:
 
 def resolved_job(tracking_uri: str, parent_run_id: str) -> dict[str, Any]:
     """The resolved job (``resolved/job.yaml``) a sweep's parent run recorded."""
-    import mlflow
-
     from finesweep.config.loader import parse_yaml_text
 
-    mlflow.set_tracking_uri(tracking_uri)
-    try:
-        return parse_yaml_text(mlflow.artifacts.load_text(f"runs:/{parent_run_id}/resolved/job.yaml"))
-    except Exception as exc:  # noqa: BLE001 - MLflow raises several types for a missing artifact
-        raise TrackingError(f"sweep run {parent_run_id} has no resolved/job.yaml artifact ({exc})") from None
+    with tempfile.TemporaryDirectory(prefix="finesweep-job-") as tmp:
+        try:
+            local = client(tracking_uri).download_artifacts(parent_run_id, "resolved/job.yaml", tmp)
+            return parse_yaml_text(Path(local).read_text(encoding="utf-8"))
+        except Exception as exc:  # noqa: BLE001 - MLflow raises several types for a missing artifact
+            raise TrackingError(f"sweep run {parent_run_id} has no resolved/job.yaml artifact ({exc})") from None
 
 
 @contextlib.contextmanager

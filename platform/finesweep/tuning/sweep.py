@@ -158,12 +158,14 @@ def _preflight_tokenizer(location: str, trust_remote_code: bool) -> None:
 
 
 def run_sweep(loaded: LoadedJob, name: str | None = None, resume: bool = False, verbose: int | None = None,
-              show_tracebacks: bool = False) -> SweepSummary:  # fmt: skip
+              show_tracebacks: bool = False, reproduces: Any = None) -> SweepSummary:  # fmt: skip
     """Run the sweep a validated job describes; returns its summary. Raises FinesweepError on user errors.
 
     ``verbose`` overrides the job's ``verbose`` (0: finesweep's summary lines and failures; 1: a line
     per trial event; 2: Ray's trial table and the workers' output as well; 3: Tune's full results);
-    ``show_tracebacks`` prints a failed trial's traceback under its line.
+    ``show_tracebacks`` prints a failed trial's traceback under its line. ``reproduces`` (a
+    :class:`finesweep.tuning.reproduce.Reproduction`) makes this sweep the re-run of one trial: its
+    data must have the original's fingerprint, and its parent run points back at the original.
 
     Every check that can fail runs before the data is read, and every check on the data and the
     model before Ray starts: tracking store, sweep name, storage, resources, then data, model.
@@ -186,6 +188,8 @@ def run_sweep(loaded: LoadedJob, name: str | None = None, resume: bool = False, 
     tracker = SweepTracker(tracking_uri, job.tracking.experiment, sweep)
     _check_resume(tracker, loaded, sweep, resume)
     data, base, baseline = _prepare_inputs(loaded, task)
+    if reproduces is not None:
+        reproduces.check_data(data.fingerprint, data.source)
     from finesweep.tuning.ray_runtime import connect_or_start
 
     console = Console(loaded.job.verbose if verbose is None else verbose, show_tracebacks)
@@ -194,7 +198,7 @@ def run_sweep(loaded: LoadedJob, name: str | None = None, resume: bool = False, 
     try:
         commit = git_commit(loaded.path.parent)
         return _run_tuner(loaded, task, sweep, tracker, data, base, started, tracking_uri, commit, resume, baseline,
-                          console)  # fmt: skip
+                          console, reproduces)  # fmt: skip
     finally:
         if started_ray:
             import ray
@@ -287,7 +291,7 @@ class Console:
 
 
 def _run_tuner(loaded, task, sweep, tracker, data, base, started, tracking_uri, commit, resume, baseline,
-               console: Console) -> SweepSummary:  # fmt: skip
+               console: Console, reproduces: Any = None) -> SweepSummary:  # fmt: skip
     """Plan, open the parent run, build the Tuner, fit it, and always close the parent run."""
     import ray
 
@@ -304,8 +308,11 @@ def _run_tuner(loaded, task, sweep, tracker, data, base, started, tracking_uri, 
     results = Path(job.storage_path).expanduser().resolve() / sweep
     spec = _trial_spec(loaded, base, ray.put(data), data.fingerprint + sweep, results)
     tracker.run_tags = source_tags(loaded, commit)
+    if reproduces is not None:  # a reproduction comes from the original's job file, not a temporary copy
+        tracker.run_tags.update(reproduces.source_tags)
     tracker.dataset_inputs = _dataset_inputs(loaded, data)
-    _open_parent(tracker, loaded, data, base, commit, resume, baseline, results, sweep)
+    _open_parent(tracker, loaded, data, base, commit, resume, baseline, results, sweep,
+                 reproduces.tags() if reproduces is not None else {})  # fmt: skip
     extra = {"base_model": base.reference, "dataset": data.source, "dataset_fingerprint": data.fingerprint}
     # MLflow writes (a finished trial's model above all) run on one writer thread, off Tune's loop
     outbox = outbox_for(f"{tracking_uri} (sweep {sweep})", say=_say, background=True)
@@ -403,7 +410,8 @@ def _trial_spec(loaded: LoadedJob, base: Any, data_ref: Any, data_key: str, resu
     )
 
 
-def _open_parent(tracker, loaded, data, base, commit, resume, baseline, results: Path, sweep: str) -> None:
+def _open_parent(tracker, loaded, data, base, commit, resume, baseline, results: Path, sweep: str,
+                 extra_tags: dict[str, str]) -> None:  # fmt: skip
     """Start the sweep's parent run (tags, params, job files, baseline), or reopen it on --resume."""
     job = loaded.job
     if resume:
@@ -420,6 +428,7 @@ def _open_parent(tracker, loaded, data, base, commit, resume, baseline, results:
         "finesweep.base_model": base.reference,
         "finesweep.storage_path": str(results),
         "finesweep.trial_runtime": job.scaling.runtime,
+        **extra_tags,
     }
     tracker.start_parent(tags, _parent_params(loaded))
     _log_parent_files(tracker, loaded, data)

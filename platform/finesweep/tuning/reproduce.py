@@ -1,0 +1,165 @@
+"""Re-run one trial of a finished sweep exactly, from what its MLflow runs recorded.
+
+The trial's sampled values, the sweep's resolved job and its recorded data (verified by sha256,
+through the dataset fingerprint) make a one-trial sweep: a grid of one point, in its own parent run
+tagged as a reproduction. The figures are compared at the original's last epoch, so a trial that
+ASHA stopped early is compared where it stopped.
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from finesweep.errors import DataError, FinesweepError, TrackingError
+
+_RUN_ID = re.compile(r"^[0-9a-f]{32}$")  # MLflow's run ids
+
+
+@dataclass(frozen=True)
+class Reproduction:
+    """What a reproduced sweep must match, and how its parent run is tagged."""
+
+    original_run_id: str
+    original_sweep: str
+    trial_id: str
+    dataset_fingerprint: str
+    source_tags: dict[str, str]  # the original's MLflow source name and type (its job file)
+
+    def tags(self) -> dict[str, str]:
+        """Tags of the reproduction's parent run, pointing back at the original trial."""
+        return {
+            "finesweep.reproduces_run": self.original_run_id,
+            "finesweep.reproduces_sweep": self.original_sweep,
+            "finesweep.reproduces_trial": self.trial_id,
+        }
+
+    def check_data(self, fingerprint: str, source: str) -> None:
+        """Refuse data that differs from what the original trial trained on."""
+        if fingerprint != self.dataset_fingerprint:
+            raise DataError(
+                f"{source}: the data differs from what trial {self.trial_id} of {self.original_sweep!r} trained on "
+                f"(dataset fingerprint {fingerprint}, the sweep recorded {self.dataset_fingerprint})"
+            )
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The original and reproduced figures of one trial at the original's last epoch."""
+
+    metric: str
+    epoch: int
+    rows: list[tuple[str, float | None, float | None]]  # (metric, original, reproduced)
+    sweep: str
+    run_id: str
+
+    def difference(self) -> float | None:
+        """|reproduced - original| of the sweep's metric, None if either is missing."""
+        for name, original, reproduced in self.rows:
+            if name == self.metric and original is not None and reproduced is not None:
+                return abs(reproduced - original)
+        return None
+
+
+def original_trial(tracking_uri: str, run_id: str) -> tuple[Any, Any]:
+    """The trial's child run and its sweep's parent run (TrackingError when it is not one)."""
+    from mlflow.exceptions import MlflowException
+
+    from finesweep.tracking.runs import TAG_PARENT, TAG_ROLE
+    from finesweep.tracking.store import client
+
+    if not _RUN_ID.match(run_id):
+        raise FinesweepError(f"--run {run_id!r}: an MLflow run id is 32 hexadecimal digits")
+    mlflow_client = client(tracking_uri)
+    try:
+        run = mlflow_client.get_run(run_id)
+    except MlflowException:
+        raise TrackingError(f"--run {run_id}: no such run in {tracking_uri}") from None
+    if run.data.tags.get(TAG_ROLE) != "trial" or TAG_PARENT not in run.data.tags:
+        raise TrackingError(f"--run {run_id}: not a trial run of a finesweep sweep (`finesweep leaderboard` lists them)")
+    return run, mlflow_client.get_run(run.data.tags[TAG_PARENT])
+
+
+def reproduction_job(tracking_uri: str, run: Any, parent: Any, sweep: str) -> dict[str, Any]:
+    """The sweep's resolved job turned into a one-trial sweep of the trial's own values."""
+    from finesweep.config.loader import parse_yaml_text
+    from finesweep.tracking.evaluation import resolved_job
+
+    job = resolved_job(tracking_uri, parent.info.run_id)
+    job.pop("overrides", None)  # a record of the original command line, not a job key
+    searched = [name for name in parent.data.tags.get("finesweep.searched", "").split(",") if name]
+    # MLflow keeps params as text; YAML reads them back as the numbers, strings and lists they were
+    values = {name: parse_yaml_text(run.data.params[name]) for name in searched if name in run.data.params}
+    job["search"] = {**job["search"], "algorithm": "grid", "num_samples": 1, "space": None,
+                     "overrides": {name: {"distribution": "choice", "values": [value]} for name, value in values.items()}}  # fmt: skip
+    # no early stopping: ASHA's decision depended on the other trials. A trial it stopped after k
+    # epochs runs on to its planned epochs, and the figures are compared at epoch k.
+    job["scheduler"] = {"type": "none"}
+    job["tracking"] = {**job.get("tracking", {}), "uri": tracking_uri}
+    job["storage_path"] = str(Path(parent.data.tags["finesweep.storage_path"]).parent)
+    job["name"] = sweep
+    job["model"] = {**job["model"], "base": _absolute_base(job["model"]["base"], parent)}
+    return job
+
+
+def _absolute_base(base: str, parent: Any) -> str:
+    """A base model given as a relative folder, made absolute against the original job's folder."""
+    if not base.startswith("."):
+        return base
+    source = parent.data.tags.get("mlflow.source.name")
+    folder = Path(source).parent if source else Path.cwd()
+    return str((folder / base).resolve())
+
+
+def reproduce(tracking_uri: str, run_id: str, verbose: int = 1, show_tracebacks: bool = False) -> Comparison:
+    """Re-run trial ``run_id`` as a one-trial sweep and compare its figures with the original's."""
+    from finesweep.config import load_job
+    from finesweep.tracking.evaluation import recorded_data
+    from finesweep.tracking.runs import TAG_SWEEP, TAG_TRIAL
+    from finesweep.tuning.sweep import run_sweep
+
+    run, parent = original_trial(tracking_uri, run_id)
+    original_sweep, trial_id = run.data.tags[TAG_SWEEP], run.data.tags[TAG_TRIAL]
+    sweep = f"{original_sweep}-repro-{trial_id}-{datetime.now(timezone.utc).strftime('%H%M%S')}"
+    # the original's job file as the source; the git commit stays the one that runs now
+    source = {k: v for k, v in parent.data.tags.items() if k in ("mlflow.source.name", "mlflow.source.type")}
+    origin = Reproduction(run_id, original_sweep, trial_id, parent.data.tags.get("finesweep.dataset_fingerprint", ""),
+                          source)  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="finesweep-reproduce-") as tmp:
+        path = Path(tmp) / f"{sweep}.yaml"
+        path.write_text(yaml.safe_dump(reproduction_job(tracking_uri, run, parent, sweep), sort_keys=False), encoding="utf-8")
+        loaded = load_job(path)
+        # the data is read where the sweep found it, and only if its files still have their sha256
+        with recorded_data(tracking_uri, parent.info.run_id):
+            summary = run_sweep(loaded, name=sweep, verbose=verbose, show_tracebacks=show_tracebacks,
+                                reproduces=origin)  # fmt: skip
+    return compare(tracking_uri, run, summary.name, parent.data.tags.get("finesweep.metric", ""))
+
+
+def compare(tracking_uri: str, original: Any, sweep: str, metric: str) -> Comparison:
+    """The original trial's figures beside the reproduction's, at the original's last epoch."""
+    from finesweep.tracking.runs import TAG_ROLE, TAG_SWEEP
+    from finesweep.tracking.store import client
+
+    mlflow_client = client(tracking_uri)
+    [copy] = mlflow_client.search_runs(
+        [original.info.experiment_id], filter_string=f"tags.`{TAG_SWEEP}` = '{sweep}' and tags.`{TAG_ROLE}` = 'trial'"
+    )
+    epoch = int(original.data.metrics.get("epoch", 0))
+    names = [metric] + sorted(k for k in original.data.metrics if k.startswith(("val_", "test_", "train_loss")) and k != metric)
+    rows = [(name, original.data.metrics.get(name), _at_epoch(mlflow_client, copy, name, epoch)) for name in names]
+    return Comparison(metric, epoch, rows, sweep, copy.info.run_id)
+
+
+def _at_epoch(mlflow_client: Any, run: Any, name: str, epoch: int) -> float | None:
+    """The value ``run`` logged for ``name`` at step ``epoch`` (its latest one if none at that step)."""
+    history = [m for m in mlflow_client.get_metric_history(run.info.run_id, name) if m.step == epoch]
+    if history:
+        return history[-1].value
+    return run.data.metrics.get(name)
