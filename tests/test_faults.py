@@ -195,7 +195,7 @@ def test_full_disk_under_storage_path_fails_clearly_and_reports_nothing_as_done(
     path = tmp_path / "full.yaml"
     path.write_text(yaml.safe_dump(job))
     done = subprocess.run(
-        [sys.executable, "-m", "finesweep", "sweep", str(path), "--name", "full"],
+        [sys.executable, "-m", "finesweep", "--debug", "sweep", str(path), "--name", "full"],
         cwd=tmp_path, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     last = [line for line in done.stderr.splitlines() if line.strip()][-1]
@@ -204,6 +204,14 @@ def test_full_disk_under_storage_path_fails_clearly_and_reports_nothing_as_done(
     client, runs = _trials(f"sqlite:///{tmp_path / 'mlflow.db'}", "full")
     assert len(runs) == 1
     run = runs[0]
+    # the trial's error is on the console even at verbose 0, its traceback under it with --debug
+    lines = done.stdout.splitlines()
+    failed = [i for i, line in enumerate(lines) if line.startswith(f"finesweep: {run.info.run_name} failed: ")]
+    assert failed and "No space left on device" in lines[failed[0]], done.stdout[-3000:]
+    after = lines[failed[0] + 1 :]
+    assert after and after[0].startswith("    "), done.stdout[-3000:]
+    assert any(line.startswith("    ") and 'finesweep/training/loop.py", line' in line for line in after), after[:5]
+    assert not any("\\x1b" in line for line in after), "no escaped colour codes"
     assert run.info.status == "FAILED" and run.data.tags["finesweep.status"] == "failed"
     assert "No space left on device" in run.data.tags["finesweep.error"]
     assert "finesweep.model_uri" not in run.data.tags, "no model from a half-written checkpoint"

@@ -8,6 +8,7 @@ own output come back with ``verbose: 2`` (``finesweep sweep --verbose``).
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any, Callable
 
@@ -16,6 +17,7 @@ from ray.tune import Callback
 from finesweep.tracking.runs import SweepTracker, error_headline
 from finesweep.training import FINAL_KEY
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _HEARTBEAT_S = 60.0  # a status line after this many seconds without any other line
 
 
@@ -30,8 +32,10 @@ class ConsoleProgress(Callback):
     """Prints each trial's start, epochs and end as single lines through ``say``."""
 
     def __init__(self, say: Callable[[str], None], tracker: SweepTracker, metric: str, mode: str,
-                 searched: list[str], show_tracebacks: bool = False, level: int = 1):  # fmt: skip
-        self.say = say
+                 searched: list[str], show_tracebacks: bool = False, level: int = 1,
+                 echo: Callable[[str], None] = print):  # fmt: skip
+        self.say = say  # a finesweep line ("finesweep: ...")
+        self.echo = echo  # a line as it is (a traceback's)
         # trial numbers come from the tracker, so the console and MLflow's run names agree (also
         # when Tune restores this callback from its saved state on --resume)
         self.tracker = tracker
@@ -87,8 +91,8 @@ class ConsoleProgress(Callback):
         hint = "" if self.show_tracebacks else f" (traceback: rerun with --debug, or see {where})"
         self._print(f"{self._label(trial.trial_id)} failed: {self._headline(trial)}{hint}", always=True)
         if self.show_tracebacks and text:
-            for line in text.rstrip().splitlines():
-                self.say(f"  {line}")
+            for line in _ANSI.sub("", text).rstrip().splitlines():  # Ray colours its error files
+                self.echo(f"    {line}")
 
     def on_step_begin(self, iteration: int, trials: list, **info: Any) -> None:
         now = time.monotonic()

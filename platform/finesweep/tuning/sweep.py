@@ -58,6 +58,13 @@ def _say(message: str) -> None:
     print(safe_for_console(f"finesweep: {message}"), flush=True)
 
 
+def _echo(line: str) -> None:
+    """A line as it is (a failed trial's traceback), secrets masked."""
+    from finesweep.redact import safe_for_console
+
+    print(safe_for_console(line), flush=True)
+
+
 def _wait_for_release(timeout_s: float = 60.0) -> tuple[bool, dict[str, float]]:
     """Wait until every CPU/GPU/custom resource is free again; return (released, what is still held)."""
     import ray
@@ -334,7 +341,7 @@ def _progress(loaded: LoadedJob, tracker: Any, console: Console) -> Any:
 
     tracker.trial_numbers()  # read from MLflow now, before Tune's loop needs them
     return ConsoleProgress(_say, tracker, loaded.job.search.metric, loaded.job.search.mode,
-                           list(loaded.space), console.show_tracebacks, level=min(console.level, 1))  # fmt: skip
+                           list(loaded.space), console.show_tracebacks, level=min(console.level, 1), echo=_echo)  # fmt: skip
 
 
 def source_tags(loaded: LoadedJob, commit: str | None) -> dict[str, str]:
@@ -501,12 +508,15 @@ def _finish(loaded, sweep, tracker, tracking_uri, started, plan, outbox, results
 def _fit(tuner: Any, results: Path) -> None:
     """``tuner.fit()``, with a full disk under ``storage_path`` reported as such.
 
-    Tune reads its own experiment state back after the last trial; when the disk filled up that
-    file is truncated and the read fails with EOFError or OSError, far from the cause.
+    Tune reads its own experiment state (and each failed trial's pickled error) back after the last
+    trial; when the disk filled up those files are truncated and the read fails with EOFError,
+    OSError or UnpicklingError, far from the cause.
     """
+    import pickle
+
     try:
         tuner.fit()
-    except (EOFError, OSError) as exc:
+    except (EOFError, OSError, pickle.UnpicklingError) as exc:
         if out_of_space(results, str(exc)):
             raise SweepError(storage_full_message(results)) from exc
         raise RuntimeError(f"Tune failed: {type(exc).__name__}: {exc}") from exc
