@@ -177,6 +177,20 @@ def test_grid_runs_every_point_exactly_once(tmp_path, tiny_bert, ray_clean):
         run_sweep(load_job(job), name="grid")
 
 
+def test_tpe_on_a_finite_space_runs_each_configuration_once(tmp_path, tiny_bert, ray_clean):
+    """Two configurations and a budget of four: two trials, different, and the sweep ends."""
+    from finesweep.tuning.sweep import run_sweep
+
+    job = _write_job(
+        tmp_path, tiny_bert, {"lora_r": {"distribution": "choice", "values": [2, 4]}},
+        search={"num_samples": 4}, scheduler={"type": "none"}, train={"epochs": 1},
+    )  # fmt: skip
+    summary = run_sweep(load_job(job), name="finite")
+    _, _, children = _runs(summary.tracking_uri, "finite")
+    assert sorted(c.data.params["lora_r"] for c in children) == ["2", "4"]
+    assert summary.count("completed") == 2
+
+
 def test_same_seed_gives_identical_metrics(tmp_path, tiny_bert, ray_clean):
     from finesweep.tuning.sweep import run_sweep
 

@@ -49,6 +49,15 @@ def build_search(loaded: LoadedJob) -> SearchPlan:
         description = f"Optuna random sampling (seed {search.seed}), {search.num_samples} trials"
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     searcher = OptunaSearch(space=to_optuna(space), metric=search.metric, mode=search.mode, sampler=sampler)
+    from finesweep.config.space import grid_size as finite_size
+
+    size = finite_size(space)
+    if size is not None:  # a finite space: a configuration already run is never proposed again
+        from finesweep.tuning.unique import UniqueConfigurations
+
+        searcher = UniqueConfigurations(searcher, grid_points(space), search.seed)
+        limit = f", so at most {size} trials" if search.num_samples > size else ""
+        description += f"; a finite space of {size} configurations, none run twice{limit}"
     return SearchPlan(searcher, {}, search.num_samples, description)
 
 
