@@ -116,7 +116,18 @@ def sweep(
     if not summary.resources_released:
         typer.echo(f"warning: resources still held after the sweep: {summary.leaked}", err=True)
     typer.echo(safe_for_console(f"MLflow: {summary.tracking_uri} (parent run {summary.parent_run_id})"))
+    if summary.experiment_id:
+        typer.echo(safe_for_console(f"MLflow UI: {_ui_link(summary.tracking_uri, summary.experiment_id)}"))
     _report_failures(summary)
+
+
+def _ui_link(tracking_uri: str, experiment_id: str) -> str:
+    """Where the sweep's runs table opens in MLflow's UI, in its Model training view (MLflow 3 opens
+    experiments in its GenAI view; the `workflowType` URL parameter is the UI's own switch)."""
+    page = f"#/experiments/{experiment_id}/runs?workflowType=machine_learning"
+    if tracking_uri.startswith(("http://", "https://")):
+        return f"{tracking_uri.rstrip('/')}/{page}"
+    return f"`mlflow ui --backend-store-uri {tracking_uri} --port 5000`, then http://127.0.0.1:5000/{page}"
 
 
 def _report_failures(summary: Any) -> None:

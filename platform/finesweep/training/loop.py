@@ -292,7 +292,7 @@ def _validate(trial: _Trial, epoch: int, losses: list[float], progress: dict[str
     metrics: dict[str, Any] = {
         "epoch": epoch,  # ASHA's time attribute
         "train_loss": mean_across_workers(sum(losses) / max(len(losses), 1)),
-        "learning_rate": trial.scheduler.get_last_lr()[0],
+        "lr": trial.scheduler.get_last_lr()[0],  # the schedule's current rate (the param `learning_rate` is its peak)
     }
     metrics.update(trial.runtime.evaluate(trial.model, "validation", "val_"))
     value = metrics[spec.metric]

@@ -41,6 +41,7 @@ class SweepSummary:
     errors: dict[str, str] = field(default_factory=dict)  # failed trial -> the exception it died of
     startup: dict[str, float] = field(default_factory=dict)  # mean seconds per start phase of a trial
     storage_path: str = ""
+    experiment_id: str = ""
 
     def count(self, status: str) -> int:
         """Number of trials that ended with ``status``."""
@@ -637,6 +638,7 @@ def _summarise(loaded, sweep, tracker, tracking_uri, started, concurrency, relea
         leaked=leaked,
         mean_time_to_first_step_s=(sum(firsts) / len(firsts)) if firsts else None,
         median_time_to_first_step_s=statistics.median(firsts) if firsts else None,
+        experiment_id=tracker.experiment_id or "",
     )
 
 
