@@ -7,7 +7,8 @@ its own hyperparameters.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import re
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
@@ -27,30 +28,43 @@ class _Strict(BaseModel):
 class DatasetConfig(_Strict):
     """A catalog dataset (``name``) or a file of your own (``path`` plus column mapping).
 
-    Relative paths are resolved against the job file's folder.
+    Relative paths are resolved against the job file's folder. A csv/tsv file without a header
+    line (``header: false``) names its columns by 0-based position: the column keys are then
+    whole numbers (``2`` or ``"2"``, stored as 2). With a header (the default) they are header
+    names, always text: a header that names a column ``3`` is written ``"3"``, and a bare number
+    is refused, because it would read as a position.
     """
 
+    # Field order matters: a field's validator sees only the fields declared before it, so the
+    # source (name, paths, format) comes first, then header, then the columns it governs.
     name: str | None = None
     path: str | None = None
+    validation_path: str | None = None
+    test_path: str | None = None
     format: Literal["csv", "tsv", "jsonl", "parquet"] | None = None
-    text_column: str = "text"
-    label_column: str = "label"
+    header: bool = True
+    text_column: int | str = "text"
+    label_column: int | str = "label"
     # multi-label: each label cell holds any number of label names joined by label_separator
     multi_label: bool = False
     label_separator: str = Field(default=",", min_length=1)
     # retrieval tasks: (query, positive passage) pairs, and an optional group column (article,
     # document) so that related passages never straddle the train/evaluation boundary
-    query_column: str = "query"
-    passage_column: str = "passage"
-    group_column: str | None = None
+    query_column: int | str = "query"
+    passage_column: int | str = "passage"
+    group_column: int | str | None = None
     label_names: list[str] | None = Field(default=None, min_length=2)
-    validation_path: str | None = None
-    test_path: str | None = None
+    # label cells hold 0-based ids into label_names ("3", or "0,6,10" multi-label) instead of names
+    label_ids: bool = False
     validation_fraction: float = Field(default=0.1, gt=0, lt=0.5)
     test_fraction: float = Field(default=0.1, gt=0, lt=0.5)
     split_seed: int = Field(default=13, ge=0, le=MAX_SEED)
     max_train_samples: int | None = Field(default=None, ge=10)
     max_eval_samples: int | None = Field(default=None, ge=10)
+
+    # keys added after sweeps were first recorded: in a fingerprint only when not at their default,
+    # so that an older sweep's data keeps its fingerprint (reproduce and promotion compare them)
+    RECIPE_SINCE_DEFAULT: ClassVar[tuple[str, ...]] = ("header", "label_ids")
 
     @field_validator("label_names")
     @classmethod
@@ -63,6 +77,79 @@ class DatasetConfig(_Strict):
                 raise ValueError(f"label names must not be empty (got {names!r})")
         return names
 
+    @field_validator("header")
+    @classmethod
+    def _header_for_text_tables(cls, header: bool, info: ValidationInfo) -> bool:
+        if header:
+            return header
+        if info.data.get("name") is not None:
+            raise ValueError("applies to `path` datasets (csv/tsv files), not catalog ones (got false)")
+        # lazy: the readers module imports pandas only inside its readers
+        from finesweep.data.readers import format_from_name
+
+        declared = info.data.get("format")
+        for key in ("path", "validation_path", "test_path"):
+            value = info.data.get(key)
+            fmt = declared or (format_from_name(value) if value else None)
+            if fmt in ("jsonl", "parquet"):
+                raise ValueError(
+                    f"false applies to csv and tsv files; {key} {value!r} is {fmt}, whose records name their fields "
+                    "(got false)"
+                )
+        return header
+
+    @field_validator("text_column", "label_column", "query_column", "passage_column", "group_column", mode="before")
+    @classmethod
+    def _column_type(cls, column: Any, info: ValidationInfo) -> Any:
+        # one clear line instead of pydantic's one per union member (text_column.int, text_column.str)
+        if column is None and info.field_name == "group_column":
+            return column
+        if isinstance(column, bool) or not isinstance(column, (int, str)):
+            raise ValueError(
+                f"must be a header name (text) or, with dataset.header: false, a 0-based position (got {column!r})"
+            )
+        return column
+
+    @field_validator("text_column", "label_column", "query_column", "passage_column", "group_column")
+    @classmethod
+    def _column_by_header(cls, column: int | str | None, info: ValidationInfo) -> int | str | None:
+        if column is None or "header" not in info.data:  # an invalid header is reported on its own
+            return column
+        if info.data["header"]:
+            if isinstance(column, int):
+                raise ValueError(
+                    "with dataset.header: true (the default) columns are named by the header line: write the name "
+                    f"as text (\"{column}\" if the header says {column}), or set dataset.header: false to count "
+                    f"columns by 0-based position (got {column})"
+                )
+            return column
+        if isinstance(column, int) and column >= 0:
+            return column
+        if isinstance(column, str) and re.fullmatch(r"[0-9]+", column.strip()):
+            return int(column)
+        if column == cls.model_fields[str(info.field_name)].default:
+            # a column this task does not read, left at its default (a resolved job lists every key);
+            # the pairs check below asks for the positions the task needs
+            return column
+        raise ValueError(
+            f"with dataset.header: false columns are 0-based positions, whole numbers such as 0 or 2 (got {column!r})"
+        )
+
+    @field_validator("label_ids")
+    @classmethod
+    def _ids_need_names(cls, label_ids: bool, info: ValidationInfo) -> bool:
+        if not label_ids:
+            return label_ids
+        if info.data.get("name") is not None:
+            raise ValueError("applies to `path` datasets; a catalog dataset maps its own labels (got true)")
+        if "label_names" not in info.data:
+            return label_ids  # label_names itself is invalid and reported on its own
+        if info.data["label_names"] is None:
+            raise ValueError(
+                "true maps label id i to dataset.label_names[i]: list the names in dataset.label_names (got true)"
+            )
+        return label_ids
+
     @model_validator(mode="after")
     def _one_source(self) -> "DatasetConfig":
         if (self.name is None) == (self.path is None):
@@ -71,6 +158,29 @@ class DatasetConfig(_Strict):
         if self.name is not None and (self.validation_path or self.test_path):
             raise ValueError("`validation_path`/`test_path` apply to `path` datasets, not catalog ones")
         return self
+
+    @model_validator(mode="after")
+    def _positions_given(self) -> "DatasetConfig":
+        """Without a header no column has a name to default to: the task's columns must be positions."""
+        if self.header or self.path is None:
+            return self
+        pairs = (("text_column", "label_column"), ("query_column", "passage_column"))
+        given = {key for pair in pairs for key in pair if isinstance(getattr(self, key), int)}
+        for pair in pairs:
+            if given & set(pair) and not set(pair) <= given:
+                missing = next(key for key in pair if key not in given)
+                raise ValueError(f"with dataset.header: false give dataset.{missing} too: that column's 0-based position")
+        if not any(set(pair) <= given for pair in pairs):
+            raise ValueError(
+                "with dataset.header: false give the columns' 0-based positions: text_column and label_column "
+                "(classification), or query_column and passage_column (retrieval)"
+            )
+        return self
+
+    def recipe(self, exclude: set[str]) -> dict[str, Any]:
+        """The keys that shape the splits, for a dataset fingerprint (``exclude``: the file keys)."""
+        defaults = {key for key in self.RECIPE_SINCE_DEFAULT if getattr(self, key) == type(self).model_fields[key].default}
+        return self.model_dump(exclude=exclude | defaults)
 
 
 class ModelConfig(_Strict):

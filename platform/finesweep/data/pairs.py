@@ -20,7 +20,7 @@ from sklearn.model_selection import GroupShuffleSplit
 
 from finesweep.config.schema import DatasetConfig
 from finesweep.data.catalog import SPLITS, catalog_entry, locate_file, sha256_of
-from finesweep.data.readers import infer_format, read_frame
+from finesweep.data.readers import check_columns, column_label, first_empty, infer_format, read_frame
 from finesweep.errors import DataError
 
 
@@ -56,19 +56,17 @@ class PairData:
 
 def _pair_frame(frame: pd.DataFrame, where: str, config: DatasetConfig) -> pd.DataFrame:
     """Select query/passage(/group) columns; reject missing columns and empty texts."""
-    columns = {"query": config.query_column, "passage": config.passage_column}
-    if config.group_column:
+    columns: dict[str, int | str] = {"query": config.query_column, "passage": config.passage_column}
+    if config.group_column is not None and config.group_column != "":
         columns["group"] = config.group_column
-    for role, column in columns.items():
-        if column not in frame.columns:
-            available = ", ".join(map(str, frame.columns))
-            raise DataError(f"{where}: dataset.{role}_column: no column {column!r}; columns are: {available}")
-    out = pd.DataFrame({role: frame[column] for role, column in columns.items()})
+    check_columns(frame, Path(where), {f"dataset.{role}_column": column for role, column in columns.items()})
+    out = pd.DataFrame({role: frame[column] for role, column in columns.items()})  # keeps the row numbers
     for role in ("query", "passage"):
-        empty = out[role].isna() | (out[role].astype(str).str.strip() == "")
-        if empty.any():
-            row = int(empty.to_numpy().nonzero()[0][0])
-            raise DataError(f"{where}: row {row + 2}: empty {columns[role]!r} ({int(empty.sum())} such rows)")
+        empty = first_empty(out[role])
+        if empty is not None:
+            row, count = empty
+            rows = f"{count} such row{'s' if count > 1 else ''}"
+            raise DataError(f"{where}: row {row}: empty {column_label(columns[role])} (dataset.{role}_column; {rows})")
         out[role] = out[role].astype(str)
     return out
 
@@ -82,7 +80,7 @@ def _read(config: DatasetConfig, resolve: Callable[[str], Any]) -> tuple[pd.Data
         frame = entry.load(paths)["all"]
         return frame, [remote.sha256 for remote in entry.files], f"catalog:{config.name}"
     path = resolve(config.path)
-    frame = _pair_frame(read_frame(path, infer_format(path, config.format)), str(path), config)
+    frame = _pair_frame(read_frame(path, infer_format(path, config.format), config.header), str(path), config)
     return frame, [sha256_of(path)], str(path)
 
 
@@ -126,6 +124,6 @@ def prepare_pairs(config: DatasetConfig, resolve: Callable[[str], Any]) -> PairD
         queries = _subsample(splits[name], limit, config.split_seed)
         # training needs only the passages of kept pairs; evaluation ranks against the whole split
         encoded[name] = _encode(queries, queries if name == "train" else splits[name])
-    recipe = json.dumps({"files": hashes, "split": config.model_dump(exclude={"name", "path"})}, sort_keys=True)
+    recipe = json.dumps({"files": hashes, "split": config.recipe(exclude={"name", "path"})}, sort_keys=True)
     fingerprint = hashlib.sha256(recipe.encode()).hexdigest()[:16]
     return PairData(splits=encoded, fingerprint=fingerprint, source=source, files=files)

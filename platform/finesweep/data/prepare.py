@@ -16,7 +16,7 @@ import pandas as pd
 
 from finesweep.config.schema import DatasetConfig
 from finesweep.data.catalog import SPLITS, catalog_entry, load_catalog_dataset, sha256_of
-from finesweep.data.readers import infer_format, read_frame, to_text_label
+from finesweep.data.readers import infer_format, label_ids_to_names, read_frame, to_text_label
 from finesweep.data.splits import make_splits, subsample
 from finesweep.errors import DataError
 
@@ -63,13 +63,17 @@ def _read_user_files(config: DatasetConfig, resolve) -> tuple[dict[str, pd.DataF
     shipped: dict[str, pd.DataFrame] = {}
     hashes = []
     files: dict[str, str] = {}
-    for split, value in (("train", config.path), ("validation", config.validation_path), ("test", config.test_path)):
+    for split, key in (("train", "path"), ("validation", "validation_path"), ("test", "test_path")):
+        value = getattr(config, key)
         if value is None:
             continue
         path = resolve(value)
-        fmt = infer_format(path, config.format)
-        frame = read_frame(path, fmt)
-        shipped[split] = to_text_label(frame, path, config.text_column, config.label_column, config.label_separator)
+        frame = read_frame(path, infer_format(path, config.format), config.header, f"dataset.{key}")
+        frame = to_text_label(frame, path, config.text_column, config.label_column, config.label_separator)
+        if config.label_ids:
+            names = list(config.label_names or [])  # the config requires them with label_ids
+            frame["label"] = label_ids_to_names(frame["label"], path, names, config.multi_label, config.label_separator)
+        shipped[split] = frame
         hashes.append(sha256_of(path))
         files[str(Path(path).resolve())] = hashes[-1]
     if len(shipped) == 1:
@@ -98,10 +102,11 @@ def _label_index(label_names: list[str]) -> dict[str, int]:
 def _check_labels(frame: pd.DataFrame, label_names: list[str], where: str) -> None:
     unknown = ~frame["label"].isin(_label_index(label_names))
     if unknown.any():
-        row = int(unknown.to_numpy().nonzero()[0][0])
-        value = frame["label"].iloc[row]
+        position = int(unknown.to_numpy().nonzero()[0][0])
+        value = frame["label"].iloc[position]
         raise DataError(
-            f"{where}: label {value!r} (row {row + 2}) is not one of dataset.label_names: {', '.join(label_names)}"
+            f"{where}: label {value!r} (row {frame.index[position]}) is not one of dataset.label_names: "
+            f"{', '.join(label_names)}"
         )
 
 
@@ -110,7 +115,10 @@ def _encode(frame: pd.DataFrame, label_names: list[str]) -> dict[str, list[Any]]
     return {"text": frame["text"].tolist(), "label": [index[v] for v in frame["label"]]}
 
 
-def _split_names(value: str, separator: str) -> list[str]:
+def _split_names(value: str | list[str], separator: str) -> list[str]:
+    """A multi-label cell's label names; a list is already split (label ids mapped to names)."""
+    if isinstance(value, list):
+        return value
     return [name.strip() for name in str(value).split(separator) if name.strip()]
 
 
@@ -125,12 +133,12 @@ def _prepare_multilabel(config: DatasetConfig, shipped: dict[str, pd.DataFrame],
     label_names = list(config.label_names or catalog_names or sorted({n for f in frames.values() for ls in f["label"] for n in ls}))
     index = {name: i for i, name in enumerate(label_names)}
     for split, frame in frames.items():
-        for row, names in enumerate(frame["label"]):
+        for row, names in frame["label"].items():
             unknown = [n for n in names if n not in index]
             if unknown or not names:
                 where = source if split in ("all", "train") else f"{source} [{split}]"
                 got = f"label {unknown[0]!r}" if unknown else "no label"
-                raise DataError(f"{where}: row {row + 2}: {got} is not one of dataset.label_names: {', '.join(label_names)}")
+                raise DataError(f"{where}: row {row}: {got} is not one of dataset.label_names: {', '.join(label_names)}")
     if "all" in frames:
         frames["train"], frames["test"] = train_test_split(frames.pop("all"), test_size=config.test_fraction, random_state=config.split_seed)
     if "test" not in frames:
@@ -157,6 +165,8 @@ def prepare_dataset(config: DatasetConfig, resolve) -> PreparedData:
             raise DataError(f"dataset.name: {config.name!r} holds (query, passage) pairs, not labelled texts")
         multi_label = multi_label or entry.multi_label
         shipped, catalog_names, hashes = load_catalog_dataset(config.name)
+        # errors name rows by number (a user file's frames are indexed by their rows already)
+        shipped = {split: frame.set_axis(range(1, len(frame) + 1), axis=0) for split, frame in shipped.items()}
         source = f"catalog:{config.name}"
     else:
         shipped, hashes, source, files = _read_user_files(config, resolve)
@@ -201,7 +211,7 @@ def overlap_warnings(splits: dict[str, dict[str, list[Any]]]) -> list[str]:
 def _fingerprint(config: DatasetConfig, hashes: list[str]) -> str:
     """Files and split recipe: equal fingerprints mean identical splits."""
     recipe = json.dumps(
-        {"files": hashes, "split": config.model_dump(exclude={"name", "path", "validation_path", "test_path"})},
+        {"files": hashes, "split": config.recipe(exclude={"name", "path", "validation_path", "test_path"})},
         sort_keys=True,
     )
     return hashlib.sha256(recipe.encode()).hexdigest()[:16]
