@@ -149,3 +149,31 @@ def test_class_weights_are_inverse_frequency():
     weights = class_weights([0] * 30 + [1] * 10, num_classes=3)
     assert weights[1] == pytest.approx(3 * weights[0])
     assert weights[2] == 1.0, "a class absent from training gets weight 1"
+
+
+def test_nsmc_labels_by_rating_and_splits_by_movie(data_dir, tmp_path):
+    """NSMC's rule on the raw reviews (1-4 negative, 9-10 positive, 5-8 dropped), split by movie."""
+    import json
+
+    from finesweep.data import nsmc
+
+    data = _prepare(tmp_path, name="nsmc")
+    assert data.label_names == ["negative", "positive"]
+    counts = data.counts()
+    assert sum(counts.values()) == 9193, "SOURCE.md: 9,193 binary-labelled reviews"
+    negative = sum(Counter(data.splits[s]["label"])[0] for s in data.splits)
+    assert round(negative / 9193, 3) == 0.178
+    for split in ("validation", "test"):
+        assert counts[split] >= 0.1 * 9193 and counts[split] < 0.12 * 9193, counts
+    raw = data_dir / "nsmc_raw_subset" / "raw"
+    reviews = [r for path in sorted(raw.glob("*.json")) for r in json.loads(path.read_text(encoding="utf-8"))]
+    kept = [r for r in reviews if nsmc.nsmc_label(r["rating"]) is not None]
+    per_movie = pd.Series(Counter(r["movie_id"] for r in kept)).sort_index()
+    assignment = nsmc._movie_splits(per_movie)
+    for split in data.splits:  # every split is exactly the reviews of its own movies
+        assert counts[split] == sum(n for movie, n in per_movie.items() if assignment[movie] == split)
+    texts = {split: set(data.splits[split]["text"]) for split in data.splits}
+    splits_of: dict[str, set] = {}  # a short review ("최고") can be written under several movies
+    for r in kept:
+        splits_of.setdefault(r["review"], set()).add(assignment[r["movie_id"]])
+    assert all(split in splits_of[t] for split, values in texts.items() for t in values), "no movie in two splits"

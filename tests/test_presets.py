@@ -33,7 +33,7 @@ def _reduced(tmp_path: Path) -> list[str]:
 def test_presets_found():
     assert {p.stem for p in PRESETS} >= {
         "quickstart", "goemotions_ko_ekman", "davidson_hate", "carer_emotion_lora", "korean_hate_speech",
-        "goemotions_ko_multilabel", "korquad_contrastive", "korquad_sparse", "scifact_contrastive",
+        "goemotions_ko_multilabel", "korquad_contrastive", "korquad_sparse", "scifact_contrastive", "nsmc_sentiment",
     }  # fmt: skip
 
 

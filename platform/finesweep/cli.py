@@ -347,11 +347,13 @@ def rollback(
 
 
 def _read_texts(path: Path) -> list[str]:
-    """Texts from a .txt (one per line), .csv/.tsv/.jsonl/.parquet (a `text` column) file."""
-    from finesweep.data.readers import FORMATS, read_frame
+    """Texts from a .txt (one per line), .csv/.tsv/.jsonl/.parquet (a `text` column) file; the text
+    formats may be gzipped (``.csv.gz``)."""
+    from finesweep.data.readers import format_from_name, read_frame
 
-    if path.suffix.lower() in FORMATS:
-        frame = read_frame(path, FORMATS[path.suffix.lower()])
+    fmt = format_from_name(path.name)
+    if fmt is not None:
+        frame = read_frame(path, fmt)
         if "text" not in frame.columns:
             raise FinesweepError(f"{path}: no 'text' column; columns are: {', '.join(map(str, frame.columns))}")
         return frame["text"].astype(str).tolist()

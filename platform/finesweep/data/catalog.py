@@ -201,7 +201,24 @@ _GOEMO_KO_FILES = (
     RemoteFile("label.txt", _gh(*_GOEMO_KO, "data/label.txt"), "45c3ef86782d2a4d7fedcd6d8c111aa0d0e94720689bd164fac94fefb4495a89"),
 )
 
+def _nsmc_entry() -> CatalogEntry:
+    from finesweep.data import nsmc
+
+    return CatalogEntry(
+        name="nsmc",
+        description="NSMC-style Naver movie reviews (Korean): 9,193 rated 1-4 (negative) or 9-10 (positive), split by movie",
+        language="ko",
+        license="CC0 1.0",
+        label_names=nsmc.LABELS,
+        files=tuple(RemoteFile(f"raw/{movie}.json", _gh(*nsmc.REPOSITORY, f"raw/{movie}.json"), digest)
+                    for movie, digest in nsmc.FILES.items()),  # fmt: skip
+        load=nsmc.load_nsmc,
+        folder="nsmc_raw_subset",
+    )
+
+
 CATALOG: dict[str, CatalogEntry] = {
+    "nsmc": _nsmc_entry(),
     "davidson_hate": CatalogEntry(
         name="davidson_hate",
         description="Davidson et al. 2017 tweets: hate speech / offensive language / neither",
