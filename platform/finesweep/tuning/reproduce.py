@@ -152,7 +152,9 @@ def compare(tracking_uri: str, original: Any, sweep: str, metric: str) -> Compar
         [original.info.experiment_id], filter_string=f"tags.`{TAG_SWEEP}` = '{sweep}' and tags.`{TAG_ROLE}` = 'trial'"
     )
     epoch = int(original.data.metrics.get("epoch", 0))
-    names = [metric] + sorted(k for k in original.data.metrics if k.startswith(("val_", "test_", "train_loss")) and k != metric)
+    # the model's figures, not timings (test_eval_time_s differs from run to run by nature)
+    names = [metric] + sorted(k for k in original.data.metrics if k.startswith(("val_", "test_", "train_loss"))
+                              and k != metric and not k.endswith("_time_s"))  # fmt: skip
     rows = [(name, original.data.metrics.get(name), _at_epoch(mlflow_client, copy, name, epoch)) for name in names]
     return Comparison(metric, epoch, rows, sweep, copy.info.run_id)
 
