@@ -333,6 +333,36 @@ def reproduce(
 
 
 @app.command()
+def plan(
+    job_file: Path = typer.Argument(..., help="The job file, e.g. jobs/quickstart.yaml."),
+    cluster: str = typer.Option(
+        "local",
+        "--cluster",
+        help="NxMgpu (N nodes of M GPUs, 8 CPUs per GPU), NxMgpu:Kcpu, NxKcpu, shapes joined by +, "
+        "local (this machine), or a running cluster: auto, host:port, ray://host:port.",
+    ),
+    set_: List[str] = typer.Option([], "--set", help="Override a job key: dotted.key=value (YAML value)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the plan as JSON."),
+) -> None:
+    """Preview a sweep on a cluster shape before anything is rented; starts nothing.
+
+    Prints trials at once and per node, ASHA's rungs, the planned, expected and worst-case
+    trial-epochs, and a warning for any resource that never fits.
+    """
+    from finesweep.config import load_job
+    from finesweep.tuning.preview import parse_cluster_spec, plan_job
+
+    spec = parse_cluster_spec(cluster)
+    loaded = load_job(job_file, set_)  # the same checks as `validate`, before any cluster is asked
+    result = plan_job(loaded, spec)
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), indent=2))
+        return
+    for line in result.describe():
+        typer.echo(safe_for_console(line))
+
+
+@app.command()
 def rollback(
     model_name: str = typer.Option(..., "--model-name", help="Registered model name."),
     tracking_uri: Optional[str] = typer.Option(None, "--tracking-uri", help=_TRACKING_HELP),

@@ -48,25 +48,37 @@ def trial_bundles(scaling: ScalingConfig) -> list[dict[str, float]]:
     return [{"CPU": scaling.trial_driver_cpus}] + [dict(worker) for _ in range(scaling.workers_per_trial)]
 
 
-def _place(bundle: dict[str, float], nodes: list[dict[str, float]]) -> bool:
-    """Put ``bundle`` on the fullest node that still has room (best fit); False if none has."""
-    candidates = [n for n in nodes if all(n.get(k, 0.0) + _EPS >= v for k, v in bundle.items())]
+def _place(bundle: dict[str, float], nodes: list[dict[str, float]]) -> int | None:
+    """Put ``bundle`` on the fullest node that still has room (best fit); its index, None if none has."""
+    candidates = [i for i, n in enumerate(nodes) if all(n.get(k, 0.0) + _EPS >= v for k, v in bundle.items())]
     if not candidates:
-        return False
-    node = min(candidates, key=lambda n: sum(n.get(k, 0.0) - v for k, v in bundle.items()))
+        return None
+    index = min(candidates, key=lambda i: sum(nodes[i].get(k, 0.0) - v for k, v in bundle.items()))
     for key, value in bundle.items():
-        node[key] = node.get(key, 0.0) - value
-    return True
+        nodes[index][key] = nodes[index].get(key, 0.0) - value
+    return index
+
+
+def pack_trials(nodes: Iterable[dict[str, float]], scaling: ScalingConfig, limit: int = 10_000) -> list[list[int]]:
+    """Whole trials packed best-fit onto nodes with the given free resources: for each trial that
+    fits, the index of the node that holds each of its bundles (in :func:`trial_bundles` order)."""
+    free = [dict(node) for node in nodes]
+    bundles = trial_bundles(scaling)
+    placed: list[list[int]] = []
+    while len(placed) < limit:
+        where = []
+        for bundle in bundles:
+            index = _place(bundle, free)
+            if index is None:
+                return placed
+            where.append(index)
+        placed.append(where)
+    return placed
 
 
 def trials_that_fit(nodes: Iterable[dict[str, float]], scaling: ScalingConfig, limit: int = 10_000) -> int:
     """How many whole trials can run at once on nodes with the given free resources."""
-    free = [dict(node) for node in nodes]
-    bundles = trial_bundles(scaling)
-    count = 0
-    while count < limit and all(_place(bundle, free) for bundle in bundles):
-        count += 1
-    return count
+    return len(pack_trials(nodes, scaling, limit))
 
 
 def plan_concurrency(nodes: list[dict[str, float]], scaling: ScalingConfig, num_samples: int) -> ConcurrencyPlan:
