@@ -45,3 +45,27 @@ def test_preset_runs_a_reduced_sweep(job: Path, tmp_path, data_dir, ray_clean):
     summary = run_sweep(loaded, name=f"preset-{job.stem}")
     assert summary.statuses and set(summary.statuses.values()) == {"completed"}, summary.statuses
     assert summary.best_value is not None and summary.resources_released, summary
+
+
+def test_korean_preset_on_the_offline_e5_beats_the_majority_class(tmp_path, data_dir, ray_clean):
+    """NSMC on multilingual-e5-small-q4 at a reduced budget (800 reviews, 2 epochs, one trial)
+    learns Korean: its test macro-F1 beats always-positive (about 0.45) by at least 0.08.
+    Measured 2026-11-24: 0.61 test / 0.72 validation macro-F1, about 2 minutes on 2 cores."""
+    from mlflow.tracking import MlflowClient
+
+    from finesweep.tuning.sweep import run_sweep
+
+    overrides = [
+        "search.num_samples=1", "search.algorithm=random", "search.space=null", "search.overrides={}",
+        "scheduler.type=none", "train.epochs=2", "train.learning_rate=0.003", "train.lora_r=16",
+        "train.balancing=class_weight", "dataset.max_train_samples=800", "dataset.max_eval_samples=300",
+        f"tracking.uri=sqlite:///{tmp_path / 'mlflow.db'}", f"storage_path={tmp_path / 'results'}", "verbose=0",
+    ]  # fmt: skip
+    loaded = load_job(REPO / "jobs" / "nsmc_sentiment.yaml", overrides)
+    assert loaded.job.model.base == "multilingual-e5-small-q4"
+    summary = run_sweep(loaded, name="nsmc-e5")
+    [trial] = [r for r in MlflowClient(summary.tracking_uri).search_runs(["1"]) if r.data.tags.get("finesweep.role") == "trial"]
+    # always predicting the majority class (positive) scores F1 0 on negative, so macro-F1 ~0.45
+    test = trial.data.metrics
+    assert test["test_macro_f1"] >= 0.53, test
+    assert test["test_f1_negative"] > 0.2, "it finds negative reviews, not just the majority"
