@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from finesweep.errors import ModelError
+from finesweep.files import sha256_of
 from finesweep.models import e5_q4
 from finesweep.models.resolve import resolve_base_model
 
@@ -102,7 +103,7 @@ def test_folder_passes_preflight_and_says_what_it_is(built: Path) -> None:
     checksums = json.loads((built / "checksums.json").read_text(encoding="utf-8"))
     assert set(checksums["sources"]) == {"weights", "tokenizer"}
     for name, digest in checksums["files"].items():
-        assert e5_q4.sha256_file(built / name) == digest
+        assert sha256_of(built / name) == digest
 
 
 @needs_packages
@@ -166,7 +167,7 @@ def test_rebuild_skipped_when_checksums_match_and_redone_when_corrupted(
     assert e5_q4.build_e5_small_q4(cache / "models") == built
     assert "building multilingual-e5-small-q4" in capsys.readouterr().out
     recorded = json.loads((built / "checksums.json").read_text(encoding="utf-8"))["files"]
-    assert e5_q4.sha256_file(weights) == recorded["model.safetensors"]
+    assert sha256_of(weights) == recorded["model.safetensors"]
     assert sorted(p.name for p in (cache / "models").iterdir()) == [LOCK, "multilingual-e5-small-q4"]  # no leftovers
 
 

@@ -27,7 +27,8 @@ def _job(tmp_path, tiny_bert, name: str, retries: int, samples: int = 1, train_s
         "model": {"base": str(tiny_bert)},
         "train": {"epochs": 3, "batch_size": 16, "learning_rate": 3e-3, "lora_dropout": 0.0, "max_length": 32},
         "search": {"metric": "val_loss", "mode": "min", "num_samples": samples, "seed": 2,
-                   "overrides": {"lora_r": {"distribution": "choice", "values": [4]}}},
+                   # one value per trial: a finite space never runs one configuration twice
+                   "overrides": {"lora_r": {"distribution": "choice", "values": [4, 8][:samples]}}},
         "scheduler": {"type": "none"},
         "scaling": {"cpus_per_worker": 0.9, "trial_runtime": runtime},
         "failure": {"max_retries": retries},

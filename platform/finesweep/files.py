@@ -1,4 +1,6 @@
-"""Checks on a file named by a user before it is opened: it must exist and be a regular file.
+"""Files named by a user: checked before they are opened, and hashed.
+
+Checks: a file must exist and be a regular file.
 
 A named pipe would block the reader forever and a device such as ``/dev/zero`` would be read until
 memory runs out, so both are refused by their ``stat`` before anything opens them; a symlink loop
@@ -8,6 +10,7 @@ and a directory get their own words instead of "not found".
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 import stat
 from pathlib import Path
@@ -27,3 +30,12 @@ def regular_file_problem(path: Path, what: str = "file") -> tuple[str | None, os
     if not stat.S_ISREG(info.st_mode):
         return "not a regular file (a pipe, socket or device)", None
     return None, info
+
+
+def sha256_of(path: Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB blocks (data files, model sources, built weights)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

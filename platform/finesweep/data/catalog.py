@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import hashlib
 import json
 import os
 import urllib.request
@@ -23,6 +22,7 @@ if TYPE_CHECKING:  # pandas is imported by the loaders: validating a job file st
     import pandas as pd
 
 from finesweep.errors import DataError
+from finesweep.files import sha256_of
 
 SPLITS = ("train", "validation", "test")
 
@@ -364,15 +364,6 @@ def cache_dir() -> Path:
     """Where downloaded catalog files are kept ($FINESWEEP_CACHE_DIR or ~/.cache/finesweep/datasets)."""
     value = os.environ.get("FINESWEEP_CACHE_DIR")
     return Path(value).expanduser() if value else Path.home() / ".cache" / "finesweep" / "datasets"
-
-
-def sha256_of(path: Path) -> str:
-    """Hex sha256 of a file, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _download(remote: RemoteFile, target: Path) -> None:

@@ -19,7 +19,8 @@ import pandas as pd
 from sklearn.model_selection import GroupShuffleSplit
 
 from finesweep.config.schema import DatasetConfig
-from finesweep.data.catalog import SPLITS, catalog_entry, locate_file, sha256_of
+from finesweep.data.catalog import SPLITS, catalog_entry, locate_file
+from finesweep.files import sha256_of
 from finesweep.data.readers import check_columns, column_label, first_empty, infer_format, read_frame
 from finesweep.errors import DataError
 

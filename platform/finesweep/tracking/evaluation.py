@@ -58,7 +58,8 @@ def recorded_data(tracking_uri: str, parent_run_id: str) -> Iterator[None]:
 
     from mlflow.exceptions import MlflowException
 
-    from finesweep.data.catalog import recorded_data_dir, sha256_of
+    from finesweep.data.catalog import recorded_data_dir
+    from finesweep.files import sha256_of
     from finesweep.errors import DataError
 
     mlflow_client = client(tracking_uri)
