@@ -329,3 +329,14 @@ class JobConfig(_Strict):
     promotion: PromotionConfig = Field(default_factory=PromotionConfig)
     storage_path: str = Field(default="./finesweep_results", min_length=1, max_length=4096)
     verbose: int = Field(default=1, ge=0, le=3)
+
+    @field_validator("storage_path")
+    @classmethod
+    def _usable_storage(cls, value: str) -> str:
+        # a local folder, or s3://bucket/prefix / gs://bucket/prefix with no credentials in it
+        from finesweep.tuning.storage import uri_problem
+
+        problem = uri_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value

@@ -166,6 +166,7 @@ class SweepTracker:
         self._last_result: dict[str, dict[str, Any]] = {}
         self._errors: dict[str, str] = {}
         self._numbers: TrialNumbers | None = None  # counted once from MLflow's existing runs
+        self._storage_path: str | None = None  # the parent run's finesweep.storage_path, read once
         # set by the sweep before trials start: MLflow's source/git/user tags and the dataset
         # inputs (training, validation, test) every trial run carries as well as the parent
         self.run_tags: dict[str, str] = {}
@@ -404,11 +405,20 @@ class SweepTracker:
             result["checkpoint_path"] = str(checkpoint)
         return result
 
-    def _latest_checkpoint(self, trial_id: str) -> Path | None:
-        parent = self.client.get_run(self.parent_id) if self.parent_id else None
-        storage = parent.data.tags.get("finesweep.storage_path") if parent else None
+    def _storage(self) -> str | None:
+        """The sweep's results location (its parent run's ``finesweep.storage_path`` tag), read once."""
+        if self._storage_path is None and self.parent_id:
+            self._storage_path = self.client.get_run(self.parent_id).data.tags.get("finesweep.storage_path") or None
+        return self._storage_path
+
+    def _latest_checkpoint(self, trial_id: str) -> Path | str | None:
+        storage = self._storage()
         if not storage:
             return None
+        from finesweep.tuning.storage import is_object_store, latest_complete_checkpoint
+
+        if is_object_store(storage):  # listed in the store, never on this machine's disk
+            return latest_complete_checkpoint(storage, trial_id)
         from finesweep.training.checkpoint import is_complete
 
         # a checkpoint whose copy to storage was cut short (disk full) is never taken for the result
@@ -423,24 +433,40 @@ class SweepTracker:
         The status tag and the run's end are written last, after the artifacts and the model: a
         run whose artifacts could not be written is never marked finished.
         """
-        from finesweep.training.checkpoint import is_complete
-
         run_id = self._children.get(trial_id)
         if run_id is None:
             return
         tags = [_tag(TAG_STATUS, status)]
         checkpoint = self.last_result(trial_id).get("checkpoint_path")
         logged = TAG_MODEL_URI in self.client.get_run(run_id).data.tags  # a resumed trial that reported again
-        if status == "completed" and checkpoint and is_complete(Path(checkpoint)) and not logged:
-            self._log_final_artifacts(run_id, Path(checkpoint))
-            tags.append(_tag("finesweep.checkpoint_path", str(checkpoint)))
-            if (Path(checkpoint) / "model").is_dir():
-                tags.append(_tag(TAG_MODEL_URI, self._log_model(run_id, Path(checkpoint) / "model")))
+        if status == "completed" and checkpoint and not logged:
+            tags.extend(self._log_final_checkpoint(run_id, str(checkpoint)))
         if error:
             tags.append(_tag(TAG_ERROR, error_headline(error)))
             self.client.log_text(run_id, redact(error), "error.txt")
         self.client.log_batch(run_id, tags=tags)
         self.client.set_terminated(run_id, "FAILED" if status == "failed" else "FINISHED")
+
+    def _log_final_checkpoint(self, run_id: str, checkpoint: str) -> list[Any]:
+        """Log a completed trial's final checkpoint (reports, plots, model); return the tags saying so.
+
+        On an object store Ray reports the checkpoint's path without its scheme; it is downloaded
+        into a temporary folder first. A checkpoint whose copy was cut short is not logged.
+        """
+        from finesweep.training.checkpoint import is_complete
+        from finesweep.tuning.storage import as_uri, is_object_store, local_copy
+
+        location = checkpoint  # a local folder (absolute) or a URI read back from MLflow (--resume)
+        if not (Path(checkpoint).is_absolute() or is_object_store(checkpoint)):
+            location = as_uri(self._storage() or "", checkpoint)  # "bucket/prefix/...": the store's
+        with local_copy(location) as folder:
+            if not is_complete(folder):
+                return []
+            self._log_final_artifacts(run_id, folder)
+            tags = [_tag("finesweep.checkpoint_path", location)]
+            if (folder / "model").is_dir():
+                tags.append(_tag(TAG_MODEL_URI, self._log_model(run_id, folder / "model")))
+        return tags
 
     def _log_model(self, run_id: str, model_dir: Path) -> str:
         """Log the trial's model as an MLflow pyfunc model (from code: nothing pickled); return its URI."""

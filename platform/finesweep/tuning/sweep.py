@@ -125,19 +125,16 @@ def data_source_record(loaded: LoadedJob, data: Any) -> dict[str, Any]:
     }
 
 
-def _prepare_storage(storage_path: str) -> Path:
-    """Check the results folder is usable now, so a bad path fails before data, Ray or MLflow start.
+def _prepare_storage(storage_path: str) -> Path | str:
+    """Check the results location is usable now, so a bad path or an unreachable bucket fails
+    before data, Ray or MLflow start (see :func:`finesweep.tuning.storage.preflight_storage`).
 
-    Nothing is created: a sweep refused later (bad data, a LoRA target the model lacks) leaves no
-    folder behind. The first existing folder on the path must be a writable directory.
+    Nothing is created locally: a sweep refused later (bad data, a LoRA target the model lacks)
+    leaves no folder behind.
     """
-    storage = Path(storage_path).expanduser().resolve()
-    existing = next((p for p in [storage, *storage.parents] if p.exists()), None)
-    if existing is None or not existing.is_dir():
-        raise SweepError(f"storage_path: cannot write to {storage} ({existing} is not a directory)")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise SweepError(f"storage_path: cannot write to {storage} ({existing} is not writable)")
-    return storage
+    from finesweep.tuning.storage import preflight_storage
+
+    return preflight_storage(storage_path)
 
 
 def _fail_fast_mlflow_requests() -> None:
@@ -265,13 +262,18 @@ def _prepare_inputs(loaded: LoadedJob, task: Any) -> tuple[Any, Any, dict[str, f
     return data, base, baseline
 
 
-def _experiment_dir(loaded: LoadedJob, sweep: str) -> Path:
-    return Path(loaded.job.storage_path).expanduser().resolve() / sweep
+def _experiment_dir(loaded: LoadedJob, sweep: str) -> Path | str:
+    """The sweep's results: ``<storage_path>/<sweep>``, a local folder or an object-store URI."""
+    from finesweep.tuning.storage import sweep_location
+
+    return sweep_location(loaded.job.storage_path, sweep)
 
 
 def _check_resume(tracker: Any, loaded: LoadedJob, sweep: str, resume: bool) -> None:
     """A new sweep needs a fresh name; a resumed one needs its MLflow parent run and Tune state."""
     from ray.tune import Tuner
+
+    from finesweep.tuning.storage import for_ray
 
     exists = tracker.find_parent() is not None
     if exists and not resume:
@@ -281,7 +283,7 @@ def _check_resume(tracker: Any, loaded: LoadedJob, sweep: str, resume: bool) -> 
         )
     if resume and not exists:
         raise SweepError(f"--resume: no sweep named {sweep!r} in experiment {loaded.job.tracking.experiment!r}")
-    if resume and not Tuner.can_restore(str(_experiment_dir(loaded, sweep))):
+    if resume and not Tuner.can_restore(*for_ray(_experiment_dir(loaded, sweep))):
         raise SweepError(f"--resume: no Tune state for {sweep!r} under {_experiment_dir(loaded, sweep)}")
 
 
@@ -313,7 +315,7 @@ def _run_tuner(loaded, task, sweep, tracker, data, base, started, tracking_uri, 
     plan = _plan(loaded, search)
     _say(f"search: {search.description}; {scheduler_text}")
     _say(f"concurrency: {plan.describe()}; trials run {_runtime_text(job.scaling.runtime)}")
-    results = Path(job.storage_path).expanduser().resolve() / sweep
+    results = _experiment_dir(loaded, sweep)
     spec = _trial_spec(loaded, base, ray.put(data), data.fingerprint + sweep, results)
     tracker.run_tags = source_tags(loaded, commit)
     if reproduces is not None:  # a reproduction comes from the original's job file, not a temporary copy
@@ -393,7 +395,7 @@ def _plan(loaded: LoadedJob, search: Any) -> Any:
     return plan_concurrency(nodes, job.scaling, total_trials)
 
 
-def _trial_spec(loaded: LoadedJob, base: Any, data_ref: Any, data_key: str, results: Path) -> Any:
+def _trial_spec(loaded: LoadedJob, base: Any, data_ref: Any, data_key: str, results: Path | str) -> Any:
     """The typed specification every trial of this sweep receives."""
     from finesweep.training.spec import TrialSpec
 
@@ -418,7 +420,7 @@ def _trial_spec(loaded: LoadedJob, base: Any, data_ref: Any, data_key: str, resu
     )
 
 
-def _open_parent(tracker, loaded, data, base, commit, resume, baseline, results: Path, sweep: str,
+def _open_parent(tracker, loaded, data, base, commit, resume, baseline, results: Path | str, sweep: str,
                  extra_tags: dict[str, str]) -> None:  # fmt: skip
     """Start the sweep's parent run (tags, params, job files, baseline), or reopen it on --resume."""
     job = loaded.job
@@ -449,6 +451,7 @@ def _tuner(loaded: LoadedJob, sweep: str, spec: Any, search: Any, scheduler: Any
     """A new Tuner, or the interrupted one restored (searcher and ASHA state come back with it)."""
     from ray import tune
 
+    from finesweep.tuning.storage import for_ray
     from finesweep.tuning.trainable import run_trial, run_trial_in_process, trial_resources
 
     job = loaded.job
@@ -457,18 +460,20 @@ def _tuner(loaded: LoadedJob, sweep: str, spec: Any, search: Any, scheduler: Any
         tune.with_parameters(function, spec=spec), trial_resources(spec, job.scaling.trial_driver_cpus)
     )
     if resume:
+        path, filesystem = for_ray(_experiment_dir(loaded, sweep))
         return tune.Tuner.restore(
-            str(_experiment_dir(loaded, sweep)),
+            path,
             trainable,
             resume_unfinished=True,
             resume_errored=False,  # trials that exhausted their retries stay failed
             param_space=search.param_space or None,
+            storage_filesystem=filesystem,  # None locally; the object store's (credentials from the environment)
         )
-    return _new_tuner(trainable, search, scheduler, plan, job, sweep, Path(spec.storage_path).parent, callbacks,
+    return _new_tuner(trainable, search, scheduler, plan, job, sweep, for_ray(job.storage_path), callbacks,
                       console.tune_verbosity)  # fmt: skip
 
 
-def _finish(loaded, sweep, tracker, tracking_uri, started, plan, outbox, results: Path, failed: bool) -> SweepSummary:
+def _finish(loaded, sweep, tracker, tracking_uri, started, plan, outbox, results: Path | str, failed: bool) -> SweepSummary:
     """Record queued writes, summarise, plot, and close the parent run, whatever fails on the way.
 
     Runs in the sweep's ``finally``: when Tune itself failed, a second error here must neither
@@ -506,7 +511,7 @@ def _finish(loaded, sweep, tracker, tracking_uri, started, plan, outbox, results
     return summary
 
 
-def _fit(tuner: Any, results: Path) -> None:
+def _fit(tuner: Any, results: Path | str) -> None:
     """``tuner.fit()``, with a full disk under ``storage_path`` reported as such.
 
     Tune reads its own experiment state (and each failed trial's pickled error) back after the last
@@ -518,7 +523,8 @@ def _fit(tuner: Any, results: Path) -> None:
     try:
         tuner.fit()
     except (EOFError, OSError, pickle.UnpicklingError) as exc:
-        if out_of_space(results, str(exc)):
+        # an object store has no local disk to fill; its errors are Tune's own
+        if isinstance(results, Path) and out_of_space(results, str(exc)):
             raise SweepError(storage_full_message(results)) from exc
         raise RuntimeError(f"Tune failed: {type(exc).__name__}: {exc}") from exc
 
@@ -551,7 +557,7 @@ def storage_full_message(results: Path) -> str:
     )
 
 
-def _record_queued_writes(outbox: Any, retry_for_s: float, results: Path) -> None:
+def _record_queued_writes(outbox: Any, retry_for_s: float, results: Path | str) -> None:
     """Write what an MLflow outage queued; if the server does not come back, say exactly what is missing."""
     if outbox.outages:
         _say(f"MLflow writes failed {outbox.outages} time(s) during the sweep (queued and retried)")
@@ -562,7 +568,9 @@ def _record_queued_writes(outbox: Any, retry_for_s: float, results: Path) -> Non
         )
 
 
-def _new_tuner(trainable, search, scheduler, plan, job, sweep, storage, callbacks, verbosity: int) -> Any:
+def _new_tuner(trainable, search, scheduler, plan, job, sweep, storage: tuple[str, Any], callbacks,
+               verbosity: int) -> Any:  # fmt: skip
+    """A new Tuner; ``storage`` is Ray's ``(storage_path, storage_filesystem)`` (see ``storage.for_ray``)."""
     from ray import tune
 
     in_trial = job.scaling.runtime == "in_trial"
@@ -582,7 +590,8 @@ def _new_tuner(trainable, search, scheduler, plan, job, sweep, storage, callback
         ),
         run_config=tune.RunConfig(
             name=sweep,
-            storage_path=str(storage),
+            storage_path=storage[0],
+            storage_filesystem=storage[1],  # None for a local folder: Ray resolves it, as before
             callbacks=callbacks,
             verbose=verbosity,
             # in-trial, Tune restarts a trial whose process died from its latest checkpoint; on the
@@ -629,7 +638,7 @@ def _summarise(loaded, sweep, tracker, tracking_uri, started, concurrency, relea
         statuses=tracker.trial_statuses(),  # from MLflow: includes trials finished before a resume
         errors=tracker.trial_errors(),
         startup=tracker.mean_metrics("startup_"),
-        storage_path=str(Path(job.storage_path).expanduser().resolve() / sweep),
+        storage_path=str(_experiment_dir(loaded, sweep)),
         best_trial_id=best_id,
         best_value=best_value,
         wall_time_s=time.time() - started,
