@@ -102,7 +102,8 @@ def reproduction_job(tracking_uri: str, run: Any, parent: Any, sweep: str) -> di
     # epochs runs on to its planned epochs, and the figures are compared at epoch k.
     job["scheduler"] = {"type": "none"}
     job["tracking"] = {**job.get("tracking", {}), "uri": tracking_uri}
-    job["storage_path"] = str(Path(parent.data.tags["finesweep.storage_path"]).parent)
+    results = parent.data.tags["finesweep.storage_path"]  # <storage_path>/<sweep>: a folder or an s3:// URI
+    job["storage_path"] = results.rsplit("/", 1)[0] if "://" in results else str(Path(results).parent)
     job["name"] = sweep
     job["model"] = {**job["model"], "base": _absolute_base(job["model"]["base"], parent)}
     return job
