@@ -106,7 +106,7 @@ def test_storage_uri_with_credentials_or_an_unknown_scheme_is_a_config_error(tmp
 
 
 def test_object_store_locations_keep_their_scheme():
-    from finesweep.tuning.storage import as_uri, is_object_store, sweep_location
+    from finesweep.storage import as_uri, is_object_store, sweep_location
 
     assert sweep_location("s3://bucket/sweeps/", "S") == "s3://bucket/sweeps/S"
     assert sweep_location("rel", "S") == Path("rel").resolve() / "S"
@@ -119,7 +119,7 @@ def test_object_store_locations_keep_their_scheme():
 
 
 def test_preflight_writes_and_removes_its_marker(s3):
-    from finesweep.tuning.storage import preflight_storage
+    from finesweep.storage import preflight_storage
 
     s3.create_bucket(Bucket="preflight-ok")
     assert preflight_storage("s3://preflight-ok/sweeps") == "s3://preflight-ok/sweeps"
@@ -131,7 +131,7 @@ def test_checkpoints_are_listed_checked_and_downloaded_from_the_bucket(s3, tmp_p
     import json
 
     from finesweep.training.checkpoint import is_complete
-    from finesweep.tuning.storage import latest_complete_checkpoint, local_copy
+    from finesweep.storage import latest_complete_checkpoint, local_copy
 
     s3.create_bucket(Bucket="ckpt")
     root = "sweeps/S"

@@ -334,7 +334,7 @@ class JobConfig(_Strict):
     @classmethod
     def _usable_storage(cls, value: str) -> str:
         # a local folder, or s3://bucket/prefix / gs://bucket/prefix with no credentials in it
-        from finesweep.tuning.storage import uri_problem
+        from finesweep.storage import uri_problem
 
         problem = uri_problem(value)
         if problem:

@@ -415,7 +415,7 @@ class SweepTracker:
         storage = self._storage()
         if not storage:
             return None
-        from finesweep.tuning.storage import is_object_store, latest_complete_checkpoint
+        from finesweep.storage import is_object_store, latest_complete_checkpoint
 
         if is_object_store(storage):  # listed in the store, never on this machine's disk
             return latest_complete_checkpoint(storage, trial_id)
@@ -454,7 +454,7 @@ class SweepTracker:
         into a temporary folder first. A checkpoint whose copy was cut short is not logged.
         """
         from finesweep.training.checkpoint import is_complete
-        from finesweep.tuning.storage import as_uri, is_object_store, local_copy
+        from finesweep.storage import as_uri, is_object_store, local_copy
 
         location = checkpoint  # a local folder (absolute) or a URI read back from MLflow (--resume)
         if not (Path(checkpoint).is_absolute() or is_object_store(checkpoint)):

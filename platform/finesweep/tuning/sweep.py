@@ -127,12 +127,12 @@ def data_source_record(loaded: LoadedJob, data: Any) -> dict[str, Any]:
 
 def _prepare_storage(storage_path: str) -> Path | str:
     """Check the results location is usable now, so a bad path or an unreachable bucket fails
-    before data, Ray or MLflow start (see :func:`finesweep.tuning.storage.preflight_storage`).
+    before data, Ray or MLflow start (see :func:`finesweep.storage.preflight_storage`).
 
     Nothing is created locally: a sweep refused later (bad data, a LoRA target the model lacks)
     leaves no folder behind.
     """
-    from finesweep.tuning.storage import preflight_storage
+    from finesweep.storage import preflight_storage
 
     return preflight_storage(storage_path)
 
@@ -264,7 +264,7 @@ def _prepare_inputs(loaded: LoadedJob, task: Any) -> tuple[Any, Any, dict[str, f
 
 def _experiment_dir(loaded: LoadedJob, sweep: str) -> Path | str:
     """The sweep's results: ``<storage_path>/<sweep>``, a local folder or an object-store URI."""
-    from finesweep.tuning.storage import sweep_location
+    from finesweep.storage import sweep_location
 
     return sweep_location(loaded.job.storage_path, sweep)
 
@@ -273,7 +273,7 @@ def _check_resume(tracker: Any, loaded: LoadedJob, sweep: str, resume: bool) -> 
     """A new sweep needs a fresh name; a resumed one needs its MLflow parent run and Tune state."""
     from ray.tune import Tuner
 
-    from finesweep.tuning.storage import for_ray
+    from finesweep.storage import for_ray
 
     exists = tracker.find_parent() is not None
     if exists and not resume:
@@ -451,7 +451,7 @@ def _tuner(loaded: LoadedJob, sweep: str, spec: Any, search: Any, scheduler: Any
     """A new Tuner, or the interrupted one restored (searcher and ASHA state come back with it)."""
     from ray import tune
 
-    from finesweep.tuning.storage import for_ray
+    from finesweep.storage import for_ray
     from finesweep.tuning.trainable import run_trial, run_trial_in_process, trial_resources
 
     job = loaded.job
