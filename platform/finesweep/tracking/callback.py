@@ -64,7 +64,7 @@ class MlflowSweepCallback(Callback):
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         trial_id, params = trial.trial_id, self._params(trial)
-        error = _read_error(getattr(trial, "error_file", None)) or "trial failed (no error file)"
+        error = read_error(getattr(trial, "error_file", None)) or "trial failed (no error file)"
         self.tracker.remember_error(trial_id, error)
 
         def write() -> None:
@@ -74,7 +74,8 @@ class MlflowSweepCallback(Callback):
         self.outbox.write(f"trial {trial_id} failure", write)
 
 
-def _read_error(path: str | None) -> str | None:
+def read_error(path: str | None) -> str | None:
+    """A failed trial's error file as text, or None when there is none to read."""
     if not path:
         return None
     try:

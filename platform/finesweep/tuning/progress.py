@@ -14,6 +14,7 @@ from typing import Any, Callable
 
 from ray.tune import Callback
 
+from finesweep.tracking.callback import read_error
 from finesweep.tracking.runs import SweepTracker, error_headline
 from finesweep.training import FINAL_KEY
 
@@ -86,7 +87,7 @@ class ConsoleProgress(Callback):
                     "restarting it from its latest checkpoint", always=True)  # fmt: skip
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        text = _read(getattr(trial, "error_file", None))
+        text = read_error(getattr(trial, "error_file", None))
         where = getattr(trial, "error_file", None) or "the trial's folder"
         hint = "" if self.show_tracebacks else f" (traceback: rerun with --debug, or see {where})"
         self._print(f"{self._label(trial.trial_id)} failed: {self._headline(trial)}{hint}", always=True)
@@ -109,15 +110,6 @@ class ConsoleProgress(Callback):
         return self.tracker.trial_numbers().label(trial_id)
 
     def _headline(self, trial: Any) -> str:
-        text = _read(getattr(trial, "error_file", None))
+        text = read_error(getattr(trial, "error_file", None))
         return error_headline(text) if text else "no error text"
 
-
-def _read(path: str | None) -> str | None:
-    if not path:
-        return None
-    try:
-        with open(path, encoding="utf-8", errors="replace") as handle:
-            return handle.read()
-    except OSError:
-        return None
