@@ -113,3 +113,14 @@ def ray_clean(ray_session):
 
     alive = [pg for pg in placement_group_table().values() if pg["state"] not in ("REMOVED",)]
     assert alive == [], f"placement groups left behind: {alive}"
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint(tmp_path_factory: pytest.TempPathFactory):
+    """A real S3-compatible server (moto's server mode) on a free 127.0.0.1 port for the session."""
+    pytest.importorskip("moto.server", reason="moto[server] (the dev extra) runs the S3-compatible server")
+    from processes import start_moto, stop_group
+
+    endpoint, server = start_moto(tmp_path_factory.mktemp("moto") / "server.log")
+    yield endpoint
+    assert stop_group(server, grace_s=10) == [], "the moto server outlived SIGKILL"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -11,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from processes import stop_group
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -25,6 +25,31 @@ def test_cluster_yaml_passes_rays_schema():
     broken = {**config, "max_workerz": 3}
     with pytest.raises(Exception, match="max_workerz"):
         validate_config(prepare_config(broken))
+
+
+def test_cluster_yaml_keeps_results_and_artifacts_in_one_bucket_with_roles_not_keys():
+    import json
+
+    text = (REPO / "cluster.yaml").read_text()
+    config = yaml.safe_load(text)
+    settings = [line for line in text.splitlines() if not line.lstrip().startswith("#")]
+    assert sum(line.count("YOUR-BUCKET") for line in settings) == 1, "one bucket name to replace"
+    head_start = " ".join(config["head_start_ray_commands"])
+    assert 'FINESWEEP_STORAGE_PATH="s3://$FINESWEEP_BUCKET/sweeps"' in head_start
+    assert "MLFLOW_TRACKING_URI=http://127.0.0.1:5000" in head_start
+    assert '--artifacts-destination "s3://$FINESWEEP_BUCKET/mlflow-artifacts"' in " ".join(config["head_setup_commands"])
+    worker = config["available_node_types"]["gpu_worker"]["node_config"]
+    assert worker["IamInstanceProfile"] == {"Name": "finesweep-worker"}
+    assert "AWS_SECRET_ACCESS_KEY" not in text and "aws_secret_access_key" not in text.lower()
+
+    policies = {p.name: json.loads(p.read_text()) for p in (REPO / "deploy" / "aws").glob("*.json")}
+    assert set(policies) == {"bucket-policy.json", "pass-worker-role.json", "ec2-trust.json"}
+    bucket = [r for statement in policies["bucket-policy.json"]["Statement"] for r in statement["Resource"]]
+    assert bucket == ["arn:aws:s3:::YOUR-BUCKET", "arn:aws:s3:::YOUR-BUCKET/*"], "the bucket and nothing else"
+    assert policies["pass-worker-role.json"]["Statement"][0]["Resource"].endswith(":role/finesweep-worker")
+    readme = (REPO / "README.md").read_text()
+    for name in policies:
+        assert f"deploy/aws/{name}" in readme, f"README says how to use {name}"
 
 
 def test_submit_entrypoint_is_relative_and_quoted(tmp_path):
@@ -69,7 +94,7 @@ def local_head(tmp_path):
         _wait_until_jobs_run(url, env, tmp_path)
         yield url, dict(env)
     finally:
-        _stop_group(head)
+        assert stop_group(head) == [], "processes of the head outlived SIGKILL"
 
 
 def _wait_until_jobs_run(url: str, env: dict, tmp_path: Path) -> None:
@@ -84,30 +109,6 @@ def _wait_until_jobs_run(url: str, env: dict, tmp_path: Path) -> None:
             return
         time.sleep(3)
     pytest.fail("the local Ray head never ran a job: " + (tmp_path / "head.log").read_text()[-2000:])
-
-
-def _stop_group(head: subprocess.Popen) -> None:
-    """Stop the head and every process in its process group (ours, by pid); fail if any survive."""
-    import psutil
-
-    members = [p for p in psutil.process_iter(["pid"]) if _in_group(p, head.pid)]
-    for process in members:  # SIGTERM to every member at once: no 30 s node drain
-        try:
-            process.send_signal(signal.SIGTERM)
-        except psutil.NoSuchProcess:
-            pass
-    _, alive = psutil.wait_procs(members, timeout=30)
-    for process in alive:
-        process.kill()
-    _, survivors = psutil.wait_procs(alive, timeout=10)
-    assert survivors == [], f"processes of the head still running: {[p.pid for p in survivors]}"
-
-
-def _in_group(process, group: int) -> bool:
-    try:
-        return os.getpgid(process.pid) == group
-    except (ProcessLookupError, PermissionError):
-        return False
 
 
 def _job_dir(tmp_path: Path, tiny_bert: Path) -> Path:

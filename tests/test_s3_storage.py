@@ -6,65 +6,21 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 import yaml
+from processes import S3_SECRET as SECRET
+from processes import aws_env as _aws_env
+from processes import bucket_keys as _keys
 
 from finesweep.tuning.ray_runtime import free_local_port
 
 pytest.importorskip("moto.server", reason="moto[server] (the dev extra) runs the S3-compatible server")
 boto3 = pytest.importorskip("boto3")
-
-# distinctive, so a leak into MLflow, the bucket or the console is found by a plain search
-SECRET = "finesweepS3cretKey-7f3a9c2e"
-ACCESS_KEY = "FINESWEEPTESTKEY"
-
-
-@pytest.fixture(scope="module")
-def moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A moto S3 server on a free 127.0.0.1 port for this module; stopped by its pid."""
-    port = free_local_port()
-    log = (tmp_path_factory.mktemp("moto") / "server.log").open("w")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    try:
-        deadline = time.time() + 30  # moto imports its services first: a few seconds on 2 cores
-        while time.time() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                assert server.poll() is None, "moto server exited at start"
-                time.sleep(0.2)
-        else:
-            pytest.fail("moto server did not listen within 30 s")
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        os.kill(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.kill(server.pid, signal.SIGKILL)
-            server.wait(timeout=10)
-        log.close()
-
-
-def _aws_env(endpoint: str) -> dict[str, str]:
-    return {
-        "AWS_ACCESS_KEY_ID": ACCESS_KEY,
-        "AWS_SECRET_ACCESS_KEY": SECRET,
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ENDPOINT_URL": endpoint,
-        "AWS_EC2_METADATA_DISABLED": "true",  # never wait for an instance role on a test machine
-    }
 
 
 @pytest.fixture
@@ -73,11 +29,6 @@ def s3(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch):
     for name, value in _aws_env(moto_endpoint).items():
         monkeypatch.setenv(name, value)
     return boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1")
-
-
-def _keys(client, bucket: str, prefix: str = "") -> list[str]:
-    pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
-    return [item["Key"] for page in pages for item in page.get("Contents", [])]
 
 
 # -- the job file's key ----------------------------------------------------------------------------
@@ -102,6 +53,30 @@ def test_storage_uri_with_credentials_or_an_unknown_scheme_is_a_config_error(tmp
         load_job(path)
     line = next(p for p in caught.value.problems if "storage_path" in p)
     assert f"{path}: storage_path: {fragment}" in line, line
+    assert "topsecretvalue" not in line
+
+
+def test_storage_path_defaults_to_the_cluster_s_environment(tmp_path, monkeypatch):
+    """$FINESWEEP_STORAGE_PATH (cluster.yaml sets it to the bucket) is the storage_path of jobs
+    that set none; the job file and --set still win; a bad value is refused naming the variable."""
+    from finesweep.config import load_job
+    from finesweep.errors import ConfigError
+
+    path = tmp_path / "job.yaml"
+    path.write_text(yaml.safe_dump({"dataset": {"name": "emotion_carer"}}))
+    assert load_job(path).job.storage_path == "./finesweep_results"
+    monkeypatch.setenv("FINESWEEP_STORAGE_PATH", "s3://team-bucket/sweeps")
+    loaded = load_job(path)
+    assert loaded.job.storage_path == "s3://team-bucket/sweeps" and loaded.raw["storage_path"] == loaded.job.storage_path
+    assert load_job(path, ["storage_path=/mnt/shared"]).job.storage_path == "/mnt/shared"
+    path.write_text(yaml.safe_dump({"dataset": {"name": "emotion_carer"}, "storage_path": "here"}))
+    assert load_job(path).job.storage_path == "here"
+    monkeypatch.setenv("FINESWEEP_STORAGE_PATH", "s3://AKIAX:topsecretvalue@bucket/p")
+    path.write_text(yaml.safe_dump({"dataset": {"name": "emotion_carer"}}))
+    with pytest.raises(ConfigError) as caught:
+        load_job(path)
+    (line,) = caught.value.problems
+    assert line.startswith("$FINESWEEP_STORAGE_PATH: ") and "must not hold credentials" in line, line
     assert "topsecretvalue" not in line
 
 

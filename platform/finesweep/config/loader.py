@@ -8,6 +8,7 @@ problems are raised together as a :class:`~finesweep.errors.ConfigError` before 
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -403,6 +404,28 @@ def _task_for(raw: dict[str, Any], source: str, problems: list[str]) -> Any:
     return None
 
 
+STORAGE_ENV = "FINESWEEP_STORAGE_PATH"
+
+
+def _default_storage_from_environment(raw: dict[str, Any], problems: list[str]) -> None:
+    """A job that names no ``storage_path`` stores its results where $FINESWEEP_STORAGE_PATH says.
+
+    A cluster sets it once for every job (cluster.yaml: the S3 bucket), as MLFLOW_TRACKING_URI
+    sets ``tracking.uri``; a job file or ``--set storage_path=`` still wins. The value is checked
+    like the key and written into the job, so the sweep's record says where its results went.
+    """
+    value = os.environ.get(STORAGE_ENV, "").strip()
+    if "storage_path" in raw or not value:
+        return
+    from finesweep.storage import uri_problem
+
+    problem = uri_problem(value)
+    if problem:
+        problems.append(f"${STORAGE_ENV}: {problem} (the storage_path of jobs that set none)")
+    else:
+        raw["storage_path"] = value
+
+
 def load_job(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> LoadedJob:
     """Load and validate a job file (and its search space) with ``--set`` overrides applied.
 
@@ -421,6 +444,7 @@ def load_job(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> L
         problem = apply_override(raw, assignment)
         if problem:
             problems.append(f"{source}: {problem}")
+    _default_storage_from_environment(raw, problems)
     if problems:
         raise ConfigError(problems)
     job = _validate(JobConfig, raw, source, "", problems)

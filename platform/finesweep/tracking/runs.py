@@ -165,6 +165,7 @@ class SweepTracker:
         self._children: dict[str, str] = {}
         self._last_result: dict[str, dict[str, Any]] = {}
         self._errors: dict[str, str] = {}
+        self._nodes: dict[str, list[str]] = {}  # the Ray nodes each trial reported from, in order
         self._numbers: TrialNumbers | None = None  # counted once from MLflow's existing runs
         self._storage_path: str | None = None  # the parent run's finesweep.storage_path, read once
         # set by the sweep before trials start: MLflow's source/git/user tags and the dataset
@@ -387,8 +388,21 @@ class SweepTracker:
         step = int(result.get("epoch", result.get("training_iteration", 0)))
         now = int(time.time() * 1000)
         metrics = [Metric(key, value, now, step) for key, value in model_metrics(result).items()]
-        tags = [_tag(key, value) for key, value in bookkeeping_tags(result).items()]
-        self.client.log_batch(run_id, metrics=metrics, tags=tags)
+        tags = {**bookkeeping_tags(result), **self._node_tags(trial_id, result)}
+        self.client.log_batch(run_id, metrics=metrics, tags=[_tag(key, value) for key, value in tags.items()])
+
+    def _node_tags(self, trial_id: str, result: dict[str, Any]) -> dict[str, str]:
+        """Where the trial reported this result from: ``finesweep.node`` (the Ray node IP of its Tune
+        trial actor, which trains on the in-trial runtime; Train's workers may run elsewhere) and
+        ``finesweep.nodes`` (every node it reported from in this driver, in order: two after a node
+        loss moved it)."""
+        node = result.get("node_ip")
+        if not isinstance(node, str) or not node:
+            return {}
+        visited = self._nodes.setdefault(trial_id, [])
+        if node not in visited:
+            visited.append(node)
+        return {"finesweep.node": node, "finesweep.nodes": ",".join(visited)}
 
     def last_result(self, trial_id: str) -> dict[str, Any]:
         """The last result of a trial: from Tune in this session, else from MLflow and the trial's

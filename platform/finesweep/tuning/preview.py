@@ -493,7 +493,8 @@ def preview(loaded: LoadedJob, nodes: list[dict[str, float]], cluster: str) -> P
     if len(nodes) > 1 and "://" not in job.storage_path:
         warnings.append(
             f"storage_path {job.storage_path!r} is a local path on a {len(nodes)}-node cluster: "
-            "every node must mount it at the same path (NFS, EFS)"
+            "every node must mount it at the same path (NFS, EFS), or use s3://bucket/prefix "
+            "(on cluster.yaml's head, $FINESWEEP_STORAGE_PATH names its bucket for jobs that set none)"
         )
     epochs = epoch_range(loaded)
     rungs: list[Rung] = []
