@@ -10,7 +10,9 @@ __version__ = "0.1.0"
 def load_model(uri: str, device: str | None = None, batch_size: int = 64, tracking_uri: str | None = None):
     """Load a trained model: ``models:/NAME@champion``, ``runs:/RUN_ID/model`` or a local folder.
 
-    Returns a :class:`finesweep.serving.classifier.TextClassifier`; call ``.predict(texts)``.
+    A classifier comes back as a :class:`finesweep.serving.classifier.TextClassifier` (call
+    ``.predict(texts)``); an encoder as a :class:`finesweep.serving.encoder.TextEncoder` (call
+    ``.encode(texts)`` for vectors and ``.search(queries, corpus, top_k=10)`` for ranked passages).
     """
     from finesweep.serving.loading import load_model as _load
 

@@ -410,32 +410,96 @@ def _check_device(device: str | None) -> None:
             raise FinesweepError(f"--device {device}: this machine has {torch.cuda.device_count()} CUDA GPU(s)")
 
 
-@app.command()
-def predict(
-    texts: List[str] = typer.Argument(None, help="Texts to classify."),
-    model: str = typer.Option(..., "--model", help="models:/NAME@champion, models:/NAME/VERSION, runs:/ID/model or a folder."),
-    input_file: Optional[Path] = typer.Option(None, "--input", help="Read texts from a file (.txt lines or a `text` column)."),
-    as_json: bool = typer.Option(False, "--json", help="JSON lines with every class score."),
-    batch_size: int = typer.Option(64, "--batch-size", min=1),
-    device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda, cuda:1 (default: cuda if available)."),
-    tracking_uri: Optional[str] = typer.Option(None, "--tracking-uri", help=_TRACKING_HELP),
-) -> None:
-    """Classify texts with a trained model, offline, in batches."""
-    items = list(texts or []) + (_read_texts(input_file) if input_file else [])
-    if not items:
-        raise FinesweepError("nothing to classify: give texts as arguments or --input FILE")
+_MODEL_HELP = "models:/NAME@champion, models:/NAME/VERSION, runs:/ID/model or a folder."
+
+
+def _load_served(model: str, device: str | None, batch_size: int, tracking_uri: str | None) -> Any:
+    """The model behind ``--model``, after checking ``--device`` (registry URIs need the store)."""
     _check_device(device)
     uri = _store(tracking_uri) if model.startswith(("models:/", "runs:/")) else tracking_uri
     from finesweep.serving.loading import load_model
 
-    classifier = load_model(model, device=device, batch_size=batch_size, tracking_uri=uri)
-    for result in classifier.predict(items):
+    return load_model(model, device=device, batch_size=batch_size, tracking_uri=uri)
+
+
+@app.command()
+def predict(
+    texts: List[str] = typer.Argument(None, help="Texts to classify (or, with an encoder, to encode)."),
+    model: str = typer.Option(..., "--model", help=_MODEL_HELP),
+    input_file: Optional[Path] = typer.Option(None, "--input", help="Read texts from a file (.txt lines or a `text` column)."),
+    as_json: bool = typer.Option(False, "--json", help="JSON lines: every class score, or the whole vector."),
+    kind: str = typer.Option("query", "--kind", help="Encoders: encode the texts as `query` or `passage`."),
+    batch_size: int = typer.Option(64, "--batch-size", min=1),
+    device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda, cuda:1 (default: cuda if available)."),
+    tracking_uri: Optional[str] = typer.Option(None, "--tracking-uri", help=_TRACKING_HELP),
+) -> None:
+    """Classify texts with a trained classifier, or encode them with a trained encoder (dense
+    vectors, or a sparse encoder's heaviest terms), offline, in batches."""
+    items = list(texts or []) + (_read_texts(input_file) if input_file else [])
+    if not items:
+        raise FinesweepError("nothing to predict: give texts as arguments or --input FILE")
+    if kind not in ("query", "passage"):
+        raise FinesweepError(f"--kind: must be query or passage (got {kind!r})")
+    served = _load_served(model, device, batch_size, tracking_uri)
+    if hasattr(served, "encode"):
+        _print_vectors(served.describe(items, kind=kind), as_json)
+        return
+    for result in served.predict(items):
         if as_json:
             typer.echo(json.dumps(result, ensure_ascii=False))
         else:
             # multi-label models: every label at or above the tuned threshold, comma-joined
             label = ",".join(result["labels"]) if "labels" in result else result["label"]
             typer.echo(f"{label}\t{result['confidence']:.3f}\t{result['text']}")
+
+
+def _print_vectors(rows: list[dict[str, Any]], as_json: bool) -> None:
+    """One line per text: the vector's size and first values (dense) or its heaviest terms (sparse)."""
+    for row in rows:
+        if as_json:
+            typer.echo(json.dumps(row, ensure_ascii=False))
+        elif "vector" in row:
+            head = ", ".join(f"{x:.4f}" for x in row["vector"][:4])
+            typer.echo(f"{len(row['vector'])} dims [{head}, ...]\t{row['text']}")
+        else:
+            terms = " ".join(f"{term}:{weight:.2f}" for term, weight in list(row["terms"].items())[:8])
+            typer.echo(f"{terms}\t{row['text']}")
+
+
+@app.command()
+def search(
+    queries: List[str] = typer.Argument(None, help="Queries to search for."),
+    model: str = typer.Option(..., "--model", help=_MODEL_HELP + " An encoder (contrastive or sparse)."),
+    corpus: Path = typer.Option(..., "--corpus", help="Passages: .txt (one per line) or .csv/.tsv/.jsonl/.parquet."),
+    top_k: int = typer.Option(10, "--top-k", min=1, max=10000, help="Passages to show per query."),
+    text_column: str = typer.Option("text", "--text-column", help="The corpus file's passage column."),
+    id_column: str = typer.Option("id", "--id-column", help="The corpus file's id column (else the row number)."),
+    input_file: Optional[Path] = typer.Option(None, "--input", help="Read queries from a file (.txt lines or a `text` column)."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON line per query with its ranked hits."),
+    batch_size: int = typer.Option(64, "--batch-size", min=1),
+    device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda, cuda:1 (default: cuda if available)."),
+    tracking_uri: Optional[str] = typer.Option(None, "--tracking-uri", help=_TRACKING_HELP),
+) -> None:
+    """Rank a corpus for each query with a trained encoder (exact search; the corpus index is built
+    once per model and corpus content, and cached)."""
+    from finesweep.serving.corpus import read_corpus
+
+    items = list(queries or []) + (_read_texts(input_file) if input_file else [])
+    if not items:
+        raise FinesweepError("nothing to search for: give queries as arguments or --input FILE")
+    passages = read_corpus(corpus, text_column, id_column)  # a bad corpus is refused before a model loads
+    served = _load_served(model, device, batch_size, tracking_uri)
+    if not hasattr(served, "search"):
+        raise FinesweepError(f"--model {model}: a text classifier; search needs an encoder (contrastive_embedding or sparse_encoder)")
+    for query, hits in zip(items, served.search(items, passages, top_k=top_k)):
+        if as_json:
+            found = [{"id": h.id, "score": round(h.score, 6), "text": h.text} for h in hits]
+            typer.echo(json.dumps({"query": query, "hits": found}, ensure_ascii=False))
+            continue
+        typer.echo(f"query: {query}")
+        for rank, hit in enumerate(hits, start=1):
+            text = hit.text if len(hit.text) <= 100 else hit.text[:99] + "…"
+            typer.echo(f"{rank:>4}  {hit.id}\t{hit.score:.4f}\t{text}")
 
 
 @app.command()

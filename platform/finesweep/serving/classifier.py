@@ -17,7 +17,7 @@ from finesweep.errors import ModelError
 CARD = "finesweep_model.json"
 
 
-def _base_location(base: dict[str, Any]) -> str:
+def base_location(base: dict[str, Any]) -> str:
     from finesweep.models.resolve import resolve_base_model
 
     for reference in (base.get("reference"), base.get("location")):
@@ -63,7 +63,7 @@ class TextClassifier:
 
             problem = "multi_label_classification" if self.multi_label else "single_label_classification"
             base = AutoModelForSequenceClassification.from_pretrained(
-                _base_location(self.card["base_model"]), num_labels=len(self.label_names), problem_type=problem, **labels
+                base_location(self.card["base_model"]), num_labels=len(self.label_names), problem_type=problem, **labels
             )
             model = PeftModel.from_pretrained(base, self.model_dir).merge_and_unload()
         else:

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import TYPE_CHECKING, Union
 
 import yaml
 
 from finesweep.errors import ModelError
 from finesweep.serving.classifier import CARD, TextClassifier
+
+if TYPE_CHECKING:
+    from finesweep.serving.encoder import TextEncoder
+
+ServedModel = Union[TextClassifier, "TextEncoder"]
 
 
 def model_folder(local: Path) -> Path:
@@ -24,11 +31,32 @@ def model_folder(local: Path) -> Path:
     raise ModelError(f"{local}: holds no finesweep model (no {CARD} and no MLmodel pointing at one)")
 
 
-def load_model(uri: str, device: str | None = None, batch_size: int = 64, tracking_uri: str | None = None) -> TextClassifier:
-    """Load ``models:/NAME@ALIAS``, ``models:/NAME/VERSION``, ``runs:/RUN/model`` or a local folder."""
+def is_encoder(folder: Path) -> bool:
+    """Whether a finesweep model folder holds an encoder (contrastive or sparse), not a classifier."""
+    from finesweep.serving.encoder import ENCODER_TASKS
+
+    card = json.loads((folder / CARD).read_text(encoding="utf-8"))
+    return card.get("task") in ENCODER_TASKS
+
+
+def open_model(folder: Path, device: str | None = None, batch_size: int = 64) -> ServedModel:
+    """The served form of a finesweep model folder: a TextEncoder or a TextClassifier."""
+    folder = model_folder(folder)
+    if is_encoder(folder):
+        from finesweep.serving.encoder import TextEncoder
+
+        return TextEncoder(folder, device=device, batch_size=batch_size)
+    return TextClassifier(folder, device=device, batch_size=batch_size)
+
+
+def load_model(uri: str, device: str | None = None, batch_size: int = 64, tracking_uri: str | None = None) -> ServedModel:
+    """Load ``models:/NAME@ALIAS``, ``models:/NAME/VERSION``, ``runs:/RUN/model`` or a local folder.
+
+    A classifier has ``predict(texts)``; an encoder ``encode(texts)`` and ``search(queries, corpus)``.
+    """
     path = Path(uri).expanduser()
     if path.exists():
-        return TextClassifier(model_folder(path), device=device, batch_size=batch_size)
+        return open_model(path, device=device, batch_size=batch_size)
     import mlflow
 
     from finesweep.tracking.store import resolve_tracking_uri
@@ -38,4 +66,4 @@ def load_model(uri: str, device: str | None = None, batch_size: int = 64, tracki
         local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri))
     except mlflow.exceptions.MlflowException as exc:
         raise ModelError(f"cannot load {uri}: {exc.message.splitlines()[0]}") from None
-    return TextClassifier(model_folder(local), device=device, batch_size=batch_size)
+    return open_model(local, device=device, batch_size=batch_size)

@@ -90,6 +90,29 @@ def idf_weights(token_ids: list[list[int]], vocab_size: int) -> list[float]:
     return [math.log(1 + (documents - frequency.get(i, 0) + 0.5) / (frequency.get(i, 0) + 0.5)) for i in range(vocab_size)]
 
 
+def term_mask(tokenizer: Any, vocab: int, params: SparseParams) -> "torch.Tensor":
+    """1.0 for each vocabulary term a vector may use, 0.0 for suppressed ones (special tokens,
+    stopwords), as the parameters say; training and serving apply the same mask."""
+    import torch
+
+    keep = torch.ones(vocab)
+    if params.suppress_special_tokens:
+        keep[[i for i in tokenizer.all_special_ids if i < vocab]] = 0.0
+    if params.suppress_stopwords:
+        ids = [tokenizer.convert_tokens_to_ids(word) for word in STOPWORDS]
+        keep[[i for i in ids if i is not None and i != tokenizer.unk_token_id and i < vocab]] = 0.0
+    return keep
+
+
+def splade_pool(model: "torch.nn.Module", input_ids: "torch.Tensor", attention_mask: "torch.Tensor") -> "torch.Tensor":
+    """SPLADE's max pooling: per vocabulary term, the max over real tokens of log(1 + ReLU(logit))."""
+    import torch
+
+    logits = model(input_ids=input_ids, attention_mask=attention_mask).logits.float()
+    weights = torch.log1p(torch.relu(logits)) * attention_mask.unsqueeze(-1).to(logits.dtype)
+    return weights.max(dim=1).values
+
+
 class SparseRuntime(EmbeddingRuntime):
     """SPLADE vectors over the model's vocabulary; everything else as in the dense runtime."""
 
@@ -101,12 +124,7 @@ class SparseRuntime(EmbeddingRuntime):
 
         super().__init__(params, data, spec, device, tuned)
         vocab = self._vocab_size()
-        keep = torch.ones(vocab)
-        if params.suppress_special_tokens:
-            keep[[i for i in self.tokenizer.all_special_ids if i < vocab]] = 0.0
-        if params.suppress_stopwords:
-            keep[self._stopword_ids(vocab)] = 0.0
-        self._keep = keep.to(device)  # 1 for terms a vector may use, 0 for suppressed ones
+        self._keep = term_mask(self.tokenizer, vocab, params).to(device)  # 1: a vector may use the term
         weights = torch.ones(vocab)
         if params.idf_flops:
             idf = torch.tensor(idf_weights(self._ids["train"]["corpus"], vocab))
@@ -116,10 +134,6 @@ class SparseRuntime(EmbeddingRuntime):
     def _vocab_size(self) -> int:
         """Width of the masked-LM logits (the model's vocabulary, which may exceed the tokenizer's)."""
         return int(self.model.config.vocab_size)
-
-    def _stopword_ids(self, vocab: int) -> list[int]:
-        ids = [self.tokenizer.convert_tokens_to_ids(word) for word in STOPWORDS]
-        return [i for i in ids if i is not None and i != self.tokenizer.unk_token_id and i < vocab]
 
     def _load_model(self, spec: "TrialSpec", tuned: bool) -> "torch.nn.Module":
         """The base model with a masked-LM head; with LoRA, the head is trained in full (an
@@ -157,11 +171,7 @@ class SparseRuntime(EmbeddingRuntime):
 
     def encode(self, model: "torch.nn.Module", input_ids: "torch.Tensor", attention_mask: "torch.Tensor") -> "torch.Tensor":
         """Max over tokens of log(1 + ReLU(MLM logits)): one non-negative weight per vocabulary term."""
-        import torch
-
-        logits = model(input_ids=input_ids, attention_mask=attention_mask).logits.float()
-        weights = torch.log1p(torch.relu(logits)) * attention_mask.unsqueeze(-1).to(logits.dtype)
-        return weights.max(dim=1).values * self._keep
+        return splade_pool(model, input_ids, attention_mask) * self._keep
 
     def regularizer(self, queries: "torch.Tensor", passages: "torch.Tensor") -> "torch.Tensor":
         """FLOPS: the squared mean activation of each term over the batch, summed over the vocabulary."""

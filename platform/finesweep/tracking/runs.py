@@ -478,8 +478,10 @@ class SweepTracker:
                 return []
             self._log_final_artifacts(run_id, folder)
             tags = [_tag("finesweep.checkpoint_path", location)]
-            if (folder / "model").is_dir():
-                tags.append(_tag(TAG_MODEL_URI, self._log_model(run_id, folder / "model")))
+            # a classifier's model/ or an encoder's encoder/ folder (each holds its finesweep card)
+            served = next((folder / name for name in ("model", "encoder") if (folder / name).is_dir()), None)
+            if served is not None:
+                tags.append(_tag(TAG_MODEL_URI, self._log_model(run_id, served)))
         return tags
 
     def _log_model(self, run_id: str, model_dir: Path) -> str:
@@ -488,20 +490,23 @@ class SweepTracker:
         from mlflow.models import ModelSignature
         from mlflow.types import ColSpec, Schema
 
-        signature = ModelSignature(
-            inputs=Schema([ColSpec("string", "text")]),
-            outputs=Schema([ColSpec("string", "label"), ColSpec("double", "confidence")]),
-        )
+        from finesweep import serving
+        from finesweep.serving.loading import is_encoder
+
+        encoder = is_encoder(model_dir)
+        # an encoder's output (a vector, or a term -> weight map) has no column schema MLflow can state
+        outputs = None if encoder else Schema([ColSpec("string", "label"), ColSpec("double", "confidence")])
+        signature = ModelSignature(inputs=Schema([ColSpec("string", "text")]), outputs=outputs)
+        # the entry file, by path: importing it would run its set_model() in this process
+        entry = Path(serving.__file__).with_name("mlflow_encoder.py" if encoder else "mlflow_pyfunc.py")
         mlflow.set_tracking_uri(self.tracking_uri)
         with mlflow.start_run(run_id=run_id), warnings.catch_warnings():
             # MLflow suggests an input example; the explicit signature above already describes the
             # input, and an example would load the model once more to check it
             warnings.filterwarnings("ignore", message=".*input example.*", category=UserWarning)
-            from finesweep.serving import mlflow_pyfunc
-
             info = mlflow.pyfunc.log_model(
                 name="model",
-                python_model=mlflow_pyfunc.__file__,
+                python_model=str(entry),
                 artifacts={"model_dir": str(model_dir)},
                 pip_requirements=["finesweep"],
                 signature=signature,

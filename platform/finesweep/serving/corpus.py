@@ -1,0 +1,69 @@
+"""A corpus to search: passages with ids, read from a txt/csv/tsv/jsonl/parquet file, and its checksum."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from finesweep.errors import DataError
+from finesweep.files import regular_file_problem, sha256_of
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """Passages in file order, each with an id (the file's id column, else its 1-based row number).
+
+    ``checksum`` identifies the content: the file's sha256 plus the columns read, or for passages
+    given in memory the sha256 of the passages themselves. A search index is cached under it.
+    """
+
+    ids: tuple[str, ...]
+    texts: tuple[str, ...]
+    checksum: str
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    @classmethod
+    def from_texts(cls, texts: list[str] | tuple[str, ...], ids: list[str] | None = None) -> "Corpus":
+        """A corpus of passages held in memory (ids default to "1", "2", ...)."""
+        texts = tuple(str(t) for t in texts)
+        ids = tuple(str(i) for i in ids) if ids is not None else tuple(str(n) for n in range(1, len(texts) + 1))
+        digest = hashlib.sha256()
+        for identifier, text in zip(ids, texts):
+            digest.update(identifier.encode() + b"\x00" + text.encode() + b"\x01")
+        return cls(ids, texts, digest.hexdigest())
+
+
+def read_corpus(path: Path, text_column: str = "text", id_column: str | None = "id") -> Corpus:
+    """Read passages from ``path``: a .txt file holds one per line (blank lines skipped); a
+    csv/tsv/jsonl/parquet file (text formats may be gzipped) a ``text_column`` and, when present,
+    an ``id_column``. Raises DataError naming the file for anything unreadable."""
+    from finesweep.data.readers import check_columns, first_empty, format_from_name, read_frame
+
+    problem, _ = regular_file_problem(path, "corpus file")
+    if problem is not None:
+        raise DataError(f"{path}: {problem}")
+    checksum = f"{sha256_of(path)}:{text_column}:{id_column}"
+    if path.suffix.lower() == ".txt":
+        lines = path.read_text(encoding="utf-8", errors="strict").splitlines()
+        rows = [(str(n), line.strip()) for n, line in enumerate(lines, start=1) if line.strip()]
+        if not rows:
+            raise DataError(f"{path}: no passages (every line is blank)")
+        return Corpus(tuple(r[0] for r in rows), tuple(r[1] for r in rows), checksum)
+    fmt = format_from_name(path.name)
+    if fmt is None:
+        raise DataError(f"{path}: --corpus must be .txt, .csv, .tsv, .jsonl or .parquet (text formats may end in .gz)")
+    frame = read_frame(path, fmt, key="--corpus")
+    check_columns(frame, path, {"--text-column": text_column})
+    empty = first_empty(frame[text_column])
+    if empty is not None:
+        raise DataError(f"{path}: row {empty[0]}: the {text_column!r} column is empty ({empty[1]} empty passage(s) in all)")
+    if id_column and id_column in frame.columns:
+        ids = tuple(frame[id_column].astype(str))
+    else:
+        ids = tuple(str(row) for row in frame.index)  # the editor's row number
+    if len(set(ids)) != len(ids):
+        raise DataError(f"{path}: the {id_column!r} column repeats ids; every passage needs its own")
+    return Corpus(ids, tuple(frame[text_column].astype(str)), checksum)

@@ -1,0 +1,34 @@
+"""The MLflow pyfunc entry point of a finesweep encoder, logged as code ("models from code").
+
+MLflow copies this file beside the model's artifacts and runs it on load: nothing is pickled.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import mlflow
+import pandas as pd
+from mlflow.pyfunc import PythonModel
+
+
+class FinesweepTextEncoder(PythonModel):
+    """Input: a DataFrame with a ``text`` column. Output: one row per text, with ``vector`` (dense
+    encoder) or ``terms`` (sparse encoder: its heaviest vocabulary pieces and their weights).
+    ``params={"kind": "passage"}`` encodes passages instead of queries."""
+
+    def load_context(self, context: Any) -> None:
+        from finesweep.serving.encoder import TextEncoder
+
+        self.encoder = TextEncoder(context.artifacts["model_dir"])
+
+    def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
+        if isinstance(model_input, pd.DataFrame):
+            texts = model_input["text" if "text" in model_input.columns else model_input.columns[0]].astype(str).tolist()
+        else:
+            texts = [str(t) for t in model_input]
+        kind = (params or {}).get("kind", "query")
+        return pd.DataFrame(self.encoder.describe(texts, kind=kind))
+
+
+mlflow.models.set_model(FinesweepTextEncoder())
