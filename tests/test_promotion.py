@@ -57,7 +57,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
 def test_promote_refuse_force_rollback_predict(sweeps, tmp_path):
     from mlflow.tracking import MlflowClient
 
-    from finesweep.tracking.evaluation import sweep_test_split
+    from finesweep.promotion.registry import sweep_test_split
     from finesweep.tracking.leaderboard import sweep_parent
 
     store, client = sweeps, MlflowClient(sweeps)
@@ -103,7 +103,7 @@ def test_promote_refuse_force_rollback_predict(sweeps, tmp_path):
 
 def test_python_api_loads_the_champion(sweeps):
     import finesweep
-    from finesweep.tracking.registry import promote_best_model
+    from finesweep.promotion.registry import promote_best_model
 
     promote_best_model(sweeps, "good", "api-model")
     model = finesweep.load_model("models:/api-model@champion", tracking_uri=sweeps)

@@ -253,7 +253,7 @@ def promote_best_model_command(
     _check_names(("--sweep", sweep), ("--model-name", model_name))
     uri = _store(tracking_uri)
     from finesweep.errors import PromotionRefused
-    from finesweep.tracking.registry import promote_best_model
+    from finesweep.promotion.registry import promote_best_model
 
     try:
         outcome = promote_best_model(uri, sweep, model_name, metric, min_delta, dry_run, force, require_significant)
@@ -370,7 +370,7 @@ def rollback(
     """Move `champion` back to the `previous` version (and `previous` to the rolled-back one)."""
     _check_names(("--model-name", model_name))
     uri = _store(tracking_uri)
-    from finesweep.tracking.registry import rollback as do_rollback
+    from finesweep.promotion.registry import rollback as do_rollback
 
     champion, previous = do_rollback(uri, model_name)
     typer.echo(f"{model_name}: @champion -> v{champion}, @previous -> v{previous}")

@@ -40,7 +40,7 @@ class SweepError(FinesweepError):
 class PromotionRefused(FinesweepError):
     """The challenger did not beat the champion by the required margin; the alias did not move.
 
-    ``outcome`` holds the comparison (a ``tracking.registry.Promotion``) for the CLI to print.
+    ``outcome`` holds the comparison (a ``promotion.registry.Promotion``) for the CLI to print.
     """
 
     exit_code = 3

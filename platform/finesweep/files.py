@@ -39,3 +39,19 @@ def sha256_of(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def folder_size_mb(folder: Path) -> float:
+    """Total size of the files under ``folder`` in MiB (a model's size on disk)."""
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / 2**20
+
+
+# Table formats by file suffix; a text format may also be gzip-compressed (``.tsv.gz``).
+FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".json": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
+GZIP_SUFFIX = ".gz"
+
+
+def format_from_name(name: str) -> str | None:
+    """The format a file name's suffix implies (``tickets.tsv.gz`` is tsv), or None when it implies none."""
+    lowered = name.lower().removesuffix(GZIP_SUFFIX)
+    return FORMATS.get(Path(lowered).suffix)

@@ -142,9 +142,17 @@ class LoadedJob:
 
     def max_epochs(self) -> int:
         """The most epochs any trial can run: the space's upper bound or the fixed value."""
-        spec = self.space.get("epochs")
-        bound = upper_bound(spec) if spec is not None else None
+        bound = self.largest("epochs")
         return int(bound if bound is not None else getattr(self.params, "epochs"))
+
+    def largest(self, key: str) -> Any:
+        """The largest value a trial can get for hyperparameter ``key``: the search space's upper
+        bound when the space searches it (None for an unbounded or non-numeric one), else the fixed
+        ``train`` value (None when the task has no such parameter)."""
+        spec = self.space.get(key)
+        if spec is not None:
+            return upper_bound(spec)
+        return getattr(self.params, key, None)
 
 
 # ---------------------------------------------------------------------------------------------

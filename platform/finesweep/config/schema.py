@@ -84,8 +84,7 @@ class DatasetConfig(_Strict):
             return header
         if info.data.get("name") is not None:
             raise ValueError("applies to `path` datasets (csv/tsv files), not catalog ones (got false)")
-        # lazy: the readers module imports pandas only inside its readers
-        from finesweep.data.readers import format_from_name
+        from finesweep.files import format_from_name
 
         declared = info.data.get("format")
         for key in ("path", "validation_path", "test_path"):

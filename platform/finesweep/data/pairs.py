@@ -13,16 +13,18 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import pandas as pd
 from sklearn.model_selection import GroupShuffleSplit
 
-from finesweep.config.schema import DatasetConfig
 from finesweep.data.catalog import SPLITS, catalog_entry, locate_file
 from finesweep.files import sha256_of
 from finesweep.data.readers import check_columns, column_label, first_empty, infer_format, read_frame
 from finesweep.errors import DataError
+
+if TYPE_CHECKING:
+    from finesweep.config.schema import DatasetConfig  # a type only: data does not depend on config
 
 
 @dataclass

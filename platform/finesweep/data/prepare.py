@@ -10,16 +10,18 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from finesweep.config.schema import DatasetConfig
 from finesweep.data.catalog import SPLITS, catalog_entry, load_catalog_dataset
 from finesweep.files import sha256_of
 from finesweep.data.readers import infer_format, label_ids_to_names, read_frame, to_text_label
 from finesweep.data.splits import make_splits, subsample
 from finesweep.errors import DataError
+
+if TYPE_CHECKING:
+    from finesweep.config.schema import DatasetConfig  # a type only: data does not depend on config
 
 
 @dataclass

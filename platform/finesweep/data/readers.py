@@ -22,24 +22,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from finesweep.errors import DataError
-from finesweep.files import regular_file_problem
+from finesweep.files import GZIP_SUFFIX, format_from_name, regular_file_problem
 
 if TYPE_CHECKING:
     import pandas as pd
 
-FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".json": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
-GZIP_SUFFIX = ".gz"
 GZIP_MAGIC = b"\x1f\x8b"
 # A gzip file may expand a thousandfold: stop decompressing here rather than exhaust memory.
 MAX_DECOMPRESSED_BYTES = 4 << 30
 _GZIP_PIECE = 16 << 10  # compressed bytes per step: where a damaged file breaks off is known to about here
 _LABEL_ID = re.compile(r"[0-9]+")
-
-
-def format_from_name(name: str) -> str | None:
-    """The format a file name's suffix implies (``tickets.tsv.gz`` is tsv), or None when it implies none."""
-    lowered = name.lower().removesuffix(GZIP_SUFFIX)
-    return FORMATS.get(Path(lowered).suffix)
 
 
 def infer_format(path: Path, declared: str | None) -> str:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING, Any, Union
 
 import yaml
 
@@ -57,13 +58,43 @@ def load_model(uri: str, device: str | None = None, batch_size: int = 64, tracki
     path = Path(uri).expanduser()
     if path.exists():
         return open_model(path, device=device, batch_size=batch_size)
+    return open_model(download_model(uri, tracking_uri), device=device, batch_size=batch_size)
+
+
+def download_model(uri: str, tracking_uri: str | None = None) -> Path:
+    """A local copy of ``models:/NAME@ALIAS``, ``models:/NAME/VERSION``, ``models:/m-ID`` or
+    ``runs:/RUN/PATH``, resolved through a client of ``tracking_uri`` (its registry too): MLflow's
+    global tracking URI is neither read nor changed. ``tracking_uri`` defaults to
+    $MLFLOW_TRACKING_URI, else ./mlflow.db."""
     import mlflow
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
 
-    from finesweep.tracking.store import resolve_tracking_uri
-
-    mlflow.set_tracking_uri(resolve_tracking_uri(tracking_uri))
+    store = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path.cwd() / 'mlflow.db'}"
+    mlflow_client = MlflowClient(tracking_uri=store, registry_uri=store)
     try:
-        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri))
-    except mlflow.exceptions.MlflowException as exc:
+        location = _artifact_location(mlflow_client, uri)
+        return Path(mlflow.artifacts.download_artifacts(artifact_uri=location, tracking_uri=store))
+    except MlflowException as exc:
         raise ModelError(f"cannot load {uri}: {exc.message.splitlines()[0]}") from None
-    return open_model(local, device=device, batch_size=batch_size)
+
+
+def _artifact_location(mlflow_client: Any, uri: str) -> str:
+    """Where the model's files are: a registry name resolved to its version's source, a logged
+    model to its artifact location, a run path to the run's artifact location."""
+    source = uri
+    if uri.startswith("models:/") and not uri.startswith("models:/m-"):
+        reference = uri.removeprefix("models:/")
+        if "@" in reference:
+            name, alias = reference.split("@", 1)
+            version = mlflow_client.get_model_version_by_alias(name, alias)
+        else:
+            name, _, number = reference.partition("/")
+            version = mlflow_client.get_model_version(name, number)
+        source = version.source
+    if source.startswith("models:/m-"):
+        return mlflow_client.get_logged_model(source.removeprefix("models:/").split("/")[0]).artifact_location
+    if source.startswith("runs:/"):
+        run_id, _, inner = source.removeprefix("runs:/").partition("/")
+        return f"{mlflow_client.get_run(run_id).info.artifact_uri.rstrip('/')}/{inner}"
+    return source

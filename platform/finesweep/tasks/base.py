@@ -2,14 +2,35 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from finesweep.config.loader import LoadedJob
+    from finesweep.config.schema import DatasetConfig
     from finesweep.data.prepare import PreparedData
     from finesweep.training.spec import TrialSpec
+
+
+@dataclass
+class HeldOut:
+    """A served model's figures on a sweep's held-out (test) split, for champion/challenger comparison.
+
+    ``score(metric, indices)`` recomputes one figure on a resample of the split's examples (texts
+    or queries; ``indices`` may repeat), which the paired bootstrap draws for both models alike.
+    """
+
+    metrics: dict[str, float]  # test_* figures, named as the sweep's trials log them
+    examples: int  # how many units the bootstrap resamples
+    unit: str  # what one example is: "text" or "query"
+    size_mb: float  # the model folder on disk, MiB
+    latency_ms: dict[str, float]  # wall time per unit, e.g. latency_ms_per_text
+    score: Callable[[str, "np.ndarray"], float] | None = None
+    bootstrappable: tuple[str, ...] = field(default_factory=tuple)  # metrics ``score`` can recompute
 
 
 class TrainParams(BaseModel):
@@ -46,7 +67,6 @@ def _model_file_problems(loaded: "LoadedJob", source: str, location: str) -> lis
     """Unreadable weights, and token lengths beyond the model's position embeddings."""
     from pathlib import Path
 
-    from finesweep.config.space import upper_bound
     from finesweep.models.preflight import max_positions, model_config, weights_problems
 
     folder = Path(location)
@@ -58,9 +78,8 @@ def _model_file_problems(loaded: "LoadedJob", source: str, location: str) -> lis
     for key in _LENGTH_KEYS:
         if limit is None or not hasattr(loaded.params, key):
             continue
-        spec = loaded.space.get(key)
-        value = upper_bound(spec) if spec is not None else getattr(loaded.params, key)
-        where = f"search.space {key}" if spec is not None else f"train.{key}"
+        value = loaded.largest(key)
+        where = f"search.space {key}" if key in loaded.space else f"train.{key}"
         if isinstance(value, int) and value > limit:
             problems.append(
                 f"{source}: {where}: must be at most the model's {limit} positions (got {value}); "
@@ -138,3 +157,14 @@ class Task:
     def build_runtime(self, params: Any, data: "PreparedData", spec: "TrialSpec", device: Any) -> Any:
         """The worker-side runtime (see ``training.loop.TaskRuntime``)."""
         raise NotImplementedError
+
+    # -- after the sweep: promotion and serving ----------------------------------------------------
+
+    def held_out_split(self, dataset: "DatasetConfig") -> Any:
+        """The sweep's test split, rebuilt from its recorded dataset section (the caller has pointed
+        the catalog at the sweep's own data). Its ``fingerprint`` names the data."""
+        raise NotImplementedError(f"{self.name} does not support promotion")
+
+    def evaluate_held_out(self, model: Any, split: Any) -> HeldOut:
+        """``model`` (what ``finesweep.load_model`` returns for this task) on ``split``."""
+        raise NotImplementedError(f"{self.name} does not support promotion")

@@ -104,6 +104,19 @@ class ContrastiveEmbeddingTask(Task):
     def build_runtime(self, params: Any, data: "PairData", spec: "TrialSpec", device: Any) -> "EmbeddingRuntime":
         return EmbeddingRuntime(params, data, spec, device)
 
+    def held_out_split(self, dataset: Any) -> Any:
+        """The sweep's test queries and corpus (see ``_retrieval_held_out``)."""
+        from finesweep.tasks._retrieval_held_out import pair_test_split
+
+        return pair_test_split(dataset)
+
+    def evaluate_held_out(self, model: Any, split: Any) -> Any:
+        """Recall@1/5/10, MRR@10, nDCG@10 of each test query against the split's corpus, size and
+        latency per query and per passage; the bootstrap resamples queries (sparse encoders too)."""
+        from finesweep.tasks._retrieval_held_out import evaluate_encoder
+
+        return evaluate_encoder(model, split)
+
 
 def _cache_key(location: str, params: ContrastiveParams) -> list[Any]:
     return [location, *(getattr(params, name) for name in _TOKENIZATION_PARAMS)]

@@ -116,6 +116,19 @@ class TextClassificationTask(Task):
     def build_runtime(self, params: Any, data: "PreparedData", spec: "TrialSpec", device: Any) -> "ClassificationRuntime":
         return ClassificationRuntime(params, data, spec, device)
 
+    def held_out_split(self, dataset: Any) -> Any:
+        """The sweep's test texts and labels (see ``_classification_held_out``)."""
+        from finesweep.tasks._classification_held_out import labelled_test_split
+
+        return labelled_test_split(dataset)
+
+    def evaluate_held_out(self, model: Any, split: Any) -> Any:
+        """Accuracy/F1 per class (single-label) or micro/macro-F1 at the model's tuned threshold
+        (multi-label), size and latency per text; the bootstrap resamples texts."""
+        from finesweep.tasks._classification_held_out import evaluate_classifier
+
+        return evaluate_classifier(model, split)
+
 
 class ClassificationRuntime:
     """Worker-side state of one trial: tokenizer, model, tokenized splits and the loss."""

@@ -89,7 +89,7 @@ def original_trial(tracking_uri: str, run_id: str) -> tuple[Any, Any]:
 def reproduction_job(tracking_uri: str, run: Any, parent: Any, sweep: str) -> dict[str, Any]:
     """The sweep's resolved job turned into a one-trial sweep of the trial's own values."""
     from finesweep.config.loader import parse_yaml_text
-    from finesweep.tracking.evaluation import resolved_job
+    from finesweep.tracking.record import resolved_job
 
     job = resolved_job(tracking_uri, parent.info.run_id)
     job.pop("overrides", None)  # a record of the original command line, not a job key
@@ -121,7 +121,7 @@ def _absolute_base(base: str, parent: Any) -> str:
 def reproduce(tracking_uri: str, run_id: str, verbose: int = 1, show_tracebacks: bool = False) -> Comparison:
     """Re-run trial ``run_id`` as a one-trial sweep and compare its figures with the original's."""
     from finesweep.config import load_job
-    from finesweep.tracking.evaluation import recorded_data
+    from finesweep.tracking.record import recorded_data
     from finesweep.tracking.runs import TAG_SWEEP, TAG_TRIAL
     from finesweep.tuning.sweep import run_sweep
 

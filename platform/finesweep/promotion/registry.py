@@ -1,5 +1,9 @@
 """Register a sweep's best model and move the ``champion`` alias only when it wins on held-out data.
 
+Task-agnostic: the sweep's task rebuilds its test split and scores each served model on it
+(classifiers per text, encoders per query); the decision, the registry and the aliases are the same
+for every task.
+
 Aliases replace MLflow's deprecated stages: ``champion`` is what ``predict`` serves, ``previous``
 the champion it replaced (``rollback`` swaps them back). With a local SQLite store the whole
 promotion runs under an exclusive file lock, so two promotions racing for the same model name
@@ -17,15 +21,10 @@ from typing import Any, Iterator
 import pandas as pd
 
 from finesweep.errors import PromotionRefused, TrackingError
-from finesweep.tracking.evaluation import (
-    Evaluation,
-    evaluate_classifier,
-    metric_function,
-    paired_bootstrap,
-    resolved_job,
-    sweep_test_split,
-)
+from finesweep.promotion.bootstrap import paired_bootstrap
+from finesweep.tasks.base import HeldOut
 from finesweep.tracking.leaderboard import leaderboard, sweep_parent
+from finesweep.tracking.record import recorded_data, resolved_job
 from finesweep.tracking.runs import TAG_MODEL_URI, TAG_TRIAL
 from finesweep.tracking.store import client
 
@@ -93,12 +92,14 @@ def _register(mlflow_client: Any, model_name: str, run: Any, model_uri: str, tag
     return str(version.version)
 
 
-def _table(challenger: Evaluation, champion: Evaluation | None, versions: tuple[str, str | None]) -> pd.DataFrame:
-    rows = {**challenger.metrics, "size_mb": challenger.size_mb, "latency_ms_per_text": challenger.latency_ms}
-    table = pd.DataFrame({f"challenger (v{versions[0]})": rows})
+def _figures(evaluation: HeldOut) -> dict[str, float]:
+    return {**evaluation.metrics, "size_mb": evaluation.size_mb, **evaluation.latency_ms}
+
+
+def _table(challenger: HeldOut, champion: HeldOut | None, versions: tuple[str, str | None]) -> pd.DataFrame:
+    table = pd.DataFrame({f"challenger (v{versions[0]})": _figures(challenger)})
     if champion is not None:
-        other = {**champion.metrics, "size_mb": champion.size_mb, "latency_ms_per_text": champion.latency_ms}
-        table[f"champion (v{versions[1]})"] = pd.Series(other)
+        table[f"champion (v{versions[1]})"] = pd.Series(_figures(champion))
         table["difference"] = table.iloc[:, 0] - table.iloc[:, 1]
     return table
 
@@ -112,6 +113,18 @@ def _decide(
     if require_significant and significance is not None and significance["p_value"] > alpha:
         return False, f"the gain is not significant (paired bootstrap p={significance['p_value']:.3f} > {alpha:g})"
     return True, f"the challenger wins by {gain:+.4f} (>= {min_delta:g})"
+
+
+def sweep_test_split(tracking_uri: str, parent_run_id: str, task: Any = None, job: dict | None = None) -> Any:
+    """The test split a sweep held out, rebuilt by its task from the sweep's own record (its
+    resolved dataset section, and its data where the sweep found it)."""
+    from finesweep.config.schema import DatasetConfig
+    from finesweep.tasks import get_task
+
+    job = job if job is not None else resolved_job(tracking_uri, parent_run_id)
+    task = task or get_task(job.get("task", "text_classification"))
+    with recorded_data(tracking_uri, parent_run_id):
+        return task.held_out_split(DatasetConfig.model_validate(job["dataset"]))
 
 
 def promote_best_model(
@@ -132,39 +145,38 @@ def promote_best_model(
     ``alpha`` default to the sweep job's ``promotion`` section.
     """
     from finesweep.serving.loading import load_model
+    from finesweep.tasks import get_task
 
     mlflow_client = client(tracking_uri)
     board, metric, _ = leaderboard(tracking_uri, sweep, metric, top=1)
     if board.empty:
         raise TrackingError(f"sweep {sweep!r} has no completed trial to promote")
     parent = sweep_parent(mlflow_client, sweep)
-    task = parent.data.tags.get("finesweep.task", "text_classification")
-    if task != "text_classification":
-        raise TrackingError(
-            f"sweep {sweep!r} is a {task} sweep; promote-best-model registers text classifiers (its trials' "
-            "encoders are run artifacts under encoder/)"
-        )
+    task = get_task(parent.data.tags.get("finesweep.task", "text_classification"))
     run = mlflow_client.get_run(board.iloc[0]["run_id"])
     model_uri = run.data.tags.get(TAG_MODEL_URI)
     if not model_uri:
         raise TrackingError(f"trial {run.data.tags.get(TAG_TRIAL)} logged no model (was it pruned or failed?)")
-    policy = resolved_job(tracking_uri, parent.info.run_id).get("promotion") or {}
+    job = resolved_job(tracking_uri, parent.info.run_id)
+    policy = job.get("promotion") or {}
     min_delta = policy.get("min_delta", 0.0) if min_delta is None else min_delta
     require_significant = policy.get("require_significant", False) if require_significant is None else require_significant
     alpha = policy.get("alpha", 0.05) if alpha is None else alpha
-    split = sweep_test_split(tracking_uri, parent.info.run_id)
+    split = sweep_test_split(tracking_uri, parent.info.run_id, task, job)
     test_metric, mode = held_out_metric(metric)
-    challenger = evaluate_classifier(load_model(model_uri, tracking_uri=tracking_uri), split)
+    challenger = task.evaluate_held_out(load_model(model_uri, tracking_uri=tracking_uri), split)
+    if test_metric not in challenger.metrics:
+        raise TrackingError(f"--metric: {metric} has no held-out counterpart; compared: {', '.join(sorted(challenger.metrics))}")
     lock = contextlib.nullcontext() if dry_run else registry_lock(tracking_uri)
     with lock:
         champion_version = _alias_version(mlflow_client, model_name, CHAMPION)
         champion = None
         if champion_version is not None:
-            champion = evaluate_classifier(
-                load_model(f"models:/{model_name}/{champion_version}", tracking_uri=tracking_uri), split
-            )
+            served = load_model(f"models:/{model_name}/{champion_version}", tracking_uri=tracking_uri)
+            champion = task.evaluate_held_out(served, split)
         tags = {
             "finesweep.sweep": sweep,
+            "finesweep.task": task.name,
             "finesweep.trial_id": run.data.tags.get(TAG_TRIAL, ""),
             "finesweep.dataset_fingerprint": split.fingerprint,
             "finesweep.git_commit": parent.data.tags.get("mlflow.source.git.commit", "unknown"),
@@ -178,9 +190,8 @@ def promote_best_model(
             promoted, reason = True, "there is no champion yet"
         else:
             delta = challenger.metrics[test_metric] - champion.metrics[test_metric]
-            if test_metric != "test_loss":
-                score = metric_function(test_metric, split.label_names)
-                significance = paired_bootstrap(split.labels, challenger.predictions, champion.predictions, score)
+            if test_metric in challenger.bootstrappable:
+                significance = paired_bootstrap(challenger, champion, test_metric)
             promoted, reason = _decide(delta, mode, min_delta, significance, require_significant, alpha)
             if not promoted and force:
                 promoted, reason = True, f"forced: {reason}"
