@@ -163,8 +163,11 @@ def test_cli_refuses_a_classifier_and_a_bad_corpus_in_one_line(tmp_path, dense):
     classifier = tmp_path / "clf"
     classifier.mkdir()
     (classifier / "finesweep_model.json").write_text(json.dumps({"task": "text_classification", "label_names": ["a"]}))
-    from finesweep.serving.loading import is_encoder
+    from finesweep.serving.loading import served_task
 
-    assert not is_encoder(classifier) and is_encoder(dense)
+    assert served_task(classifier).name == "text_classification" and served_task(dense).name == "contrastive_embedding"
+    (classifier / "finesweep_model.json").write_text(json.dumps({"task": "no_such_task"}))
+    unknown = _cli("predict", "--model", str(classifier), "q")
+    assert unknown.returncode == 2 and "a 'no_such_task' model; this finesweep serves" in unknown.stderr, unknown.stderr
     kind = _cli("predict", "--model", str(dense), "--kind", "doc", "q")
     assert kind.returncode == 2 and "--kind: must be query or passage" in kind.stderr

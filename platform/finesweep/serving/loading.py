@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 from pathlib import Path
@@ -14,8 +15,9 @@ from finesweep.serving.classifier import CARD, TextClassifier
 
 if TYPE_CHECKING:
     from finesweep.serving.encoder import TextEncoder
+    from finesweep.tasks.base import Task
 
-ServedModel = Union[TextClassifier, "TextEncoder"]
+ServedModel = Union[TextClassifier, "TextEncoder"]  # what the shipped tasks serve
 
 
 def model_folder(local: Path) -> Path:
@@ -32,22 +34,23 @@ def model_folder(local: Path) -> Path:
     raise ModelError(f"{local}: holds no finesweep model (no {CARD} and no MLmodel pointing at one)")
 
 
-def is_encoder(folder: Path) -> bool:
-    """Whether a finesweep model folder holds an encoder (contrastive or sparse), not a classifier."""
-    from finesweep.serving.encoder import ENCODER_TASKS
+def served_task(folder: Path) -> "Task":
+    """The task that trained the model in ``folder`` (its card's ``task``)."""
+    from finesweep.tasks import get_task, task_names
 
-    card = json.loads((folder / CARD).read_text(encoding="utf-8"))
-    return card.get("task") in ENCODER_TASKS
+    task = json.loads((folder / CARD).read_text(encoding="utf-8")).get("task", "text_classification")
+    if task not in task_names():
+        raise ModelError(f"{folder}: a {task!r} model; this finesweep serves {', '.join(task_names())}")
+    return get_task(task)
 
 
-def open_model(folder: Path, device: str | None = None, batch_size: int = 64) -> ServedModel:
-    """The served form of a finesweep model folder: a TextEncoder or a TextClassifier."""
+def open_model(folder: Path, device: str | None = None, batch_size: int = 64) -> Any:
+    """The served form of a finesweep model folder, as its task names it (``Task.served_by``):
+    a TextClassifier, a TextEncoder, ..."""
     folder = model_folder(folder)
-    if is_encoder(folder):
-        from finesweep.serving.encoder import TextEncoder
-
-        return TextEncoder(folder, device=device, batch_size=batch_size)
-    return TextClassifier(folder, device=device, batch_size=batch_size)
+    module, _, name = served_task(folder).served_by.partition(":")
+    served = getattr(importlib.import_module(module), name)
+    return served(folder, device=device, batch_size=batch_size)
 
 
 def load_model(uri: str, device: str | None = None, batch_size: int = 64, tracking_uri: str | None = None) -> ServedModel:

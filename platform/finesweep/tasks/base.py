@@ -108,6 +108,14 @@ class Task:
     name: str = ""
     params_model: type[BaseModel] = TrainParams
     data_kind: str = "labels"  # the catalog kind this task reads: "labels" or "pairs"
+    # How its trained model is served, named lazily ("module:Class", like the task registry), so
+    # that tasks never import serving: ``load_model`` builds it from the model folder as
+    # ``Class(folder, device=..., batch_size=...)``; MLflow loads it through the pyfunc entry file
+    # of that name in ``finesweep/serving``, whose output columns are ``pyfunc_outputs``
+    # ((type, name) pairs; empty when they have no fixed schema, such as vectors).
+    served_by: str = "finesweep.serving.classifier:TextClassifier"
+    pyfunc_entry: str = "mlflow_pyfunc.py"
+    pyfunc_outputs: tuple[tuple[str, str], ...] = (("string", "label"), ("double", "confidence"))
 
     def check_metric(self, metric: str, mode: str) -> str | None:
         """A problem with ``search.metric``/``search.mode`` known before the data is read, or None."""

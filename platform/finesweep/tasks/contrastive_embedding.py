@@ -65,6 +65,9 @@ class ContrastiveEmbeddingTask(Task):
     name = "contrastive_embedding"
     params_model = ContrastiveParams
     data_kind = "pairs"
+    served_by = "finesweep.serving.encoder:TextEncoder"  # the sparse encoder is served by it too
+    pyfunc_entry = "mlflow_encoder.py"
+    pyfunc_outputs = ()  # a vector, or a term -> weight map, per text: no fixed column schema
     minimised = frozenset({"val_loss", "train_loss"})
     maximised = frozenset({"val_recall_at_1", "val_recall_at_5", "val_recall_at_10", "val_mrr_at_10", "val_ndcg_at_10"})
 

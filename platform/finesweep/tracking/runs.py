@@ -7,15 +7,17 @@ again (or a resumed sweep) writes into its one existing run instead of creating 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import os
 import re
 import subprocess
 import threading
 import time
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from finesweep.redact import redact
 from finesweep.tracking.store import client, ensure_experiment
@@ -478,8 +480,8 @@ class SweepTracker:
                 return []
             self._log_final_artifacts(run_id, folder)
             tags = [_tag("finesweep.checkpoint_path", location)]
-            # a classifier's model/ or an encoder's encoder/ folder (each holds its finesweep card)
-            served = next((folder / name for name in ("model", "encoder") if (folder / name).is_dir()), None)
+            # the folder the task's runtime wrote its served model to: the one holding a model card
+            served = next((card.parent for card in sorted(folder.glob("*/finesweep_model.json"))), None)
             if served is not None:
                 tags.append(_tag(TAG_MODEL_URI, self._log_model(run_id, served)))
         return tags
@@ -491,16 +493,14 @@ class SweepTracker:
         from mlflow.types import ColSpec, Schema
 
         from finesweep import serving
-        from finesweep.serving.loading import is_encoder
+        from finesweep.serving.loading import served_task
 
-        encoder = is_encoder(model_dir)
-        # an encoder's output (a vector, or a term -> weight map) has no column schema MLflow can state
-        outputs = None if encoder else Schema([ColSpec("string", "label"), ColSpec("double", "confidence")])
+        task = served_task(model_dir)  # the model card says which task serves it, and how
+        outputs = Schema([ColSpec(kind, name) for kind, name in task.pyfunc_outputs]) if task.pyfunc_outputs else None
         signature = ModelSignature(inputs=Schema([ColSpec("string", "text")]), outputs=outputs)
         # the entry file, by path: importing it would run its set_model() in this process
-        entry = Path(serving.__file__).with_name("mlflow_encoder.py" if encoder else "mlflow_pyfunc.py")
-        mlflow.set_tracking_uri(self.tracking_uri)
-        with mlflow.start_run(run_id=run_id), warnings.catch_warnings():
+        entry = Path(serving.__file__).with_name(task.pyfunc_entry)
+        with _fluent_tracking_uri(self.tracking_uri), mlflow.start_run(run_id=run_id), warnings.catch_warnings():
             # MLflow suggests an input example; the explicit signature above already describes the
             # input, and an example would load the model once more to check it
             warnings.filterwarnings("ignore", message=".*input example.*", category=UserWarning)
@@ -520,6 +520,26 @@ class SweepTracker:
                 self.client.log_artifacts(run_id, str(path), path.name)
             elif path.is_file() and not path.name.startswith("."):
                 self.client.log_artifact(run_id, str(path))
+
+
+@contextlib.contextmanager
+def _fluent_tracking_uri(uri: str) -> Iterator[None]:
+    """MLflow's ``log_model`` is fluent-only: it logs to the active run of the global tracking URI.
+    Point that URI at ``uri`` for one block, then restore exactly what the process had before, the
+    MLFLOW_TRACKING_URI variable included (which ``set_tracking_uri`` also writes)."""
+    import mlflow
+    from mlflow.tracking._tracking_service import utils  # MLflow 3.17 (pinned): the URI set in-process
+
+    saved_uri, saved_env = utils._tracking_uri, os.environ.get("MLFLOW_TRACKING_URI")
+    mlflow.set_tracking_uri(uri)
+    try:
+        yield
+    finally:
+        mlflow.set_tracking_uri(saved_uri)
+        if saved_env is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = saved_env
 
 
 def _reconnect(tracking_uri: str, experiment: str, sweep: str) -> SweepTracker:
