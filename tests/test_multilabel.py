@@ -69,7 +69,7 @@ def test_oversampling_a_multilabel_dataset_is_refused_before_any_run(tmp_path, d
 
 
 @pytest.mark.slow
-def test_multilabel_goemotions_sweep_reports_micro_and_macro_f1(tmp_path, data_dir, ray_clean):
+def test_multilabel_goemotions_sweep_reports_micro_and_macro_f1(tmp_path, data_dir, tiny_bert, ray_clean):
     from mlflow.tracking import MlflowClient
 
     import finesweep
@@ -88,9 +88,31 @@ def test_multilabel_goemotions_sweep_reports_micro_and_macro_f1(tmp_path, data_d
     history = client.get_metric_history(run.info.run_id, "val_micro_f1")
     assert [m.step for m in history] == [1, 2]
     assert "classification_report.txt" in {a.path for a in client.list_artifacts(run.info.run_id)}
-    import mlflow
-
-    mlflow.set_tracking_uri(summary.tracking_uri)
-    model = finesweep.load_model(run.data.tags["finesweep.model_uri"])
+    model = finesweep.load_model(run.data.tags["finesweep.model_uri"], tracking_uri=summary.tracking_uri)
     predictions = model.predict(["정말 고마워요, 너무 기뻐요!", "왜 이런 일이 일어났는지 모르겠다"])
     assert all(set(p["labels"]) <= set(p["scores"]) and len(p["scores"]) == 28 for p in predictions)
+
+    # promotion: micro-F1 at the tuned threshold decides; a barely trained tiny BERT is the weaker challenger
+    weak = yaml.safe_load(_job(tmp_path, balancing="class_weight").read_text())
+    weak["model"]["base"] = str(tiny_bert)
+    weak["train"].update(epochs=1, learning_rate=1e-6)
+    weak_path = tmp_path / "weak.yaml"
+    weak_path.write_text(yaml.safe_dump(weak))
+    run_sweep(load_job(weak_path), name="multilabel-weak")
+    from promotion_cycle import promotion_cycle
+
+    tags = promotion_cycle(summary.tracking_uri, "multilabel", "multilabel-weak", "emotions-ml", "test_micro_f1",
+                           "latency_ms_per_text")  # fmt: skip
+    assert {"test_micro_f1", "test_macro_f1", "test_accuracy"} <= set(tags)
+
+    # serving the champion gives the micro-F1 promotion recorded for it (same texts, same threshold)
+    from sklearn.metrics import f1_score
+    from sklearn.preprocessing import MultiLabelBinarizer
+
+    data = prepare_dataset(DatasetConfig(name="goemotions_ko_multilabel", max_train_samples=600, max_eval_samples=150), str)
+    test, names = data.splits["test"], data.label_names
+    champion = finesweep.load_model("models:/emotions-ml@champion", tracking_uri=summary.tracking_uri)
+    predicted = [[names.index(label) for label in p["labels"]] for p in champion.predict(list(test["text"]))]
+    binarize = MultiLabelBinarizer(classes=list(range(len(names))))
+    micro = f1_score(binarize.fit_transform(test["label"]), binarize.transform(predicted), average="micro", zero_division=0)
+    assert micro == pytest.approx(float(tags["test_micro_f1"]), abs=1e-3)

@@ -1,10 +1,18 @@
 """Retrieval tasks: pair splits with no passage shared across splits, ranking metrics, a real
 KorQuAD contrastive sweep (MiniLM, LoRA, real Ray and MLflow) that beats the untuned base model,
-and a sparse-encoder sweep whose figures sit beside BM25's on the parent run."""
+and a sparse-encoder sweep whose figures sit beside BM25's on the parent run.
+
+Each sweep's best encoder is then served from MLflow: ``load_model(...).search`` over the held-out
+split gives the Recall@10 the sweep logged (within 0.005), ``finesweep search`` finds gold passages
+through a cached index that a changed corpus never reuses, and ``finesweep predict`` prints vectors."""
 
 from __future__ import annotations
 
+import json
 import math
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -103,15 +111,100 @@ def _sweep(tmp_path: Path, name: str, task: str, train: dict, search: dict, spac
     return summary, client, parent, best
 
 
+def _served_recall_at_10(model_uri: str, tracking_uri: str, test: dict, cache: Path) -> float:
+    """Recall@10 of the logged model served through ``load_model(...).search`` on the test split."""
+    from finesweep.serving.corpus import Corpus
+    from finesweep.serving.loading import load_model
+
+    encoder = load_model(model_uri, tracking_uri=tracking_uri)
+    encoder.cache_dir = cache
+    corpus = Corpus.from_texts(test["corpus"], ids=[str(i) for i in range(len(test["corpus"]))])
+    hits = encoder.search(test["query"], corpus, top_k=10)
+    found = [str(gold) in {h.id for h in ranked} for gold, ranked in zip(test["positive"], hits)]
+    return sum(found) / len(found)
+
+
+def _cli(args: list[str], cache: Path, tracking_uri: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "FINESWEEP_CACHE_DIR": str(cache), "MLFLOW_TRACKING_URI": tracking_uri}
+    return subprocess.run([sys.executable, "-m", "finesweep", *args], env=env, capture_output=True, text=True, timeout=600)
+
+
+def _check_serving(tmp_path: Path, best, tracking_uri: str, pairs: int) -> dict:
+    """The best trial's encoder, served: the sweep's test Recall@10 again, `search` and `predict`."""
+    data = prepare_pairs(DatasetConfig(name="korquad_v1", max_train_samples=pairs, max_eval_samples=150), str)
+    test = data.splits["test"]
+    model_uri = best.data.tags["finesweep.model_uri"]
+    cache = tmp_path / "cache"
+    served = _served_recall_at_10(model_uri, tracking_uri, test, cache / "indexes")
+    assert served == pytest.approx(best.data.metrics["test_recall_at_10"], abs=0.005), "serving ranks as evaluation did"
+
+    corpus = tmp_path / "corpus.jsonl"
+    rows = [{"id": f"p{i}", "text": text} for i, text in enumerate(test["corpus"])]
+    corpus.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    query, gold = test["query"][0], f"p{test['positive'][0]}"
+    first = _cli(["search", "--model", model_uri, "--corpus", str(corpus), "--top-k", "10", "--json", query], cache, tracking_uri)
+    assert first.returncode == 0, first.stderr[-3000:]
+    [answer] = [json.loads(line) for line in first.stdout.splitlines()]
+    assert answer["query"] == query and len(answer["hits"]) == 10
+    scores = [h["score"] for h in answer["hits"]]
+    assert scores == sorted(scores, reverse=True) and {"id", "score", "text"} == set(answer["hits"][0])
+    indexes = sorted((cache / "indexes").glob("*.np[yz]"))
+    built = {p.name: p.stat().st_mtime_ns for p in indexes}
+    assert len(built) == 2, "one index for the in-memory corpus, one for the file"
+
+    again = _cli(["search", "--model", model_uri, "--corpus", str(corpus), query], cache, tracking_uri)
+    assert again.returncode == 0 and again.stdout.startswith(f"query: {query}"), again.stderr[-2000:]
+    assert {p.name: p.stat().st_mtime_ns for p in (cache / "indexes").glob("*.np[yz]")} == built, "the index was reused"
+
+    # a changed corpus is never served from the old index: the top passage now says something else
+    top = answer["hits"][0]
+    rows[int(top["id"][1:])]["text"] = "전혀 관계없는 문장입니다."
+    corpus.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    changed = _cli(["search", "--model", model_uri, "--corpus", str(corpus), "--json", query], cache, tracking_uri)
+    assert changed.returncode == 0, changed.stderr[-2000:]
+    assert len(list((cache / "indexes").glob("*.np[yz]"))) == 3, "a new index for the new content"
+    [hits] = [json.loads(line)["hits"] for line in changed.stdout.splitlines()]
+    rescored = {h["id"]: h["score"] for h in hits}
+    assert rescored.get(top["id"]) != top["score"], "the changed passage was encoded again"
+
+    vectors = _cli(["predict", "--model", model_uri, "--json", query], cache, tracking_uri)
+    assert vectors.returncode == 0, vectors.stderr[-2000:]
+    [row] = [json.loads(line) for line in vectors.stdout.splitlines()]
+    return {"answer": answer, "gold": gold, "row": row}
+
+
+def _champion_serves_what_promotion_measured(tmp_path: Path, store: str, strong: str, weak: str, name: str,
+                                            pairs: int) -> None:  # fmt: skip
+    """Promote, refuse the weaker sweep, force, roll back; then `finesweep search` with
+    models:/NAME@champion puts the gold passage in the top 10 at the rate promotion recorded."""
+    from promotion_cycle import promotion_cycle
+
+    cache = tmp_path / "cache"
+    tags = promotion_cycle(store, strong, weak, name, "test_recall_at_10", "latency_ms_per_query",
+                           {"FINESWEEP_CACHE_DIR": str(cache)})  # fmt: skip
+    test = prepare_pairs(DatasetConfig(name="korquad_v1", max_train_samples=pairs, max_eval_samples=150), str).splits["test"]
+    corpus, queries = tmp_path / f"{name}-corpus.tsv", tmp_path / f"{name}-queries.txt"
+    corpus.write_text("id\ttext\n" + "".join(f"{i}\t{' '.join(t.split())}\n" for i, t in enumerate(test["corpus"])), encoding="utf-8")
+    queries.write_text("".join(" ".join(q.split()) + "\n" for q in test["query"]), encoding="utf-8")
+    found = _cli(["search", "--model", f"models:/{name}@champion", "--corpus", str(corpus), "--input", str(queries),
+                  "--top-k", "10", "--json"], cache, store)  # fmt: skip
+    assert found.returncode == 0, found.stderr[-3000:]
+    answers = [json.loads(line) for line in found.stdout.splitlines()]
+    assert len(answers) == len(test["query"])
+    hits = [str(gold) in {h["id"] for h in a["hits"]} for gold, a in zip(test["positive"], answers)]
+    assert sum(hits) / len(hits) == pytest.approx(float(tags["test_recall_at_10"]), abs=0.005)
+
+
 @pytest.mark.slow
-def test_korquad_contrastive_sweep_beats_the_untuned_base_model(tmp_path, data_dir, ray_clean):
+def test_korquad_contrastive_sweep_beats_the_untuned_base_model(tmp_path, data_dir, tiny_bert, ray_clean):
     summary, client, parent, best = _sweep(
         tmp_path, "korquad", "contrastive_embedding",
         {"temperature": 0.05, "query_prefix": "query: ", "passage_prefix": "passage: "},
         {"metric": "val_recall_at_10", "mode": "max", "algorithm": "grid"},
-        {"learning_rate": {"distribution": "choice", "values": [1.0e-3, 2.0e-3]}},
+        # one trial on both cores (CI time; 1e-3 and 2e-3 gave test Recall@10 0.62 and 0.65 here)
+        {"learning_rate": {"distribution": "choice", "values": [1.0e-3]}}, cpus=1.9,
     )  # fmt: skip
-    assert summary.count("completed") == 2, summary.statuses
+    assert summary.count("completed") == 1, summary.statuses
     base_val, base_test = parent.data.metrics["base_val_recall_at_10"], parent.data.metrics["base_test_recall_at_10"]
     assert 0 < base_test < 1
     assert best.data.metrics["val_recall_at_10"] > base_val
@@ -122,6 +215,17 @@ def test_korquad_contrastive_sweep_beats_the_untuned_base_model(tmp_path, data_d
     assert {"encoder", "retrieval_report.json"} <= artifacts
     encoder = {Path(a.path).name for a in client.list_artifacts(best.info.run_id, "encoder")}
     assert {"adapter_model.safetensors", "finesweep_model.json", "tokenizer.json"} <= encoder
+
+    served = _check_serving(tmp_path, best, summary.tracking_uri, pairs=600)
+    assert served["gold"] in [h["id"] for h in served["answer"]["hits"]], "the gold passage is in the top 10"
+    vector = served["row"]["vector"]
+    assert len(vector) == 384 and math.isclose(sum(x * x for x in vector), 1.0, rel_tol=1e-4), "unit-length MiniLM vector"
+
+    # promotion: a barely trained tiny BERT on the same split is the weaker challenger
+    _sweep(tmp_path, "korquad-weak", "contrastive_embedding", {"epochs": 1, "learning_rate": 1e-6},
+           {"metric": "val_recall_at_10", "mode": "max", "algorithm": "random", "num_samples": 1}, None,
+           base=str(tiny_bert))  # fmt: skip
+    _champion_serves_what_promotion_measured(tmp_path, summary.tracking_uri, "korquad", "korquad-weak", "kq-dense", 600)
 
 
 @pytest.mark.slow
@@ -148,3 +252,20 @@ def test_korquad_sparse_sweep_reports_beside_bm25(tmp_path, data_dir, tiny_bert,
     assert len(history) == 2
     encoder = {Path(a.path).name for a in client.list_artifacts(best.info.run_id, "encoder")}
     assert {"adapter_model.safetensors", "finesweep_model.json"} <= encoder
+
+    served = _check_serving(tmp_path, best, summary.tracking_uri, pairs=240)
+    terms = served["row"]["terms"]
+    assert 0 < len(terms) <= 20 and all(w > 0 for w in terms.values()), "the heaviest terms, with weights"
+    assert list(terms.values()) == sorted(terms.values(), reverse=True)
+
+    from finesweep.serving.loading import load_model
+
+    encoder_model = load_model(best.data.tags["finesweep.model_uri"], tracking_uri=summary.tracking_uri)
+    matrix = encoder_model.encode(["첫 번째 문장", "두 번째 문장입니다"], kind="passage")
+    assert type(matrix).__name__ == "csr_matrix" and matrix.shape == (2, vocab), "an inverted index row per passage"
+    assert 0 < matrix.nnz < 2 * vocab / 10
+
+    _sweep(tmp_path, "sparse-weak", "sparse_encoder", {"epochs": 1, "learning_rate": 1e-9, "max_length": 64},
+           {"metric": "val_mrr_at_10", "mode": "max", "algorithm": "random", "num_samples": 1}, None,
+           pairs=240, cpus=1.9, base=str(tiny_bert))  # fmt: skip
+    _champion_serves_what_promotion_measured(tmp_path, summary.tracking_uri, "sparse", "sparse-weak", "kq-sparse", 240)

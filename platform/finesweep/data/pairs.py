@@ -35,7 +35,6 @@ class PairData:
     fingerprint: str
     source: str
     extra: dict[str, Any] = field(default_factory=dict)
-    label_names: list[str] = field(default_factory=list)  # none: kept for code that lists classes
     files: dict[str, str] = field(default_factory=dict)  # a user's files read: absolute path -> sha256
 
     def counts(self) -> dict[str, int]:

@@ -88,7 +88,13 @@ def _register(mlflow_client: Any, model_name: str, run: Any, model_uri: str, tag
     existing = mlflow_client.search_model_versions(f"name='{model_name}' and run_id='{run.info.run_id}'")
     if existing:
         return str(existing[0].version)
-    version = mlflow_client.create_model_version(model_name, model_uri, run_id=run.info.run_id, tags=tags)
+    source, model_id = model_uri, None
+    if model_uri.startswith("models:/m-"):
+        # MLflow's registry resolves a models:/<id> source through the *global* tracking URI (a
+        # TODO in its SQL store); the client's own store resolves it here instead
+        model_id = model_uri.removeprefix("models:/").split("/")[0]
+        source = mlflow_client.get_logged_model(model_id).artifact_location
+    version = mlflow_client.create_model_version(model_name, source, run_id=run.info.run_id, tags=tags, model_id=model_id)
     return str(version.version)
 
 

@@ -255,6 +255,10 @@ class EmbeddingRuntime:
         ordered = sorted(gather_lists(rows))
         return torch.tensor([vector for _, vector in ordered])
 
+    def scores(self, queries: Any, corpus: Any) -> "torch.Tensor":
+        """Query x passage inner products, a dense tensor (queries x passages)."""
+        return queries @ corpus.T
+
     def evaluate(self, model: "torch.nn.Module", split: str, prefix: str) -> dict[str, float]:
         """Rank the split's whole corpus for each of its queries."""
         import torch
@@ -265,7 +269,7 @@ class EmbeddingRuntime:
             queries = self._embed(model, self._ids[split]["query"])
             corpus = self._embed(model, self._ids[split]["corpus"])
         model.train(was_training)
-        scores = queries @ corpus.T
+        scores = self.scores(queries, corpus)
         positive = self.data.splits[split]["positive"]
         loss = torch.nn.functional.cross_entropy(scores / self.params.temperature, torch.tensor(positive))
         metrics = {f"{prefix}loss": float(loss), **ranking_metrics(scores, positive, prefix)}

@@ -20,6 +20,7 @@ from pydantic import Field
 from finesweep.tasks.contrastive_embedding import ContrastiveEmbeddingTask, ContrastiveParams, EmbeddingRuntime, ranking_metrics
 
 if TYPE_CHECKING:
+    import scipy.sparse
     import torch
 
     from finesweep.config.loader import LoadedJob
@@ -182,10 +183,44 @@ class SparseRuntime(EmbeddingRuntime):
 
         return p.flops_query_weight * flops(queries) + p.flops_doc_weight * flops(passages)
 
-    def representation_metrics(self, queries: "torch.Tensor", corpus: "torch.Tensor", prefix: str) -> dict[str, float]:
+    def _embed(self, model: "torch.nn.Module", sequences: list[list[int]]) -> "scipy.sparse.csr_matrix":
+        """SPLADE vectors of all ``sequences`` as CSR rows (input order), each worker encoding a
+        shard: only one batch is ever dense (batch x vocabulary); the rest keeps non-zero terms only,
+        as serving's inverted index does."""
+        import numpy as np
+        import scipy.sparse
+
+        from finesweep.training.loop import gather_lists, shard_indices
+
+        indices = sorted(shard_indices(len(sequences)), key=lambda i: len(sequences[i]))  # little padding
+        rows: list[tuple[int, list[int], list[float]]] = []
+        for start in range(0, len(indices), self.params.eval_batch_size):
+            chunk = indices[start : start + self.params.eval_batch_size]
+            batch = {k: v.to(self.device) for k, v in self._pad([sequences[i] for i in chunk]).items()}
+            vectors = self.encode(model, batch["input_ids"], batch["attention_mask"]).cpu()
+            for i, vector in zip(chunk, vectors):
+                terms = vector.nonzero().squeeze(1)
+                rows.append((i, terms.tolist(), vector[terms].tolist()))
+        ordered = sorted(gather_lists(rows))
+        lengths = [len(terms) for _, terms, _ in ordered]
+        return scipy.sparse.csr_matrix(
+            (np.array([w for _, _, weights in ordered for w in weights], dtype=np.float32),
+             np.array([t for _, terms, _ in ordered for t in terms], dtype=np.int64),
+             np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)),
+            shape=(len(ordered), self._vocab_size()),
+        )  # fmt: skip
+
+    def scores(self, queries: Any, corpus: Any) -> "torch.Tensor":
+        """Sparse x sparse inner products; only the result (queries x passages) is dense."""
+        import torch
+
+        return torch.from_numpy((queries @ corpus.T).toarray()).float()
+
+    def representation_metrics(self, queries: Any, corpus: Any, prefix: str) -> dict[str, float]:
+        """Mean non-zero terms per query and per passage vector."""
         return {
-            f"{prefix}query_terms": float((queries > 0).sum(dim=1).float().mean()),
-            f"{prefix}doc_terms": float((corpus > 0).sum(dim=1).float().mean()),
+            f"{prefix}query_terms": float(queries.getnnz(axis=1).mean()),
+            f"{prefix}doc_terms": float(corpus.getnnz(axis=1).mean()),
         }
 
 

@@ -7,17 +7,16 @@ again (or a resumed sweep) writes into its one existing run instead of creating 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
-import os
 import re
 import subprocess
+import tempfile
 import threading
 import time
 import warnings
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from finesweep.redact import redact
 from finesweep.tracking.store import client, ensure_experiment
@@ -500,18 +499,31 @@ class SweepTracker:
         signature = ModelSignature(inputs=Schema([ColSpec("string", "text")]), outputs=outputs)
         # the entry file, by path: importing it would run its set_model() in this process
         entry = Path(serving.__file__).with_name(task.pyfunc_entry)
-        with _fluent_tracking_uri(self.tracking_uri), mlflow.start_run(run_id=run_id), warnings.catch_warnings():
+        # Client calls only (no fluent run, no global tracking URI): MLflow 3's LoggedModel entity,
+        # linked to the trial's run as its output, holding the pyfunc folder save_model writes
+        from mlflow.entities import LoggedModelOutput
+
+        run = self.client.get_run(run_id)
+        model = self.client.create_logged_model(
+            run.info.experiment_id, name="model", source_run_id=run_id, model_type="pyfunc",
+            params={key: str(value) for key, value in run.data.params.items()},
+        )  # fmt: skip
+        with tempfile.TemporaryDirectory(prefix="finesweep-model-") as tmp, warnings.catch_warnings():
             # MLflow suggests an input example; the explicit signature above already describes the
             # input, and an example would load the model once more to check it
             warnings.filterwarnings("ignore", message=".*input example.*", category=UserWarning)
-            info = mlflow.pyfunc.log_model(
-                name="model",
+            folder = Path(tmp) / "model"
+            mlflow.pyfunc.save_model(
+                path=str(folder),
                 python_model=str(entry),
                 artifacts={"model_dir": str(model_dir)},
                 pip_requirements=["finesweep"],
                 signature=signature,
             )
-        return info.model_uri
+            self.client.log_model_artifacts(model.model_id, str(folder))
+        self.client.log_outputs(run_id, [LoggedModelOutput(model.model_id, step=0)])
+        self.client.finalize_logged_model(model.model_id, "READY")
+        return f"models:/{model.model_id}"
 
     def _log_final_artifacts(self, run_id: str, checkpoint: Path) -> None:
         """Reports and plots as run artifacts; the model folder goes into the logged MLflow model."""
@@ -520,26 +532,6 @@ class SweepTracker:
                 self.client.log_artifacts(run_id, str(path), path.name)
             elif path.is_file() and not path.name.startswith("."):
                 self.client.log_artifact(run_id, str(path))
-
-
-@contextlib.contextmanager
-def _fluent_tracking_uri(uri: str) -> Iterator[None]:
-    """MLflow's ``log_model`` is fluent-only: it logs to the active run of the global tracking URI.
-    Point that URI at ``uri`` for one block, then restore exactly what the process had before, the
-    MLFLOW_TRACKING_URI variable included (which ``set_tracking_uri`` also writes)."""
-    import mlflow
-    from mlflow.tracking._tracking_service import utils  # MLflow 3.17 (pinned): the URI set in-process
-
-    saved_uri, saved_env = utils._tracking_uri, os.environ.get("MLFLOW_TRACKING_URI")
-    mlflow.set_tracking_uri(uri)
-    try:
-        yield
-    finally:
-        mlflow.set_tracking_uri(saved_uri)
-        if saved_env is None:
-            os.environ.pop("MLFLOW_TRACKING_URI", None)
-        else:
-            os.environ["MLFLOW_TRACKING_URI"] = saved_env
 
 
 def _reconnect(tracking_uri: str, experiment: str, sweep: str) -> SweepTracker:
