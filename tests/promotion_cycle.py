@@ -1,6 +1,7 @@
-"""The champion/challenger cycle every task must pass, through the CLI against a real MLflow registry:
-promote a sweep (v1 becomes @champion), refuse a weaker one (exit 3, side-by-side table), force it,
-roll back to v1."""
+"""The champion/challenger cycle every task must pass against a real MLflow registry: promote a sweep
+(v1 becomes @champion), refuse a weaker one (through the CLI: exit 3, side-by-side table), force
+it, roll back to v1. Promote, force and rollback run in-process through the same functions the CLI
+calls (CI time: one CLI process per cycle; tests/test_promotion.py drives all of them by CLI)."""
 
 from __future__ import annotations
 
@@ -15,8 +16,9 @@ def _cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[st
 
 
 def promotion_cycle(store: str, strong: str, weak: str, name: str, metric: str, latency: str,
-                    env: dict[str, str] | None = None) -> dict[str, str]:  # fmt: skip
-    """Run the cycle; return the tags the registry recorded on v1 (its held-out figures)."""
+                    env: dict[str, str] | None = None, in_process: bool = True) -> dict[str, str]:  # fmt: skip
+    """Run the cycle; return the tags the registry recorded on v1 (its held-out figures).
+    ``in_process=False`` runs every step by CLI (a task only subprocesses can import)."""
     from mlflow.tracking import MlflowClient
 
     env = env or {}
@@ -28,22 +30,45 @@ def promotion_cycle(store: str, strong: str, weak: str, name: str, metric: str, 
     def promote(sweep: str, *extra: str) -> subprocess.CompletedProcess[str]:
         return _cli(["promote-best-model", "--sweep", sweep, "--model-name", name, "--tracking-uri", store, *extra], env)
 
-    first = promote(strong)
-    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
-    assert champion() == "1" and "v1 is now @champion" in first.stdout
+    from finesweep.promotion.registry import promote_best_model, rollback
 
-    refused = promote(weak)
-    assert refused.returncode == 3, refused.stdout[-3000:] + refused.stderr[-3000:]
-    assert "promotion refused" in refused.stderr and refused.stderr.count("\n") == 1
-    for shown in ("challenger (v2)", "champion (v1)", "difference", metric, "size_mb", latency, "paired bootstrap"):
-        assert shown in refused.stdout, (shown, refused.stdout)
-    assert champion() == "1", "a refused challenger moves no alias"
+    def promote_quietly(sweep: str, force: bool = False) -> None:
+        if in_process:
+            outcome = promote_best_model(store, sweep, name, force=force)
+            assert outcome.promoted and (not force or outcome.reason.startswith("forced"))
+        else:
+            done = promote(sweep, *(["--force"] if force else []))
+            assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
 
-    forced = promote(weak, "--force")
-    assert forced.returncode == 0 and "forced" in forced.stdout, forced.stdout + forced.stderr
-    assert champion() == "2" and str(client.get_model_version_by_alias(name, "previous").version) == "1"
+    def roll_back() -> None:
+        if in_process:
+            assert rollback(store, name) == ("1", "2")
+        else:
+            done = _cli(["rollback", "--model-name", name, "--tracking-uri", store], env)
+            assert done.returncode == 0, done.stderr
 
-    back = _cli(["rollback", "--model-name", name, "--tracking-uri", store], env)
-    assert back.returncode == 0, back.stderr
-    assert champion() == "1"
+    saved = {key: os.environ.get(key) for key in env}
+    os.environ.update(env)  # e.g. FINESWEEP_CACHE_DIR, for the in-process calls too
+    try:
+        promote_quietly(strong)
+        assert champion() == "1"
+
+        refused = promote(weak)
+        assert refused.returncode == 3, refused.stdout[-3000:] + refused.stderr[-3000:]
+        assert "promotion refused" in refused.stderr
+        for shown in ("challenger (v2)", "champion (v1)", "difference", metric, "size_mb", latency, "paired bootstrap"):
+            assert shown in refused.stdout, (shown, refused.stdout)
+        assert champion() == "1", "a refused challenger moves no alias"
+
+        promote_quietly(weak, force=True)
+        assert champion() == "2" and str(client.get_model_version_by_alias(name, "previous").version) == "1"
+
+        roll_back()
+        assert champion() == "1"
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
     return dict(client.get_model_version(name, "1").tags)

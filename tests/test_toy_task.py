@@ -66,7 +66,8 @@ def test_a_plugin_task_sweeps_promotes_predicts_and_rolls_back(tmp_path, tiny_be
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
         assert "task toy_polarity" in done.stdout
 
-    tags = promotion_cycle(store, "polarity", "polarity-weak", "polarity", "test_macro_f1", "latency_ms_per_text", env)
+    tags = promotion_cycle(store, "polarity", "polarity-weak", "polarity", "test_macro_f1", "latency_ms_per_text", env,
+                           in_process=False)  # this process cannot import the plugin: every step by CLI
     assert tags["finesweep.task"] == "toy_polarity" and {"test_f1_negative", "test_f1_positive"} <= set(tags)
 
     said = _cli(["predict", "--model", "models:/polarity@champion", "--json", "i am so happy", "this is awful"], env)

@@ -104,7 +104,10 @@ class TextEncoder:
         from peft import PeftModel
 
         base = loader.from_pretrained(base_location(self.card["base_model"]))
-        return PeftModel.from_pretrained(base, self.model_dir).merge_and_unload()
+        with warnings.catch_warnings():
+            # merging a trained MLM head unties it from the input embeddings, as intended
+            warnings.filterwarnings("ignore", message=".*no longer tied after merging.*", category=UserWarning)
+            return PeftModel.from_pretrained(base, self.model_dir).merge_and_unload()
 
     # -- vectors -----------------------------------------------------------------------------------
 
