@@ -171,3 +171,19 @@ def test_cli_refuses_a_classifier_and_a_bad_corpus_in_one_line(tmp_path, dense):
     assert unknown.returncode == 2 and "a 'no_such_task' model; this finesweep serves" in unknown.stderr, unknown.stderr
     kind = _cli("predict", "--model", str(dense), "--kind", "doc", "q")
     assert kind.returncode == 2 and "--kind: must be query or passage" in kind.stderr
+
+
+def test_mlflow_pyfunc_serves_an_encoder_from_code(dense, tmp_path):
+    """The logged form: MLflow runs serving/mlflow_encoder.py on load (nothing unpickled)."""
+    import mlflow
+    import pandas as pd
+
+    from finesweep import serving
+    from finesweep.serving.corpus import texts_from
+
+    path = tmp_path / "pyfunc"
+    entry = Path(serving.__file__).with_name("mlflow_encoder.py")
+    mlflow.pyfunc.save_model(path=str(path), python_model=str(entry), artifacts={"model_dir": str(dense)})
+    out = mlflow.pyfunc.load_model(str(path)).predict(pd.DataFrame({"text": ["cat", "capital"]}))
+    assert list(out["text"]) == ["cat", "capital"] and all(len(v) == 32 for v in out["vector"])
+    assert texts_from(pd.DataFrame({"body": ["a", 1]})) == ["a", "1"] and texts_from(("x",)) == ["x"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from finesweep.errors import DataError
 from finesweep.files import regular_file_problem, sha256_of
@@ -67,3 +68,14 @@ def read_corpus(path: Path, text_column: str = "text", id_column: str | None = "
     if len(set(ids)) != len(ids):
         raise DataError(f"{path}: the {id_column!r} column repeats ids; every passage needs its own")
     return Corpus(ids, tuple(frame[text_column].astype(str)), checksum)
+
+
+def texts_from(model_input: Any) -> list[str]:
+    """The texts an MLflow pyfunc model was given: a DataFrame's ``text`` column (else its first
+    column), or any sequence of strings."""
+    import pandas as pd
+
+    if isinstance(model_input, pd.DataFrame):
+        column = "text" if "text" in model_input.columns else model_input.columns[0]
+        return model_input[column].astype(str).tolist()
+    return [str(t) for t in model_input]

@@ -23,10 +23,9 @@ class FinesweepTextEncoder(PythonModel):
         self.encoder = TextEncoder(context.artifacts["model_dir"])
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
-        if isinstance(model_input, pd.DataFrame):
-            texts = model_input["text" if "text" in model_input.columns else model_input.columns[0]].astype(str).tolist()
-        else:
-            texts = [str(t) for t in model_input]
+        from finesweep.serving.corpus import texts_from
+
+        texts = texts_from(model_input)
         kind = (params or {}).get("kind", "query")
         return pd.DataFrame(self.encoder.describe(texts, kind=kind))
 

@@ -24,10 +24,9 @@ class FinesweepTextClassifier(PythonModel):
     # model_input: a DataFrame, the one type hint MLflow infers no schema from (the logged signature
     # says `text`); lists of strings also work when the class is used directly
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
-        if isinstance(model_input, pd.DataFrame):
-            texts = model_input["text" if "text" in model_input.columns else model_input.columns[0]].astype(str).tolist()
-        else:
-            texts = [str(t) for t in model_input]
+        from finesweep.serving.corpus import texts_from
+
+        texts = texts_from(model_input)
         return pd.DataFrame(self.classifier.predict(texts))
 
 
