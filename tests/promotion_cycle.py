@@ -16,9 +16,9 @@ def _cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[st
 
 
 def promotion_cycle(store: str, strong: str, weak: str, name: str, metric: str, latency: str,
-                    env: dict[str, str] | None = None, in_process: bool = True) -> dict[str, str]:  # fmt: skip
+                    env: dict[str, str] | None = None) -> dict[str, str]:  # fmt: skip
     """Run the cycle; return the tags the registry recorded on v1 (its held-out figures).
-    ``in_process=False`` runs every step by CLI (a task only subprocesses can import)."""
+    ``env`` is set for the CLI's process and, while the cycle runs, for this one."""
     from mlflow.tracking import MlflowClient
 
     env = env or {}
@@ -33,19 +33,8 @@ def promotion_cycle(store: str, strong: str, weak: str, name: str, metric: str, 
     from finesweep.promotion.registry import promote_best_model, rollback
 
     def promote_quietly(sweep: str, force: bool = False) -> None:
-        if in_process:
-            outcome = promote_best_model(store, sweep, name, force=force)
-            assert outcome.promoted and (not force or outcome.reason.startswith("forced"))
-        else:
-            done = promote(sweep, *(["--force"] if force else []))
-            assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-
-    def roll_back() -> None:
-        if in_process:
-            assert rollback(store, name) == ("1", "2")
-        else:
-            done = _cli(["rollback", "--model-name", name, "--tracking-uri", store], env)
-            assert done.returncode == 0, done.stderr
+        outcome = promote_best_model(store, sweep, name, force=force)
+        assert outcome.promoted and (not force or outcome.reason.startswith("forced"))
 
     saved = {key: os.environ.get(key) for key in env}
     os.environ.update(env)  # e.g. FINESWEEP_CACHE_DIR, for the in-process calls too
@@ -63,7 +52,7 @@ def promotion_cycle(store: str, strong: str, weak: str, name: str, metric: str, 
         promote_quietly(weak, force=True)
         assert champion() == "2" and str(client.get_model_version_by_alias(name, "previous").version) == "1"
 
-        roll_back()
+        assert rollback(store, name) == ("1", "2")
         assert champion() == "1"
     finally:
         for key, value in saved.items():

