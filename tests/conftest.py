@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -124,3 +125,26 @@ def moto_endpoint(tmp_path_factory: pytest.TempPathFactory):
     endpoint, server = start_moto(tmp_path_factory.mktemp("moto") / "server.log")
     yield endpoint
     assert stop_group(server, grace_s=10) == [], "the moto server outlived SIGKILL"
+
+
+@pytest.fixture(scope="session")
+def _migrated_store_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One empty MLflow SQLite store, created (and so migrated) once per session."""
+    from mlflow.tracking import MlflowClient
+
+    path = tmp_path_factory.mktemp("store-template") / "mlflow.db"
+    MlflowClient(f"sqlite:///{path}").search_experiments()
+    return path
+
+
+@pytest.fixture
+def mlflow_store(tmp_path: Path, _migrated_store_template: Path) -> str:
+    """The URI of ``tmp_path / "mlflow.db"``, an empty store copied from the session's migrated one.
+
+    Why: MLflow runs its schema migrations whenever it opens a new SQLite file, about 2 s each
+    on this 2-core machine; sweep tests ask for this fixture to start from a migrated copy (CI
+    time). Tests that check how a store comes to exist do not use it.
+    """
+    path = tmp_path / "mlflow.db"
+    shutil.copyfile(_migrated_store_template, path)
+    return f"sqlite:///{path}"

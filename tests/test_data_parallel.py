@@ -29,7 +29,7 @@ def _job(tmp_path, tiny_bert, workers: int):
     return load_job(path)
 
 
-def test_two_workers_match_one_worker_with_the_same_global_batch(tmp_path, tiny_bert, ray_clean):
+def test_two_workers_match_one_worker_with_the_same_global_batch(tmp_path, mlflow_store, tiny_bert, ray_clean):
     from mlflow.tracking import MlflowClient
 
     from finesweep.tuning.sweep import run_sweep

@@ -92,7 +92,7 @@ def _run_with_killer(job, tracking_uri: str, sweep: str):
 
 
 @pytest.mark.parametrize("runtime", ["in_trial", "train"])
-def test_killed_worker_resumes_from_checkpoint_and_matches_an_uninterrupted_run(tmp_path, tiny_bert, ray_clean, runtime):
+def test_killed_worker_resumes_from_checkpoint_and_matches_an_uninterrupted_run(tmp_path, mlflow_store, tiny_bert, ray_clean, runtime):
     """SIGKILL of the process that trains, mid-epoch: on the in-trial path Tune restarts the trial
     from its latest checkpoint in a new actor; on the Train path Train restarts its worker group."""
     from finesweep.tuning.sweep import run_sweep
@@ -111,7 +111,7 @@ def test_killed_worker_resumes_from_checkpoint_and_matches_an_uninterrupted_run(
         assert interrupted.data.metrics[key] == pytest.approx(reference.data.metrics[key], abs=2e-3), key
 
 
-def test_trial_that_exhausts_its_retries_fails_and_the_sweep_goes_on(tmp_path, tiny_bert, ray_clean):
+def test_trial_that_exhausts_its_retries_fails_and_the_sweep_goes_on(tmp_path, mlflow_store, tiny_bert, ray_clean):
     summary, killed = _run_with_killer(
         _job(tmp_path, tiny_bert, "noretry", retries=0, samples=2), f"sqlite:///{tmp_path / 'mlflow.db'}", "noretry"
     )
@@ -123,7 +123,7 @@ def test_trial_that_exhausts_its_retries_fails_and_the_sweep_goes_on(tmp_path, t
     assert failed[0].data.tags["finesweep.error"].strip(), "the error is recorded on the run"
 
 
-def test_trial_restored_from_its_final_checkpoint_reports_its_result_again(tmp_path, tiny_bert, ray_clean):
+def test_trial_restored_from_its_final_checkpoint_reports_its_result_again(tmp_path, mlflow_store, tiny_bert, ray_clean):
     """The driver can die after a trial's last checkpoint but before Tune marked it done; fitting
     the trial's trainer again (what ``--resume`` does) must end with the same final result."""
     import ray
@@ -181,7 +181,7 @@ def small_disk(tmp_path):
     subprocess.run(["umount", str(mount)], check=True)
 
 
-def test_full_disk_under_storage_path_fails_clearly_and_reports_nothing_as_done(tmp_path, tiny_bert, small_disk):
+def test_full_disk_under_storage_path_fails_clearly_and_reports_nothing_as_done(tmp_path, mlflow_store, tiny_bert, small_disk):
     job = {
         "dataset": {"name": "emotion_carer", "max_train_samples": 300, "max_eval_samples": 30},
         "model": {"base": str(tiny_bert)},

@@ -2,8 +2,9 @@
 the same ``--set`` overrides a user would type, in one local Ray session.
 
 The reduced sweeps check each job file's mechanics (task, dataset, search space, scheduler) on the
-tiny BERT; the base models themselves are covered once each: MiniLM by the quickstart's sweep here
-and the sweep tests, multilingual-e5-small-q4 by the NSMC quality test at the end of this file."""
+tiny BERT; the base models themselves are covered once each: MiniLM by the quickstart (run by
+tests/test_sweep_e2e.py through the README's command) and the sweep tests, multilingual-e5-small-q4
+by the NSMC quality test at the end of this file."""
 
 from __future__ import annotations
 
@@ -41,20 +42,20 @@ def test_presets_found():
     }  # fmt: skip
 
 
-# nsmc_sentiment's reduced sweep is the quality test at the end of this file (CI time: one e5 sweep)
-@pytest.mark.parametrize("job", [p for p in PRESETS if p.stem != "nsmc_sentiment"], ids=lambda p: p.stem)
-def test_preset_runs_a_reduced_sweep(job: Path, tmp_path, data_dir, tiny_bert, ray_clean):
+# CI time: nsmc_sentiment's reduced sweep is the quality test at the end of this file, and the
+# quickstart's is tests/test_sweep_e2e.py's CLI test (one sweep each)
+@pytest.mark.parametrize("job", [p for p in PRESETS if p.stem not in ("nsmc_sentiment", "quickstart")], ids=lambda p: p.stem)
+def test_preset_runs_a_reduced_sweep(job: Path, tmp_path, mlflow_store, data_dir, tiny_bert, ray_clean):
     from finesweep.tuning.sweep import run_sweep
 
-    # CI time: the tiny BERT instead of each preset's base (about 90 s less for the nine)
-    on_tiny = [] if job.stem == "quickstart" else [f"model.base={tiny_bert}"]
-    loaded = load_job(job, _reduced(tmp_path) + on_tiny)
+    # CI time: the tiny BERT instead of each preset's base (about 90 s less for the eight)
+    loaded = load_job(job, _reduced(tmp_path) + [f"model.base={tiny_bert}"])
     summary = run_sweep(loaded, name=f"preset-{job.stem}")
     assert summary.statuses and set(summary.statuses.values()) == {"completed"}, summary.statuses
     assert summary.best_value is not None and summary.resources_released, summary
 
 
-def test_korean_preset_on_the_offline_e5_beats_the_majority_class(tmp_path, data_dir, ray_clean):
+def test_korean_preset_on_the_offline_e5_beats_the_majority_class(tmp_path, mlflow_store, data_dir, ray_clean):
     """NSMC on multilingual-e5-small-q4 at a reduced budget (800 reviews, 2 epochs, one trial)
     learns Korean: its test macro-F1 beats always-positive (about 0.45) by at least 0.08.
     Measured 2026-11-24: 0.61 test / 0.72 validation macro-F1, about 2 minutes on 2 cores."""

@@ -87,7 +87,7 @@ def _all_recorded_text(client, runs, folder: Path) -> str:
 
 
 @pytest.mark.slow
-def test_no_secret_in_the_console_or_mlflow_of_a_sweep_and_a_promotion(tmp_path, tiny_bert):
+def test_no_secret_in_the_console_or_mlflow_of_a_sweep_and_a_promotion(tmp_path, mlflow_store, tiny_bert):
     import subprocess
     import sys
 

@@ -21,7 +21,8 @@ def _cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def swept(tmp_path_factory, tiny_bert, data_dir, ray_session):
-    """A one-trial sweep on a user's CSV file (made here from the shared data)."""
+    """A one-trial sweep on a user's CSV file (made here from the shared data), oversampled: the
+    reproduction checks that the same seed gives the same figures, balancing included."""
     from finesweep.tuning.sweep import run_sweep
 
     root = tmp_path_factory.mktemp("reproduce")
@@ -36,7 +37,7 @@ def swept(tmp_path_factory, tiny_bert, data_dir, ray_session):
         "name": "orig",
         "dataset": {"path": str(data), "max_eval_samples": 40},
         "model": {"base": str(tiny_bert)},
-        "train": {"max_length": 32, "batch_size": 16, "seed": 9, "epochs": 2},
+        "train": {"max_length": 32, "batch_size": 16, "seed": 9, "epochs": 2, "balancing": "oversample"},
         "search": {"metric": "val_macro_f1", "mode": "max", "algorithm": "random", "seed": 4, "num_samples": 1,
                    "overrides": {"learning_rate": {"distribution": "loguniform", "low": 1e-4, "high": 1e-2},
                                  "lora_r": {"distribution": "choice", "values": [2, 4]}}},

@@ -205,7 +205,7 @@ def _champion_serves_what_promotion_measured(tmp_path: Path, store: str, strong:
 
 
 @pytest.mark.slow
-def test_korquad_contrastive_sweep_beats_the_untuned_base_model(tmp_path, data_dir, tiny_bert, ray_clean):
+def test_korquad_contrastive_sweep_beats_the_untuned_base_model(tmp_path, mlflow_store, data_dir, tiny_bert, ray_clean):
     summary, client, parent, best = _sweep(
         tmp_path, "korquad", "contrastive_embedding",
         {"temperature": 0.05, "query_prefix": "query: ", "passage_prefix": "passage: "},
@@ -238,7 +238,7 @@ def test_korquad_contrastive_sweep_beats_the_untuned_base_model(tmp_path, data_d
 
 
 @pytest.mark.slow
-def test_korquad_sparse_sweep_reports_beside_bm25(tmp_path, data_dir, tiny_bert, ray_clean):
+def test_korquad_sparse_sweep_reports_beside_bm25(tmp_path, mlflow_store, data_dir, tiny_bert, ray_clean):
     summary, client, parent, best = _sweep(
         tmp_path, "sparse", "sparse_encoder",
         {"learning_rate": 1e-3, "max_length": 64, "idf_flops": True, "suppress_stopwords": True},

@@ -214,48 +214,11 @@ def _files_containing(root: Path, needle: bytes) -> list[Path]:
 
 
 @pytest.mark.slow
-def test_sweep_keeps_results_in_the_bucket_and_logs_models_from_there(tmp_path, tiny_bert, data_dir, s3, moto_endpoint):
-    s3.create_bucket(Bucket="results")
-    job = _sweep_job(tmp_path, tiny_bert, "results")
-    done = subprocess.run([sys.executable, "-m", "finesweep", "sweep", str(job), "--name", "S3"], cwd=tmp_path,
-                          env=_sweep_env(moto_endpoint, data_dir), capture_output=True, text=True, timeout=900)  # fmt: skip
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-
-    client, runs = _sweep_runs(tmp_path, "S3")
-    parents = [r for r in runs if r.data.tags["finesweep.role"] == "sweep"]
-    trials = [r for r in runs if r.data.tags["finesweep.role"] == "trial"]
-    assert len(parents) == 1 and parents[0].data.tags["finesweep.storage_path"] == "s3://results/sweeps/S3"
-    assert len(trials) == 2 and {r.data.tags["finesweep.status"] for r in trials} == {"completed"}
-
-    keys = _keys(s3, "results", "sweeps/S3/")
-    assert "sweeps/S3/tuner.pkl" in keys, keys
-    assert any(k.startswith("sweeps/S3/experiment_state") for k in keys), "Tune's experiment state is in the bucket"
-    for run in trials:
-        trial = run.data.tags["finesweep.trial_id"]
-        manifests = [k for k in keys if k.startswith(f"sweeps/S3/{trial}/checkpoint_") and k.endswith("/manifest.json")]
-        assert manifests, f"trial {trial}'s checkpoints are in the bucket"
-        assert run.data.tags["finesweep.checkpoint_path"].startswith(f"s3://results/sweeps/S3/{trial}/checkpoint_")
-        assert run.data.tags.get("finesweep.model_uri"), "the model was logged from the bucket's checkpoint"
-        assert [a.path for a in client.list_artifacts(run.info.run_id)], "the trial's reports were logged"
-
-    assert not (tmp_path / "finesweep_results").exists() and not (tmp_path / "S3").exists(), "nothing stored locally"
-    assert not list(tmp_path.rglob("checkpoint_0*")), "no checkpoint folder on this machine's disk"
-
-    # the secret key reached no param, tag or artifact (all in tmp_path), no object, no console line
-    needle = SECRET.encode()
-    assert _files_containing(tmp_path, needle) == []
-    for run in runs:
-        texts = [*run.data.params.values(), *run.data.tags.values()]
-        assert not [t for t in texts if SECRET in t]
-    assert not [k for k in keys if needle in s3.get_object(Bucket="results", Key=k)["Body"].read()]
-    assert SECRET not in done.stdout + done.stderr
-
-
-@pytest.mark.slow
-def test_killed_driver_resumes_from_the_bucket(tmp_path, tiny_bert, data_dir, s3, moto_endpoint):
+def test_killed_driver_resumes_from_the_bucket_that_holds_every_result(tmp_path, mlflow_store, tiny_bert, data_dir, s3, moto_endpoint):
     """SIGKILL the sweep driver mid-sweep; the same name is then refused without --resume, and
     --resume reads Tune's state and the trials' checkpoints back from the bucket: nothing lost, no
-    run duplicated (the sweep path is the same for a local storage_path: pyarrow file systems)."""
+    run duplicated (the sweep path is the same for a local storage_path: pyarrow file systems).
+    Then every result is in the bucket, nothing on local disk, and the secret key nowhere."""
     import psutil
 
     s3.create_bucket(Bucket="resume")
@@ -290,12 +253,36 @@ def test_killed_driver_resumes_from_the_bucket(tmp_path, tiny_bert, data_dir, s3
 
     resumed = subprocess.run([*command, "--resume"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
-    _, runs = _sweep_runs(tmp_path, "R")
+    client, runs = _sweep_runs(tmp_path, "R")
     trials = [r for r in runs if r.data.tags["finesweep.role"] == "trial"]
     assert len(trials) == 3 == len({r.data.tags["finesweep.trial_id"] for r in trials}), "one run per trial"
     assert {r.data.tags["finesweep.status"] for r in trials} == {"completed"}
     assert all(r.info.status == "FINISHED" for r in trials), "no run left RUNNING"
     [parent] = [r for r in runs if r.data.tags["finesweep.role"] == "sweep"]
     assert parent.info.status == "FINISHED" and parent.data.metrics["n_completed"] == 3
-    assert all(r.data.tags.get("finesweep.model_uri") for r in trials), "every model logged from the bucket"
-    assert not (tmp_path / "finesweep_results").exists() and not (tmp_path / "R").exists()
+    assert parent.data.tags["finesweep.storage_path"] == "s3://resume/sweeps/R"
+    _check_everything_is_in_the_bucket(s3, client, runs, tmp_path)
+    assert SECRET not in log.read_text() + resumed.stdout + resumed.stderr, "no console line shows the secret key"
+
+
+def _check_everything_is_in_the_bucket(s3, client, runs, tmp_path: Path) -> None:
+    """Tune's state, every trial's checkpoints and the models logged from them are in the bucket;
+    nothing is stored on this machine's disk; the secret key reached no param, tag, artifact (all
+    under tmp_path) or object."""
+    keys = _keys(s3, "resume", "sweeps/R/")
+    assert "sweeps/R/tuner.pkl" in keys, keys
+    assert any(k.startswith("sweeps/R/experiment_state") for k in keys), "Tune's experiment state is in the bucket"
+    for run in (r for r in runs if r.data.tags["finesweep.role"] == "trial"):
+        trial = run.data.tags["finesweep.trial_id"]
+        manifests = [k for k in keys if k.startswith(f"sweeps/R/{trial}/checkpoint_") and k.endswith("/manifest.json")]
+        assert manifests, f"trial {trial}'s checkpoints are in the bucket"
+        assert run.data.tags["finesweep.checkpoint_path"].startswith(f"s3://resume/sweeps/R/{trial}/checkpoint_")
+        assert run.data.tags.get("finesweep.model_uri"), "the model was logged from the bucket's checkpoint"
+        assert [a.path for a in client.list_artifacts(run.info.run_id)], "the trial's reports were logged"
+    assert not (tmp_path / "finesweep_results").exists() and not (tmp_path / "R").exists(), "nothing stored locally"
+    assert not list(tmp_path.rglob("checkpoint_0*")), "no checkpoint folder on this machine's disk"
+    needle = SECRET.encode()
+    assert _files_containing(tmp_path, needle) == []
+    for run in runs:
+        assert not [t for t in [*run.data.params.values(), *run.data.tags.values()] if SECRET in t]
+    assert not [k for k in keys if needle in s3.get_object(Bucket="resume", Key=k)["Body"].read()]

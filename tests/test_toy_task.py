@@ -52,7 +52,7 @@ def _cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[st
                           capture_output=True, text=True, timeout=900)  # fmt: skip
 
 
-def test_a_plugin_task_sweeps_promotes_predicts_and_rolls_back(tmp_path, tiny_bert, data_dir, monkeypatch):
+def test_a_plugin_task_sweeps_promotes_predicts_and_rolls_back(tmp_path, mlflow_store, tiny_bert, data_dir, monkeypatch):
     from finesweep.tasks import _registry
 
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"

@@ -45,7 +45,7 @@ def _children(tracking_uri: str, sweep: str) -> list:
 
 
 @pytest.mark.slow
-def test_a_reused_process_gives_the_same_metrics_as_a_fresh_one(tmp_path, tiny_bert, ray_clean):
+def test_a_reused_process_gives_the_same_metrics_as_a_fresh_one(tmp_path, mlflow_store, tiny_bert, ray_clean):
     from finesweep.tuning.sweep import run_sweep
 
     warm = run_sweep(load_job(_job(tmp_path, tiny_bert, [4, 8], "warm")), name="warm")
