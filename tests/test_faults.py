@@ -91,24 +91,33 @@ def _run_with_killer(job, tracking_uri: str, sweep: str):
     return summary, killed
 
 
-@pytest.mark.parametrize("runtime", ["in_trial", "train"])
-def test_killed_worker_resumes_from_checkpoint_and_matches_an_uninterrupted_run(tmp_path, mlflow_store, tiny_bert, ray_clean, runtime):
-    """SIGKILL of the process that trains, mid-epoch: on the in-trial path Tune restarts the trial
-    from its latest checkpoint in a new actor; on the Train path Train restarts its worker group."""
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory, tiny_bert, ray_session):
+    """The reference both runtimes must reproduce after a kill: the same job, never interrupted
+    (one run for both: with one worker and a fixed seed the runtimes train the same way)."""
     from finesweep.tuning.sweep import run_sweep
 
-    clean = run_sweep(_job(tmp_path, tiny_bert, "clean", retries=1, runtime=runtime), name="clean")
+    folder = tmp_path_factory.mktemp("faults-reference")
+    clean = run_sweep(_job(folder, tiny_bert, "clean", retries=1, runtime="in_trial"), name="clean")
+    _, [reference] = _trials(clean.tracking_uri, "clean")
+    return reference
+
+
+@pytest.mark.parametrize("runtime", ["in_trial", "train"])
+def test_killed_worker_resumes_from_checkpoint_and_matches_an_uninterrupted_run(tmp_path, mlflow_store, tiny_bert,
+                                                                                 ray_clean, runtime, uninterrupted):  # fmt: skip
+    """SIGKILL of the process that trains, mid-epoch: on the in-trial path Tune restarts the trial
+    from its latest checkpoint in a new actor; on the Train path Train restarts its worker group."""
     killed_job = _job(tmp_path, tiny_bert, "killed", retries=1, runtime=runtime)
-    summary, killed = _run_with_killer(killed_job, clean.tracking_uri, "killed")
+    summary, killed = _run_with_killer(killed_job, mlflow_store, "killed")
     assert killed, "a worker was killed mid-epoch"
     assert summary.statuses and set(summary.statuses.values()) == {"completed"}
-    client, [interrupted] = _trials(clean.tracking_uri, "killed")
-    _, [reference] = _trials(clean.tracking_uri, "clean")
+    client, [interrupted] = _trials(mlflow_store, "killed")
     assert interrupted.data.tags["finesweep.restarts"] == "1", "the trial restarted once, from its epoch-1 checkpoint"
     epochs = [m.step for m in client.get_metric_history(interrupted.info.run_id, "val_loss")]
     assert sorted(set(epochs)) == [1, 2, 3]
     for key in ("val_loss", "val_accuracy", "test_accuracy", "train_loss"):
-        assert interrupted.data.metrics[key] == pytest.approx(reference.data.metrics[key], abs=2e-3), key
+        assert interrupted.data.metrics[key] == pytest.approx(uninterrupted.data.metrics[key], abs=2e-3), key
 
 
 def test_trial_that_exhausts_its_retries_fails_and_the_sweep_goes_on(tmp_path, mlflow_store, tiny_bert, ray_clean):

@@ -214,7 +214,7 @@ def test_quickstart_cli_with_minilm(tmp_path, data_dir):
     command = [
         sys.executable, "-m", "finesweep", "sweep", str(REPO / "jobs" / "quickstart.yaml"),
         "--name", "ci-quickstart",
-        "--set", "search.num_samples=3",
+        "--set", "search.num_samples=2",
         "--set", "dataset.max_train_samples=96",
         "--set", "dataset.max_eval_samples=48",
         "--set", f"storage_path={tmp_path / 'results'}",
@@ -227,7 +227,7 @@ def test_quickstart_cli_with_minilm(tmp_path, data_dir):
     assert "best trial" in done.stdout
     assert (tmp_path / "mlflow.db").is_file(), "the default store is ./mlflow.db in the working directory"
     _, parents, children = _runs(f"sqlite:///{tmp_path / 'mlflow.db'}", "ci-quickstart")
-    assert len(parents) == 1 and len(children) == 3
+    assert len(parents) == 1 and len(children) == 2
     _check_quiet_console(done.stdout + done.stderr, children)
 
 

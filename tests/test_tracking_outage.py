@@ -74,7 +74,7 @@ def _job(tmp_path: Path, tiny_bert: Path, uri: str, retry_for_s: float) -> Path:
         "dataset": {"name": "emotion_carer", "max_train_samples": 900, "max_eval_samples": 60},
         "model": {"base": str(tiny_bert)},
         "train": {"epochs": EPOCHS, "batch_size": 16, "max_length": 32, "lora_dropout": 0.0},
-        "search": {"metric": "val_loss", "mode": "min", "num_samples": 2, "seed": 5,
+        "search": {"metric": "val_loss", "mode": "min", "num_samples": 1, "seed": 5,
                    "overrides": {"learning_rate": {"distribution": "loguniform", "low": 1e-3, "high": 5e-3}}},
         "scheduler": {"type": "none"},
         "scaling": {"cpus_per_worker": 0.9},
@@ -128,7 +128,7 @@ def test_server_that_comes_back_gets_every_queued_write(tmp_path, tiny_bert, dat
     assert "MLflow write to" in out and "accepts writes again" in out, out[-3000:]
 
     client, runs = _trial_runs(server.uri)
-    assert len(runs) == 2, "one run per trial, none duplicated by the replay"
+    assert len(runs) == 1, "one run for the trial, none duplicated by the replay"
     for run in runs:
         assert run.data.tags["finesweep.status"] == "completed" and run.info.status == "FINISHED"
         history = client.get_metric_history(run.info.run_id, "val_loss")
