@@ -1,12 +1,15 @@
-"""Preset quality at a reduced budget: every shipped preset (jobs/*.yaml) swept through the CLI with
-the same ``--set`` overrides a user would type, fewer trials and examples than the preset's own.
-Prints each sweep's best validation value, the best trial's test value of the same metric, and a
-baseline: the one logged on the parent run (the untuned base model for contrastive embedding, BM25
-for the sparse encoder) or, for single-label classification, the majority class. Writes bench/results/presets.json.
+"""Preset quality: every shipped preset (jobs/*.yaml), or those named, swept through the CLI, at its
+own budget (``--own-budget``) or at a reduced one given by the same ``--set`` overrides a user
+would type. Prints each sweep's best validation value, the best trial's test value of the same
+metric, the wall time, and a baseline: the one logged on the parent run (the untuned base model for
+contrastive embedding, BM25 for the sparse encoder), the majority class for single-label
+classification, or, for multi-label classification, always answering the most frequent label.
+Writes bench/results/presets.json (or presets_own.json with --own-budget).
 
     FINESWEEP_DATA_DIR=../shared/data .venv/bin/python bench/presets.py [PRESET ...] [--samples 2] [--train 400] [--quick]
+    FINESWEEP_DATA_DIR=../shared/data .venv/bin/python bench/presets.py nsmc_sentiment --own-budget
 
-These are quality figures on a 2-core CPU with the offline MiniLM, not the presets' full budgets.
+Figures on a 2-core CPU are the base models' and budgets' as stated, not those of a GPU cluster.
 """
 
 from __future__ import annotations
@@ -30,12 +33,15 @@ RETRIEVAL_BASELINES = {"contrastive_embedding": "base", "sparse_encoder": "bm25"
 
 
 def _overrides(folder: Path, args: argparse.Namespace, preset_max_length: int) -> list[str]:
-    """The reduced budget, and a store and results folder of the benchmark's own."""
-    values = {
+    """The reduced budget (none with --own-budget), and a store and results folder of the benchmark's own."""
+    reduced = {
         "search.num_samples": args.samples,
         "dataset.max_train_samples": args.train,
         "dataset.max_eval_samples": args.eval,
         "train.max_length": min(preset_max_length, args.max_length),
+    }
+    values = {
+        **({} if args.own_budget else reduced),
         "tracking.uri": f"sqlite:///{folder / 'mlflow.db'}",
         "tracking.experiment": "bench",
         "storage_path": str(folder / "results"),
@@ -78,25 +84,47 @@ def _figures(folder: Path, job: Path, task: str, metric: str) -> dict[str, Any]:
     }
 
 
-def majority_class_baseline(loaded: Any, args: argparse.Namespace) -> float | None:
-    """Test macro-F1 of always answering the most frequent training label (single-label presets).
+def frequency_baseline(loaded: Any, args: argparse.Namespace, metric: str) -> tuple[str, float] | None:
+    """What the classification figures should be read against, on the same test split: always
+    answering the most frequent training label (single-label: the majority class; multi-label:
+    the most frequent label alone), scored by the preset's own metric (macro- or micro-F1).
 
-    What the classification figures should be read against: a macro-F1 near it means the sweep
-    learned little at this budget.
+    A figure near it means the sweep learned little at this budget.
     """
     from sklearn.metrics import f1_score
+    from sklearn.preprocessing import MultiLabelBinarizer
 
     from finesweep.data.prepare import prepare_dataset
 
     if loaded.job.task != "text_classification":
         return None
-    config = loaded.job.dataset.model_copy(update={"max_train_samples": args.train, "max_eval_samples": args.eval})
-    data = prepare_dataset(config, str)
-    if data.multi_label:
-        return None
-    majority = pd.Series(data.splits["train"]["label"]).mode().iloc[0]
-    truth = data.splits["test"]["label"]
-    return float(f1_score(truth, [majority] * len(truth), average="macro", labels=range(len(data.label_names))))
+    dataset = loaded.job.dataset
+    if not args.own_budget:
+        dataset = dataset.model_copy(update={"max_train_samples": args.train, "max_eval_samples": args.eval})
+    data = prepare_dataset(dataset, str)
+    average = "micro" if "micro" in metric else "macro"
+    truth, labels = data.splits["test"]["label"], range(len(data.label_names))
+    if not data.multi_label:
+        majority = pd.Series(data.splits["train"]["label"]).mode().iloc[0]
+        return "majority class", float(f1_score(truth, [majority] * len(truth), average=average, labels=labels))
+    frequent = pd.Series([y for row in data.splits["train"]["label"] for y in row]).mode().iloc[0]
+    binarize = MultiLabelBinarizer(classes=list(labels))
+    predicted = binarize.fit_transform([[frequent]] * len(truth))
+    return "most frequent label", float(f1_score(binarize.transform(truth), predicted, average=average, zero_division=0))
+
+
+def _merged(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Earlier own-budget rows of other presets kept (a preset's run takes minutes to an hour), each
+    with the machine and date it was measured on; this run's rows replace those of the same preset."""
+    import json
+
+    from common import RESULTS, machine
+
+    path = RESULTS / "presets_own.json"
+    earlier = json.loads(path.read_text())["rows"] if path.is_file() else []
+    now = {row["preset"] for row in rows}
+    stamped = [{**row, "measured": machine()["date"]} for row in rows]
+    return sorted([r for r in earlier if r["preset"] not in now] + stamped, key=lambda r: r["preset"])
 
 
 def main() -> None:
@@ -108,6 +136,7 @@ def main() -> None:
     parser.add_argument("--eval", type=int, default=150, help="examples per validation/test split")
     parser.add_argument("--max-length", type=int, default=128, help="cap on the presets' max_length (tokens)")
     parser.add_argument("--quick", action="store_true", help="1 trial on 60 examples: a smoke run")
+    parser.add_argument("--own-budget", action="store_true", help="each preset's own trials, examples and lengths")
     args = parser.parse_args()
     if args.quick:
         args.samples, args.train, args.eval, args.max_length = 1, 60, 30, 32
@@ -117,21 +146,27 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="finesweep-bench-") as tmp:
         folder = Path(tmp)
         for job in jobs:
-            print(f"{job.stem}: {args.samples} trials, {args.train} training examples ...", flush=True)
             loaded = load_job(job)
+            budget = (f"{loaded.job.search.num_samples} trials, {loaded.job.dataset.max_train_samples} training examples"
+                      if args.own_budget else f"{args.samples} trials, {args.train} training examples")  # fmt: skip
+            print(f"{job.stem}: {budget} ...", flush=True)
             wall = _run_preset(job, folder, args, loaded.raw.get("train", {}).get("max_length", args.max_length))
             figures = _figures(folder, job, loaded.job.task, loaded.job.search.metric)
-            majority = majority_class_baseline(loaded, args)
-            if majority is not None:
-                figures.update(baseline="majority class", baseline_test=majority)
-            rows.append({**figures, "wall_s": wall})
+            baseline = frequency_baseline(loaded, args, loaded.job.search.metric)
+            if baseline is not None:
+                figures.update(baseline=baseline[0], baseline_test=baseline[1])
+            rows.append({**figures, "budget": budget, "wall_s": wall})
             print(f"  {rows[-1]}", flush=True)
 
     table = pd.DataFrame(rows)
-    print_table(f"Presets at a reduced budget ({args.samples} trials, {args.train} training examples, "
-                f"{args.eval} per evaluation split, at most {args.max_length} tokens)", table)  # fmt: skip
-    path = save("presets", {"samples": args.samples, "train": args.train, "eval": args.eval, "max_length": args.max_length,
-                            "rows": table.to_dict(orient="records")})  # fmt: skip
+    if args.own_budget:
+        print_table("Presets at their own budgets", table)
+        path = save("presets_own", {"budget": "each preset's own", "rows": _merged(table.to_dict(orient="records"))})
+    else:
+        print_table(f"Presets at a reduced budget ({args.samples} trials, {args.train} training examples, "
+                    f"{args.eval} per evaluation split, at most {args.max_length} tokens)", table)  # fmt: skip
+        path = save("presets", {"samples": args.samples, "train": args.train, "eval": args.eval,
+                                "max_length": args.max_length, "rows": table.to_dict(orient="records")})  # fmt: skip
     print(f"\nwritten {path.relative_to(ROOT)}")
 
 
