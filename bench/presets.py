@@ -15,6 +15,7 @@ Figures on a 2-core CPU are the base models' and budgets' as stated, not those o
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 import sys
 import tempfile
@@ -25,7 +26,7 @@ from typing import Any
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, print_table, save  # noqa: E402
+from common import RESULTS, ROOT, machine, print_table, save  # noqa: E402
 
 from finesweep.config import load_job  # noqa: E402
 
@@ -115,11 +116,7 @@ def frequency_baseline(loaded: Any, args: argparse.Namespace, metric: str) -> tu
 
 def _merged(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Earlier own-budget rows of other presets kept (a preset's run takes minutes to an hour), each
-    with the machine and date it was measured on; this run's rows replace those of the same preset."""
-    import json
-
-    from common import RESULTS, machine
-
+    with the date it was measured on; this run's rows replace those of the same preset."""
     path = RESULTS / "presets_own.json"
     earlier = json.loads(path.read_text())["rows"] if path.is_file() else []
     now = {row["preset"] for row in rows}

@@ -93,7 +93,7 @@ def main() -> None:
                "best_val_macro_f1"]].agg(["mean", "std"]))  # fmt: skip
     print(f"\nMean and sample standard deviation over seeds {args.seeds}:")
     print(summary.to_string(float_format=lambda v: f"{v:.3f}"))
-    flat = {f"{strategy}": {f"{metric}_{stat}": float(value) for (metric, stat), value in values.items()}
+    flat = {strategy: {f"{metric}_{stat}": float(value) for (metric, stat), value in values.items()}
             for strategy, values in summary.iterrows()}  # fmt: skip
     path = save("search_efficiency", {"train_samples": samples, "space": space, "seeds": args.seeds,
                                        "rows": table.to_dict(orient="records"), "over_seeds": flat,

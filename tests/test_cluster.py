@@ -137,7 +137,7 @@ def test_ray_job_submit_and_finesweep_submit_on_a_real_head(tmp_path, mlflow_sto
 
     url, env = local_head
     work = _job_dir(tmp_path, tiny_bert)
-    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    store = mlflow_store
     env = {**env, "MLFLOW_TRACKING_URI": store, "FINESWEEP_DATA_DIR": str(data_dir)}
     plain = subprocess.run(
         [sys.executable, "-m", "ray.scripts.scripts", "job", "submit", "--address", url, "--working-dir", str(work),

@@ -95,7 +95,7 @@ def test_no_secret_in_the_console_or_mlflow_of_a_sweep_and_a_promotion(tmp_path,
     from mlflow.tracking import MlflowClient
 
     secret = "tok-SECRET-98765xyz"
-    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    store = mlflow_store
     job = {
         "name": "secrets",
         "description": f"made with token {secret}",  # a secret pasted into a job file
