@@ -260,8 +260,17 @@ def test_korquad_sparse_sweep_reports_beside_bm25(tmp_path, mlflow_store, data_d
     matrix = encoder_model.encode(["첫 번째 문장", "두 번째 문장입니다"], kind="passage")
     assert type(matrix).__name__ == "csr_matrix" and matrix.shape == (2, vocab), "an inverted index row per passage"
     assert 0 < matrix.nnz < 2 * vocab / 10
+    assert "output_terms" not in encoder_model.card, "the default head scores every vocabulary piece"
 
-    _sweep(tmp_path, "sparse-weak", "sparse_encoder", {"epochs": 1, "learning_rate": 1e-9, "max_length": 64},
-           {"metric": "val_mrr_at_10", "mode": "max", "algorithm": "random", "num_samples": 1}, None,
-           pairs=160, cpus=1.9, base=str(tiny_bert))  # fmt: skip
+    # the weak challenger's head is cut to the pieces of its training corpus (MiniLM's WordPiece
+    # splits Hangul into a few hundred jamo-level pieces); served rows still use vocabulary ids
+    weak = _sweep(tmp_path, "sparse-weak", "sparse_encoder",
+                  {"epochs": 1, "learning_rate": 1e-9, "max_length": 64, "output_vocabulary": "training_corpus"},
+                  {"metric": "val_mrr_at_10", "mode": "max", "algorithm": "random", "num_samples": 1}, None,
+                  pairs=160, cpus=1.9, base=str(tiny_bert))[3]  # fmt: skip
+    cut = load_model(weak.data.tags["finesweep.model_uri"], tracking_uri=summary.tracking_uri)
+    terms = cut.card["output_terms"]
+    assert 100 < len(terms) < vocab / 10 and cut.model.get_output_embeddings().out_features == len(terms)
+    matrix = cut.encode(["첫 번째 문장", "두 번째 문장입니다"], kind="passage")
+    assert matrix.shape == (2, vocab) and 0 < matrix.nnz and set(matrix.indices.tolist()) <= set(terms)
     _champion_serves_what_promotion_measured(tmp_path, summary.tracking_uri, "sparse", "sparse-weak", "kq-sparse", 160)

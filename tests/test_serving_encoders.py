@@ -138,6 +138,44 @@ def test_sparse_vectors_are_csr_rows_never_dense_corpus_arrays(sparse, tmp_path)
     assert 0 < len(row["terms"]) <= 5 and list(row["terms"].values()) == sorted(row["terms"].values(), reverse=True)
 
 
+def test_a_head_cut_to_the_training_corpus_pieces_serves_full_vocabulary_rows(tiny_bert, tmp_path):
+    """`output_vocabulary: training_corpus` saves a head over a few pieces; served vectors are the
+    full model's, restricted to those pieces, as CSR rows indexed by vocabulary id."""
+    import torch
+    from transformers import AutoModelForMaskedLM, AutoTokenizer
+
+    from finesweep.serving.encoder import TextEncoder
+    from finesweep.tasks.sparse_encoder import corpus_terms, restrict_output_terms, splade_pool
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_bert)
+    terms = corpus_terms({"corpus": tokenizer(PASSAGES[:3])["input_ids"]})
+    assert terms == sorted(set(terms)) and 5 < len(terms) < 100
+    torch.manual_seed(0)
+    full = AutoModelForMaskedLM.from_pretrained(tiny_bert).eval()
+    with torch.no_grad():
+        full.get_output_embeddings().bias.normal_(0.0, 1.0)  # some positive logits to compare
+    cut = AutoModelForMaskedLM.from_pretrained(tiny_bert)
+    cut.load_state_dict(full.state_dict())
+    restrict_output_terms(cut, terms)
+    assert cut.get_output_embeddings().weight.shape == (len(terms), 32)
+    folder = tmp_path / "cut"
+    cut.save_pretrained(folder, safe_serialization=True)
+    tokenizer.save_pretrained(folder)
+    card = {"task": "sparse_encoder", "finetuning": "full", "base_model": {"reference": str(tiny_bert)},
+            "output_terms": terms, "params": {"max_length": 32, "max_query_length": 16}}  # fmt: skip
+    (folder / "finesweep_model.json").write_text(json.dumps(card))
+
+    encoder = TextEncoder(folder, cache_dir=tmp_path)
+    matrix = encoder.encode(PASSAGES, "passage")
+    assert matrix.shape == (5, tokenizer.vocab_size) and matrix.nnz > 0
+    assert set(matrix.indices.tolist()) <= set(terms), "only the training corpus's pieces carry weight"
+    batch = tokenizer(PASSAGES, truncation=True, max_length=32, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        expected = splade_pool(full, batch["input_ids"], batch["attention_mask"])[:, terms]
+    expected[:, [terms.index(i) for i in tokenizer.all_special_ids if i in terms]] = 0.0  # suppressed
+    assert matrix[:, terms].toarray() == pytest.approx(expected.numpy(), abs=1e-5)
+
+
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "finesweep", *args], capture_output=True, text=True, timeout=300)
 

@@ -66,6 +66,7 @@ class TextEncoder:
 
     def __init__(self, model_dir: str | Path, device: str | None = None, batch_size: int = 64,
                  cache_dir: Path | None = None):  # fmt: skip
+        import numpy as np
         import torch
         from transformers import AutoTokenizer
         from transformers.utils import logging as hf_logging
@@ -87,12 +88,15 @@ class TextEncoder:
         self.version = model_version(self.model_dir)
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.tokenizer = AutoTokenizer.from_pretrained(self.model_dir)
+        terms = self.card.get("output_terms")  # a head cut to these vocabulary ids (sparse encoders)
+        self._columns = None if terms is None else np.asarray(terms, dtype=np.int64)
         self.model = self._load_model().to(self.device).eval()
         self._keep = None
         if self.sparse:
             from finesweep.tasks.sparse_encoder import term_mask
 
-            self._keep = term_mask(self.tokenizer, int(self.model.config.vocab_size), self.params).to(self.device)
+            keep = term_mask(self.tokenizer, int(self.model.config.vocab_size), self.params)
+            self._keep = (keep if self._columns is None else keep[torch.from_numpy(self._columns)]).to(self.device)
 
     def _load_model(self) -> Any:
         """The base encoder with the trained adapter merged in, or the fully fine-tuned weights."""
@@ -100,14 +104,38 @@ class TextEncoder:
 
         loader = AutoModelForMaskedLM if self.sparse else AutoModel
         if self.card.get("finetuning") != "lora":
-            return loader.from_pretrained(self.model_dir, use_safetensors=True)
+            if self._columns is None:
+                return loader.from_pretrained(self.model_dir, use_safetensors=True)
+            return self._load_cut_head_model(loader)
         from peft import PeftModel
 
         base = loader.from_pretrained(base_location(self.card["base_model"]))
+        if self._columns is not None:
+            from finesweep.tasks.sparse_encoder import restrict_output_terms
+
+            restrict_output_terms(base, self._columns.tolist())  # the adapter's head has these rows
         with warnings.catch_warnings():
             # merging a trained MLM head unties it from the input embeddings, as intended
             warnings.filterwarnings("ignore", message=".*no longer tied after merging.*", category=UserWarning)
             return PeftModel.from_pretrained(base, self.model_dir).merge_and_unload()
+
+    def _load_cut_head_model(self, loader: Any) -> Any:
+        """A fully fine-tuned sparse encoder whose head was cut to ``output_terms``: its saved head
+        does not fit the vocabulary-wide architecture, so the head is cut first, then every weight
+        is loaded from the folder."""
+        from safetensors.torch import load_file
+
+        from finesweep.tasks.sparse_encoder import restrict_output_terms
+
+        weights = self.model_dir / "model.safetensors"
+        if not weights.is_file():
+            raise ModelError(f"{self.model_dir}: no model.safetensors (a sharded sparse encoder is not supported)")
+        model = loader.from_pretrained(self.model_dir, use_safetensors=True, ignore_mismatched_sizes=True)
+        restrict_output_terms(model, self._columns.tolist())
+        missing = model.load_state_dict(load_file(str(weights)), strict=False)
+        if missing.unexpected_keys:
+            raise ModelError(f"{self.model_dir}: weights the model lacks: {missing.unexpected_keys[:5]}")
+        return model
 
     # -- vectors -----------------------------------------------------------------------------------
 
@@ -129,11 +157,22 @@ class TextEncoder:
                                        truncation=True, max_length=length, padding=True, return_tensors="pt").to(self.device)  # fmt: skip
                 vectors = self._pool(batch["input_ids"], batch["attention_mask"]).cpu().numpy().astype(np.float32)
                 # sparse: only the batch is ever dense (batch x vocabulary); the rest is CSR
-                parts.append(scipy.sparse.csr_matrix(vectors) if self.sparse else vectors)
+                parts.append(self._term_rows(vectors) if self.sparse else vectors)
         if self.sparse:
             width = int(self.model.config.vocab_size)
             return scipy.sparse.vstack(parts, format="csr") if parts else scipy.sparse.csr_matrix((0, width), dtype=np.float32)
         return np.concatenate(parts) if parts else np.zeros((0, int(self.model.config.hidden_size)), dtype=np.float32)
+
+    def _term_rows(self, vectors: "np.ndarray") -> "scipy.sparse.csr_matrix":
+        """A dense batch of head outputs as CSR rows over the whole vocabulary (a cut head's column
+        j is vocabulary id ``output_terms[j]``)."""
+        import scipy.sparse
+
+        rows = scipy.sparse.csr_matrix(vectors)
+        if self._columns is None:
+            return rows
+        shape = (rows.shape[0], int(self.model.config.vocab_size))
+        return scipy.sparse.csr_matrix((rows.data, self._columns[rows.indices], rows.indptr), shape=shape)
 
     def _pool(self, input_ids: Any, attention_mask: Any) -> Any:
         if self.sparse:
