@@ -88,11 +88,11 @@ def _figures(folder: Path, job: Path, task: str, metric: str) -> dict[str, Any]:
 def frequency_baseline(loaded: Any, args: argparse.Namespace, metric: str) -> tuple[str, float] | None:
     """What the classification figures should be read against, on the same test split: always
     answering the most frequent training label (single-label: the majority class; multi-label:
-    the most frequent label alone), scored by the preset's own metric (macro- or micro-F1).
+    the most frequent label alone), scored by the preset's own metric (accuracy, macro- or micro-F1).
 
     A figure near it means the sweep learned little at this budget.
     """
-    from sklearn.metrics import f1_score
+    from sklearn.metrics import accuracy_score, f1_score
     from sklearn.preprocessing import MultiLabelBinarizer
 
     from finesweep.data.prepare import prepare_dataset
@@ -106,8 +106,10 @@ def frequency_baseline(loaded: Any, args: argparse.Namespace, metric: str) -> tu
     average = "micro" if "micro" in metric else "macro"
     truth, labels = data.splits["test"]["label"], range(len(data.label_names))
     if not data.multi_label:
-        majority = pd.Series(data.splits["train"]["label"]).mode().iloc[0]
-        return "majority class", float(f1_score(truth, [majority] * len(truth), average=average, labels=labels))
+        majority = [pd.Series(data.splits["train"]["label"]).mode().iloc[0]] * len(truth)
+        if metric.endswith("accuracy"):
+            return "majority class", float(accuracy_score(truth, majority))
+        return "majority class", float(f1_score(truth, majority, average=average, labels=labels))
     frequent = pd.Series([y for row in data.splits["train"]["label"] for y in row]).mode().iloc[0]
     binarize = MultiLabelBinarizer(classes=list(labels))
     predicted = binarize.fit_transform([[frequent]] * len(truth))
