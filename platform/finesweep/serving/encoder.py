@@ -93,10 +93,10 @@ class TextEncoder:
         self.model = self._load_model().to(self.device).eval()
         self._keep = None
         if self.sparse:
-            from finesweep.tasks.sparse_encoder import term_mask
+            from finesweep.tasks.sparse_encoder import output_term_mask
 
-            keep = term_mask(self.tokenizer, int(self.model.config.vocab_size), self.params)
-            self._keep = (keep if self._columns is None else keep[torch.from_numpy(self._columns)]).to(self.device)
+            columns = None if self._columns is None else torch.from_numpy(self._columns)
+            self._keep = output_term_mask(self.tokenizer, int(self.model.config.vocab_size), self.params, columns).to(self.device)
 
     def _load_model(self) -> Any:
         """The base encoder with the trained adapter merged in, or the fully fine-tuned weights."""
@@ -121,20 +121,22 @@ class TextEncoder:
 
     def _load_cut_head_model(self, loader: Any) -> Any:
         """A fully fine-tuned sparse encoder whose head was cut to ``output_terms``: its saved head
-        does not fit the vocabulary-wide architecture, so the head is cut first, then every weight
-        is loaded from the folder."""
+        does not fit the vocabulary-wide architecture, so the architecture is built from the
+        folder's config (no weights read), the head cut, then the weights read once."""
         from safetensors.torch import load_file
+        from transformers import AutoConfig
 
         from finesweep.tasks.sparse_encoder import restrict_output_terms
 
         weights = self.model_dir / "model.safetensors"
         if not weights.is_file():
             raise ModelError(f"{self.model_dir}: no model.safetensors (a sharded sparse encoder is not supported)")
-        model = loader.from_pretrained(self.model_dir, use_safetensors=True, ignore_mismatched_sizes=True)
+        model = loader.from_config(AutoConfig.from_pretrained(self.model_dir))
         restrict_output_terms(model, self._columns.tolist())
-        missing = model.load_state_dict(load_file(str(weights)), strict=False)
-        if missing.unexpected_keys:
-            raise ModelError(f"{self.model_dir}: weights the model lacks: {missing.unexpected_keys[:5]}")
+        # strict=False: a parameter shared under two names (BERT's head bias) is saved once
+        result = model.load_state_dict(load_file(str(weights)), strict=False)
+        if result.unexpected_keys:
+            raise ModelError(f"{self.model_dir}: weights the model lacks: {result.unexpected_keys[:5]}")
         return model
 
     # -- vectors -----------------------------------------------------------------------------------

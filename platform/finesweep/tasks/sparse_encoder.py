@@ -115,6 +115,13 @@ def term_mask(tokenizer: Any, vocab: int, params: SparseParams) -> "torch.Tensor
     return keep
 
 
+def output_term_mask(tokenizer: Any, vocab: int, params: Any, terms: "torch.Tensor | None") -> "torch.Tensor":
+    """:func:`term_mask` in the head's column order: entry j is for vocabulary id ``terms[j]`` when
+    the head was cut to ``terms`` (None: every id, in vocabulary order)."""
+    keep = term_mask(tokenizer, vocab, params)
+    return keep if terms is None else keep[terms]
+
+
 def corpus_terms(splits: dict[str, list[list[int]]]) -> list[int]:
     """The vocabulary ids that occur in any query or passage of one split's token ids, ascending."""
     return sorted({i for sequences in splits.values() for ids in sequences for i in ids})
@@ -160,18 +167,15 @@ class SparseRuntime(EmbeddingRuntime):
         self._terms: list[int] | None = None  # vocabulary id of each output column; None: every id
         super().__init__(params, data, spec, device, tuned)
         vocab = self._vocab_size()
-        keep = term_mask(self.tokenizer, vocab, params)  # 1: a vector may use the term
+        self._columns = None if self._terms is None else torch.tensor(self._terms, dtype=torch.long)
+        if self._terms is not None:  # serving cuts the head to the same ids
+            self.card_fields = {**self.card_fields, "output_terms": self._terms}
+        self._keep = output_term_mask(self.tokenizer, vocab, params, self._columns).to(device)  # 1: may use the term
         weights = torch.ones(vocab)
         if params.idf_flops:
             idf = torch.tensor(idf_weights(self._ids["train"]["corpus"], vocab))
             weights = (1.0 / idf) / (1.0 / idf).mean()  # frequent (low-IDF) terms cost more; mean weight 1
-        self._columns = None
-        if self._terms is not None:  # the head scores only these ids: keep their entries, in head order
-            self._columns = torch.tensor(self._terms, dtype=torch.long)
-            keep, weights = keep[self._columns], weights[self._columns]
-            self.card_fields = {**self.card_fields, "output_terms": self._terms}
-        self._keep = keep.to(device)
-        self._flops_weights = weights.to(device)
+        self._flops_weights = (weights if self._columns is None else weights[self._columns]).to(device)
 
     def _vocab_size(self) -> int:
         """Width of the masked-LM logits (the model's vocabulary, which may exceed the tokenizer's)."""
