@@ -2,9 +2,10 @@
 training corpus (``train.output_vocabulary: training_corpus``), on the offline e5 copy (250,002
 pieces) and MiniLM (30,522).
 
-For each base model and each choice, the same training steps as a trial: LoRA r 8 on query/value,
-the masked-LM head trained in full (PEFT ``modules_to_save``), SPLADE max pooling, InfoNCE over
-the batch plus FLOPS, AdamW; batches of 16 KorQuAD pairs (passages 128 tokens, questions 32).
+For each base model and each choice, training steps of the trial's own runtime (``SparseRuntime``):
+LoRA r 8 on query/value, the masked-LM head trained in full (PEFT ``modules_to_save``), SPLADE max
+pooling, InfoNCE over the batch plus FLOPS, AdamW; batches of 16 KorQuAD pairs (passages 128
+tokens, questions 32).
 Prints seconds per step, peak resident memory, trainable parameters, and how much of the
 validation split's tokens the training corpus's pieces cover. Writes
 bench/results/sparse_vocabulary.json.
@@ -15,7 +16,6 @@ bench/results/sparse_vocabulary.json.
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import resource
 import subprocess
@@ -37,74 +37,43 @@ def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _steps(location: str, batches: list[dict[str, Any]], terms: list[int] | None, steps: int) -> dict[str, float]:
-    """Seconds per training step (mean of ``steps`` after one warm-up step) with the head cut to
-    ``terms`` (None: the whole vocabulary)."""
-    import torch
-    from transformers import AutoModelForMaskedLM
-
-    from finesweep.models.lora import apply_lora
-    from finesweep.tasks.sparse_encoder import restrict_output_terms, splade_pool
-
-    torch.manual_seed(0)
-    model = AutoModelForMaskedLM.from_pretrained(location)
-    if terms is not None:
-        restrict_output_terms(model, terms)
-    model = apply_lora(model, None, 8, 16.0, 0.1, ["query", "value"], ["cls"])
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    times = []
-    for batch in batches[: steps + 1]:
-        started = time.perf_counter()
-        queries = splade_pool(model, batch["q_input_ids"], batch["q_attention_mask"])
-        passages = splade_pool(model, batch["p_input_ids"], batch["p_attention_mask"])
-        logits = queries @ passages.T
-        loss = torch.nn.functional.cross_entropy(logits, torch.arange(len(logits)))
-        loss = loss + 3e-4 * queries.mean(0).pow(2).sum() + 1e-4 * passages.mean(0).pow(2).sum()  # FLOPS
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        times.append(time.perf_counter() - started)
-    del model, optimizer
-    gc.collect()
-    return {"step_s": sum(times[1:]) / len(times[1:]), "trainable_params": trainable}
-
-
 def measure(base: str, vocabulary: str, pairs: int, steps: int) -> dict[str, Any]:
-    """One base model with one vocabulary choice (run in its own process: peak memory is per process)."""
-    from transformers import AutoTokenizer
+    """One base model with one vocabulary choice, through the trial's own runtime (tokenization,
+    head, calibration, loss), in its own process: peak memory is per process."""
+    import torch
 
     from finesweep.config.schema import DatasetConfig
     from finesweep.data.pairs import prepare_pairs
     from finesweep.models.resolve import resolve_base_model
-    from finesweep.tasks.sparse_encoder import corpus_terms
+    from finesweep.tasks.sparse_encoder import SparseParams, SparseRuntime
+    from finesweep.training.spec import TrialSpec
 
-    location = resolve_base_model(base).location
-    tokenizer = AutoTokenizer.from_pretrained(location)
     query_prefix, passage_prefix = BASES[base]
+    params = SparseParams(max_length=128, max_query_length=32, query_prefix=query_prefix, passage_prefix=passage_prefix,
+                          batch_size=16, learning_rate=1e-4, lora_r=8, output_vocabulary=vocabulary)  # fmt: skip
     data = prepare_pairs(DatasetConfig(name="korquad_v1", max_train_samples=pairs, max_eval_samples=300), str)
-
-    def ids(split: str) -> dict[str, list[list[int]]]:
-        texts = data.splits[split]
-        return {"query": tokenizer([query_prefix + q for q in texts["query"]], truncation=True, max_length=32)["input_ids"],
-                "corpus": tokenizer([passage_prefix + p for p in texts["corpus"]], truncation=True, max_length=128)["input_ids"]}  # fmt: skip
-
-    train, validation = ids("train"), ids("validation")
-    terms = corpus_terms(train) if vocabulary == "training_corpus" else None
-    tokens = [i for sequences in validation.values() for s in sequences for i in s]
-    seen = set(terms) if terms is not None else None
-    coverage = 1.0 if seen is None else sum(i in seen for i in tokens) / len(tokens)
-    positive = data.splits["train"]["positive"]
-    batches = []
-    for start in range(0, 16 * (steps + 1), 16):  # 16 pairs a step, as the preset's batch_size
-        chosen = range(start, start + 16)
-        q = tokenizer.pad({"input_ids": [train["query"][i] for i in chosen]}, return_tensors="pt")
-        p = tokenizer.pad({"input_ids": [train["corpus"][positive[i]] for i in chosen]}, return_tensors="pt")
-        batches.append({"q_input_ids": q["input_ids"], "q_attention_mask": q["attention_mask"],
-                        "p_input_ids": p["input_ids"], "p_attention_mask": p["attention_mask"]})  # fmt: skip
-    figures = _steps(location, batches, terms, steps)
-    return {"base": base, "output_vocabulary": vocabulary, "terms": len(terms) if terms else len(tokenizer),
-            "step_s": round(figures["step_s"], 2), "trainable_params_m": round(figures["trainable_params"] / 1e6, 1),
+    spec = TrialSpec(task="sparse_encoder", data_ref=None, data_key="", metric="val_mrr_at_10", mode="max",
+                     base_model=resolve_base_model(base), lora_target_modules=["query", "value"],
+                     trust_remote_code=False, fixed_params={}, runtime="in_trial")  # fmt: skip
+    torch.manual_seed(0)
+    runtime = SparseRuntime(params, data, spec, torch.device("cpu"))
+    model = runtime.model
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=params.learning_rate)
+    items = runtime.train_dataset()
+    times = []
+    for start in range(0, params.batch_size * (steps + 1), params.batch_size):  # one warm-up step, then timed
+        began = time.perf_counter()
+        runtime.loss(model, runtime.collate(items[start : start + params.batch_size])).backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        times.append(time.perf_counter() - began)
+    kept = set(runtime._terms) if runtime._terms is not None else None
+    tokens = [i for sequences in runtime._ids["validation"].values() for ids in sequences for i in ids]
+    coverage = 1.0 if kept is None else sum(i in kept for i in tokens) / len(tokens)
+    return {"base": base, "output_vocabulary": vocabulary,
+            "terms": len(kept) if kept is not None else runtime._vocab_size(),
+            "step_s": round(sum(times[1:]) / steps, 2),
+            "trainable_params_m": round(sum(p.numel() for p in model.parameters() if p.requires_grad) / 1e6, 1),
             "peak_rss_mb": round(_peak_mb()), "val_token_coverage": round(coverage, 3)}  # fmt: skip
 
 
