@@ -154,10 +154,10 @@ def test_rebuild_skipped_when_checksums_match_and_redone_when_corrupted(
     before = weights.stat().st_mtime_ns
     capsys.readouterr()
     assert e5_q4.build_e5_small_q4(cache / "models") == built
-    assert "finesweep: building" not in capsys.readouterr().out and weights.stat().st_mtime_ns == before
+    assert "finesweep: building" not in capsys.readouterr().err and weights.stat().st_mtime_ns == before
     e5_q4._VERIFIED.clear()  # as a fresh process: the files are hashed again
     assert e5_q4.build_e5_small_q4(cache / "models") == built
-    assert "finesweep: building" not in capsys.readouterr().out and weights.stat().st_mtime_ns == before
+    assert "finesweep: building" not in capsys.readouterr().err and weights.stat().st_mtime_ns == before
 
     with weights.open("r+b") as handle:  # one flipped byte inside the embedding matrix, same size
         handle.seek(weights.stat().st_size // 2)
@@ -165,7 +165,7 @@ def test_rebuild_skipped_when_checksums_match_and_redone_when_corrupted(
         handle.seek(-1, 1)
         handle.write(bytes([byte[0] ^ 0xFF]))
     assert e5_q4.build_e5_small_q4(cache / "models") == built
-    assert "building multilingual-e5-small-q4" in capsys.readouterr().out
+    assert "building multilingual-e5-small-q4" in capsys.readouterr().err  # a progress note: stderr
     recorded = json.loads((built / "checksums.json").read_text(encoding="utf-8"))["files"]
     assert sha256_of(weights) == recorded["model.safetensors"]
     assert sorted(p.name for p in (cache / "models").iterdir()) == [LOCK, "multilingual-e5-small-q4"]  # no leftovers
@@ -214,8 +214,8 @@ def test_two_processes_building_at_once_build_once(tmp_path: Path) -> None:
         "print('folder', build_e5_small_q4(Path(sys.argv[1])))"
     )
     command = [sys.executable, "-c", code, str(tmp_path)]
-    runs = [subprocess.Popen(command, stdout=subprocess.PIPE, text=True) for _ in range(2)]
-    outputs = [run.communicate(timeout=300)[0] for run in runs]
+    runs = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outputs = ["\n".join(run.communicate(timeout=300)) for run in runs]
     assert all(run.returncode == 0 for run in runs), outputs
     assert sum("finesweep: building" in out for out in outputs) == 1, outputs
     assert sorted(p.name for p in tmp_path.iterdir()) == [LOCK, "multilingual-e5-small-q4"]

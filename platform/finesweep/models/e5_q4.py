@@ -29,6 +29,7 @@ import fcntl
 import importlib.metadata
 import json
 import shutil
+import sys
 import struct
 import tempfile
 from collections.abc import Iterator
@@ -442,7 +443,8 @@ def build_e5_small_q4(cache_dir: Path, weights: Path | None = None, tokenizer: P
         with _build_lock(cache_dir):
             if is_current(folder, sources):  # another process built it while this one waited
                 return folder
-            print(f"finesweep: building {NAME} from {weights.name} into {folder}", flush=True)
+            # stderr: a progress note, never part of a command's output (`validate` prints only "ok: FILE")
+            print(f"finesweep: building {NAME} from {weights.name} into {folder}", file=sys.stderr, flush=True)
             scratch = Path(tempfile.mkdtemp(prefix=f".{NAME}.build-", dir=cache_dir))
             try:
                 _write_folder(scratch, weights, tokenizer, sources)
