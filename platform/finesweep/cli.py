@@ -18,7 +18,7 @@ from typing import Any, List, Optional
 import typer
 
 from finesweep.errors import ConfigError, FinesweepError, SweepError
-from finesweep.redact import safe_for_console
+from finesweep.redact import safe_for_console, safe_lines
 
 app = typer.Typer(
     add_completion=False,
@@ -74,6 +74,12 @@ def sweep(
     set_: List[str] = typer.Option([], "--set", help="Override a job key: dotted.key=value (YAML value)."),
     name: Optional[str] = typer.Option(None, "--name", help="Sweep name (default: <job name>-<UTC time>)."),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted sweep of this name."),
+    more: int = typer.Option(
+        0, "--more", min=0, max=100_000, help="With --resume: run this many more trials on a sweep that has ended."
+    ),
+    warm_start: List[str] = typer.Option(
+        [], "--warm-start", help="Start the searcher from this earlier sweep's trials (repeatable; adds to search.warm_start)."
+    ),
     verbose: bool = typer.Option(
         False, "--verbose", help="Also show Ray's trial table and the workers' own output (the job's `verbose: 2`)."
     ),
@@ -81,7 +87,11 @@ def sweep(
     """Run a hyperparameter sweep: Optuna/grid search, ASHA, Ray Train trials, MLflow runs."""
     from finesweep.config import load_job
 
-    _check_names(("--name", name))
+    _check_names(("--name", name), *(("--warm-start", source) for source in warm_start))
+    if more and not resume:
+        raise FinesweepError(f"--more {more}: extends an existing sweep; add --resume and its --name")
+    if more and name is None:
+        raise FinesweepError(f"--more {more}: name the sweep to extend with --name")
     loaded = load_job(job_file, set_)
     level = max(loaded.job.verbose, 2) if verbose else loaded.job.verbose
     if level < 2:
@@ -91,20 +101,31 @@ def sweep(
         # silent (verbose 0); the older one prints nothing then. finesweep prints the trials itself.
         os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     from finesweep.tracking.leaderboard import format_table, leaderboard, significant
-    from finesweep.tuning.sweep import run_sweep
+    from finesweep.tuning.sweep import SweepOptions, run_sweep
 
-    summary = run_sweep(loaded, name=name, resume=resume, verbose=level, show_tracebacks=_state["debug"])
-    table, metric, _ = leaderboard(summary.tracking_uri, summary.name, include_pruned=True)
+    options = SweepOptions(resume=resume, more=more, warm_start=tuple(warm_start), verbose=level,
+                           show_tracebacks=_state["debug"])  # fmt: skip
+    summary = run_sweep(loaded, name=name, options=options)
+    board = leaderboard(summary.tracking_uri, summary.name, include_pruned=True)
     typer.echo("")
-    typer.echo(f"Leaderboard for sweep {summary.name!r} (by {metric}, {summary.mode}):")
-    typer.echo(format_table(table))
+    typer.echo(safe_for_console(f"Leaderboard for sweep {summary.name!r} ({board.describe()}):"))
+    typer.echo(safe_lines(format_table(board.table)))
     typer.echo("")
     typer.echo(
         f"{len(summary.statuses)} trials: {summary.count('completed')} completed, {summary.count('pruned')} "
         f"stopped early by ASHA, {summary.count('failed')} failed; wall time {summary.wall_time_s:.0f} s"
     )
-    if summary.best_trial_id:
-        typer.echo(f"best trial {summary.best_trial_id}: {metric} = {significant(summary.best_value)}")
+    if summary.ended_by != "trials":
+        typer.echo(f"the sweep stopped starting trials when its {summary.ended_by} was spent "
+                   f"(add trials with --name {summary.name} --resume --more K)")  # fmt: skip
+    if summary.objective.constraints:
+        typer.echo(f"{summary.infeasible} completed trial(s) break a constraint "
+                   f"({', '.join(c.text for c in summary.objective.constraints)})")  # fmt: skip
+    if summary.objective.multi:
+        typer.echo(f"Pareto front: {len(summary.front)} trial(s): {', '.join(summary.front) or '-'}")
+    elif summary.best_trial_id:
+        primary = summary.objective.primary.metric
+        typer.echo(f"best trial {summary.best_trial_id}: {primary} = {significant(summary.best_value)}")
     if summary.mean_time_to_first_step_s is not None:
         typer.echo(
             f"seconds from trial start to first training step: median {summary.median_time_to_first_step_s:.1f}, "
@@ -152,6 +173,20 @@ def _check_names(*named: tuple[str, str | None]) -> None:
         raise ConfigError(problems)
 
 
+def _check_constraints(constraints: list[str]) -> None:
+    """``--constraint`` values: ``METRIC OP NUMBER`` each (the job file's grammar), refused together."""
+    from finesweep.objective import parse_constraint
+
+    problems = []
+    for text in constraints:
+        try:
+            parse_constraint(text)
+        except ValueError as exc:
+            problems.append(f"--constraint: {exc}")
+    if problems:
+        raise ConfigError(problems)
+
+
 def _store(tracking_uri: str | None, must_exist: bool = True) -> str:
     """The tracking URI a command uses, checked (reachable, MLflow, usable) before anything else runs.
 
@@ -184,7 +219,8 @@ def leaderboard_command(
         raise FinesweepError(f"--output {output}: use a .csv or .json file name")
     from finesweep.tracking.leaderboard import format_table, leaderboard
 
-    table, metric_name, mode = leaderboard(_store(tracking_uri), sweep, metric, top, include_pruned)
+    board = leaderboard(_store(tracking_uri), sweep, metric, top, include_pruned)
+    table = board.table
     records = json.loads(table.to_json(orient="records"))
     if output is not None:
         try:
@@ -195,10 +231,14 @@ def leaderboard_command(
         except OSError as exc:
             raise FinesweepError(f"--output {output}: cannot write ({exc.strerror or exc})") from None
     if as_json:
-        typer.echo(json.dumps({"sweep": sweep, "metric": metric_name, "mode": mode, "trials": records}, indent=2))
+        objective = [{"metric": g.metric, "mode": g.mode} for g in board.objective.goals]
+        document = {"sweep": sweep, "metric": board.goal.metric, "mode": board.goal.mode, "objective": objective,
+                    "constraints": [c.text for c in board.objective.constraints], "pareto_front": board.front,
+                    "trials": records}  # fmt: skip
+        typer.echo(json.dumps(document, indent=2))
     else:
-        typer.echo(f"Sweep {sweep!r}, by {metric_name} ({mode}):")
-        typer.echo(format_table(table))
+        typer.echo(safe_for_console(f"Sweep {sweep!r}, {board.describe()}:"))
+        typer.echo(safe_lines(format_table(table)))
 
 
 @app.command(name="sweeps")
@@ -219,7 +259,9 @@ def sweeps_command(
 
 
 def _print_promotion(outcome) -> None:
-    typer.echo(f"Held-out test split, deciding metric {outcome.metric} ({outcome.mode}):")
+    if outcome.chosen:
+        typer.echo(safe_for_console(f"challenger: {outcome.chosen}"))
+    typer.echo(f"Held-out test split, deciding metric {outcome.goal.describe()}:")
     typer.echo(outcome.table.to_string(float_format=lambda v: f"{v:.4f}", na_rep="-"))
     if outcome.significance:
         s = outcome.significance
@@ -233,7 +275,12 @@ def _print_promotion(outcome) -> None:
 def promote_best_model_command(
     sweep: str = typer.Option(..., "--sweep", help="The sweep whose best completed trial is the challenger."),
     model_name: str = typer.Option(..., "--model-name", help="Registered model name in the MLflow registry."),
-    metric: Optional[str] = typer.Option(None, "--metric", help="Pick and compare by this metric (default: the sweep's)."),
+    metric: Optional[str] = typer.Option(
+        None, "--metric", help="Pick the challenger by this metric, in its own direction (default: the sweep's primary goal)."
+    ),
+    constraint: List[str] = typer.Option(
+        [], "--constraint", help='Only trials meeting this, e.g. "latency_ms_per_text <= 15" (repeatable).'
+    ),
     min_delta: Optional[float] = typer.Option(
         None, "--min-delta", help="Smallest test-metric gain that promotes (default: the job's promotion.min_delta, else 0)."
     ),
@@ -251,12 +298,14 @@ def promote_best_model_command(
     Exits 3 when promotion is refused (the version stays registered, the aliases do not move).
     """
     _check_names(("--sweep", sweep), ("--model-name", model_name))
+    _check_constraints(constraint)
     uri = _store(tracking_uri)
     from finesweep.errors import PromotionRefused
     from finesweep.promotion.registry import promote_best_model
 
     try:
-        outcome = promote_best_model(uri, sweep, model_name, metric, min_delta, dry_run, force, require_significant)
+        outcome = promote_best_model(uri, sweep, model_name, metric, min_delta, dry_run, force, require_significant,
+                                     constraints=tuple(constraint))  # fmt: skip
     except PromotionRefused as refused:
         if refused.outcome is not None:
             _print_promotion(refused.outcome)
@@ -545,6 +594,10 @@ def main() -> None:
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
+    # Tune saves its experiment state at most every 10 s by default; warm trials start within
+    # seconds of each other, so a driver killed in between would lose more started trials to
+    # --resume. One second costs little (the state of a sweep is a few KiB).
+    os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "1")
     try:
         # standalone mode: click/typer print usage errors themselves and exit 2
         app(standalone_mode=True)

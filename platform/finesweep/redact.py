@@ -62,3 +62,8 @@ def printable(text: str) -> str:
 def safe_for_console(text: str) -> str:
     """What every printed line goes through: secrets masked, control characters escaped."""
     return printable(redact(text))
+
+
+def safe_lines(text: str) -> str:
+    """A block of lines (a table) as printed: each line through :func:`safe_for_console`."""
+    return "\n".join(safe_for_console(line) for line in text.splitlines())

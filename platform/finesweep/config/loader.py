@@ -18,9 +18,9 @@ import yaml
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from finesweep.config.schema import JobConfig
-from finesweep.config.schema import MAX_TRIALS
-from finesweep.config.space import DISTRIBUTIONS, ParamSpec, SearchSpaceFile, candidate_values, grid_size, upper_bound, value_count
+from finesweep.config.space import DISTRIBUTIONS, ParamSpec, SearchSpaceFile, candidate_values, upper_bound, value_count
 from finesweep.errors import ConfigError
+from finesweep.objective import Objective
 from finesweep.files import regular_file_problem
 from finesweep.redact import printable
 
@@ -123,6 +123,7 @@ class LoadedJob:
     space: dict[str, Any]
     space_path: Path | None
     raw: dict[str, Any]
+    objective: Objective
     overrides: tuple[str, ...] = field(default=())
 
     @property
@@ -139,6 +140,13 @@ class LoadedJob:
             return (self.path.parent / candidate).resolve()
         except (OSError, RuntimeError):  # a symlink loop: the reader names it when it opens the file
             return self.path.parent / candidate
+
+    def objective_keys(self) -> list[tuple[str, str]]:
+        """``(dotted key, metric)`` of every goal and constraint, for problems found later (in the data)."""
+        from finesweep.config.search import objective_items
+
+        goals = [(key, goal.metric) for (key, _, _), goal in zip(objective_items(self.job, ""), self.objective.goals)]
+        return goals + [(f"search.constraints[{i}]", c.metric) for i, c in enumerate(self.objective.constraints)]
 
     def max_epochs(self) -> int:
         """The most epochs any trial can run: the space's upper bound or the fixed value."""
@@ -208,7 +216,7 @@ def _describe(error: dict[str, Any], model: type[BaseModel] | None) -> str:
     return f"{message} (got {value!r})"
 
 
-def _problems(source: str, prefix: str, exc: ValidationError, model: type[BaseModel] | None) -> list[str]:
+def format_problems(source: str, prefix: str, exc: ValidationError, model: type[BaseModel] | None) -> list[str]:
     """One line per pydantic error: ``source: dotted.key: message (got value)``."""
     lines = []
     for error in exc.errors():
@@ -224,7 +232,7 @@ def _validate(model: type[BaseModel], data: Any, source: str, prefix: str, probl
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        problems.extend(_problems(source, prefix, exc, model))
+        problems.extend(format_problems(source, prefix, exc, model))
         return None
 
 
@@ -302,7 +310,7 @@ def parse_parameters(parameters: Any, source: str, prefix: str, problems: list[s
         try:
             specs[name] = _SPEC_ADAPTER.validate_python(definition)
         except ValidationError as exc:
-            problems.extend(_problems(source, f"{prefix}.{name}", exc, None))
+            problems.extend(format_problems(source, f"{prefix}.{name}", exc, None))
     return specs
 
 
@@ -365,27 +373,11 @@ def _load_space(raw: dict[str, Any], job_path: Path, source: str, params_model, 
     return space, space_path
 
 
-def _check_cross_section(loaded: LoadedJob, source: str, task: Any, problems: list[str]) -> None:
+def _check_cross_section(loaded: LoadedJob, source: str, problems: list[str]) -> None:
+    from finesweep.config.search import check_searcher
+
     job = loaded.job
-    metric_problem = task.check_metric(job.search.metric, job.search.mode)
-    if metric_problem:
-        problems.append(f"{source}: search.metric: {metric_problem}")
-    if job.search.algorithm == "grid":
-        continuous = [name for name, spec in loaded.space.items() if value_count(spec) is None]
-        size = grid_size(loaded.space)
-        if continuous:
-            problems.append(
-                f"{source}: search.algorithm: grid needs finite values (choice, grid or int), "
-                f"but {', '.join(continuous)} {'is' if len(continuous) == 1 else 'are'} continuous"
-            )
-        elif not loaded.space:
-            problems.append(f"{source}: search.space: grid search needs at least one parameter (got an empty space)")
-        elif size is not None and size > MAX_TRIALS:
-            axes = " x ".join(f"{name} {value_count(spec)}" for name, spec in loaded.space.items())
-            problems.append(
-                f"{source}: search.space: a grid may hold at most {MAX_TRIALS} points, like search.num_samples "
-                f"(got {size:.3g} points: {axes}); use tpe or random search, or fewer values"
-            )
+    check_searcher(loaded, source, problems)
     if job.scheduler.type == "asha":
         max_epochs = loaded.max_epochs()
         max_t = job.scheduler.max_t
@@ -461,10 +453,15 @@ def load_job(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> L
     if task is not None and isinstance(raw.get("train", {}), dict):
         params = _validate(task.params_model, raw.get("train", {}), source, "train", problems)
     space, space_path = _load_space(raw, job_path, source, task.params_model if task else None, problems)
-    if problems or job is None or params is None:
+    objective = None
+    if job is not None and task is not None:
+        from finesweep.config.search import build_objective
+
+        objective = build_objective(job, task, source, problems)
+    if problems or job is None or params is None or objective is None:
         raise ConfigError(problems or [f"{source}: invalid job file"])
-    loaded = LoadedJob(job_path, job, params, space, space_path, raw, tuple(overrides))
-    _check_cross_section(loaded, source, task, problems)
+    loaded = LoadedJob(job_path, job, params, space, space_path, raw, objective, tuple(overrides))
+    _check_cross_section(loaded, source, problems)
     problems.extend(task.check_job(loaded, source))
     if problems:
         raise ConfigError(problems)

@@ -8,9 +8,9 @@ its own hyperparameters.
 from __future__ import annotations
 
 import re
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from finesweep.config.names import SAFE_NAME_PATTERN, name_problem
 
@@ -199,17 +199,140 @@ class ModelConfig(_Strict):
         raise ValueError(f"must be 'auto' or a non-empty list of module names, e.g. [query, value] (got {value!r})")
 
 
+class ObjectiveConfig(_Strict):
+    """One metric a sweep optimises. Its direction is the task's own: ``mode`` may be left out, and
+    a ``mode`` that contradicts the task is refused."""
+
+    metric: str = Field(min_length=1, max_length=250, description="A metric the task reports, e.g. val_macro_f1 or latency_ms_per_text.")
+    mode: Literal["max", "min"] | None = Field(default=None, description="max or min; must agree with the task's declaration when given.")
+
+
+_DURATION = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m)?\s*(?:(\d+(?:\.\d+)?)s)?\s*$")
+
+
+def parse_duration(value: Any) -> float:
+    """Seconds in ``value``: a number of seconds, or text such as ``2h``, ``90m``, ``1h30m``, ``45s``."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        seconds = float(value)
+    elif isinstance(value, str) and value.strip() and (match := _DURATION.match(value)) and any(match.groups()):
+        hours, minutes, secs = (float(part) if part else 0.0 for part in match.groups())
+        seconds = hours * 3600 + minutes * 60 + secs
+    else:
+        raise ValueError(f"must be seconds or a duration such as 2h, 90m, 1h30m or 45s (got {value!r})")
+    if not 0 < seconds <= 366 * 86_400:
+        raise ValueError(f"must be more than 0 and at most a year (got {value!r})")
+    return seconds
+
+
+class BudgetConfig(_Strict):
+    """When a sweep stops starting trials: after a wall-clock time, a number of trial-epochs, or
+    whichever comes first. Running trials then end at their next epoch boundary, keeping their
+    checkpoint and model."""
+
+    wall: str | int | float | None = Field(
+        default=None, description="Wall-clock time of this run of the sweep: seconds, or 2h, 90m, 1h30m, 45s."
+    )
+    trial_epochs: int | None = Field(
+        default=None, ge=1, le=10_000_000,
+        description="Epochs summed over every trial of this run of the sweep (the compute a grid would count).",
+    )  # fmt: skip
+
+    @field_validator("wall")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        if value is not None:
+            parse_duration(value)
+        return value
+
+    @model_validator(mode="after")
+    def _something(self) -> "BudgetConfig":
+        if self.wall is None and self.trial_epochs is None:
+            raise ValueError("give wall, trial_epochs or both (got neither)")
+        return self
+
+    @property
+    def wall_s(self) -> float | None:
+        """The wall budget in seconds, or None."""
+        return None if self.wall is None else parse_duration(self.wall)
+
+
+def _constraint_grammar(text: str) -> str:
+    from finesweep.objective import parse_constraint
+
+    parse_constraint(text)
+    return text
+
+
+def _safe_sweep_name(name: str) -> str:
+    problem = name_problem(name, "sweep")
+    if problem:
+        raise ValueError(problem.removeprefix("sweep: "))
+    return name
+
+
+ConstraintText = Annotated[str, AfterValidator(_constraint_grammar)]
+SweepName = Annotated[str, AfterValidator(_safe_sweep_name)]
+
+
 class SearchConfig(_Strict):
     """What to optimise and how to choose configurations."""
 
-    metric: str = "val_macro_f1"
-    mode: Literal["max", "min"] = "max"
-    algorithm: Literal["tpe", "grid", "random"] = "tpe"
-    seed: int = Field(default=0, ge=0, le=MAX_SEED)
-    num_samples: int = Field(default=8, ge=1, le=MAX_TRIALS)
-    space: str | None = None
+    metric: str | None = Field(
+        default=None, min_length=1, max_length=250,
+        description="The one metric to optimise (default: the task's, e.g. val_macro_f1). Give this or objectives.",
+    )  # fmt: skip
+    mode: Literal["max", "min"] | None = Field(
+        default=None, description="The metric's direction; the task declares it, so it may be left out."
+    )
+    objectives: list[ObjectiveConfig] | None = Field(
+        default=None, min_length=1, max_length=4,
+        description="Several metrics to optimise at once (a Pareto front), e.g. val_macro_f1 and latency_ms_per_text.",
+    )  # fmt: skip
+    constraints: list[ConstraintText] = Field(
+        default_factory=list, max_length=16,
+        description='Conditions a trial must meet to count, each "METRIC OP NUMBER" with OP one of <=, <, >=, >.',
+    )  # fmt: skip
+    algorithm: str = Field(default="tpe", description="The searcher: tpe, motpe, random, gp, cmaes, qmc, nsga2 or grid.")
+    options: dict[str, Any] = Field(
+        default_factory=dict, description="The searcher's own settings, checked against its options (see the searchers page)."
+    )
+    seed: int = Field(default=0, ge=0, le=MAX_SEED, description="The searcher's seed: the same seed proposes the same configurations.")
+    num_samples: int = Field(default=8, ge=1, le=MAX_TRIALS, description="Trials to run (grid search runs every point once instead).")
+    space: str | None = Field(default=None, description="A search-space file, relative to the job file.")
     # parameter definitions replacing or adding to the space file's; checked by the loader
-    overrides: dict[str, Any] = Field(default_factory=dict)
+    overrides: dict[str, Any] = Field(
+        default_factory=dict, description="Parameter definitions that replace or add to the space file's."
+    )
+    warm_start: list[SweepName] = Field(
+        default_factory=list, max_length=100,
+        description="Earlier sweeps whose completed trials the searcher starts from (same task, metrics and data).",
+    )  # fmt: skip
+    warm_start_transfer: bool = Field(
+        default=False, description="Also take warm-start trials whose data differs from this sweep's (transfer)."
+    )
+    budget: BudgetConfig | None = Field(default=None, description="Stop starting trials after this much time or compute.")
+
+    @field_validator("algorithm")
+    @classmethod
+    def _registered(cls, name: str) -> str:
+        from finesweep.searchers import searcher_names
+
+        if name not in searcher_names():
+            raise ValueError(f"unknown searcher (got {name!r}); allowed: {', '.join(searcher_names())}")
+        return name
+
+    @model_validator(mode="after")
+    def _one_way_to_name_metrics(self) -> "SearchConfig":
+        if self.objectives is not None and (self.metric is not None or self.mode is not None):
+            raise ValueError("give search.metric (one metric) or search.objectives (several), not both")
+        if self.mode is not None and self.metric is None:
+            raise ValueError(f"search.mode applies to search.metric, which is not given (got mode {self.mode!r})")
+        if self.objectives is not None:
+            names = [item.metric for item in self.objectives]
+            repeated = sorted({name for name in names if names.count(name) > 1})
+            if repeated:
+                raise ValueError(f"search.objectives names {', '.join(repeated)} more than once")
+        return self
 
 
 class SchedulerConfig(_Strict):

@@ -186,6 +186,30 @@ def upper_bound(spec: Any) -> Any:
     return spec.high
 
 
+def contains(spec: Any, value: Any) -> bool:
+    """True when ``spec`` can produce ``value`` (a warm start takes only trials inside the space)."""
+    if isinstance(spec, (Choice, Grid)):
+        return any(type(value) is type(v) and value == v for v in spec.values)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    if isinstance(spec, IntRange):
+        return isinstance(value, int) and spec.low <= value <= spec.high and (value - spec.low) % spec.step == 0
+    return spec.low <= value <= spec.high
+
+
+def from_text(spec: Any, text: str) -> Any:
+    """A value MLflow kept as a text param, read back as ``spec`` types it (ValueError if none fits);
+    for runs recorded before trials logged their values as JSON."""
+    if isinstance(spec, (Choice, Grid)):
+        for value in spec.values:
+            if str(value) == text:
+                return value
+        raise ValueError(f"{text!r} is none of {spec.values!r}")
+    if isinstance(spec, IntRange):
+        return int(text)
+    return float(text)
+
+
 def to_optuna(space: dict[str, Any]) -> dict[str, Any]:
     """Optuna distributions for OptunaSearch (TPE or random sampling)."""
     from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution

@@ -21,7 +21,9 @@ from typing import Any, Iterator
 import pandas as pd
 
 from finesweep.errors import PromotionRefused, TrackingError
+from finesweep.objective import MetricGoal, parse_constraint
 from finesweep.promotion.bootstrap import paired_bootstrap
+from finesweep.promotion.choice import choose_challenger
 from finesweep.tasks.base import HeldOut
 from finesweep.tracking.leaderboard import leaderboard, sweep_parent
 from finesweep.tracking.record import recorded_data, resolved_job
@@ -37,14 +39,14 @@ class Promotion:
     """What ``promote-best-model`` decided and why."""
 
     model_name: str
-    metric: str
-    mode: str
+    goal: MetricGoal  # the held-out figure that decided
     challenger_version: str | None
     champion_version: str | None
     promoted: bool
     reason: str
     table: pd.DataFrame
     significance: dict[str, float] | None
+    chosen: str = ""  # which trial challenges, and why (the rule on the front and the constraints)
 
 
 @contextlib.contextmanager
@@ -60,12 +62,6 @@ def registry_lock(tracking_uri: str) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def held_out_metric(metric: str) -> tuple[str, str]:
-    """The held-out counterpart of a validation metric and its mode (``val_macro_f1`` -> ``test_macro_f1``)."""
-    name = "test_" + metric.removeprefix("val_").removeprefix("test_")
-    return name, ("min" if name == "test_loss" else "max")
 
 
 def _alias_version(mlflow_client: Any, model_name: str, alias: str) -> str | None:
@@ -111,9 +107,9 @@ def _table(challenger: HeldOut, champion: HeldOut | None, versions: tuple[str, s
 
 
 def _decide(
-    delta: float, mode: str, min_delta: float, significance: dict | None, require_significant: bool, alpha: float
+    delta: float, goal: MetricGoal, min_delta: float, significance: dict | None, require_significant: bool, alpha: float
 ) -> tuple[bool, str]:
-    gain = delta if mode == "max" else -delta
+    gain = goal.gain(delta)
     if gain < min_delta:
         return False, f"the challenger's gain {gain:+.4f} is below --min-delta {min_delta:g}"
     if require_significant and significance is not None and significance["p_value"] > alpha:
@@ -143,9 +139,13 @@ def promote_best_model(
     force: bool = False,
     require_significant: bool | None = None,
     alpha: float | None = None,
+    constraints: tuple[str, ...] = (),
 ) -> Promotion:
     """Register the sweep's best completed trial and make it champion if it beats the current one.
 
+    The challenger is chosen by :func:`~finesweep.promotion.choice.choose_challenger`: the best by
+    ``metric`` (default: the sweep's primary goal, in its own direction) among the trials that meet
+    the sweep's constraints and ``constraints`` (and, with several objectives, on the Pareto front).
     Raises :class:`PromotionRefused` (after registering the version, unless ``dry_run``) when the
     challenger does not win; ``force`` promotes anyway. ``min_delta``, ``require_significant`` and
     ``alpha`` default to the sweep job's ``promotion`` section.
@@ -154,12 +154,12 @@ def promote_best_model(
     from finesweep.tasks import get_task
 
     mlflow_client = client(tracking_uri)
-    board, metric, _ = leaderboard(tracking_uri, sweep, metric, top=1)
-    if board.empty:
-        raise TrackingError(f"sweep {sweep!r} has no completed trial to promote")
+    board = leaderboard(tracking_uri, sweep, metric)
     parent = sweep_parent(mlflow_client, sweep)
-    task = get_task(parent.data.tags.get("finesweep.task", "text_classification"))
-    run = mlflow_client.get_run(board.iloc[0]["run_id"])
+    task = get_task(board.task)
+    choice = choose_challenger(board, task, tuple(parse_constraint(c) for c in constraints), force)
+    metric = board.goal.metric
+    run = mlflow_client.get_run(choice.run_id)
     model_uri = run.data.tags.get(TAG_MODEL_URI)
     if not model_uri:
         raise TrackingError(f"trial {run.data.tags.get(TAG_TRIAL)} logged no model (was it pruned or failed?)")
@@ -169,7 +169,8 @@ def promote_best_model(
     require_significant = policy.get("require_significant", False) if require_significant is None else require_significant
     alpha = policy.get("alpha", 0.05) if alpha is None else alpha
     split = sweep_test_split(tracking_uri, parent.info.run_id, task, job)
-    test_metric, mode = held_out_metric(metric)
+    deciding = choice.deciding
+    test_metric = deciding.metric
     challenger = task.evaluate_held_out(load_model(model_uri, tracking_uri=tracking_uri), split)
     if test_metric not in challenger.metrics:
         raise TrackingError(f"--metric: {metric} has no held-out counterpart; compared: {', '.join(sorted(challenger.metrics))}")
@@ -198,14 +199,15 @@ def promote_best_model(
             delta = challenger.metrics[test_metric] - champion.metrics[test_metric]
             if test_metric in challenger.bootstrappable:
                 significance = paired_bootstrap(challenger, champion, test_metric)
-            promoted, reason = _decide(delta, mode, min_delta, significance, require_significant, alpha)
+            promoted, reason = _decide(delta, deciding, min_delta, significance, require_significant, alpha)
             if not promoted and force:
                 promoted, reason = True, f"forced: {reason}"
         if promoted and not dry_run and version != champion_version:
             if champion_version is not None:
                 mlflow_client.set_registered_model_alias(model_name, PREVIOUS, champion_version)
             mlflow_client.set_registered_model_alias(model_name, CHAMPION, version)
-    outcome = Promotion(model_name, test_metric, mode, version, champion_version, promoted, reason, table, significance)
+    outcome = Promotion(model_name, deciding, version, champion_version, promoted, reason, table,
+                        significance, choice.reason)  # fmt: skip
     if not promoted:
         raise PromotionRefused(reason, outcome)
     return outcome

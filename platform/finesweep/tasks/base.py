@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Any, Callable, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from finesweep.objective import MetricCatalog, MetricFamily
+
 if TYPE_CHECKING:
     import numpy as np
 
@@ -60,6 +62,7 @@ class TrainParams(BaseModel):
     seed: int = Field(default=42, ge=0, le=2**32 - 1)  # numpy's and Optuna's seeds are 32-bit unsigned
 
 
+SPLITS_WITH_TRAIN = ("train", "val", "test")  # a loss is also reported on the training split
 _LENGTH_KEYS = ("max_length", "max_query_length")  # token lengths a trial may pad or truncate to
 
 
@@ -95,7 +98,7 @@ def baseline_spec(loaded: "LoadedJob", base_location: str) -> "TrialSpec":
 
     job = loaded.job
     return TrialSpec(
-        task=job.task, data_ref=None, data_key="", metric=job.search.metric, mode=job.search.mode,
+        task=job.task, data_ref=None, data_key="", objective=loaded.objective,
         base_model=ResolvedModel(base_location, "local", None, job.model.base),
         lora_target_modules=job.model.lora_target_modules, trust_remote_code=job.model.trust_remote_code,
         fixed_params=loaded.params.model_dump(), runtime="in_trial",
@@ -103,10 +106,14 @@ def baseline_spec(loaded: "LoadedJob", base_location: str) -> "TrialSpec":
 
 
 class Task:
-    """Base class of a task type. Subclasses set ``name`` and ``params_model`` and implement the rest."""
+    """Base class of a task type. Subclasses set ``name``, ``params_model`` and ``metrics`` and
+    implement the rest."""
 
     name: str = ""
     params_model: type[BaseModel] = TrainParams
+    # Every metric the task reports, with its direction: the only place a direction is known.
+    metrics: MetricCatalog = MetricCatalog((MetricFamily("loss", "min", "the training loss", SPLITS_WITH_TRAIN),))
+    default_metric: str = "val_loss"  # what a job that names no metric optimises
     data_kind: str = "labels"  # the catalog kind this task reads: "labels" or "pairs"
     # How its trained model is served, named lazily ("module:Class", like the task registry), so
     # that tasks never import serving: ``load_model`` builds it from the model folder as
@@ -117,9 +124,16 @@ class Task:
     pyfunc_entry: str = "mlflow_pyfunc.py"
     pyfunc_outputs: tuple[tuple[str, str], ...] = (("string", "label"), ("double", "confidence"))
 
-    def check_metric(self, metric: str, mode: str) -> str | None:
-        """A problem with ``search.metric``/``search.mode`` known before the data is read, or None."""
-        raise NotImplementedError
+    def check_metric(self, metric: str, mode: str | None) -> str | None:
+        """A problem with an objective's metric (and the mode a job gave it, if any) known before the
+        data is read, or None. The direction is the task's declaration, never guessed from the name."""
+        declared = self.metrics.mode(metric)
+        if declared is None:
+            return f"unknown metric for {self.name} (got {metric!r}); allowed: {', '.join(self.metrics.allowed())}"
+        if mode is not None and mode != declared:
+            verb = "maximised" if declared == "max" else "minimised"
+            return f"{metric} is {verb}; write mode: {declared} or leave mode out (got mode {mode!r})"
+        return None
 
     def check_job(self, loaded: "LoadedJob", source: str) -> list[str]:
         """Task-specific problems with the whole job: a catalog dataset of the wrong kind, a base

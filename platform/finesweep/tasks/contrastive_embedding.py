@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
-from finesweep.tasks.base import Task, TrainParams, baseline_spec
+from finesweep.objective import MetricCatalog, MetricFamily, cost_families
+from finesweep.tasks.base import SPLITS_WITH_TRAIN, Task, TrainParams, baseline_spec
 
 if TYPE_CHECKING:
     import torch
@@ -28,6 +29,13 @@ if TYPE_CHECKING:
     from finesweep.data.pairs import PairData
 
 RECALL_AT = (1, 5, 10)
+RETRIEVAL_FAMILIES = (
+    MetricFamily("loss", "min", "InfoNCE of each query against the whole evaluation corpus", SPLITS_WITH_TRAIN),
+    *(MetricFamily(f"recall_at_{k}", "max", f"share of queries whose positive passage ranks in the top {k}") for k in RECALL_AT),
+    MetricFamily("mrr_at_10", "max", "mean reciprocal rank of the positive passage, 0 beyond rank 10"),
+    MetricFamily("ndcg_at_10", "max", "normalised discounted cumulative gain at rank 10"),
+    *cost_families("query"),
+)
 TOKEN_CACHE = "token_ids"
 _TOKENIZATION_PARAMS = ("max_length", "max_query_length", "query_prefix", "passage_prefix")
 
@@ -68,16 +76,8 @@ class ContrastiveEmbeddingTask(Task):
     served_by = "finesweep.serving.encoder:TextEncoder"  # the sparse encoder is served by it too
     pyfunc_entry = "mlflow_encoder.py"
     pyfunc_outputs = ()  # a vector, or a term -> weight map, per text: no fixed column schema
-    minimised = frozenset({"val_loss", "train_loss"})
-    maximised = frozenset({"val_recall_at_1", "val_recall_at_5", "val_recall_at_10", "val_mrr_at_10", "val_ndcg_at_10"})
-
-    def check_metric(self, metric: str, mode: str) -> str | None:
-        if metric in self.minimised or metric in self.maximised:
-            wanted = "min" if metric in self.minimised else "max"
-            if mode != wanted:
-                return f"{metric} should be {'minimised' if wanted == 'min' else 'maximised'}; set search.mode: {wanted} (got mode {mode!r})"
-            return None
-        return f"unknown metric for {self.name} (got {metric!r}); allowed: {', '.join(sorted(self.minimised | self.maximised))}"
+    metrics = MetricCatalog(RETRIEVAL_FAMILIES)
+    default_metric = "val_mrr_at_10"
 
     def prepare_data(self, loaded: "LoadedJob") -> "PairData":
         from finesweep.data.pairs import prepare_pairs
@@ -266,7 +266,9 @@ class EmbeddingRuntime:
         was_training = model.training
         model.eval()
         with torch.inference_mode():
+            started = time.perf_counter()
             queries = self._embed(model, self._ids[split]["query"])
+            query_ms = (time.perf_counter() - started) * 1000  # encoding the queries: a search's own cost
             corpus = self._embed(model, self._ids[split]["corpus"])
         model.train(was_training)
         scores = self.scores(queries, corpus)
@@ -274,6 +276,8 @@ class EmbeddingRuntime:
         loss = torch.nn.functional.cross_entropy(scores / self.params.temperature, torch.tensor(positive))
         metrics = {f"{prefix}loss": float(loss), **ranking_metrics(scores, positive, prefix)}
         metrics.update(self.representation_metrics(queries, corpus, prefix))
+        if split == "validation" and len(positive):
+            metrics["latency_ms_per_query"] = query_ms / len(positive)  # milliseconds per query, batched
         return metrics
 
     def write_final_artifacts(self, model: "torch.nn.Module", out_dir: Path, metrics: dict[str, float]) -> None:

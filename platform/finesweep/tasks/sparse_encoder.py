@@ -17,7 +17,14 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
-from finesweep.tasks.contrastive_embedding import ContrastiveEmbeddingTask, ContrastiveParams, EmbeddingRuntime, ranking_metrics
+from finesweep.objective import MetricCatalog, MetricFamily
+from finesweep.tasks.contrastive_embedding import (
+    RETRIEVAL_FAMILIES,
+    ContrastiveEmbeddingTask,
+    ContrastiveParams,
+    EmbeddingRuntime,
+    ranking_metrics,
+)
 
 if TYPE_CHECKING:
     import scipy.sparse
@@ -64,7 +71,11 @@ class SparseEncoderTask(ContrastiveEmbeddingTask):
 
     name = "sparse_encoder"
     params_model = SparseParams
-    minimised = ContrastiveEmbeddingTask.minimised | {"val_query_terms", "val_doc_terms"}
+    metrics = MetricCatalog((
+        *RETRIEVAL_FAMILIES,
+        MetricFamily("query_terms", "min", "mean non-zero terms per query vector (its cost in an inverted index)"),
+        MetricFamily("doc_terms", "min", "mean non-zero terms per passage vector (the index's size)"),
+    ))  # fmt: skip
 
     def baseline_metrics(self, loaded: "LoadedJob", data: "PairData", base_location: str) -> dict[str, float]:
         """BM25 (bm25s, Lucene variant) over the base tokenizer's tokens, on validation and test."""

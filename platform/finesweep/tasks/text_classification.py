@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import Field
 
 from finesweep.errors import DataError
-from finesweep.tasks.base import Task, TrainParams
+from finesweep.objective import MetricCatalog, MetricFamily, cost_families
+from finesweep.tasks.base import SPLITS_WITH_TRAIN, Task, TrainParams
 
 if TYPE_CHECKING:
     import torch
@@ -30,9 +31,8 @@ if TYPE_CHECKING:
     from finesweep.training.spec import TrialSpec
     from finesweep.data.prepare import PreparedData
 
-_FIXED_METRICS = {"val_loss": "min", "val_accuracy": "max", "val_macro_f1": "max", "val_micro_f1": "max", "train_loss": "min"}
 THRESHOLDS = [round(0.05 * i, 2) for i in range(1, 20)]  # decision thresholds tried for multi-label (0.05 .. 0.95)
-_PER_CLASS = re.compile(r"^val_f1_(.+)$")
+_PER_CLASS = re.compile(r"^(?:train|val|test)_f1_(.+)$")
 
 
 class TextClassificationParams(TrainParams):
@@ -60,16 +60,15 @@ class TextClassificationTask(Task):
 
     name = "text_classification"
     params_model = TextClassificationParams
-
-    def check_metric(self, metric: str, mode: str) -> str | None:
-        if metric in _FIXED_METRICS:
-            if _FIXED_METRICS[metric] != mode:
-                return f"{metric} should be {'maximised' if _FIXED_METRICS[metric] == 'max' else 'minimised'}; set search.mode: {_FIXED_METRICS[metric]} (got mode {mode!r})"
-            return None
-        if _PER_CLASS.match(metric):
-            return None if mode == "max" else f"{metric} should be maximised; set search.mode: max (got {mode!r})"
-        allowed = ", ".join([*sorted(_FIXED_METRICS), "val_f1_<label>"])
-        return f"unknown metric for text_classification (got {metric!r}); allowed: {allowed}"
+    metrics = MetricCatalog((
+        MetricFamily("loss", "min", "cross-entropy (binary cross-entropy for multi-label data)", SPLITS_WITH_TRAIN),
+        MetricFamily("accuracy", "max", "share of texts whose predicted label set is exactly right"),
+        MetricFamily("macro_f1", "max", "F1 averaged over the labels, each label counting alike"),
+        MetricFamily("micro_f1", "max", "F1 over every (text, label) decision; multi-label data only"),
+        MetricFamily("f1_<label>", "max", "F1 of one label (its name made MLflow-safe)"),
+        *cost_families("text"),
+    ))  # fmt: skip
+    default_metric = "val_macro_f1"
 
     def prepare_data(self, loaded: "LoadedJob") -> "PreparedData":
         from finesweep.data.prepare import prepare_dataset
@@ -85,18 +84,17 @@ class TextClassificationTask(Task):
                     f"{loaded.path}: balancing: 'oversample' needs one label per text; {data.source} is multi-label "
                     "(use none or class_weight, which weights each label's positive examples)"
                 )
-        if loaded.job.search.metric == "val_micro_f1" and not data.multi_label:
-            raise DataError(
-                f"{loaded.path}: search.metric: val_micro_f1 is reported for multi-label data; {data.source} has one "
-                "label per text, where micro-F1 equals val_accuracy"
-            )
-        match = _PER_CLASS.match(loaded.job.search.metric)
         keys = [metric_key(name) for name in data.label_names]
-        if match and match.group(1) not in keys:
-            raise DataError(
-                f"{loaded.path}: search.metric: no label {match.group(1)!r} in the data; per-class metrics are "
-                + ", ".join(f"val_f1_{k}" for k in keys)
-            )
+        for where, metric in loaded.objective_keys():
+            if metric.endswith("_micro_f1") and not data.multi_label:
+                raise DataError(
+                    f"{loaded.path}: {where}: {metric} is reported for multi-label data; {data.source} has one "
+                    "label per text, where micro-F1 equals the accuracy"
+                )
+            match = _PER_CLASS.match(metric)
+            if match and match.group(1) not in keys:
+                shown = ", ".join(f"val_f1_{k}" for k in keys[:8]) + (f" and {len(keys) - 8} more" if len(keys) > 8 else "")
+                raise DataError(f"{loaded.path}: {where}: no label {match.group(1)!r} in the data; per-class metrics are {shown}")
 
     def pretokenize(self, loaded: "LoadedJob", data: "PreparedData", tokenizer_location: str) -> None:
         """Token ids of every split, once per sweep, when ``max_length`` is not searched: trials
@@ -128,6 +126,14 @@ class TextClassificationTask(Task):
         from finesweep.tasks._classification_held_out import evaluate_classifier
 
         return evaluate_classifier(model, split)
+
+
+def _latency(split: str, started: float, texts: int) -> dict[str, float]:
+    """``latency_ms_per_text`` of a validation pass (milliseconds of forward passes per text, at the
+    job's eval_batch_size); none for other splits, so the cost metric is one figure per epoch."""
+    if split != "validation" or texts == 0:
+        return {}
+    return {"latency_ms_per_text": (time.perf_counter() - started) * 1000 / texts}
 
 
 class ClassificationRuntime:
@@ -281,7 +287,9 @@ class ClassificationRuntime:
 
         from finesweep.training.loop import gather_lists
 
+        started = time.perf_counter()
         scores, labels, loss_sum = self._predict_multilabel(model, split)
+        latency = _latency(split, started, len(scores))
         scores, labels = np.array(gather_lists(scores)), np.array(gather_lists(labels)).astype(int)
         totals = gather_lists([(loss_sum, len(scores))])
         if split == "validation":
@@ -297,6 +305,7 @@ class ClassificationRuntime:
             f"{prefix}threshold": self._threshold,
         }
         metrics.update({f"{prefix}f1_{metric_key(n)}": float(v) for n, v in zip(self.label_names, per_label)})
+        metrics.update(latency)
         if prefix == "test_":
             self._last_test = (labels, predicted)
         return metrics
@@ -309,7 +318,9 @@ class ClassificationRuntime:
         if self.multi_label:
             return self._evaluate_multilabel(model, split, prefix)
 
+        started = time.perf_counter()
         predictions, labels, loss_sum, count = self._predict(model, split)
+        latency = _latency(split, started, count)
         predictions, labels = gather_lists(predictions), gather_lists(labels)
         totals = gather_lists([(loss_sum, count)])
         classes = list(range(len(self.label_names)))
@@ -320,6 +331,7 @@ class ClassificationRuntime:
             f"{prefix}macro_f1": float(f1_score(labels, predictions, labels=classes, average="macro", zero_division=0)),
         }
         metrics.update({f"{prefix}f1_{metric_key(n)}": float(v) for n, v in zip(self.label_names, per_class)})
+        metrics.update(latency)
         if prefix == "test_":
             self._last_test = (labels, predictions)
         return metrics

@@ -39,14 +39,17 @@ class MlflowSweepCallback(Callback):
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         params = self._params(trial)
         self.tracker.trial_numbers().assign(trial.trial_id)  # now, in start order (runs are written later)
-        self.outbox.write(f"trial {trial.trial_id} run", lambda: self.tracker.child_run(trial.trial_id, params))
+        config = dict(trial.config)
+        self.outbox.write(f"trial {trial.trial_id} run", lambda: self.tracker.child_run(trial.trial_id, params, config))
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
         trial_id, params = trial.trial_id, self._params(trial)
         self.tracker.remember_result(trial_id, result)
 
+        config = dict(trial.config)
+
         def write() -> None:
-            self.tracker.child_run(trial_id, params)
+            self.tracker.child_run(trial_id, params, config)
             self.tracker.log_epoch(trial_id, result)
 
         self.outbox.write(f"trial {trial_id} metrics", write)
@@ -67,8 +70,10 @@ class MlflowSweepCallback(Callback):
         error = read_error(getattr(trial, "error_file", None)) or "trial failed (no error file)"
         self.tracker.remember_error(trial_id, error)
 
+        config = dict(trial.config)
+
         def write() -> None:
-            self.tracker.child_run(trial_id, params)
+            self.tracker.child_run(trial_id, params, config)
             self.tracker.finish_child(trial_id, "failed", error)
 
         self.outbox.write(f"trial {trial_id} failure", write)

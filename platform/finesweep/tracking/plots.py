@@ -7,6 +7,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from finesweep.objective import Objective
 from finesweep.tracking.runs import TAG_STATUS, TAG_TRIAL
 
 
@@ -42,32 +43,40 @@ def _param_value(text: str, distribution: Any) -> Any:
     return float(text)
 
 
-def study_from_runs(mlflow_client: Any, parent: Any, children: list[Any], metric: str, mode: str) -> Any:
-    """An in-memory Optuna study whose trials are the sweep's trials (pruned ones as PRUNED)."""
+def study_from_runs(mlflow_client: Any, parent: Any, children: list[Any], objective: Objective) -> Any:
+    """An in-memory Optuna study whose trials are the sweep's trials (pruned ones as PRUNED), with
+    every objective's direction; a trial's constraints are set as Optuna stores them."""
     import optuna
 
     from finesweep.config.space import to_optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     distributions = to_optuna(_space(mlflow_client, parent.info.run_id))
-    study = optuna.create_study(direction="maximize" if mode == "max" else "minimize", study_name=parent.info.run_name)
+    study = optuna.create_study(directions=[g.optuna_direction for g in objective.goals], study_name=parent.info.run_name)
     for run in sorted(children, key=lambda r: r.info.start_time):
-        value = run.data.metrics.get(metric)
+        values = objective.values(run.data.metrics)
         status = run.data.tags.get(TAG_STATUS)
-        if value is None or status not in ("completed", "pruned"):
+        if values is None or status not in ("completed", "pruned"):
             continue
-        history = mlflow_client.get_metric_history(run.info.run_id, metric)
+        history = [] if objective.multi else mlflow_client.get_metric_history(run.info.run_id, objective.primary.metric)
+        violations = {c.text: min(c.violation(run.data.metrics.get(c.metric)), 1e12) for c in objective.constraints}
         study.add_trial(
             optuna.trial.create_trial(
                 params={k: _param_value(run.data.params[k], d) for k, d in distributions.items() if k in run.data.params},
                 distributions={k: d for k, d in distributions.items() if k in run.data.params},
-                value=value if status == "completed" else None,
+                values=list(values) if status == "completed" else None,
                 intermediate_values={m.step: m.value for m in history},
                 state=optuna.trial.TrialState.COMPLETE if status == "completed" else optuna.trial.TrialState.PRUNED,
                 user_attrs={"trial_id": run.data.tags.get(TAG_TRIAL)},
+                system_attrs={f"constraints:{key}": value for key, value in violations.items()},
             )
         )
     return study
+
+
+def _constraints(trial: Any) -> list[float]:
+    """A trial's constraint values as the study holds them (Optuna's plot greys infeasible trials)."""
+    return list(trial.constraints.values())
 
 
 def _save(axes: Any, path: Path) -> Path:
@@ -106,16 +115,26 @@ def learning_curves(mlflow_client: Any, children: list[Any], metric: str, path: 
     return _save(axes, path)
 
 
-def sweep_plots(mlflow_client: Any, parent: Any, children: list[Any], metric: str, mode: str, out: Path) -> list[Path]:
-    """Write the sweep's PNG plots into ``out``; plots that need more trials are skipped."""
+def sweep_plots(mlflow_client: Any, parent: Any, children: list[Any], objective: Objective, out: Path) -> list[Path]:
+    """Write the sweep's PNG plots into ``out``; plots that need more trials are skipped. With
+    several objectives: the Pareto front (Optuna's), then the other plots on the primary goal."""
     import matplotlib
 
     matplotlib.use("Agg")
     from optuna.visualization import matplotlib as optuna_plots
 
     out.mkdir(parents=True, exist_ok=True)
+    metric = objective.primary.metric
     paths = [learning_curves(mlflow_client, children, metric, out / "learning_curves.png")]
-    study = study_from_runs(mlflow_client, parent, children, metric, mode)
+    if objective.multi:
+        front = study_from_runs(mlflow_client, parent, children, objective)
+        if any(t.state.name == "COMPLETE" for t in front.trials):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                axes = optuna_plots.plot_pareto_front(front, target_names=objective.metrics,
+                                                      constraints_func=_constraints if objective.constraints else None)  # fmt: skip
+                paths.append(_save(axes, out / "pareto_front.png"))
+    study = study_from_runs(mlflow_client, parent, children, Objective((objective.primary,)))
     completed = [t for t in study.trials if t.state.name == "COMPLETE"]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Optuna marks its matplotlib backend experimental

@@ -11,8 +11,9 @@ from typing import Any
 
 import pandas as pd
 
+from finesweep.objective import Objective
 from finesweep.tracking.leaderboard import leaderboard, rounded, significant, sweep_parent
-from finesweep.tracking.runs import TAG_ROLE, TAG_SWEEP
+from finesweep.tracking.listing import sweep_trials
 from finesweep.tracking.store import client
 
 
@@ -21,8 +22,9 @@ class SweepFacts:
     """What a report says about a sweep."""
 
     name: str
-    metric: str
-    mode: str
+    objective: Objective
+    ranked: str  # how the table is ordered ("by val_macro_f1 (max)", "by Pareto front of ...")
+    front: list[str]
     table: pd.DataFrame
     best_params: dict[str, str]
     parent_metrics: dict[str, float]
@@ -35,20 +37,13 @@ class SweepFacts:
         return self.planned_epochs - self.run_epochs
 
 
-def _children(mlflow_client: Any, parent: Any, sweep: str) -> list[Any]:
-    return mlflow_client.search_runs(
-        [parent.info.experiment_id],
-        filter_string=f"tags.`{TAG_SWEEP}` = '{sweep}' and tags.`{TAG_ROLE}` = 'trial'",
-        max_results=10_000,
-    )
-
-
 def sweep_facts(tracking_uri: str, sweep: str) -> tuple[SweepFacts, Any, list[Any]]:
     """Leaderboard, best configuration, timings and ASHA savings of a sweep."""
     mlflow_client = client(tracking_uri)
     parent = sweep_parent(mlflow_client, sweep)
-    children = _children(mlflow_client, parent, sweep)
-    table, metric, mode = leaderboard(tracking_uri, sweep, include_pruned=True)
+    children = sweep_trials(mlflow_client, parent.info.experiment_id, sweep)
+    board = leaderboard(tracking_uri, sweep, include_pruned=True)
+    table = board.table
     searched = [p for p in parent.data.tags.get("finesweep.searched", "").split(",") if p]
     best = table[table["status"] == "completed"].head(1)
     best_params = {}
@@ -57,7 +52,8 @@ def sweep_facts(tracking_uri: str, sweep: str) -> tuple[SweepFacts, Any, list[An
         best_params = {k: v for k, v in sorted(best_run.data.params.items()) if not searched or k in searched}
     planned = sum(int(float(r.data.params.get("epochs", 0))) for r in children)
     ran = sum(int(r.data.metrics.get("epoch", 0)) for r in children)
-    facts = SweepFacts(sweep, metric, mode, table, best_params, dict(parent.data.metrics), planned, ran)
+    facts = SweepFacts(sweep, board.objective, board.describe(), board.front, table, best_params,
+                       dict(parent.data.metrics), planned, ran)  # fmt: skip
     return facts, parent, children
 
 
@@ -68,7 +64,7 @@ def log_sweep_plots(tracking_uri: str, sweep: str) -> list[Path]:
     facts, parent, children = sweep_facts(tracking_uri, sweep)
     mlflow_client = client(tracking_uri)
     with tempfile.TemporaryDirectory(prefix="finesweep-plots-") as tmp:
-        paths = sweep_plots(mlflow_client, parent, children, facts.metric, facts.mode, Path(tmp))
+        paths = sweep_plots(mlflow_client, parent, children, facts.objective, Path(tmp))
         for path in paths:
             mlflow_client.log_artifact(parent.info.run_id, str(path), "plots")
         return [Path("plots") / p.name for p in paths]
@@ -76,15 +72,19 @@ def log_sweep_plots(tracking_uri: str, sweep: str) -> list[Path]:
 
 def _summary_lines(facts: SweepFacts) -> list[str]:
     m = facts.parent_metrics
+    primary = facts.objective.primary
     lines = [
         f"Trials: {int(m.get('n_trials', len(facts.table)))} ({int(m.get('n_completed', 0))} completed, "
         f"{int(m.get('n_pruned', 0))} stopped early by ASHA, {int(m.get('n_failed', 0))} failed)",
-        f"Best {facts.metric} ({facts.mode}): {significant(m.get(f'best_{facts.metric}'))}",
+        f"Objective: {facts.objective.describe()}; trials ranked {facts.ranked}",
+        f"Best {primary.describe()}: {significant(m.get(f'best_{primary.metric}'))}",
         f"Sweep wall time: {m.get('sweep_wall_time_s', float('nan')):.0f} s; mean time from trial start to first "
         f"training step: {m.get('mean_time_to_first_step_s', float('nan')):.1f} s",
         f"Trial-epochs run: {facts.run_epochs} of {facts.planned_epochs} planned; ASHA saved {facts.epochs_saved} "
         f"({100 * facts.epochs_saved / max(facts.planned_epochs, 1):.0f}%)",
     ]
+    if facts.objective.multi:
+        lines.append(f"Pareto front: {len(facts.front)} trial(s): {', '.join(facts.front) or '-'}")
     return lines
 
 
@@ -96,7 +96,7 @@ def write_report(tracking_uri: str, sweep: str, output: Path) -> Path:
     output.parent.mkdir(parents=True, exist_ok=True)
     html_mode = output.suffix.lower() != ".md"
     plot_dir = Path(tempfile.mkdtemp(prefix="finesweep-report-")) if html_mode else output.with_name(output.stem + "_plots")
-    plots = sweep_plots(client(tracking_uri), parent, children, facts.metric, facts.mode, plot_dir)
+    plots = sweep_plots(client(tracking_uri), parent, children, facts.objective, plot_dir)
     shown = rounded(facts.table.drop(columns=["run_id"]))  # 4 significant digits, parameters included
     if html_mode:
         images = "".join(

@@ -28,6 +28,7 @@ TAG_STATUS = "finesweep.status"
 TAG_PARENT = "mlflow.parentRunId"
 TAG_MODEL_URI = "finesweep.model_uri"
 TAG_ERROR = "finesweep.error"
+TAG_CONFIG = "finesweep.config"  # a trial's sampled values as JSON (typed, unlike MLflow's text params)
 
 # Tune's own bookkeeping in every result; not metrics of the model.
 _TUNE_KEYS = {
@@ -39,7 +40,7 @@ _TUNE_KEYS = {
 # What a trial reports about itself rather than about its model: whether this was its last report,
 # whether early stopping ended it, how often it restarted from a checkpoint, and how many trials its
 # process had run. Recorded as ``finesweep.<key>`` tags, so MLflow's charts show only measurements.
-BOOKKEEPING = ("final", "stopped_early", "restarts", "process_trial_index")
+BOOKKEEPING = ("final", "stopped_early", "ended_by_budget", "restarts", "process_trial_index")
 
 
 def bookkeeping_tags(result: dict[str, Any]) -> dict[str, str]:
@@ -240,11 +241,13 @@ class SweepTracker:
     def _trial_runs(self) -> list[Any]:
         if self.experiment_id is None:
             return []
-        return self.client.search_runs(
-            [self.experiment_id],
-            filter_string=f"tags.`{TAG_SWEEP}` = '{self.sweep}' and tags.`{TAG_ROLE}` = 'trial'",
-            max_results=10_000,
-        )
+        from finesweep.tracking.listing import sweep_trials
+
+        return sweep_trials(self.client, self.experiment_id, self.sweep)
+
+    def completed_runs(self) -> list[Any]:
+        """The sweep's completed trial runs, read from MLflow."""
+        return [run for run in self._trial_runs() if run.data.tags.get(TAG_STATUS) == "completed"]
 
     def _trial_outcomes(self) -> dict[str, tuple[str, str]]:
         runs = self._trial_runs()
@@ -302,6 +305,14 @@ class SweepTracker:
         now = int(time.time() * 1000)
         self.client.log_batch(self.parent_id, metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()])
 
+    def set_parent_tags(self, tags: dict[str, str]) -> None:
+        """Tags on the parent run (secrets masked)."""
+        self.client.log_batch(self.parent_id, tags=[_tag(k, v) for k, v in tags.items()])
+
+    def set_trial_tags(self, run_id: str, tags: dict[str, str]) -> None:
+        """Tags on one trial run (its place on the Pareto front, its feasibility)."""
+        self.client.log_batch(run_id, tags=[_tag(k, v) for k, v in tags.items()])
+
     def finish_parent(self, metrics: dict[str, float], tags: dict[str, str], failed: bool = False) -> None:
         """Write the sweep's summary and close the parent run."""
         from mlflow.entities import Metric
@@ -326,8 +337,10 @@ class SweepTracker:
         )
         return runs[0].info.run_id if runs else None
 
-    def child_run(self, trial_id: str, params: dict[str, Any]) -> str:
-        """The trial's child run: found by tags, else created with all resolved hyperparameters."""
+    def child_run(self, trial_id: str, params: dict[str, Any], config: dict[str, Any] | None = None) -> str:
+        """The trial's child run: found by tags, else created with all resolved hyperparameters and
+        its sampled ``config`` as JSON (``finesweep.config``: read back typed by warm starts,
+        ``--more`` and ``reproduce``)."""
         if trial_id in self._children:
             return self._children[trial_id]
         run_id = self._find_child(trial_id)
@@ -343,6 +356,7 @@ class SweepTracker:
                     TAG_ROLE: "trial",
                     TAG_TRIAL: trial_id,
                     TAG_STATUS: "running",
+                    **({TAG_CONFIG: redact(json.dumps(config, sort_keys=True, default=str))} if config is not None else {}),
                 },
             )
             run_id = run.info.run_id

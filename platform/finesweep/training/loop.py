@@ -113,6 +113,15 @@ def resident_memory_mb() -> float:
     return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
+def trained_size(model: torch.nn.Module) -> dict[str, float]:
+    """What the trial trains on top of its base model: ``trainable_params`` and their size in MiB
+    (``model_size_mb``): the LoRA adapter and head, or every weight under full fine-tuning."""
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    count = sum(p.numel() for p in trainable)
+    size = sum(p.numel() * p.element_size() for p in trainable)  # bytes, at the dtype it trains in
+    return {"trainable_params": float(count), "model_size_mb": size / 2**20}
+
+
 def _loader(runtime: TaskRuntime, params: Any, world: int, rank: int) -> tuple[DataLoader, GlobalBatches]:
     """This worker's batches: its share of each seeded global batch of ``batch_size`` examples
     (grouped by length unless ``group_by_length`` is off), so any number of workers trains on the
@@ -121,10 +130,6 @@ def _loader(runtime: TaskRuntime, params: Any, world: int, rank: int) -> tuple[D
     lengths = [len(item["input_ids"]) if isinstance(item, dict) and "input_ids" in item else 0 for item in dataset]
     sampler = GlobalBatches(lengths, params.batch_size, params.seed, world, rank, params.group_by_length)
     return DataLoader(dataset, batch_sampler=sampler, collate_fn=runtime.collate), sampler
-
-
-def _improved(value: float, best: float | None, mode: str) -> bool:
-    return best is None or (value > best if mode == "max" else value < best)
 
 
 def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
@@ -183,12 +188,27 @@ def run_trial_loop(spec: TrialSpec, sampled: dict[str, Any], build_runtime: Runt
         for epoch in range(progress["epoch"] + 1, trial.params.epochs + 1):
             losses = _train_epoch(trial, epoch, progress)
             metrics, stop_early = _validate(trial, epoch, losses, progress)
-            _report(trial, metrics, progress, final=epoch == trial.params.epochs or stop_early)
-            if stop_early:
+            out_of_budget = _budget_spent(trial)
+            metrics["ended_by_budget"] = float(out_of_budget)
+            _report(trial, metrics, progress, final=epoch == trial.params.epochs or stop_early or out_of_budget)
+            if stop_early or out_of_budget:
                 break
     finally:
         del trial
         _release_memory()
+
+
+def _budget_spent(trial: _Trial) -> bool:
+    """Count the finished epoch against the sweep's budget; True when this epoch must be the last.
+    Rank 0 asks and every worker of a data-parallel trial gets its answer, so they stop together."""
+    if trial.spec.budget is None:
+        return False
+    spent = bool(trial.spec.budget.after_epoch()) if trial.ctx.rank == 0 else False
+    if is_distributed():
+        answer = [spent]
+        torch.distributed.broadcast_object_list(answer, src=0)
+        spent = bool(answer[0])
+    return spent
 
 
 def _release_memory() -> None:
@@ -223,6 +243,7 @@ def _setup(spec: TrialSpec, sampled: dict[str, Any], build_runtime: RuntimeFacto
     startup = {"startup_worker_s": entered - started, "startup_data_s": fetched - entered,  # seconds
                "process_trial_index": float(_TRIALS_RUN[0])}  # fmt: skip
     startup.update({f"startup_{k}": v for k, v in getattr(runtime, "timings", {}).items()})
+    startup.update(trained_size(runtime.model))
     model = ctx.prepare_model(runtime.model, device)
     loader, sampler = _loader(runtime, params, ctx.world_size, ctx.rank)
     optimizer = build_optimizer(params, model)
@@ -295,8 +316,8 @@ def _validate(trial: _Trial, epoch: int, losses: list[float], progress: dict[str
         "lr": trial.scheduler.get_last_lr()[0],  # the schedule's current rate (the param `learning_rate` is its peak)
     }
     metrics.update(trial.runtime.evaluate(trial.model, "validation", "val_"))
-    value = metrics[spec.metric]
-    if _improved(value, progress["best"], spec.mode):
+    value = metrics[spec.objective.primary.metric]
+    if spec.objective.primary.better(value, progress["best"]):
         progress["best"], progress["stale_epochs"] = value, 0
     else:
         progress["stale_epochs"] += 1

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from finesweep.models.resolve import ResolvedModel
+from finesweep.objective import Objective
 
 # in_trial: a single-worker trial trains inside its Tune trial actor, which Tune reuses for the
 # next trial (imports, data and base weights stay warm); train: every trial fits a Ray Train
@@ -25,8 +26,7 @@ class TrialSpec:
     task: str
     data_ref: Any  # a Ray object reference to the prepared, pre-tokenized splits
     data_key: str  # identifies those splits: a reused process fetches them once per sweep
-    metric: str
-    mode: str
+    objective: Objective  # early stopping and checkpoint ranking follow its primary goal
     base_model: ResolvedModel  # where the base model loads from
     lora_target_modules: Any  # "auto" or a list of module names
     trust_remote_code: bool
@@ -38,6 +38,7 @@ class TrialSpec:
     max_retries: int = 1
     keep_checkpoints: int = 2
     storage_path: str = ""  # this sweep's results folder
+    budget: Any = None  # a tuning.budget.BudgetSignal when the sweep has a budget: after_epoch() -> str | None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property

@@ -14,6 +14,7 @@ from typing import Any, Callable
 
 from ray.tune import Callback
 
+from finesweep.objective import Objective
 from finesweep.tracking.callback import read_error
 from finesweep.tracking.runs import SweepTracker, error_headline
 from finesweep.training import FINAL_KEY
@@ -32,7 +33,7 @@ def compact(value: Any) -> str:
 class ConsoleProgress(Callback):
     """Prints each trial's start, epochs and end as single lines through ``say``."""
 
-    def __init__(self, say: Callable[[str], None], tracker: SweepTracker, metric: str, mode: str,
+    def __init__(self, say: Callable[[str], None], tracker: SweepTracker, objective: Objective,
                  searched: list[str], show_tracebacks: bool = False, level: int = 1,
                  echo: Callable[[str], None] = print):  # fmt: skip
         self.say = say  # a finesweep line ("finesweep: ...")
@@ -40,8 +41,7 @@ class ConsoleProgress(Callback):
         # trial numbers come from the tracker, so the console and MLflow's run names agree (also
         # when Tune restores this callback from its saved state on --resume)
         self.tracker = tracker
-        self.metric = metric
-        self.mode = mode
+        self.objective = objective
         self.searched = searched
         self.show_tracebacks = show_tracebacks
         self.level = level  # 0: only failures; 1: every trial event
@@ -59,28 +59,29 @@ class ConsoleProgress(Callback):
         self._print(f"{self._label(trial.trial_id)} started: {values}")
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
-        value = result.get(self.metric)
-        if isinstance(value, (int, float)):
-            better = self._best is None or (value > self._best[0] if self.mode == "max" else value < self._best[0])
-            if better:
-                self._best = (float(value), self._label(trial.trial_id))
+        goal = self.objective.primary
+        value = result.get(goal.metric)
+        if isinstance(value, (int, float)) and goal.better(value, self._best[0] if self._best else None):
+            self._best = (float(value), self._label(trial.trial_id))
         epochs = trial.config.get("epochs")
         epoch = f"epoch {result.get('epoch', result.get('training_iteration', '?'))}" + (f"/{epochs}" if epochs else "")
         seconds = result.get("time_this_iter_s")
         timing = f", {seconds:.0f} s" if isinstance(seconds, (int, float)) else ""
         loss = result.get("train_loss")
         detail = f" (train_loss {compact(loss)}{timing})" if isinstance(loss, (int, float)) else ""
-        self._print(f"{self._label(trial.trial_id)} {epoch}: {self.metric} {compact(value)}{detail}")
+        self._print(f"{self._label(trial.trial_id)} {epoch}: {self._figures(result)}{detail}")
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         last = trial.last_result or {}
         ran = last.get("epoch", last.get("training_iteration", "?"))
-        value = compact(last.get(self.metric))
+        figures = self._figures(last)
         if last.get(FINAL_KEY) == 1.0:
             early = " (early stopping: no improvement)" if last.get("stopped_early") == 1.0 else ""
-            self._print(f"{self._label(trial.trial_id)} completed after {ran} epoch(s){early}: {self.metric} {value}")
+            if last.get("ended_by_budget") == 1.0:
+                early = " (the sweep's budget is spent)"
+            self._print(f"{self._label(trial.trial_id)} completed after {ran} epoch(s){early}: {figures}")
         else:
-            self._print(f"{self._label(trial.trial_id)} stopped early by ASHA after {ran} epoch(s): {self.metric} {value}")
+            self._print(f"{self._label(trial.trial_id)} stopped early by ASHA after {ran} epoch(s): {figures}")
 
     def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._print(f"{self._label(trial.trial_id)} failed ({self._headline(trial)}); "
@@ -102,9 +103,13 @@ class ConsoleProgress(Callback):
         running = sum(1 for t in trials if t.status == "RUNNING")
         done = sum(1 for t in trials if t.status in ("TERMINATED", "ERROR"))
         waiting = sum(1 for t in trials if t.status == "PENDING")
-        best = f"; best {self.metric} {compact(self._best[0])} ({self._best[1]})" if self._best else ""
+        best = f"; best {self.objective.primary.metric} {compact(self._best[0])} ({self._best[1]})" if self._best else ""
         minutes = (now - self._started) / 60
         self._print(f"{running} running, {done} finished, {waiting} waiting{best}; {minutes:.0f} min so far")
+
+    def _figures(self, result: dict) -> str:
+        """``val_macro_f1 0.527`` (every objective metric, in order)."""
+        return ", ".join(f"{metric} {compact(result.get(metric))}" for metric in self.objective.metrics)
 
     def _label(self, trial_id: str) -> str:
         return self.tracker.trial_numbers().label(trial_id)

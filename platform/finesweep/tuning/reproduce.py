@@ -88,15 +88,15 @@ def original_trial(tracking_uri: str, run_id: str) -> tuple[Any, Any]:
 
 def reproduction_job(tracking_uri: str, run: Any, parent: Any, sweep: str) -> dict[str, Any]:
     """The sweep's resolved job turned into a one-trial sweep of the trial's own values."""
-    from finesweep.config.loader import parse_yaml_text
     from finesweep.tracking.record import resolved_job
 
     job = resolved_job(tracking_uri, parent.info.run_id)
     job.pop("overrides", None)  # a record of the original command line, not a job key
     searched = [name for name in parent.data.tags.get("finesweep.searched", "").split(",") if name]
-    # MLflow keeps params as text; YAML reads them back as the numbers, strings and lists they were
-    values = {name: parse_yaml_text(run.data.params[name]) for name in searched if name in run.data.params}
-    job["search"] = {**job["search"], "algorithm": "grid", "num_samples": 1, "space": None,
+    values = _trial_values(run, searched)
+    # one grid point; no warm start or budget: the trial's own values, run to the original's end
+    job["search"] = {**job["search"], "algorithm": "grid", "num_samples": 1, "space": None, "options": {},
+                     "warm_start": [], "budget": None,
                      "overrides": {name: {"distribution": "choice", "values": [value]} for name, value in values.items()}}  # fmt: skip
     # no early stopping: ASHA's decision depended on the other trials. A trial it stopped after k
     # epochs runs on to its planned epochs, and the figures are compared at epoch k.
@@ -107,6 +107,19 @@ def reproduction_job(tracking_uri: str, run: Any, parent: Any, sweep: str) -> di
     job["name"] = sweep
     job["model"] = {**job["model"], "base": _absolute_base(job["model"]["base"], parent)}
     return job
+
+
+def _trial_values(run: Any, searched: list[str]) -> dict[str, Any]:
+    """The trial's sampled values, typed: from the JSON its run recorded, else (runs recorded before
+    that) its text params read as YAML."""
+    from finesweep.config.loader import parse_yaml_text
+    from finesweep.tracking.runs import TAG_CONFIG
+    from finesweep.tracking.trials import trial_config
+
+    if run.data.tags.get(TAG_CONFIG):
+        config = trial_config(run, {})
+        return {name: config[name] for name in searched if name in config}
+    return {name: parse_yaml_text(run.data.params[name]) for name in searched if name in run.data.params}
 
 
 def _absolute_base(base: str, parent: Any) -> str:
@@ -123,7 +136,8 @@ def reproduce(tracking_uri: str, run_id: str, verbose: int = 1, show_tracebacks:
     from finesweep.config import load_job
     from finesweep.tracking.record import recorded_data
     from finesweep.tracking.runs import TAG_SWEEP, TAG_TRIAL
-    from finesweep.tuning.sweep import run_sweep
+    from finesweep.tracking.trials import recorded_objective
+    from finesweep.tuning.sweep import SweepOptions, run_sweep
 
     run, parent = original_trial(tracking_uri, run_id)
     original_sweep, trial_id = run.data.tags[TAG_SWEEP], run.data.tags[TAG_TRIAL]
@@ -138,9 +152,9 @@ def reproduce(tracking_uri: str, run_id: str, verbose: int = 1, show_tracebacks:
         loaded = load_job(path)
         # the data is read where the sweep found it, and only if its files still have their sha256
         with recorded_data(tracking_uri, parent.info.run_id):
-            summary = run_sweep(loaded, name=sweep, verbose=verbose, show_tracebacks=show_tracebacks,
-                                reproduces=origin)  # fmt: skip
-    return compare(tracking_uri, run, summary.name, parent.data.tags.get("finesweep.metric", ""))
+            options = SweepOptions(verbose=verbose, show_tracebacks=show_tracebacks, reproduces=origin)
+            summary = run_sweep(loaded, name=sweep, options=options)
+    return compare(tracking_uri, run, summary.name, recorded_objective(parent.data.tags).primary.metric)
 
 
 def compare(tracking_uri: str, original: Any, sweep: str, metric: str) -> Comparison:

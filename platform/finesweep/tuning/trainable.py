@@ -72,8 +72,8 @@ def build_trainer(config: dict[str, Any], spec: TrialSpec, trial_id: str, callba
             failure_config=ray.train.FailureConfig(max_failures=spec.max_retries),
             checkpoint_config=ray.train.CheckpointConfig(
                 num_to_keep=spec.keep_checkpoints,  # the best by the sweep metric (+ the latest)
-                checkpoint_score_attribute=spec.metric,
-                checkpoint_score_order=spec.mode,
+                checkpoint_score_attribute=spec.objective.primary.metric,
+                checkpoint_score_order=spec.objective.primary.mode,
             ),
         ),
     )

@@ -29,13 +29,15 @@ def config_key(config: dict[str, Any], names: list[str]) -> tuple[tuple[str, str
 class UniqueConfigurations(Searcher):
     """A Tune searcher that forwards to ``searcher`` but never suggests a configuration twice."""
 
-    def __init__(self, searcher: Searcher, points: dict[str, list[Any]], seed: int):
+    def __init__(self, searcher: Searcher, points: dict[str, list[Any]], seed: int,
+                 already_run: list[dict[str, Any]] = ()):  # fmt: skip
         super().__init__(metric=searcher.metric, mode=searcher.mode)
         self.searcher = searcher
         self.points = points  # every value of every searched parameter (a finite space)
         self.names = sorted(points)
         self.rng = random.Random(seed)
-        self.seen: set[tuple[tuple[str, str], ...]] = set()
+        # configurations run before this searcher started (the sweep's own trials, given --more)
+        self.seen: set[tuple[tuple[str, str], ...]] = {config_key(c, self.names) for c in already_run}
         self.inner_id: dict[str, str] = {}  # Tune's trial id -> the id the sampler knows it by
         self.outside: dict[str, dict[str, Any]] = {}  # trials whose point the sampler did not propose
         self.discarded = 0  # repeated proposals thrown away (reported by tests and benchmarks)
@@ -86,8 +88,17 @@ class UniqueConfigurations(Searcher):
             self.searcher.on_trial_complete(self.inner_id.pop(trial_id), result=result, error=error)
             return
         config = self.outside.pop(trial_id, None)
-        value = (result or {}).get(self.metric) if self.metric else None
-        if config is not None and not error and isinstance(value, (int, float)):
+        if config is not None and not error and result:
+            self._tell_outside(config, result)
+
+    def _tell_outside(self, config: dict[str, Any], result: dict) -> None:
+        """Give the sampler a point it did not propose, with every objective value it optimises."""
+        add = getattr(self.searcher, "add_prior", None)
+        if add is not None:  # a StudySearch: several objectives and constraints
+            add(config, result)
+            return
+        value = result.get(self.metric) if isinstance(self.metric, str) else None
+        if isinstance(value, (int, float)):
             self.searcher.add_evaluated_point(config, float(value))
 
     def get_state(self) -> dict[str, Any]:

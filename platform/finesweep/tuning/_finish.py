@@ -1,0 +1,198 @@
+"""Closing a sweep: queued MLflow writes, the summary, the Pareto and feasibility tags, plots, and
+the parent run's end, whatever fails on the way."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from finesweep.errors import TrackingError
+from finesweep.tuning._output import say
+from finesweep.tuning._state import SweepState
+
+# Resources Ray reports that are not handed out to tasks; ignored by the leak check.
+_UNTRACKED = ("memory", "object_store_memory")
+
+
+@dataclass
+class Closing:
+    """What the end of a sweep needs besides its state."""
+
+    plan: Any  # the ConcurrencyPlan
+    outbox: Any
+    failed: bool
+    ended_by: str = "trials"  # "trials" (num_samples or the space ran out), "budget.wall", "budget.trial_epochs"
+
+
+def finish(state: SweepState, closing: Closing) -> Any:
+    """Record queued writes, summarise, tag, plot, and close the parent run.
+
+    Runs in the sweep's ``finally``: when Tune itself failed, a second error here must neither
+    replace Tune's nor leave the parent run RUNNING, so each step is guarded and the parent run
+    is always closed; when Tune succeeded, the first such error is raised after closing it.
+    """
+    from finesweep.tuning.sweep import SweepSummary
+
+    released, leaked = wait_for_release()
+    problems: list[BaseException] = []
+    summary = SweepSummary(state.name, state.tracking_uri, state.tracker.parent_id or "", state.objective, {},
+                           wall_time_s=time.time() - state.started, max_concurrent=closing.plan.max_concurrent,
+                           resources_released=released, leaked=leaked, storage_path=str(state.results))  # fmt: skip
+    for step in (_drain, _retire_orphans):
+        try:
+            step(state, closing)
+        except Exception as exc:  # noqa: BLE001 - reported below, after the parent run is closed
+            problems.append(exc)
+    try:
+        summary = summarise(state, closing, released, leaked)
+        _tag_trials(state, summary)
+    except Exception as exc:  # noqa: BLE001
+        problems.append(exc)
+    _log_plots(state)
+    failed = closing.failed or bool(problems)
+    try:
+        state.tracker.finish_parent(_summary_metrics(summary), _summary_tags(summary, failed), failed=failed)
+    except Exception as exc:  # noqa: BLE001
+        problems.append(exc)
+    if problems and closing.failed:
+        for problem in problems:  # Tune's own error is the one raised; these are secondary
+            say(f"warning: while closing the failed sweep: {type(problem).__name__}: {problem}")
+    elif problems:
+        raise problems[0]
+    return summary
+
+
+def wait_for_release(timeout_s: float = 60.0) -> tuple[bool, dict[str, float]]:
+    """Wait until every CPU/GPU/custom resource is free again; return (released, what is still held)."""
+    import ray
+
+    deadline = time.time() + timeout_s
+    while True:
+        total = ray.cluster_resources()
+        free = ray.available_resources()
+        held = {
+            key: total[key] - free.get(key, 0.0)
+            for key in total
+            if key not in _UNTRACKED and not key.startswith("node:") and total[key] - free.get(key, 0.0) > 1e-6
+        }
+        if not held or time.time() > deadline:
+            return not held, held
+        time.sleep(0.5)
+
+
+def _drain(state: SweepState, closing: Closing) -> None:
+    """Write what an MLflow outage queued; if the server does not come back, say what is missing."""
+    outbox, retry_for_s = closing.outbox, state.loaded.job.tracking.retry_for_s
+    if outbox.outages:
+        say(f"MLflow writes failed {outbox.outages} time(s) during the sweep (queued and retried)")
+    if not outbox.drain(retry_for_s):
+        raise TrackingError(
+            f"MLflow could not record the sweep within tracking.retry_for_s={retry_for_s:g} s of retrying: "
+            f"{outbox.gap()}. Training finished; every trial's results and checkpoints are under {state.results}"
+        )
+
+
+def _retire_orphans(state: SweepState, closing: Closing) -> None:
+    if closing.failed:
+        return
+    orphans = state.tracker.close_orphans()
+    if orphans:
+        say(f"retired {len(orphans)} trial run(s) the interrupted driver had started but Tune never saved "
+            f"(rerun as new trials; soft-deleted in MLflow): {', '.join(orphans)}")  # fmt: skip
+
+
+def summarise(state: SweepState, closing: Closing, released: bool, leaked: dict[str, float]) -> Any:
+    """The sweep's summary, read back from MLflow (every trial, those before a resume included)."""
+    from finesweep.tracking.leaderboard import leaderboard
+    from finesweep.tuning.sweep import SweepSummary
+
+    tracker = state.tracker
+    board = leaderboard(state.tracking_uri, state.name)
+    best = board.table.iloc[0] if not board.table.empty else None
+    firsts = sorted(tracker.metric_values("time_to_first_step_s"))  # every trial, pruned ones too
+    return SweepSummary(
+        name=state.name,
+        tracking_uri=state.tracking_uri,
+        parent_run_id=tracker.parent_id,
+        objective=state.objective,
+        statuses=tracker.trial_statuses(),
+        errors=tracker.trial_errors(),
+        startup=tracker.mean_metrics("startup_"),
+        storage_path=str(state.results),
+        best_trial_id=None if best is None else best["trial_id"],
+        best_value=None if best is None else float(best[state.objective.primary.metric]),
+        front=list(board.front),
+        infeasible=int((~board.table["feasible"].astype(bool)).sum()) if "feasible" in board.table else 0,
+        ended_by=closing.ended_by,
+        warm_started=len(state.prior.trials) if state.prior is not None and not state.options.more else 0,
+        wall_time_s=time.time() - state.started,
+        max_concurrent=closing.plan.max_concurrent,
+        resources_released=released,
+        leaked=leaked,
+        mean_time_to_first_step_s=(sum(firsts) / len(firsts)) if firsts else None,
+        median_time_to_first_step_s=statistics.median(firsts) if firsts else None,
+        experiment_id=tracker.experiment_id or "",
+    )
+
+
+def _tag_trials(state: SweepState, summary: Any) -> None:
+    """Tag each completed trial on or off the Pareto front (several objectives) and feasible or
+    not (constraints), so MLflow's runs table can filter on them."""
+    objective = state.objective
+    if not objective.multi and not objective.constraints:
+        return
+    for run in state.tracker.completed_runs():
+        tags = {}
+        if objective.multi:
+            tags["finesweep.pareto"] = str(run.data.tags.get("finesweep.trial_id") in summary.front).lower()
+        if objective.constraints:
+            violations = objective.violations(run.data.metrics)
+            tags["finesweep.feasible"] = str(not violations).lower()
+            tags["finesweep.violations"] = "; ".join(violations) or "none"
+        state.tracker.set_trial_tags(run.info.run_id, tags)
+
+
+def _log_plots(state: SweepState) -> None:
+    """Attach the sweep's plots to its parent run; a plotting problem never fails the sweep."""
+    from finesweep.tracking.report import log_sweep_plots
+
+    try:
+        log_sweep_plots(state.tracking_uri, state.name)
+    except Exception as exc:  # noqa: BLE001 - plots are a convenience; the runs are already recorded
+        say(f"warning: could not render the sweep's plots ({type(exc).__name__}: {exc})")
+
+
+def _summary_metrics(summary: Any) -> dict[str, float]:
+    metrics = {
+        "n_trials": len(summary.statuses),
+        "n_completed": summary.count("completed"),
+        "n_pruned": summary.count("pruned"),
+        "n_failed": summary.count("failed"),
+        "sweep_wall_time_s": summary.wall_time_s,
+        "max_concurrent_trials": summary.max_concurrent,
+    }
+    if summary.best_value is not None:
+        metrics[f"best_{summary.objective.primary.metric}"] = summary.best_value
+    if summary.objective.multi:
+        metrics["pareto_front_size"] = len(summary.front)
+    if summary.objective.constraints:
+        metrics["n_infeasible"] = summary.infeasible
+    if summary.mean_time_to_first_step_s is not None:
+        metrics["mean_time_to_first_step_s"] = summary.mean_time_to_first_step_s
+    if summary.median_time_to_first_step_s is not None:
+        metrics["median_time_to_first_step_s"] = summary.median_time_to_first_step_s
+    metrics.update({f"mean_{key}": value for key, value in summary.startup.items()})
+    return metrics
+
+
+def _summary_tags(summary: Any, failed: bool) -> dict[str, str]:
+    status = "failed" if failed else ("budget_spent" if summary.ended_by.startswith("budget") else "finished")
+    tags = {"finesweep.status": status, "finesweep.resources_released": str(summary.resources_released),
+            "finesweep.ended_by": summary.ended_by}  # fmt: skip
+    if summary.best_trial_id:
+        tags["finesweep.best_trial_id"] = summary.best_trial_id
+    if summary.objective.multi:
+        tags["finesweep.pareto_front"] = ",".join(summary.front)
+    return tags

@@ -1,0 +1,84 @@
+"""What a sweep reads before Ray starts: its data, its base model, the baselines, and the earlier
+trials its searcher starts from."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from finesweep.tuning._output import say
+from finesweep.tuning._state import SweepState
+
+
+def read_inputs(state: SweepState) -> None:
+    """Data (read, split, checked), base model (resolved, tokenizer loaded, LoRA targets checked),
+    pre-tokenized splits and baselines, then the prior trials; every check before Ray starts."""
+    from finesweep.models.lora import check_targets_without_weights
+    from finesweep.models.resolve import resolve_base_model
+
+    loaded, task = state.loaded, state.task
+    job = loaded.job
+    data = task.prepare_data(loaded)
+    task.check_prepared(loaded, data)
+    say(f"data {data.describe()}")
+    for warning in getattr(data, "warnings", []):
+        say(f"warning: {warning}")
+    if state.options.reproduces is not None:
+        state.options.reproduces.check_data(data.fingerprint, data.source)
+    base = resolve_base_model(job.model.base, loaded.path.parent)
+    _check_hub(base)
+    _preflight_tokenizer(base.location, job.model.trust_remote_code)
+    check_targets_without_weights(base.location, job.model.lora_target_modules, job.model.trust_remote_code)
+    task.pretokenize(loaded, data, base.location)
+    say(f"base model {base.reference} ({base.kind}: {base.location})")
+    state.data, state.base = data, base
+    if not state.options.resume:  # a resumed sweep logged its baselines when it started
+        state.baseline = task.baseline_metrics(loaded, data, base.location)
+        if state.baseline:
+            shown = ", ".join(f"{k} {v:.4f}" for k, v in sorted(state.baseline.items()))
+            say(f"baseline (logged on the parent run): {shown}")
+    state.prior = _prior_trials(state)
+
+
+def _check_hub(base: Any) -> None:
+    if base.kind != "hub":
+        return
+    from finesweep.errors import ModelError
+    from finesweep.models.resolve import hub_unavailable
+
+    problem = hub_unavailable(base.location)
+    if problem:
+        raise ModelError(problem)
+
+
+def _preflight_tokenizer(location: str, trust_remote_code: bool) -> None:
+    """Load the tokenizer once on the driver so a missing or offline-unavailable model fails now."""
+    from transformers import AutoTokenizer
+
+    from finesweep.errors import ModelError
+
+    try:
+        AutoTokenizer.from_pretrained(location, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelError(f"model.base: cannot load {location!r}: {first}") from None
+
+
+def _prior_trials(state: SweepState) -> Any:
+    """``--more``: every finished trial of this sweep; a new sweep: its warm-start sources' trials
+    that fit (printed: what was taken, what was skipped and why); otherwise nothing."""
+    from finesweep.tuning.warm_start import WarmStart, WarmStartRequest, sweep_history, warm_start
+
+    loaded = state.loaded
+    request = WarmStartRequest(loaded.job.task, state.objective, loaded.space, state.data.fingerprint,
+                               loaded.job.search.warm_start_transfer)  # fmt: skip
+    if state.options.more:
+        parent = state.tracker.client.get_run(state.tracker.find_parent())
+        history = sweep_history(state.tracking_uri, parent, request)
+        say(f"--more {state.options.more}: the searcher continues from the sweep's {len(history.trials)} finished trial(s)")
+        return history
+    if state.options.resume or not state.warm_sources:
+        return WarmStart()
+    found = warm_start(state.tracking_uri, state.warm_sources, request)
+    for line in found.lines():
+        say(line)
+    return found

@@ -1,0 +1,110 @@
+"""Every check a sweep can fail before it reads its data: name, tracking store, resources,
+storage, and whether it is new, resumed or extended."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timezone
+from typing import Any
+
+from finesweep.config.loader import LoadedJob
+from finesweep.errors import ConfigError, SweepError
+from finesweep.tuning._output import say
+from finesweep.tuning._state import Console, SweepOptions, SweepState
+
+# A parent run's finesweep.status once the sweep has ended on its own; --more extends only those.
+ENDED = ("finished", "budget_spent")
+
+
+def default_sweep_name(loaded: LoadedJob) -> str:
+    """``<job name>-<UTC timestamp>``, unique per start."""
+    return f"{loaded.name}-{datetime.now(timezone.utc).strftime('%Y%m%d-%H%M%S')}"
+
+
+def prepare_sweep(loaded: LoadedJob, name: str | None, options: SweepOptions) -> SweepState:
+    """The sweep's state, after every check that needs neither its data nor Ray: tracking store,
+    sweep name, resources, storage, then whether it may start, resume or be extended."""
+    from finesweep.storage import preflight_storage, sweep_location
+    from finesweep.tasks import get_task
+    from finesweep.tracking.runs import SweepTracker, git_commit
+    from finesweep.tracking.store import check_reachable, resolve_tracking_uri
+
+    job = loaded.job
+    sweep = name or default_sweep_name(loaded)
+    _check_sweep_name(sweep)
+    tracking_uri = resolve_tracking_uri(job.tracking.uri)
+    check_reachable(tracking_uri)
+    _check_local_resources(job.scaling)
+    # nothing is created locally: a sweep refused later (bad data, a LoRA target the model lacks)
+    # leaves no folder behind
+    preflight_storage(job.storage_path)
+    say(f"sweep {sweep!r}: task {job.task}, tracking {tracking_uri}")
+    console = Console(job.verbose if options.verbose is None else options.verbose, options.show_tracebacks)
+    tracker = SweepTracker(tracking_uri, job.tracking.experiment, sweep)
+    state = SweepState(loaded, get_task(job.task), sweep, options, tracking_uri, tracker,
+                       sweep_location(job.storage_path, sweep), console, commit=git_commit(_code_folder()))  # fmt: skip
+    _check_continuation(state)
+    return state
+
+
+def _code_folder() -> Any:
+    """The folder of the code that runs (its git commit is the sweep's provenance)."""
+    from pathlib import Path
+
+    import finesweep
+
+    return Path(finesweep.__file__).resolve().parent
+
+
+def _check_sweep_name(sweep: str) -> None:
+    """The sweep name becomes a folder under storage_path: it must not climb out of it."""
+    from finesweep.config.names import name_problem
+
+    problem = name_problem(sweep, "--name")
+    if problem:
+        raise ConfigError([problem])
+
+
+def _check_local_resources(scaling: Any) -> None:
+    """When this sweep will start its own local Ray, check a trial fits this machine first, so an
+    impossible request fails in milliseconds instead of after Ray's start (about 12 s here)."""
+    import ray
+
+    if ray.is_initialized() or os.environ.get("RAY_ADDRESS"):
+        return  # a cluster's resources are known only once connected; planning checks them then
+    from finesweep.tuning.planning import local_machine_resources, plan_concurrency
+
+    plan_concurrency([local_machine_resources()], scaling, 1)
+
+
+def _check_continuation(state: SweepState) -> None:
+    """A new sweep needs a fresh name; a resumed one its parent run and Tune state; an extended
+    one (``--more``) a parent run whose sweep has ended."""
+    from ray.tune import Tuner
+
+    from finesweep.storage import for_ray
+
+    parent_id = state.tracker.find_parent()
+    options, sweep, experiment = state.options, state.name, state.loaded.job.tracking.experiment
+    if parent_id is not None and not options.resume:
+        raise SweepError(
+            f"a sweep named {sweep!r} already exists in experiment {experiment!r}; continue it with "
+            f"`finesweep sweep {state.loaded.path.name} --name {sweep} --resume` (add --more K for K more trials) "
+            "or choose another --name"
+        )
+    if options.more and not options.resume:
+        raise SweepError(f"--more {options.more}: extends an existing sweep; add --resume and its --name")
+    if options.resume and parent_id is None:
+        raise SweepError(f"--resume: no sweep named {sweep!r} in experiment {experiment!r}")
+    if options.more:
+        tags = state.tracker.client.get_run(parent_id).data.tags
+        status = tags.get("finesweep.status", "")
+        state.extension = int(tags.get("finesweep.extensions", "0")) + 1  # this is the sweep's n-th --more
+        if status not in ENDED:
+            raise SweepError(
+                f"--more: sweep {sweep!r} has not ended (its status is {status or 'unknown'}); finish it with "
+                "--resume first, then add trials with --resume --more K"
+            )
+        return
+    if options.resume and not Tuner.can_restore(*for_ray(state.results)):
+        raise SweepError(f"--resume: no Tune state for {sweep!r} under {state.results}")

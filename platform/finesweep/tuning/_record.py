@@ -1,0 +1,137 @@
+"""The sweep's parent run: what it records when the sweep starts (tags, identifying params, the
+job files, the baselines, the warm-start sources), and the tags every trial run shares."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import yaml
+
+from finesweep.config.loader import LoadedJob
+from finesweep.tuning._output import say
+from finesweep.tuning._state import SweepState
+
+DATA_SOURCE_ARTIFACT = "resolved/data_source.json"
+
+
+def open_parent(state: SweepState) -> None:
+    """Start the parent run, or reopen it on ``--resume`` (and ``--more``, which records its trials
+    under the same parent)."""
+    tracker = state.tracker
+    tracker.run_tags = source_tags(state.loaded, state.commit)
+    if state.options.reproduces is not None:  # a reproduction comes from the original's job file
+        tracker.run_tags.update(state.options.reproduces.source_tags)
+    tracker.dataset_inputs = _dataset_inputs(state)
+    if state.options.resume:
+        tracker.reopen_parent()
+        _note_extension(state)
+        if not state.options.more:
+            say(f"resuming sweep {state.name!r}: finished trials are kept, unfinished ones continue from their checkpoints")
+        return
+    tracker.start_parent(_parent_tags(state), _parent_params(state.loaded))
+    _log_parent_files(state)
+    if state.baseline:
+        tracker.log_parent_metrics(state.baseline)
+
+
+def _parent_tags(state: SweepState) -> dict[str, str]:
+    job, data = state.loaded.job, state.data
+    tags = {
+        "finesweep.objective": state.objective.to_json(),
+        # the primary goal, as its own tags: what MLflow's UI and older readers sort by
+        "finesweep.metric": state.objective.primary.metric,
+        "finesweep.mode": state.objective.primary.mode,
+        "finesweep.task": job.task,
+        "finesweep.job": state.loaded.name,
+        "finesweep.searched": ",".join(state.loaded.space),
+        "finesweep.dataset_fingerprint": data.fingerprint,
+        "finesweep.base_model": state.base.reference,
+        "finesweep.storage_path": str(state.results),
+        "finesweep.trial_runtime": job.scaling.runtime,
+    }
+    if state.prior is not None and state.prior.trials:
+        tags["finesweep.warm_start"] = ",".join(state.warm_sources)
+        tags["finesweep.warm_start_trials"] = str(len(state.prior.trials))
+    if state.options.reproduces is not None:
+        tags.update(state.options.reproduces.tags())
+    return tags
+
+
+def _note_extension(state: SweepState) -> None:
+    """Record on the parent that ``--more`` added trials, and which extension this is."""
+    if not state.options.more:
+        return
+    state.tracker.set_parent_tags({"finesweep.extensions": str(state.extension),
+                                   f"finesweep.extension_{state.extension}": f"{state.options.more} more trials"})  # fmt: skip
+
+
+def _parent_params(loaded: LoadedJob) -> dict[str, Any]:
+    """A few identifying params: the job file itself is an artifact (``job/``, ``resolved/job.yaml``)."""
+    job = loaded.job
+    return {
+        "task": job.task,
+        "dataset": job.dataset.name or job.dataset.path,
+        "base_model": job.model.base,
+        "algorithm": job.search.algorithm,
+        "num_samples": job.search.num_samples,
+        "objective": loaded.objective.describe(),
+        "searched": ",".join(loaded.space) or "(none)",
+        "tracking.uri": job.tracking.uri or "",
+    }
+
+
+def _log_parent_files(state: SweepState) -> None:
+    loaded, tracker, data = state.loaded, state.tracker, state.data
+    tracker.log_parent_file(loaded.path, "job")
+    if loaded.space_path is not None:
+        tracker.log_parent_file(loaded.space_path, "job")
+    space = {name: spec.model_dump() for name, spec in loaded.space.items()}
+    tracker.log_parent_text(yaml.safe_dump({"parameters": space}, sort_keys=False), "resolved/search_space.yaml")
+    resolved = {**loaded.job.model_dump(), "train": loaded.params.model_dump(), "overrides": list(loaded.overrides)}
+    for key in ("path", "validation_path", "test_path"):  # absolute, so promotion can re-read the data
+        if resolved["dataset"].get(key):
+            resolved["dataset"][key] = str(loaded.resolve_path(resolved["dataset"][key]))
+    tracker.log_parent_text(yaml.safe_dump(resolved, sort_keys=False), "resolved/job.yaml")
+    tracker.log_parent_text(json.dumps(data.summary(), indent=2), "data_summary.json")
+    tracker.log_parent_text(json.dumps(data_source_record(loaded, data), indent=2), DATA_SOURCE_ARTIFACT)
+
+
+def data_source_record(loaded: LoadedJob, data: Any) -> dict[str, Any]:
+    """Where the sweep's data came from: the catalog entry and the data directory it was read
+    from, or the user's files with their sha256. ``promote-best-model`` and ``report`` re-read the
+    data from there, without the environment the sweep ran in, and refuse a changed file."""
+    from finesweep.data.catalog import data_dir
+
+    folder = data_dir()
+    return {
+        "catalog": loaded.job.dataset.name,
+        "data_dir": str(folder) if folder is not None and loaded.job.dataset.name else None,
+        "files": dict(getattr(data, "files", {})),
+    }
+
+
+def source_tags(loaded: LoadedJob, commit: str | None) -> dict[str, str]:
+    """MLflow's own tags for where a run came from (the UI's Source and User columns): the job file,
+    the git commit of the code that runs, and the user who ran it."""
+    import getpass
+
+    tags = {"mlflow.source.name": str(loaded.path), "mlflow.source.type": "LOCAL"}
+    if commit:
+        tags["mlflow.source.git.commit"] = commit
+    try:
+        tags["mlflow.user"] = getpass.getuser()
+    except (KeyError, OSError):  # no user name for this uid (some containers)
+        pass
+    return tags
+
+
+def _dataset_inputs(state: SweepState) -> list[Any]:
+    """The training/validation/test splits as MLflow dataset inputs; never fails the sweep."""
+    from finesweep.tracking.datasets import dataset_inputs
+
+    try:
+        return dataset_inputs(state.data, data_source_record(state.loaded, state.data)["data_dir"])
+    except Exception as exc:  # noqa: BLE001 - a description of the data is not worth a failed sweep
+        say(f"warning: the data is not logged as MLflow dataset inputs ({type(exc).__name__}: {exc})")
+        return []

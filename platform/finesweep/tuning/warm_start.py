@@ -1,0 +1,119 @@
+"""Earlier trials as the searcher's prior: a warm start from other sweeps, or a sweep's own trials
+when ``--more`` extends it.
+
+A warm start takes the completed trials of each source sweep that match this one: the same task,
+the same objective metrics, every searched value inside the current space, and (unless
+``search.warm_start_transfer``) the same data fingerprint. What it takes and what it skips is
+printed with the reason, and the parent run records the sources. Trial values are read from the
+JSON each trial run records (``finesweep.config``), typed; older runs fall back to their text
+params, read with the current space's types.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from finesweep.config.space import contains
+from finesweep.errors import SweepError
+from finesweep.objective import Objective
+from finesweep.tracking.listing import sweep_trials
+from finesweep.tracking.runs import TAG_STATUS, TAG_TRIAL
+from finesweep.tracking.trials import recorded_objective, trial_config
+from finesweep.tuning.study_search import PriorTrial
+
+
+@dataclass(frozen=True)
+class WarmStartRequest:
+    """What this sweep is, for matching earlier trials against it."""
+
+    task: str
+    objective: Objective
+    space: dict[str, Any]
+    fingerprint: str
+    transfer: bool = False
+
+
+@dataclass
+class WarmStart:
+    """The prior trials taken, and for each source what was skipped and why."""
+
+    trials: list[PriorTrial] = field(default_factory=list)
+    skipped: Counter = field(default_factory=Counter)  # (sweep, reason) -> trials
+    notes: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        """What the sweep prints: the trials taken per source, then each reason for skipping."""
+        taken = Counter(trial.source.split("/")[0] for trial in self.trials)
+        lines = [f"warm start: {count} trial(s) from {sweep!r}" for sweep, count in sorted(taken.items())]
+        lines += [f"warm start: skipped {count} trial(s) of {sweep!r}: {reason}" for (sweep, reason), count in sorted(self.skipped.items())]
+        return lines + self.notes
+
+
+def warm_start(tracking_uri: str, sources: list[str], request: WarmStartRequest) -> WarmStart:
+    """The completed trials of ``sources`` that fit ``request`` (SweepError for an unknown sweep)."""
+    from finesweep.tracking.leaderboard import sweep_parent
+    from finesweep.tracking.store import client
+
+    mlflow_client, found = client(tracking_uri), WarmStart()
+    for sweep in sources:
+        try:
+            parent = sweep_parent(mlflow_client, sweep)
+        except Exception as exc:  # noqa: BLE001 - TrackingError: named as a warm-start source
+            raise SweepError(f"search.warm_start: {exc}") from None
+        reason = _sweep_mismatch(parent, request)
+        runs = sweep_trials(mlflow_client, parent.info.experiment_id, sweep)
+        if reason is not None:
+            found.skipped[(sweep, reason)] += len(runs)
+            continue
+        if parent.data.tags.get("finesweep.dataset_fingerprint") != request.fingerprint:
+            found.notes.append(f"warm start: {sweep!r} ran on other data; its trials are taken because "
+                               "search.warm_start_transfer is true")  # fmt: skip
+        for run in runs:
+            _take(run, sweep, request, found, statuses=("completed",))
+    return found
+
+
+def _sweep_mismatch(parent: Any, request: WarmStartRequest) -> str | None:
+    """Why no trial of this sweep can inform the current one, or None."""
+    tags = parent.data.tags
+    if tags.get("finesweep.task") != request.task:
+        return f"its task is {tags.get('finesweep.task')}, not {request.task}"
+    recorded = recorded_objective(tags)
+    if recorded.metrics != request.objective.metrics:
+        return f"it optimised {', '.join(recorded.metrics)}, not {', '.join(request.objective.metrics)}"
+    if not request.transfer and tags.get("finesweep.dataset_fingerprint") != request.fingerprint:
+        return ("it ran on other data (dataset fingerprint "
+                f"{tags.get('finesweep.dataset_fingerprint')}, this sweep's is {request.fingerprint}); "
+                "set search.warm_start_transfer: true to take them anyway")  # fmt: skip
+    return None
+
+
+def _take(run: Any, sweep: str, request: WarmStartRequest, found: WarmStart, statuses: tuple[str, ...]) -> None:
+    status = run.data.tags.get(TAG_STATUS)
+    if status not in statuses:
+        found.skipped[(sweep, f"{status}, not {' or '.join(statuses)}")] += 1
+        return
+    config = trial_config(run, request.space)
+    outside = [name for name, spec in request.space.items() if name not in config or not contains(spec, config[name])]
+    if outside:
+        found.skipped[(sweep, f"{', '.join(outside)} outside the current space")] += 1
+        return
+    if request.objective.values(run.data.metrics) is None:
+        found.skipped[(sweep, "an objective metric is missing")] += 1
+        return
+    params = {name: config[name] for name in request.space}
+    found.trials.append(PriorTrial(f"{sweep}/{run.data.tags.get(TAG_TRIAL)}", params, dict(run.data.metrics)))
+
+
+def sweep_history(tracking_uri: str, parent: Any, request: WarmStartRequest) -> WarmStart:
+    """Every finished trial of the sweep itself (completed and ASHA-stopped, as its searcher saw
+    them), for ``--more``: the searcher continues from all of them."""
+    from finesweep.tracking.store import client
+
+    found = WarmStart()
+    sweep = parent.data.tags.get("finesweep.sweep", "")
+    for run in sweep_trials(client(tracking_uri), parent.info.experiment_id, sweep):
+        _take(run, sweep, request, found, statuses=("completed", "pruned"))
+    return found
