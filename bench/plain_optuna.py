@@ -95,7 +95,7 @@ def main(job_path: str, configs_path: str, out_path: str, threads: str = "0", sh
     config = baseline_spec(loaded, base.location)  # the same base model, LoRA targets and task
     distributions = to_optuna(loaded.space)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(direction="maximize" if loaded.job.search.mode == "max" else "minimize")
+    study = optuna.create_study(direction=loaded.objective.primary.optuna_direction)
     for values in json.loads(Path(configs_path).read_text())[index::count]:
         study.enqueue_trial(values)
     trials: list[dict[str, Any]] = []
@@ -103,9 +103,9 @@ def main(job_path: str, configs_path: str, out_path: str, threads: str = "0", sh
     def objective(trial: Any) -> float:
         values = {name: _suggest(trial, name, dist) for name, dist in distributions.items()}
         params = task.params_model.model_validate({**loaded.params.model_dump(), **values})
-        value, timings = _train_one(task, params, data, config, loaded.job.search.metric)
+        value, timings = _train_one(task, params, data, config, loaded.objective.primary.metric)
         trials.append({"values": values, "value": value, **timings})
-        print(f"plain optuna: trial {len(trials)}: {loaded.job.search.metric} {value:.4f} in {timings['trial_s']:.1f} s", flush=True)
+        print(f"plain optuna: trial {len(trials)}: {loaded.objective.primary.metric} {value:.4f} in {timings['trial_s']:.1f} s", flush=True)
         return value
 
     study.optimize(objective, n_trials=len(study.trials) or 1)

@@ -150,8 +150,8 @@ def main() -> None:
                       if args.own_budget else f"{args.samples} trials, {args.train} training examples")  # fmt: skip
             print(f"{job.stem}: {budget} ...", flush=True)
             wall = _run_preset(job, folder, args, loaded.raw.get("train", {}).get("max_length", args.max_length))
-            figures = _figures(folder, job, loaded.job.task, loaded.job.search.metric)
-            baseline = frequency_baseline(loaded, args, loaded.job.search.metric)
+            figures = _figures(folder, job, loaded.job.task, loaded.objective.primary.metric)
+            baseline = frequency_baseline(loaded, args, loaded.objective.primary.metric)
             if baseline is not None:
                 figures.update(baseline=baseline[0], baseline_test=baseline[1])
             rows.append({**figures, "budget": budget, "wall_s": wall})

@@ -64,7 +64,7 @@ def main() -> None:
     plan = plan_concurrency(node_resources(), scaling, num_samples=trials)
     scheduler, _ = build_scheduler(loaded)
     low, high = epoch_range(loaded)
-    metric = loaded.job.search.metric
+    metric = loaded.objective.primary.metric
     workers = range(1, len(trial_bundles(scaling)))  # bundle 0 is the trial's driver
 
     def trial(config):

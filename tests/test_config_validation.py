@@ -142,7 +142,7 @@ CASES = [
         {"search.algo": "tpe"},
         "search.algo",
         "unknown key",
-        "allowed: algorithm, metric, mode, num_samples, overrides, seed, space",
+        "allowed: algorithm, budget, constraints, metric, mode, num_samples, objectives, options, overrides, seed, space, warm_start, warm_start_transfer",
     ),
     job_case(
         "unknown-train-key",
@@ -179,7 +179,8 @@ CASES = [
         "negative-retry-window", {"tracking.retry_for_s": -1}, "tracking.retry_for_s", "greater than or equal to 0", "(got -1)"
     ),
     # --- search
-    job_case("unknown-algorithm", {"search.algorithm": "tpee"}, "search.algorithm", "'tpe', 'grid' or 'random'", "(got 'tpee')"),
+    job_case("unknown-algorithm", {"search.algorithm": "tpee"}, "search.algorithm", "unknown searcher (got 'tpee')",
+             "allowed: tpe, motpe, random, gp, cmaes, qmc, nsga2, grid"),
     job_case("mode-not-max-min", {"search.mode": "maximize"}, "search.mode", "'max' or 'min'", "(got 'maximize')"),
     job_case("num-samples-zero", {"search.num_samples": 0}, "search.num_samples", "greater than or equal to 1", "(got 0)"),
     job_case(
@@ -188,22 +189,23 @@ CASES = [
         "search.metric",
         "unknown metric",
         "(got 'val_f2')",
-        "allowed: train_loss, val_accuracy, val_loss, val_macro_f1, val_micro_f1, val_f1_<label>",
+        "allowed: train_loss, val_loss, val_accuracy, val_macro_f1, val_micro_f1, val_f1_<label>, trainable_params, "
+        "model_size_mb, latency_ms_per_text",
     ),
     job_case(
         "val-loss-with-max",
         {"search.metric": "val_loss"},
         "search.metric",
-        "val_loss should be minimised",
-        "set search.mode: min",
+        "val_loss is minimised",
+        "write mode: min or leave mode out",
         "(got mode 'max')",
     ),
     job_case(
         "per-class-f1-with-min",
         {"search.metric": "val_f1_joy", "search.mode": "min"},
         "search.metric",
-        "val_f1_joy should be maximised",
-        "(got 'min')",
+        "val_f1_joy is maximised",
+        "(got mode 'min')",
     ),
     job_case(
         "grid-with-continuous-parameter",
@@ -641,7 +643,7 @@ def test_override_creates_missing_section(tmp_path: Path):
 @pytest.mark.parametrize(
     "override, key, fragments",
     [
-        pytest.param("search.algorithm=tpee", "search.algorithm", ["'tpe', 'grid' or 'random'", "(got 'tpee')"], id="bad-value"),
+        pytest.param("search.algorithm=tpee", "search.algorithm", ["unknown searcher (got 'tpee')"], id="bad-value"),
         pytest.param("search.num_samples=many", "search.num_samples", ["valid integer", "(got 'many')"], id="wrong-type"),
         pytest.param(
             "scheduler.max_t=2", "scheduler.max_t", ["the most epochs a trial can run (3)", "(got 2)"], id="cross-check"
@@ -773,7 +775,7 @@ def test_cli_validate_with_bad_set(tmp_path: Path):
     result = _cli("validate", str(job), "--set", "search.algorithm=tpee")
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
-        f"error: {job}: search.algorithm: must be 'tpe', 'grid' or 'random' (got 'tpee')"
+        f"error: {job}: search.algorithm: unknown searcher (got 'tpee'); allowed: tpe, motpe, random, gp, cmaes, qmc, nsga2, grid"
     ]
     assert "Traceback" not in result.stderr
 

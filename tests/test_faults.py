@@ -139,7 +139,9 @@ def test_trial_restored_from_its_final_checkpoint_reports_its_result_again(tmp_p
 
     from finesweep.models.resolve import resolve_base_model
     from finesweep.tasks import get_task
-    from finesweep.tuning.sweep import _trial_spec
+    from finesweep.tracking.runs import SweepTracker
+    from finesweep.tuning._state import Console, SweepOptions, SweepState
+    from finesweep.tuning._tuner import trial_spec
     from finesweep.tuning.trainable import build_trainer
 
     job = _job(tmp_path, tiny_bert, "done", retries=0, train_size=200, runtime="train")
@@ -147,7 +149,10 @@ def test_trial_restored_from_its_final_checkpoint_reports_its_result_again(tmp_p
     _, [run] = _trials(summary.tracking_uri, "done")
     data = get_task(job.job.task).prepare_data(job)
     base = resolve_base_model(job.job.model.base, job.path.parent)
-    spec = _trial_spec(job, base, ray.put(data), "done", tmp_path / "results" / "done")
+    tracker = SweepTracker(summary.tracking_uri, job.job.tracking.experiment, "done")
+    state = SweepState(job, get_task(job.job.task), "done", SweepOptions(), summary.tracking_uri, tracker,
+                       tmp_path / "results" / "done", Console(0), data=data, base=base)  # fmt: skip
+    spec = trial_spec(state, ray.put(data))
     reports = tmp_path / "reports.jsonl"
     trial_id = run.data.tags["finesweep.trial_id"]
     build_trainer({"lora_r": 4}, spec, trial_id, callbacks=[record_reports(str(reports))]).fit()

@@ -7,17 +7,27 @@ import numpy as np
 import pytest
 
 from finesweep.promotion.bootstrap import paired_bootstrap
-from finesweep.promotion.registry import _decide, held_out_metric
+from finesweep.objective import MetricGoal
+from finesweep.promotion.registry import _decide
 from finesweep.tasks._classification_held_out import LabelledSplit, _multi_label, _single_label
 from finesweep.tasks._retrieval_held_out import gold_ranks, per_query_figures
 from finesweep.tasks.base import HeldOut
 
 
-def test_validation_metrics_map_to_their_test_counterparts():
-    assert held_out_metric("val_macro_f1") == ("test_macro_f1", "max")
-    assert held_out_metric("val_loss") == ("test_loss", "min")
-    assert held_out_metric("val_f1_joy") == ("test_f1_joy", "max")
-    assert held_out_metric("val_recall_at_10") == ("test_recall_at_10", "max")
+def test_validation_metrics_map_to_their_test_counterparts_with_the_tasks_directions():
+    from finesweep.tasks import get_task
+
+    classifier, retrieval = get_task("text_classification").metrics, get_task("sparse_encoder").metrics
+    for catalog, metric, held, mode in [(classifier, "val_macro_f1", "test_macro_f1", "max"),
+                                        (classifier, "val_loss", "test_loss", "min"),
+                                        (classifier, "train_loss", "test_loss", "min"),
+                                        (classifier, "val_f1_joy", "test_f1_joy", "max"),
+                                        (retrieval, "val_recall_at_10", "test_recall_at_10", "max"),
+                                        (retrieval, "val_doc_terms", "test_doc_terms", "min"),
+                                        (classifier, "latency_ms_per_text", "latency_ms_per_text", "min")]:  # fmt: skip
+        assert catalog.held_out(metric) == held, metric
+        assert catalog.goal(held).mode == mode, held
+    assert classifier.mode("val_recall_at_10") is None and retrieval.mode("val_macro_f1") is None
 
 
 def _classifier(labels: list[int], predicted: list[int]) -> HeldOut:
@@ -77,12 +87,14 @@ def test_multi_label_scores_at_the_model_threshold():
 
 
 def test_decisions_respect_min_delta_direction_and_significance():
-    assert _decide(0.02, "max", 0.01, None, False, 0.05)[0]
-    assert not _decide(0.005, "max", 0.01, None, False, 0.05)[0]
-    assert _decide(-0.02, "min", 0.01, None, False, 0.05)[0], "a lower loss is a gain"
-    promoted, reason = _decide(0.02, "max", 0.0, {"p_value": 0.2}, True, 0.05)
+    f1, loss = MetricGoal("test_macro_f1", "max"), MetricGoal("test_loss", "min")
+    assert _decide(0.02, f1, 0.01, None, False, 0.05)[0]
+    assert not _decide(0.005, f1, 0.01, None, False, 0.05)[0]
+    assert _decide(-0.02, loss, 0.01, None, False, 0.05)[0], "a lower loss is a gain"
+    assert not _decide(0.02, loss, 0.0, None, False, 0.05)[0], "a higher loss is a loss"
+    promoted, reason = _decide(0.02, f1, 0.0, {"p_value": 0.2}, True, 0.05)
     assert not promoted and "not significant" in reason
-    assert _decide(0.02, "max", 0.0, {"p_value": 0.01}, True, 0.05)[0]
+    assert _decide(0.02, f1, 0.0, {"p_value": 0.01}, True, 0.05)[0]
 
 
 def test_unknown_bootstrap_metric_is_refused():

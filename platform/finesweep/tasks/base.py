@@ -129,7 +129,8 @@ class Task:
         data is read, or None. The direction is the task's declaration, never guessed from the name."""
         declared = self.metrics.mode(metric)
         if declared is None:
-            return f"unknown metric for {self.name} (got {metric!r}); allowed: {', '.join(self.metrics.allowed())}"
+            allowed = ", ".join(name for name in self.metrics.allowed() if not name.startswith("test_"))
+            return f"unknown metric for {self.name} (got {metric!r}); allowed: {allowed}"
         if mode is not None and mode != declared:
             verb = "maximised" if declared == "max" else "minimised"
             return f"{metric} is {verb}; write mode: {declared} or leave mode out (got mode {mode!r})"
