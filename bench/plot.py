@@ -52,7 +52,8 @@ def _throughput(ax, data: dict[str, Any]) -> None:
 
 
 def _search(ax, data: dict[str, Any]) -> None:
-    for row in data["rows"]:
+    rows = [row for run in data.get("modes", {}).values() for row in run["rows"] if row.get("mode") != "multi"]
+    for row in rows:
         ax.scatter(row["trial_epochs"], row["best_val_macro_f1"], s=60)
         ax.annotate(row["strategy"], (row["trial_epochs"], row["best_val_macro_f1"]), fontsize=8,
                     xytext=(4, 4), textcoords="offset points")  # fmt: skip

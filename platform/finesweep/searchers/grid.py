@@ -20,9 +20,10 @@ class Grid(Searcher):
     finite_only = True
 
     def sampler(self, options: Any, inputs: SamplerInputs) -> "BaseSampler":
-        import optuna
+        from finesweep.searchers._grid_sampler import TuneGridSampler  # imports Optuna: only when a sweep runs
 
-        return optuna.samplers.GridSampler(dict(inputs.grid or {}), seed=inputs.seed)
+        return TuneGridSampler(dict(inputs.grid or {}), seed=inputs.seed)
 
     def describe(self, options: Any, inputs: SamplerInputs) -> str:
         return f"grid over {inputs.num_samples} points, each run once (order seeded with {inputs.seed})"
+
