@@ -78,12 +78,14 @@ def tiny_bert(tmp_path_factory: pytest.TempPathFactory, minilm_dir: Path) -> Pat
 
 @pytest.fixture(scope="session")
 def ray_session():
-    """One local Ray for the whole test session (2 CPUs, dashboard on 127.0.0.1 for Train V2)."""
+    """One local Ray for the whole test session (2 CPUs, dashboard on 127.0.0.1 for Train V2), with
+    one GPU declared although this machine has none: GPU packing is planned and tested on it, and
+    every other sweep asks for no GPU."""
     import ray
 
     from finesweep.tuning.ray_runtime import start_local_ray
 
-    start_local_ray(num_cpus=2)
+    start_local_ray(num_cpus=2, num_gpus=1)
     yield ray
     ray.shutdown()
 

@@ -4,6 +4,7 @@ stopping (MO-ASHA) and constraints; warm starts; ``--more``; budgets in epochs a
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -78,29 +79,43 @@ def store(folder, _migrated_store_template) -> str:
     return f"sqlite:///{folder / 'mlflow.db'}"
 
 
-@pytest.mark.parametrize("algorithm", ["tpe", "random", "gp", "cmaes", "qmc", "grid"])
-def test_every_single_objective_searcher_runs_a_sweep(algorithm, folder, store, tiny_bert, ray_clean):
-    from finesweep.tuning.sweep import run_sweep
+def _drive(path: Path, trials: int) -> list[tuple[dict, dict]]:
+    """Tune's calls on the sweep's searcher (suggest, then on_trial_complete), each proposal trained
+    on the tiny BERT in this process by the sweep's own loop (``finesweep train``'s path)."""
+    import json
 
+    from finesweep.tuning.searchers import build_search, default_request
+    from finesweep.tuning.train import train_one
+
+    loaded = load_job(path)
+    searcher = build_search(loaded, default_request(loaded)).search_alg
+    seen = []
+    for number in range(trials):
+        config = searcher.suggest(f"t{number}")
+        overrides = [f"train.{name}={json.dumps(value)}" for name, value in config.items()]
+        result = train_one(load_job(path, overrides), path.parent / f"model-{number}", tracking=False)
+        searcher.on_trial_complete(f"t{number}", result.final)
+        seen.append((config, result.final))
+    return seen
+
+
+@pytest.mark.parametrize("algorithm", ["tpe", "random", "gp", "cmaes", "qmc", "grid"])
+def test_every_single_objective_searcher_proposes_and_learns_on_the_tiny_model(algorithm, folder, store, tiny_bert):
     space = {"lora_r": {"distribution": "choice", "values": [2, 16]}} if algorithm == "grid" else SPACE
-    job = load_job(_job(folder, tiny_bert, f"one-{algorithm}", store, search={"algorithm": algorithm, "overrides": space}))
-    summary = run_sweep(job, name=f"one-{algorithm}")
-    assert summary.count("completed") == 2 and summary.resources_released, summary
-    configs = {(round(float(r.data.params["learning_rate"]), 12), r.data.params["lora_r"]) for r in _trials(store, f"one-{algorithm}")}
-    assert len(configs) == 2, f"{algorithm} proposed two different configurations"
-    assert _parent(store, f"one-{algorithm}").data.params["algorithm"] == algorithm
+    path = _job(folder, tiny_bert, f"one-{algorithm}", store, search={"algorithm": algorithm, "overrides": space})
+    seen = _drive(path, 2)
+    assert len({json.dumps(config, sort_keys=True) for config, _ in seen}) == 2, f"{algorithm}: two configurations"
+    assert all("val_macro_f1" in metrics and "test_macro_f1" in metrics for _, metrics in seen)
 
 
 @pytest.mark.parametrize("algorithm", ["motpe", "nsga2"])
-def test_every_multi_objective_searcher_runs_a_sweep(algorithm, folder, store, tiny_bert, ray_clean):
-    from finesweep.tuning.sweep import run_sweep
-
+def test_every_multi_objective_searcher_proposes_and_learns_on_the_tiny_model(algorithm, folder, store, tiny_bert):
     objectives = [{"metric": "val_macro_f1"}, {"metric": "model_size_mb"}]
     options = {"population_size": 2} if algorithm == "nsga2" else {}
-    job = load_job(_job(folder, tiny_bert, f"two-{algorithm}", store,
-                        search={"algorithm": algorithm, "objectives": objectives, "options": options}))  # fmt: skip
-    summary = run_sweep(job, name=f"two-{algorithm}")
-    assert summary.count("completed") == 2 and summary.front, summary
+    path = _job(folder, tiny_bert, f"two-{algorithm}", store,
+                search={"algorithm": algorithm, "objectives": objectives, "options": options})  # fmt: skip
+    seen = _drive(path, 3)
+    assert len(seen) == 3 and all("model_size_mb" in metrics for _, metrics in seen)
 
 
 @pytest.fixture(scope="module")
@@ -119,8 +134,6 @@ def test_a_loss_ranks_lowest_first_on_a_sweep_that_maximises(maximising, store):
 
     board = _cli("leaderboard", "--sweep", maximising, "--metric", "val_loss", "--json", "--tracking-uri", store)
     assert board.returncode == 0, board.stderr
-    import json
-
     document = json.loads(board.stdout)
     losses = [row["val_loss"] for row in document["trials"]]
     assert document["mode"] == "min" and losses == sorted(losses) and len(set(losses)) > 1, document

@@ -142,6 +142,29 @@ def sweep(
     _report_failures(summary)
 
 
+@app.command()
+def train(
+    job_file: Path = typer.Argument(..., help="The job file, e.g. jobs/quickstart.yaml."),
+    set_: List[str] = typer.Option([], "--set", help="Override a job key: dotted.key=value (YAML value), e.g. train.learning_rate=1e-3."),
+    output: Optional[Path] = typer.Option(None, "--output", help="Where the model folder goes (default: ./<job name>-model)."),
+    no_tracking: bool = typer.Option(False, "--no-tracking", help="Record nothing in MLflow."),
+) -> None:
+    """Train one configuration (the job's `train:` values) in this process, without Ray: for
+    debugging a task with a breakpoint, or a quick check on one machine."""
+    from finesweep.config import load_job
+    from finesweep.tuning.train import train_one
+
+    loaded = load_job(job_file, set_)
+    target = output or Path(f"{loaded.name}-model")
+    result = train_one(loaded, target, tracking=not no_tracking)
+    from finesweep.tasks import get_task
+
+    catalog = get_task(loaded.job.task).metrics
+    held = [catalog.held_out(goal.metric) for goal in loaded.objective.goals]
+    shown = ", ".join(f"{name} {result.final[name]:.4g}" for name in held if name in result.final)
+    typer.echo(safe_for_console(f"held-out test split: {shown}" if shown else "no test figures"))
+
+
 def _ui_link(tracking_uri: str, experiment_id: str) -> str:
     """Where the sweep's runs table opens in MLflow's UI, in its Model training view (MLflow 3 opens
     experiments in its GenAI view; the `workflowType` URL parameter is the UI's own switch)."""

@@ -9,6 +9,7 @@ Tune trial actor, and :class:`TrainWorkerContext` for a Ray Train worker of a ``
 from __future__ import annotations
 
 import contextlib
+import os
 from pathlib import Path
 from typing import Any, Iterator, Protocol
 
@@ -43,6 +44,46 @@ def _checkpoint(checkpoint_class: Any, folder: Path | None) -> Any:
     return checkpoint_class.from_directory(str(folder)) if folder else None
 
 
+def first_device(use_gpu: bool) -> Any:
+    """``cuda:0`` when the trial asked for a GPU, else the CPU. A trial that asked for a GPU where
+    CUDA is absent (a GPU declared to Ray on a machine without one, a CPU build of torch) fails
+    with one line instead of training on the CPU unnoticed."""
+    import torch
+
+    if not use_gpu:
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        visible = os.environ.get("CUDA_VISIBLE_DEVICES", "unset")
+        raise RuntimeError(
+            f"scaling.gpus_per_worker > 0, but CUDA is not available in this trial's process (torch {torch.__version__}, "
+            f"CUDA_VISIBLE_DEVICES={visible}); install torch's CUDA build on the GPU nodes or set gpus_per_worker: 0"
+        )
+    return torch.device("cuda:0")
+
+
+class LocalContext:
+    """One trial in this process, without Ray (``finesweep train``): each report goes to
+    ``on_report(metrics, checkpoint folder)``; there is no earlier checkpoint to resume from."""
+
+    rank = 0
+    world_size = 1
+
+    def __init__(self, on_report: Any) -> None:
+        self.on_report = on_report
+
+    def device(self, use_gpu: bool) -> Any:
+        return first_device(use_gpu)
+
+    def prepare_model(self, model: Any, device: Any) -> Any:
+        return model.to(device)
+
+    def latest_checkpoint(self) -> contextlib.AbstractContextManager[Path | None]:
+        return contextlib.nullcontext(None)
+
+    def report(self, metrics: dict[str, Any], checkpoint_dir: Path | None) -> None:
+        self.on_report(metrics, checkpoint_dir)
+
+
 class TuneTrialContext:
     """A single-worker trial inside its Tune trial actor (``tune.report``, ``tune.get_checkpoint``).
 
@@ -54,9 +95,7 @@ class TuneTrialContext:
     world_size = 1
 
     def device(self, use_gpu: bool) -> Any:
-        import torch
-
-        return torch.device("cuda:0") if use_gpu and torch.cuda.is_available() else torch.device("cpu")
+        return first_device(use_gpu)
 
     def prepare_model(self, model: Any, device: Any) -> Any:
         return model.to(device)

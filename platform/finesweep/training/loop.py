@@ -162,11 +162,14 @@ _TRIALS_RUN = [0]  # trials this process has started: 1 in a fresh process, 2+ i
 
 
 def _fetch_data(spec: TrialSpec) -> Any:
-    """The sweep's prepared splits: from this process's cache, else from Ray's object store."""
+    """The sweep's prepared splits: from this process's cache, else from Ray's object store (or the
+    splits themselves, when the trial runs without Ray)."""
     if spec.data_key not in _DATA:
-        import ray
+        data = spec.data_ref
+        if type(data).__module__.startswith("ray"):  # an ObjectRef; Ray is imported only then
+            import ray
 
-        data = ray.get(spec.data_ref)
+            data = ray.get(data)
         _DATA.clear()
         _DATA[spec.data_key] = data
     return _DATA[spec.data_key]

@@ -24,7 +24,7 @@ class TrialSpec:
     """Everything a trial needs besides its sampled hyperparameters."""
 
     task: str
-    data_ref: Any  # a Ray object reference to the prepared, pre-tokenized splits
+    data_ref: Any  # a Ray object reference to the prepared, pre-tokenized splits (or the splits, without Ray)
     data_key: str  # identifies those splits: a reused process fetches them once per sweep
     objective: Objective  # early stopping and checkpoint ranking follow its primary goal
     base_model: ResolvedModel  # where the base model loads from

@@ -10,26 +10,10 @@ from finesweep.tuning._state import SweepState
 
 
 def read_inputs(state: SweepState) -> None:
-    """Data (read, split, checked), base model (resolved, tokenizer loaded, LoRA targets checked),
-    pre-tokenized splits and baselines, then the prior trials; every check before Ray starts."""
-    from finesweep.models.lora import check_targets_without_weights
-    from finesweep.models.resolve import resolve_base_model
-
+    """Data and base model (see :func:`data_and_model`), baselines, then the prior trials; every
+    check before Ray starts."""
     loaded, task = state.loaded, state.task
-    job = loaded.job
-    data = task.prepare_data(loaded)
-    task.check_prepared(loaded, data)
-    say(f"data {data.describe()}")
-    for warning in getattr(data, "warnings", []):
-        say(f"warning: {warning}")
-    if state.options.reproduces is not None:
-        state.options.reproduces.check_data(data.fingerprint, data.source)
-    base = resolve_base_model(job.model.base, loaded.path.parent)
-    _check_hub(base)
-    _preflight_tokenizer(base.location, job.model.trust_remote_code)
-    check_targets_without_weights(base.location, job.model.lora_target_modules, job.model.trust_remote_code)
-    task.pretokenize(loaded, data, base.location)
-    say(f"base model {base.reference} ({base.kind}: {base.location})")
+    data, base = data_and_model(loaded, task, state.options.reproduces)
     state.data, state.base = data, base
     if not state.options.resume:  # a resumed sweep logged its baselines when it started
         state.baseline = task.baseline_metrics(loaded, data, base.location)
@@ -37,6 +21,30 @@ def read_inputs(state: SweepState) -> None:
             shown = ", ".join(f"{k} {v:.4f}" for k, v in sorted(state.baseline.items()))
             say(f"baseline (logged on the parent run): {shown}")
     state.prior = _prior_trials(state)
+
+
+def data_and_model(loaded: Any, task: Any, reproduces: Any = None) -> tuple[Any, Any]:
+    """Data (read, split, checked against the job and, for a reproduction, the original's
+    fingerprint) and base model (resolved, tokenizer loaded, LoRA targets checked), with the splits
+    pre-tokenized for it."""
+    from finesweep.models.lora import check_targets_without_weights
+    from finesweep.models.resolve import resolve_base_model
+
+    job = loaded.job
+    data = task.prepare_data(loaded)
+    task.check_prepared(loaded, data)
+    say(f"data {data.describe()}")
+    for warning in getattr(data, "warnings", []):
+        say(f"warning: {warning}")
+    if reproduces is not None:
+        reproduces.check_data(data.fingerprint, data.source)
+    base = resolve_base_model(job.model.base, loaded.path.parent)
+    _check_hub(base)
+    _preflight_tokenizer(base.location, job.model.trust_remote_code)
+    check_targets_without_weights(base.location, job.model.lora_target_modules, job.model.trust_remote_code)
+    task.pretokenize(loaded, data, base.location)
+    say(f"base model {base.reference} ({base.kind}: {base.location})")
+    return data, base
 
 
 def _check_hub(base: Any) -> None:

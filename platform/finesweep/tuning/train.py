@@ -1,0 +1,138 @@
+"""One trial of a job in this process, without Ray: ``finesweep train``.
+
+It trains the job's own configuration (its ``train`` values, with ``--set`` applied) through the
+same loop and the same :class:`~finesweep.training.spec.TrialSpec` a sweep's trials use, so a
+breakpoint in a task's loss stops here as in a plain script. Each epoch is printed, and recorded
+as one MLflow run unless tracking is off; the final model folder is copied to ``output``.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from finesweep.config.loader import LoadedJob
+from finesweep.tuning._output import say
+
+
+@dataclass
+class TrainResult:
+    """What one in-process trial reported: every epoch's metrics, the model folder, the MLflow run."""
+
+    epochs: list[dict[str, Any]] = field(default_factory=list)
+    model_dir: Path | None = None
+    run_id: str | None = None
+
+    @property
+    def final(self) -> dict[str, Any]:
+        """The last report's metrics (its test figures included)."""
+        return self.epochs[-1] if self.epochs else {}
+
+
+def train_one(loaded: LoadedJob, output: Path, tracking: bool = True) -> TrainResult:
+    """Train the job's configuration once, here; the model folder ends in ``output``."""
+    from finesweep.tasks import get_task
+    from finesweep.training.context import LocalContext
+    from finesweep.training.loop import run_trial_loop
+    from finesweep.tuning._inputs import data_and_model
+
+    task = get_task(loaded.job.task)
+    data, base = data_and_model(loaded, task)
+    result = TrainResult()
+    recorder = _Recorder(loaded, result, output) if not tracking else _TrackedRecorder(loaded, result, output)
+    say(f"training one {loaded.job.task} trial in this process: {loaded.objective.describe()}")
+    started = time.time()  # the trial's clock for time-to-first-step, as a sweep's trial actor starts it
+    try:
+        run_trial_loop(_spec(loaded, data, base), {}, task, LocalContext(recorder.report), started)
+    except BaseException:
+        recorder.close(failed=True)
+        raise
+    recorder.close(failed=False)
+    return result
+
+
+def _spec(loaded: LoadedJob, data: Any, base: Any) -> Any:
+    from finesweep.training.spec import TrialSpec
+
+    job = loaded.job
+    return TrialSpec(
+        task=job.task, data_ref=data, data_key=data.fingerprint + "-train", objective=loaded.objective,
+        base_model=base, lora_target_modules=job.model.lora_target_modules, trust_remote_code=job.model.trust_remote_code,
+        fixed_params=loaded.params.model_dump(), runtime="in_trial", cpus_per_worker=job.scaling.cpus_per_worker,
+        gpus_per_worker=job.scaling.gpus_per_worker,
+    )  # fmt: skip
+
+
+class _Recorder:
+    """Prints each epoch and keeps the final model folder."""
+
+    def __init__(self, loaded: LoadedJob, result: TrainResult, output: Path) -> None:
+        self.loaded, self.result, self.output = loaded, result, output
+
+    def report(self, metrics: dict[str, Any], checkpoint: Path | None) -> None:
+        from finesweep.training import FINAL_KEY
+        from finesweep.tuning.progress import compact
+
+        self.result.epochs.append(dict(metrics))
+        figures = ", ".join(f"{m} {compact(metrics.get(m))}" for m in self.loaded.objective.metrics)
+        say(f"epoch {metrics.get('epoch')}/{self.loaded.params.epochs}: {figures} (train_loss {compact(metrics.get('train_loss'))})")
+        self.record(metrics)
+        if metrics.get(FINAL_KEY) == 1.0 and checkpoint is not None:
+            self._keep_model(checkpoint)
+
+    def _keep_model(self, checkpoint: Path) -> None:
+        served = next((card.parent for card in sorted(checkpoint.glob("*/finesweep_model.json"))), None)
+        if served is None:
+            return
+        if self.output.exists():
+            shutil.rmtree(self.output)
+        shutil.copytree(served, self.output)
+        self.result.model_dir = self.output
+        say(f"model folder: {self.output}")
+
+    def record(self, metrics: dict[str, Any]) -> None:
+        """Nothing to record without tracking."""
+
+    def close(self, failed: bool) -> None:
+        """Nothing to close without tracking."""
+
+
+class _TrackedRecorder(_Recorder):
+    """Also records the trial as one MLflow run (``finesweep.role``: ``train``)."""
+
+    def __init__(self, loaded: LoadedJob, result: TrainResult, output: Path) -> None:
+        from mlflow.entities import Param
+
+        from finesweep.tracking.runs import TAG_ROLE, _param_text
+        from finesweep.tracking.store import client, ensure_experiment, resolve_tracking_uri
+        from finesweep.tuning._record import source_tags
+
+        super().__init__(loaded, result, output)
+        uri = resolve_tracking_uri(loaded.job.tracking.uri)
+        self.client = client(uri)
+        experiment = ensure_experiment(uri, loaded.job.tracking.experiment)
+        tags = {**source_tags(loaded, None), TAG_ROLE: "train", "finesweep.task": loaded.job.task,
+                "finesweep.objective": loaded.objective.to_json()}  # fmt: skip
+        run = self.client.create_run(experiment, run_name=f"train · {loaded.name}", tags=tags)
+        self.result.run_id = run.info.run_id
+        params = [Param(k, _param_text(v)) for k, v in sorted(loaded.params.model_dump().items())]
+        for start in range(0, len(params), 100):  # log_batch takes at most 100 params
+            self.client.log_batch(run.info.run_id, params=params[start : start + 100])
+        say(f"MLflow: {uri} (run {run.info.run_id})")
+
+    def record(self, metrics: dict[str, Any]) -> None:
+        from mlflow.entities import Metric
+
+        from finesweep.tracking.runs import model_metrics
+
+        now, step = int(time.time() * 1000), int(metrics.get("epoch", 0))
+        values = [Metric(k, v, now, step) for k, v in model_metrics(metrics).items()]
+        self.client.log_batch(self.result.run_id, metrics=values)
+
+    def close(self, failed: bool) -> None:
+        if self.result.model_dir is not None:
+            self.client.set_tag(self.result.run_id, "finesweep.model_dir", str(self.result.model_dir.resolve()))
+        self.client.set_terminated(self.result.run_id, "FAILED" if failed else "FINISHED")
