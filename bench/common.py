@@ -83,7 +83,8 @@ def trial_runs(tracking_uri: str, sweep: str) -> pd.DataFrame:
     rows = []
     for run in runs:
         row = {f"param.{k}": v for k, v in run.data.params.items()}
-        row.update(run.data.metrics)
+        # run measurements are logged as system/<name>; the benchmarks read them by name
+        row.update({key.removeprefix("system/"): value for key, value in run.data.metrics.items()})
         row["trial_id"] = run.data.tags["finesweep.trial_id"]
         row["start_ms"], row["end_ms"] = run.info.start_time, run.info.end_time
         rows.append(row)

@@ -38,7 +38,7 @@ def sweep_figures(tracking_uri: str, sweep: str) -> dict[str, object]:
     )
     cold, warm, teardown, useful, overhead = [], [], [], 0.0, {"cold": [], "warm": []}
     for run in children:
-        metrics = run.data.metrics
+        metrics = {key.removeprefix("system/"): value for key, value in run.data.metrics.items()}
         first = metrics.get("time_to_first_step_s")
         if first is not None:
             (cold if float(run.data.tags.get("finesweep.process_trial_index", 1)) <= 1 else warm).append(first)
@@ -53,8 +53,8 @@ def sweep_figures(tracking_uri: str, sweep: str) -> dict[str, object]:
             span = (run.info.end_time - run.info.start_time) / 1000
             kind = "cold" if float(run.data.tags.get("finesweep.process_trial_index", 1)) <= 1 else "warm"
             overhead[kind].append(span - metrics["train_time_s"] - evaluation)
-    wall = parent.data.metrics.get("sweep_wall_time_s", 0.0)
-    concurrency = parent.data.metrics.get("max_concurrent_trials", 1.0)
+    wall = parent.data.metrics.get("system/sweep_wall_time_s", parent.data.metrics.get("sweep_wall_time_s", 0.0))
+    concurrency = parent.data.metrics.get("system/max_concurrent_trials", parent.data.metrics.get("max_concurrent_trials", 1.0))
     return {
         "sweep": sweep,
         "trials": len(children),

@@ -157,6 +157,22 @@ def test_ray_job_submit_and_finesweep_submit_on_a_real_head(tmp_path, mlflow_sto
     assert "submitted Ray job" in wrapped.stdout and "SUCCEEDED" in wrapped.stdout
     assert "Leaderboard for sweep 'via-finesweep-submit'" in wrapped.stdout, "--follow streams the job's output"
 
+    # without a tracking URI the store would sit in Ray's temporary copy of the working directory:
+    # the sweep refuses to start (exit 2, one line), in the job and already at `finesweep submit`
+    bare = {k: v for k, v in env.items() if k != "MLFLOW_TRACKING_URI"}
+    lost = subprocess.run(
+        [sys.executable, "-m", "ray.scripts.scripts", "job", "submit", "--address", url, "--working-dir", str(work),
+         "--runtime-env-json", f'{{"env_vars": {{"FINESWEEP_DATA_DIR": "{data_dir}"}}}}',
+         "--", "finesweep", "sweep", "jobs/tiny.yaml", "--name", "would-be-lost"],
+        env=bare, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    output = lost.stdout + lost.stderr
+    assert lost.returncode != 0 and "temporary working directory" in output and "MLFLOW_TRACKING_URI" in output, output[-3000:]
+    refused = subprocess.run([sys.executable, "-m", "finesweep", "submit", "jobs/tiny.yaml", "--address", url],
+                             env=bare, cwd=work, capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert refused.returncode == 2 and "temporary working directory" in refused.stderr, refused.stderr
+    assert "submitted Ray job" not in refused.stdout
+
     client = MlflowClient(store)
     experiment = client.get_experiment_by_name("submitted").experiment_id
     for sweep in ("via-ray-job-submit", "via-finesweep-submit"):

@@ -767,7 +767,8 @@ def test_cli_validate_shipped_file(path: Path):
     result = _cli("validate", str(path))
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == f"ok: {path}"
-    assert result.stderr == ""
+    # the one note a fresh cache adds: the offline e5 copy is built on first use
+    assert [line for line in result.stderr.splitlines() if not line.startswith("finesweep: building ")] == []
 
 
 def test_cli_validate_bad_file_exits_2_with_one_line_per_problem(tmp_path: Path):

@@ -82,3 +82,71 @@ def test_a_background_outbox_keeps_order_and_drain_waits_for_the_writer_thread()
     assert time.monotonic() - started < 0.2, "write() hands over and returns"
     assert outbox.drain(5.0)
     assert store.written == list("abcde"), "one writer, in order"
+
+
+def test_a_write_that_fails_for_a_bug_stops_the_sweep_instead_of_waiting_for_a_server():
+    import pytest
+
+    from finesweep.tracking.outbox import TrackingBug
+
+    said, written = [], []
+    outbox = Outbox("x", retry_every_s=0.0, say=said.append)
+
+    def broken() -> None:
+        raise ValueError("Param value 'x' had length 7000, which exceeded length limit of 6000")
+
+    outbox.write("trial t1 run", broken)
+    assert outbox.failure == ("MLflow write 'trial t1 run' failed: ValueError: Param value 'x' had length 7000, "
+                              "which exceeded length limit of 6000")  # fmt: skip
+    assert outbox.outages == 0 and any("not an outage" in line for line in said)
+    with pytest.raises(TrackingBug, match="trial t1 run"):
+        outbox.write("trial t1 metrics", lambda: written.append("m"))
+    assert written == [] and outbox.drain(timeout_s=300) is False, "no five-minute wait for a bug"
+
+
+def test_outages_are_told_from_bugs():
+    from mlflow.exceptions import MlflowException
+
+    from finesweep.tracking.outbox import is_outage
+
+    assert is_outage(ConnectionError("Connection refused")) and is_outage(TimeoutError("read timed out"))
+    assert is_outage(MlflowException("API request to http://127.0.0.1:5000/api/2.0/mlflow/runs/create failed with "
+                                      "exception HTTPConnectionPool: Max retries exceeded"))  # fmt: skip
+    assert is_outage(MlflowException("Service Unavailable", error_code="TEMPORARILY_UNAVAILABLE"))
+    assert not is_outage(MlflowException("bad value", error_code="INVALID_PARAMETER_VALUE")), "a 400 is a bug"
+    assert not is_outage(KeyError("trial")) and not is_outage(TypeError("unsupported operand"))
+
+
+def test_a_trial_tune_restored_as_ended_but_mlflow_never_got_is_recorded_on_resume(tmp_path):
+    """The driver died after Tune saved a trial as TERMINATED but before its queued MLflow writes
+    ran: on --resume the callback records that trial from Tune's saved state (metrics, final status)
+    and leaves a trial that MLflow already has untouched."""
+    from mlflow.tracking import MlflowClient
+    from ray.tune.experiment import Trial
+
+    from finesweep.tracking.callback import MlflowSweepCallback
+    from finesweep.tracking.runs import SweepTracker
+
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    tracker = SweepTracker(store, "resume", "R")
+    tracker.start_parent(tags={}, params={})
+    outbox = Outbox("resume", retry_every_s=0.1, say=lambda _: None)
+    callback = MlflowSweepCallback(tracker, {"task": "x"}, {}, outbox)
+
+    recorded, lost, running = (Trial("fn", config={"lr": lr}, trial_id=tid, stub=True)
+                               for lr, tid in ((1e-3, "aaaa0001"), (2e-3, "aaaa0002"), (3e-3, "aaaa0003")))  # fmt: skip
+    tracker.child_run(recorded.trial_id, {"lr": 1e-3}, {"lr": 1e-3})
+    tracker.finish_child(recorded.trial_id, "completed", result={"final": 1.0})
+    for trial, status in ((recorded, Trial.TERMINATED), (lost, Trial.TERMINATED), (running, Trial.PENDING)):
+        trial.set_status(status)
+    lost.run_metadata.last_result = {"epoch": 2, "final": 1.0, "val_loss": 0.25}
+
+    callback.on_step_begin(0, [recorded, lost, running])
+    callback.on_step_begin(1, [recorded, lost, running])  # once per driver
+    assert outbox.drain(10)
+    runs = MlflowClient(store).search_runs([tracker.experiment_id], "tags.`finesweep.role` = 'trial'")
+    by_trial = {r.data.tags["finesweep.trial_id"]: r for r in runs}
+    assert set(by_trial) == {"aaaa0001", "aaaa0002"}, "the pending trial is left to Tune"
+    restored = by_trial["aaaa0002"]
+    assert restored.data.tags["finesweep.status"] == "completed" and restored.info.status == "FINISHED"
+    assert restored.data.metrics["val_loss"] == 0.25 and restored.data.params["lr"] == "0.002"

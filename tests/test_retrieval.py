@@ -111,6 +111,18 @@ def _sweep(tmp_path: Path, name: str, task: str, train: dict, search: dict, spac
     return summary, client, parent, best
 
 
+def _check_lean_artifacts(client, run, model_files: set[str]) -> None:
+    """The run holds its report and resolved config; the encoder is logged once, as the MLflow
+    model (not a second time as a run artifact), and no resume state reaches MLflow."""
+    import mlflow.artifacts
+
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert {"retrieval_report.json", "trial_config.json"} <= artifacts, artifacts
+    assert not artifacts & {"encoder", "training_state.pt", "trainable.safetensors", "progress.json", "manifest.json"}
+    model = Path(mlflow.artifacts.download_artifacts(run.data.tags["finesweep.model_uri"], tracking_uri=client.tracking_uri))
+    assert model_files <= {p.name for p in model.rglob("*")}
+
+
 def _served_recall_at_10(model_uri: str, tracking_uri: str, test: dict, cache: Path) -> tuple[float, object]:
     """Recall@10 of the logged model served through ``load_model(...).search`` on the test split,
     and the loaded encoder."""
@@ -207,10 +219,7 @@ def test_korquad_contrastive_sweep_beats_the_untuned_base_model(tmp_path, mlflow
     assert best.data.metrics["test_recall_at_10"] > base_test, (best.data.metrics, parent.data.metrics)
     for key in ("test_recall_at_1", "test_recall_at_5", "test_mrr_at_10", "test_ndcg_at_10"):
         assert 0 <= best.data.metrics[key] <= 1
-    artifacts = {a.path for a in client.list_artifacts(best.info.run_id)}
-    assert {"encoder", "retrieval_report.json"} <= artifacts
-    encoder = {Path(a.path).name for a in client.list_artifacts(best.info.run_id, "encoder")}
-    assert {"adapter_model.safetensors", "finesweep_model.json", "tokenizer.json"} <= encoder
+    _check_lean_artifacts(client, best, {"adapter_model.safetensors", "finesweep_model.json", "tokenizer.json"})
 
     served = _check_serving(tmp_path, best, summary.tracking_uri, pairs=400)
     assert served["gold"] in served["hits"], "the gold passage is in the top 10"
@@ -246,8 +255,7 @@ def test_korquad_sparse_sweep_reports_beside_bm25(tmp_path, mlflow_store, data_d
     assert 0 < metrics["test_query_terms"] < vocab / 10 and 0 < metrics["test_doc_terms"] < vocab / 10, "vectors are sparse"
     history = [m.value for m in client.get_metric_history(best.info.run_id, "val_doc_terms")]
     assert len(history) == 2
-    encoder = {Path(a.path).name for a in client.list_artifacts(best.info.run_id, "encoder")}
-    assert {"adapter_model.safetensors", "finesweep_model.json"} <= encoder
+    _check_lean_artifacts(client, best, {"adapter_model.safetensors", "finesweep_model.json"})
 
     served = _check_serving(tmp_path, best, summary.tracking_uri, pairs=160)
     terms = served["row"]["terms"]

@@ -255,7 +255,7 @@ def test_killed_driver_resumes_from_the_bucket_that_holds_every_result(tmp_path,
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
     client, runs = _sweep_runs(tmp_path, "R")
     trials = [r for r in runs if r.data.tags["finesweep.role"] == "trial"]
-    assert len(trials) == 3 == len({r.data.tags["finesweep.trial_id"] for r in trials}), "one run per trial"
+    assert len(trials) == 3 == len({r.data.tags["finesweep.trial_id"] for r in trials}), ("one run per trial", resumed.stdout[-4000:])
     assert {r.data.tags["finesweep.status"] for r in trials} == {"completed"}
     assert all(r.info.status == "FINISHED" for r in trials), "no run left RUNNING"
     [parent] = [r for r in runs if r.data.tags["finesweep.role"] == "sweep"]

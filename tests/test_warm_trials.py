@@ -52,7 +52,11 @@ def test_a_reused_process_gives_the_same_metrics_as_a_fresh_one(tmp_path, mlflow
     runs = _children(warm.tracking_uri, "warm")
     # the grid's order is seeded, not fixed: the reused process ran whichever point came second
     [reused] = [r for r in runs if int(r.data.tags["finesweep.process_trial_index"]) >= 2]
+    [first] = [r for r in runs if r is not reused]
     assert len(runs) == 2, "the second trial ran in the first trial's process"
+    # the first trial's model, optimizer and batches were freed before the second one built its own:
+    # the process's resident memory (MiB) does not grow by another trial's worth
+    assert reused.data.metrics["system/resident_memory_mb"] <= first.data.metrics["system/resident_memory_mb"] + 64
     fresh = run_sweep(load_job(_job(tmp_path, tiny_bert, [int(reused.data.params["lora_r"])], "fresh")), name="fresh")
     assert set(warm.statuses.values()) == set(fresh.statuses.values()) == {"completed"}
     [cold] = _children(fresh.tracking_uri, "fresh")
@@ -60,7 +64,7 @@ def test_a_reused_process_gives_the_same_metrics_as_a_fresh_one(tmp_path, mlflow
     for key in METRICS:
         # the same configuration from fresh weights and the same seed: identical on CPU
         assert reused.data.metrics[key] == pytest.approx(cold.data.metrics[key], abs=1e-6), key
-    assert reused.data.metrics["startup_data_s"] <= cold.data.metrics["startup_data_s"] + 0.5
+    assert reused.data.metrics["system/startup_data_s"] <= cold.data.metrics["system/startup_data_s"] + 0.5
 
 
 def test_a_failing_close_neither_hides_the_error_nor_leaves_the_parent_running(tmp_path, tiny_bert, ray_clean):

@@ -424,8 +424,12 @@ def plan(
     from finesweep.config import load_job
     from finesweep.tuning.preview import parse_cluster_spec, plan_job
 
+    from finesweep.cluster.submit import needs_token_auth
+
     spec = parse_cluster_spec(cluster)
     loaded = load_job(job_file, set_)  # the same checks as `validate`, before any cluster is asked
+    if needs_token_auth():  # a running cluster started here requires the token from clients
+        os.environ["RAY_AUTH_MODE"] = "token"
     result = plan_job(loaded, spec)
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2))
@@ -600,6 +604,13 @@ def submit(
         if not sep or not key:
             raise FinesweepError(f"--env {item}: expected KEY=VALUE")
         extra[key] = value
+    from finesweep.cluster.submit import job_environment, job_location_problems, needs_token_auth
+
+    problems = job_location_problems(loaded.job.tracking.uri, loaded.job.storage_path, job_environment(extra))
+    if problems:  # the job runs in Ray's temporary copy of --working-dir: refused before submitting
+        raise ConfigError(problems)
+    if needs_token_auth():
+        os.environ["RAY_AUTH_MODE"] = "token"
     target = address or os.environ.get("RAY_API_SERVER_ADDRESS") or DEFAULT_ADDRESS
     sweep_name = name or default_sweep_name(loaded)
     job_id, status = do_submit(job_file, target, working_dir, sweep_name, list(set_), extra, follow)
@@ -612,6 +623,8 @@ def submit(
 def main() -> None:
     """Console entry point: run the app, mapping errors to exit codes 2 (user) and 1 (internal)."""
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    # the driver tokenizes before Ray forks workers; a forked tokenizer pool would warn and deadlock
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     # a tracking server that went away must not hold a command for minutes in MLflow's retries
     # (7 retries, backoff factor 2 by default); the preflight has already checked it answers
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")

@@ -256,3 +256,17 @@ def _store_message(storage_path: str, what: str, exc: BaseException) -> str:
     if "ACCESS_DENIED" in reason or "AccessDenied" in reason or "403" in reason:
         hint = "; check the credentials in the environment or the instance role"
     return f"`storage_path`: {what} ({redact(storage_path)}): {redact(reason)}{hint}"
+
+
+def latest_checkpoint(storage: str, trial_id: str) -> Path | str | None:
+    """The trial's newest complete checkpoint under the sweep's results location ``storage`` (a
+    folder or an object-store URI), or None. A checkpoint whose copy to storage was cut short (a
+    full disk, a lost node) is never taken. Train's path keeps checkpoints under ``train/<trial>``,
+    the in-trial path under ``<trial>``."""
+    if is_object_store(storage):  # listed in the store, never on this machine's disk
+        return latest_complete_checkpoint(storage, trial_id)
+    from finesweep.training.checkpoint import is_complete
+
+    folders = [Path(storage) / "train" / trial_id, Path(storage) / trial_id]
+    candidates = [c for folder in folders for c in sorted(folder.glob("checkpoint_*")) if is_complete(c)]
+    return candidates[-1] if candidates else None

@@ -11,14 +11,25 @@ from pathlib import Path
 from finesweep.errors import FinesweepError
 
 # Environment a sweep reads, forwarded to the job when set on the submitting machine.
-FORWARDED_ENV = ("FINESWEEP_DATA_DIR", "FINESWEEP_CACHE_DIR", "MLFLOW_TRACKING_URI", "HF_HUB_OFFLINE", "HF_HOME")
+FORWARDED_ENV = ("FINESWEEP_DATA_DIR", "FINESWEEP_CACHE_DIR", "MLFLOW_TRACKING_URI", "FINESWEEP_STORAGE_PATH",
+                 "HF_HUB_OFFLINE", "HF_HOME")  # fmt: skip
 DEFAULT_ADDRESS = "http://127.0.0.1:8265"
 
 
-def enable_token_auth_when_available() -> None:
-    """Ray 2.60 clusters started on a machine with ~/.ray/auth_token require the token from clients."""
-    if "RAY_AUTH_MODE" not in os.environ and (Path.home() / ".ray" / "auth_token").is_file():
-        os.environ["RAY_AUTH_MODE"] = "token"
+def needs_token_auth() -> bool:
+    """Ray 2.60 clusters started on a machine with ~/.ray/auth_token require the token from clients
+    (the CLI then sets RAY_AUTH_MODE=token for this process)."""
+    return "RAY_AUTH_MODE" not in os.environ and (Path.home() / ".ray" / "auth_token").is_file()
+
+
+def job_location_problems(tracking_uri: str | None, storage_path: str, env: dict[str, str]) -> list[str]:
+    """What would be lost with the job's temporary working directory: a tracking store or results
+    folder given relative to it (or left at their defaults, which are)."""
+    from finesweep.cluster.job_paths import ephemeral_problems
+
+    uri = tracking_uri or env.get("MLFLOW_TRACKING_URI") or "sqlite:///mlflow.db"
+    storage = env.get("FINESWEEP_STORAGE_PATH", storage_path) if storage_path == "./finesweep_results" else storage_path
+    return ephemeral_problems(uri, storage, Path("/ray-job-working-dir"))
 
 
 def build_entrypoint(job_path: Path, working_dir: Path, name: str, overrides: list[str]) -> str:
@@ -33,6 +44,12 @@ def build_entrypoint(job_path: Path, working_dir: Path, name: str, overrides: li
     return shlex.join(parts)
 
 
+def job_environment(extra_env: dict[str, str]) -> dict[str, str]:
+    """The job's environment: what a sweep reads, forwarded from here, then ``--env``."""
+    env = {key: os.environ[key] for key in FORWARDED_ENV if os.environ.get(key)}
+    return {**env, **extra_env}
+
+
 def submit(
     job_path: Path,
     address: str,
@@ -43,11 +60,9 @@ def submit(
     follow: bool,
 ) -> tuple[str, str | None]:
     """Submit the sweep; return (job id, final status when following, else None)."""
-    enable_token_auth_when_available()
     from ray.job_submission import JobSubmissionClient
 
-    env = {key: os.environ[key] for key in FORWARDED_ENV if os.environ.get(key)}
-    env.update(extra_env)
+    env = job_environment(extra_env)
     try:
         client = JobSubmissionClient(address)
     except (ConnectionError, RuntimeError, ValueError) as exc:

@@ -91,7 +91,21 @@ def _register(mlflow_client: Any, model_name: str, run: Any, model_uri: str, tag
         model_id = model_uri.removeprefix("models:/").split("/")[0]
         source = mlflow_client.get_logged_model(model_id).artifact_location
     version = mlflow_client.create_model_version(model_name, source, run_id=run.info.run_id, tags=tags, model_id=model_id)
+    if model_id is not None:
+        _link_logged_model(mlflow_client, model_id, model_name, str(version.version))
     return str(version.version)
+
+
+def _link_logged_model(mlflow_client: Any, model_id: str, model_name: str, version: str) -> None:
+    """Record the version on the logged model (``mlflow.modelVersions``), as ``mlflow.register_model``
+    does: the UI's logged-model page lists its registered versions from that tag."""
+    import json
+
+    from mlflow.utils.mlflow_tags import MLFLOW_MODEL_VERSIONS
+
+    model = mlflow_client.get_logged_model(model_id)
+    versions = json.loads(model.tags.get(MLFLOW_MODEL_VERSIONS, "[]")) + [{"name": model_name, "version": version}]
+    mlflow_client.set_logged_model_tags(model_id, {MLFLOW_MODEL_VERSIONS: json.dumps(versions)})
 
 
 def _figures(evaluation: HeldOut) -> dict[str, float]:

@@ -32,9 +32,41 @@ class MlflowSweepCallback(Callback):
         self.fixed_params = fixed_params
         self.extra_params = extra_params
         self.outbox = outbox
+        self._reconciled = False
 
     def _params(self, trial: Any) -> dict[str, Any]:
         return {**self.fixed_params, **trial.config, **self.extra_params}
+
+    def on_step_begin(self, iteration: int, trials: list, **info: Any) -> None:
+        # ``--resume``: Tune restores trials that ended before the driver died and never calls
+        # anything for them again; one whose MLflow writes were still queued at that moment (a
+        # SIGKILL right after its last epoch) is recorded now from the state Tune saved.
+        if self._reconciled:
+            return
+        self._reconciled = True
+        for trial in trials:
+            if trial.status in ("TERMINATED", "ERROR"):
+                self._record_restored(trial)
+
+    def _record_restored(self, trial: Any) -> None:
+        trial_id, params, config = trial.trial_id, self._params(trial), dict(trial.config)
+        result = dict(trial.last_result or {})
+        checkpoint = getattr(trial, "checkpoint", None)
+        if "checkpoint_path" not in result and checkpoint is not None:
+            result["checkpoint_path"] = str(checkpoint.path)
+        failed = trial.status == "ERROR"
+        error = read_error(getattr(trial, "error_file", None)) or "trial failed (no error file)" if failed else None
+        self.tracker.trial_numbers().assign(trial_id)
+
+        def write() -> None:
+            if self.tracker.is_recorded(trial_id):
+                return
+            self.tracker.child_run(trial_id, params, config)
+            if result and not failed:
+                self.tracker.log_epoch(trial_id, result)
+            self.tracker.finish_child(trial_id, "failed" if failed else trial_status(result), error, result=result)
+
+        self.outbox.write(f"trial {trial_id} (restored) final status and model", write)
 
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         params = self._params(trial)
@@ -60,9 +92,10 @@ class MlflowSweepCallback(Callback):
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         trial_id = trial.trial_id
+        last = dict(self.tracker.last_result(trial_id))  # read here, on Tune's thread
         self.outbox.write(
             f"trial {trial_id} final status and model",
-            lambda: self.tracker.finish_child(trial_id, trial_status(self.tracker.last_result(trial_id))),
+            lambda: self.tracker.finish_child(trial_id, trial_status(last), result=last),
         )
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:

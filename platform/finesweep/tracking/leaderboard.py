@@ -19,11 +19,11 @@ from finesweep.errors import TrackingError
 from finesweep.objective import MetricGoal, Objective
 from finesweep.objective.pareto import non_dominated_ranks
 from finesweep.tracking.listing import all_runs, sweep_trials
-from finesweep.tracking.runs import TAG_ROLE, TAG_STATUS, TAG_SWEEP, TAG_TRIAL
+from finesweep.tracking.runs import TAG_ROLE, TAG_STATUS, TAG_SWEEP, TAG_TRIAL, mlflow_name
 from finesweep.tracking.store import client
 from finesweep.tracking.trials import recorded_objective, trial_config
 
-_TIMINGS = ["time_to_first_step_s", "train_time_s"]
+_TIMINGS = ["time_to_first_step_s", "train_time_s"]  # columns; logged as system/<name>
 
 
 @dataclass
@@ -113,7 +113,7 @@ def _row(run: Any, board: Leaderboard, searched: list[str]) -> dict[str, Any]:
     row["epochs_run"] = metrics.get("epoch")
     config = trial_config(run, {})  # typed values from the trial's JSON; text params for older runs
     row.update({name: config.get(name, run.data.params.get(name)) for name in searched})
-    row.update({name: metrics.get(name) for name in _TIMINGS})
+    row.update({name: metrics.get(mlflow_name(name), metrics.get(name)) for name in _TIMINGS})
     row["run_id"] = run.info.run_id
     row["_metrics"] = metrics
     return row

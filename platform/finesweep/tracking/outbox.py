@@ -41,6 +41,7 @@ class Outbox:
         self.pending: list[PendingWrite] = []
         self.last_error: str | None = None
         self.outages = 0
+        self.failure: str | None = None  # a write that failed for a reason other than an outage
         self._next_try = 0.0
         self._queue: queue.Queue[PendingWrite] | None = queue.Queue() if background else None
         if self._queue is not None:
@@ -52,7 +53,10 @@ class Outbox:
         return (outbox_for, (self.target,))
 
     def write(self, what: str, call: Callable[[], object]) -> None:
-        """Run ``call`` now (or hand it to the writer thread), or queue it behind earlier failed writes."""
+        """Run ``call`` now (or hand it to the writer thread), or queue it behind earlier failed writes.
+        Raises :class:`TrackingBug` once a write has failed for a reason other than an outage."""
+        if self.failure is not None:
+            raise TrackingBug(self.failure)
         if self._queue is not None:
             self._queue.put(PendingWrite(what, call))
             return
@@ -98,6 +102,8 @@ class Outbox:
     def drain(self, timeout_s: float) -> bool:
         """Keep retrying until the queue is empty or ``timeout_s`` seconds passed; True when empty."""
         self.wait_idle()  # writes still with the writer thread come first
+        if self.failure is not None:
+            return False  # a bug, not an outage: waiting would change nothing
         deadline = time.monotonic() + timeout_s
         if self.pending:
             self.say(f"waiting up to {timeout_s:.0f} s for MLflow at {self.target} to record {len(self.pending)} queued writes")
@@ -116,10 +122,16 @@ class Outbox:
         return f"{len(self.pending)} MLflow writes not recorded ({shown}); last error: {self.last_error}"
 
     def _attempt(self, item: PendingWrite) -> bool:
+        if self.failure is not None:
+            return False
         try:
             item.write()
-        except Exception as exc:  # noqa: BLE001 - any client/network failure; reported in gap()
+        except Exception as exc:  # noqa: BLE001 - classified: an outage is retried, a bug stops the sweep
             self.last_error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"[:300]
+            if not is_outage(exc):
+                self.failure = f"MLflow write '{item.what}' failed: {self.last_error}"
+                self.say(f"error: {self.failure}; this is not an outage (no retry), the sweep stops")
+                return False
             self._next_try = time.monotonic() + self.retry_every_s
             if not self.pending:
                 self.outages += 1
@@ -129,6 +141,32 @@ class Outbox:
                 )
             return False
         return True
+
+
+class TrackingBug(RuntimeError):
+    """A write MLflow refused for a reason a retry cannot fix (an internal failure: exit 1)."""
+
+
+_OUTAGE_NAMES = ("ConnectionError", "Timeout", "ConnectTimeout", "ReadTimeout", "MaxRetryError", "ProtocolError",
+                 "RemoteDisconnected", "ChunkedEncodingError", "OperationalError")  # fmt: skip
+_OUTAGE_TEXT = ("API request to", "Max retries exceeded", "Connection refused", "timed out", "database is locked",
+                "Temporary failure", "Name or service not known", "Service Unavailable", "Bad Gateway")  # fmt: skip
+
+
+def is_outage(exc: BaseException) -> bool:
+    """True for a failure a later retry may fix: the server or its database unreachable, a timeout,
+    a 5xx answer, a locked SQLite file. A 4xx answer or any other exception is a bug."""
+    status = getattr(exc, "get_http_status_code", lambda: None)()
+    if isinstance(status, int) and status != 500:  # MLflow maps unknown errors to 500 too: read on below
+        return status >= 500
+    chain: BaseException | None = exc
+    while chain is not None:
+        if isinstance(chain, (ConnectionError, TimeoutError)) or type(chain).__name__ in _OUTAGE_NAMES:
+            return True
+        if any(text in str(chain) for text in _OUTAGE_TEXT):
+            return True
+        chain = chain.__cause__ or chain.__context__
+    return False
 
 
 _OUTBOXES: dict[str, Outbox] = {}

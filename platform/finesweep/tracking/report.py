@@ -70,6 +70,13 @@ def log_sweep_plots(tracking_uri: str, sweep: str) -> list[Path]:
         return [Path("plots") / p.name for p in paths]
 
 
+def _system(metrics: dict[str, float], key: str) -> float:
+    """A parent-run measurement, logged as ``system/<key>`` (plain ``<key>`` by older sweeps)."""
+    from finesweep.tracking.runs import mlflow_name
+
+    return metrics.get(mlflow_name(key), metrics.get(key, float("nan")))
+
+
 def _summary_lines(facts: SweepFacts) -> list[str]:
     m = facts.parent_metrics
     primary = facts.objective.primary
@@ -78,8 +85,8 @@ def _summary_lines(facts: SweepFacts) -> list[str]:
         f"{int(m.get('n_pruned', 0))} stopped early by ASHA, {int(m.get('n_failed', 0))} failed)",
         f"Objective: {facts.objective.describe()}; trials ranked {facts.ranked}",
         f"Best {primary.describe()}: {significant(m.get(f'best_{primary.metric}'))}",
-        f"Sweep wall time: {m.get('sweep_wall_time_s', float('nan')):.0f} s; mean time from trial start to first "
-        f"training step: {m.get('mean_time_to_first_step_s', float('nan')):.1f} s",
+        f"Sweep wall time: {_system(m, 'sweep_wall_time_s'):.0f} s; mean time from trial start to first "
+        f"training step: {_system(m, 'mean_time_to_first_step_s'):.1f} s",
         f"Trial-epochs run: {facts.run_epochs} of {facts.planned_epochs} planned; ASHA saved {facts.epochs_saved} "
         f"({100 * facts.epochs_saved / max(facts.planned_epochs, 1):.0f}%)",
     ]

@@ -10,15 +10,13 @@ from __future__ import annotations
 import json
 import math
 import re
-import subprocess
-import tempfile
 import threading
 import time
-import warnings
 from pathlib import Path
 from typing import Any
 
 from finesweep.redact import redact
+from finesweep.tracking.provenance import git_commit  # noqa: F401 - re-exported for callers of this module
 from finesweep.tracking.store import client, ensure_experiment
 
 TAG_SWEEP = "finesweep.sweep"
@@ -41,6 +39,20 @@ _TUNE_KEYS = {
 # whether early stopping ended it, how often it restarted from a checkpoint, and how many trials its
 # process had run. Recorded as ``finesweep.<key>`` tags, so MLflow's charts show only measurements.
 BOOKKEEPING = ("final", "stopped_early", "ended_by_budget", "restarts", "process_trial_index")
+
+
+# What a trial measures about its run rather than its model (timings, memory, the schedule's rate):
+# logged under MLflow's ``system/`` prefix, which the UI keeps in its own chart section, so that the
+# model's metrics lead the chart view.
+SYSTEM_PREFIX = "system/"
+_SYSTEM = {"lr", "eval_time_s", "test_eval_time_s", "time_to_first_step_s", "train_time_s", "peak_memory_mb",
+           "resident_memory_mb", "sweep_wall_time_s", "max_concurrent_trials"}  # fmt: skip
+
+
+def mlflow_name(key: str) -> str:
+    """The MLflow metric name of a reported key: ``system/<key>`` for a run measurement."""
+    is_system = key in _SYSTEM or key.startswith(("startup_", "mean_", "median_"))
+    return SYSTEM_PREFIX + key if is_system and not key.startswith(SYSTEM_PREFIX) else key
 
 
 def bookkeeping_tags(result: dict[str, Any]) -> dict[str, str]:
@@ -108,17 +120,6 @@ def error_headline(text: str) -> str:
         return lines[-1].strip() if lines else "unknown error"
     tail = [lines[starts[-1]]] + [line.strip() for line in lines[starts[-1] + 1 :] if not line.startswith(" ")]
     return " ".join(tail)[:1000]
-
-
-def git_commit(folder: Path) -> str | None:
-    """The commit checked out in ``folder``'s repository, or None outside git."""
-    try:
-        out = subprocess.run(
-            ["git", "-C", str(folder), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=False
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
 
 
 _RUN_NAME = re.compile(r"^trial (\d+) · (\S+)$")
@@ -201,17 +202,20 @@ class SweepTracker:
         return {trial: error or "unknown error" for trial, error in errors.items()}
 
     def mean_metrics(self, prefix: str) -> dict[str, float]:
-        """Mean over the sweep's trials of every metric whose name starts with ``prefix``."""
+        """Mean over the sweep's trials of every reported key starting with ``prefix`` (as reported:
+        ``startup_data_s``, whatever MLflow name it was logged under)."""
         values: dict[str, list[float]] = {}
         for run in self._trial_runs():
             for key, value in run.data.metrics.items():
-                if key.startswith(prefix):
-                    values.setdefault(key, []).append(value)
+                reported = key.removeprefix(SYSTEM_PREFIX)
+                if reported.startswith(prefix):
+                    values.setdefault(reported, []).append(value)
         return {key: sum(v) / len(v) for key, v in sorted(values.items())}
 
     def metric_values(self, key: str) -> list[float]:
-        """The latest value of metric ``key`` of every trial that recorded it."""
-        return [run.data.metrics[key] for run in self._trial_runs() if key in run.data.metrics]
+        """The latest value of reported key ``key`` of every trial that recorded it."""
+        name = mlflow_name(key)
+        return [run.data.metrics[name] for run in self._trial_runs() if name in run.data.metrics]
 
     def close_orphans(self) -> list[str]:
         """Retire child runs still marked running once Tune has finished every trial; return their ids.
@@ -320,7 +324,7 @@ class SweepTracker:
         now = int(time.time() * 1000)
         self.client.log_batch(
             self.parent_id,
-            metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items() if v is not None],
+            metrics=[Metric(mlflow_name(k), float(v), now, 0) for k, v in metrics.items() if v is not None],
             tags=[_tag(k, str(v)) for k, v in tags.items()],
         )
         self.client.set_terminated(self.parent_id, "FAILED" if failed else "FINISHED")
@@ -336,6 +340,15 @@ class SweepTracker:
             max_results=1,
         )
         return runs[0].info.run_id if runs else None
+
+    def is_recorded(self, trial_id: str) -> bool:
+        """True when the trial's run exists with a final status (completed, pruned or failed) and
+        has ended."""
+        run_id = self._find_child(trial_id)
+        if run_id is None:
+            return False
+        run = self.client.get_run(run_id)
+        return run.data.tags.get(TAG_STATUS) in ("completed", "pruned", "failed") and run.info.status != "RUNNING"
 
     def child_run(self, trial_id: str, params: dict[str, Any], config: dict[str, Any] | None = None) -> str:
         """The trial's child run: found by tags, else created with all resolved hyperparameters and
@@ -398,11 +411,10 @@ class SweepTracker:
         """One epoch's metrics, with step = epoch."""
         from mlflow.entities import Metric
 
-        self._last_result[trial_id] = result
         run_id = self._children[trial_id]
         step = int(result.get("epoch", result.get("training_iteration", 0)))
         now = int(time.time() * 1000)
-        metrics = [Metric(key, value, now, step) for key, value in model_metrics(result).items()]
+        metrics = [Metric(mlflow_name(key), value, now, step) for key, value in model_metrics(result).items()]
         tags = {**bookkeeping_tags(result), **self._node_tags(trial_id, result)}
         self.client.log_batch(run_id, metrics=metrics, tags=[_tag(key, value) for key, value in tags.items()])
 
@@ -441,114 +453,85 @@ class SweepTracker:
         return self._storage_path
 
     def _latest_checkpoint(self, trial_id: str) -> Path | str | None:
+        from finesweep.storage import latest_checkpoint
+
         storage = self._storage()
-        if not storage:
-            return None
-        from finesweep.storage import is_object_store, latest_complete_checkpoint
+        return latest_checkpoint(storage, trial_id) if storage else None
 
-        if is_object_store(storage):  # listed in the store, never on this machine's disk
-            return latest_complete_checkpoint(storage, trial_id)
-        from finesweep.training.checkpoint import is_complete
-
-        # a checkpoint whose copy to storage was cut short (disk full) is never taken for the result
-        # Train's path keeps checkpoints under train/<trial>, the in-trial path under <trial>
-        folders = [Path(storage) / "train" / trial_id, Path(storage) / trial_id]
-        candidates = [c for folder in folders for c in sorted(folder.glob("checkpoint_*")) if is_complete(c)]
-        return candidates[-1] if candidates else None
-
-    def finish_child(self, trial_id: str, status: str, error: str | None = None) -> None:
+    def finish_child(self, trial_id: str, status: str, error: str | None = None,
+                     result: dict[str, Any] | None = None) -> None:  # fmt: skip
         """Tag the trial completed/pruned/failed, attach its final artifacts, close the run.
 
-        The status tag and the run's end are written last, after the artifacts and the model: a
-        run whose artifacts could not be written is never marked finished.
+        ``result`` is the trial's last result as Tune's thread saw it (read there, so that this
+        writer thread never reads what that thread writes). The status tag and the run's end are
+        written last, after the artifacts and the model: a run whose artifacts could not be
+        written is never marked finished.
         """
         run_id = self._children.get(trial_id)
         if run_id is None:
             return
         tags = [_tag(TAG_STATUS, status)]
-        checkpoint = self.last_result(trial_id).get("checkpoint_path")
-        logged = TAG_MODEL_URI in self.client.get_run(run_id).data.tags  # a resumed trial that reported again
+        checkpoint = (result if result is not None else self.last_result(trial_id)).get("checkpoint_path")
+        run = self.client.get_run(run_id)
+        logged = TAG_MODEL_URI in run.data.tags  # a resumed trial that reported again
         if status == "completed" and checkpoint and not logged:
-            tags.extend(self._log_final_checkpoint(run_id, str(checkpoint)))
+            tags.extend(self._log_final_checkpoint(run, str(checkpoint)))
         if error:
             tags.append(_tag(TAG_ERROR, error_headline(error)))
             self.client.log_text(run_id, redact(error), "error.txt")
         self.client.log_batch(run_id, tags=tags)
         self.client.set_terminated(run_id, "FAILED" if status == "failed" else "FINISHED")
 
-    def _log_final_checkpoint(self, run_id: str, checkpoint: str) -> list[Any]:
-        """Log a completed trial's final checkpoint (reports, plots, model); return the tags saying so.
+    def _log_final_checkpoint(self, run: Any, checkpoint: str) -> list[Any]:
+        """Log a completed trial's final checkpoint (reports, plots, config, model); return the tags
+        saying so.
 
         On an object store Ray reports the checkpoint's path without its scheme; it is downloaded
         into a temporary folder first. A checkpoint whose copy was cut short is not logged.
         """
-        from finesweep.training.checkpoint import is_complete
         from finesweep.storage import as_uri, is_object_store, local_copy
+        from finesweep.tracking.models import log_trial_artifacts, log_trial_model, served_folder
+        from finesweep.training.checkpoint import is_complete
 
         location = checkpoint  # a local folder (absolute) or a URI read back from MLflow (--resume)
         if not (Path(checkpoint).is_absolute() or is_object_store(checkpoint)):
             location = as_uri(self._storage() or "", checkpoint)  # "bucket/prefix/...": the store's
+        run_id = run.info.run_id
+        config = {**run.data.params, **json.loads(run.data.tags.get(TAG_CONFIG, "{}"))}
         with local_copy(location) as folder:
             if not is_complete(folder):
                 return []
-            self._log_final_artifacts(run_id, folder)
+            log_trial_artifacts(self.client, run_id, folder, config)
             tags = [_tag("finesweep.checkpoint_path", location)]
-            # the folder the task's runtime wrote its served model to: the one holding a model card
-            served = next((card.parent for card in sorted(folder.glob("*/finesweep_model.json"))), None)
+            served = served_folder(folder)
             if served is not None:
-                tags.append(_tag(TAG_MODEL_URI, self._log_model(run_id, served)))
+                # named after the trial, as its run is: the UI's Models list tells them apart
+                name = (run.info.run_name or run_id).replace(" · ", "-").replace(" ", "-")
+                tags.append(_tag(TAG_MODEL_URI, log_trial_model(self.client, run_id, served, name)))
         return tags
-
-    def _log_model(self, run_id: str, model_dir: Path) -> str:
-        """Log the trial's model as an MLflow pyfunc model (from code: nothing pickled); return its URI."""
-        import mlflow
-        from mlflow.models import ModelSignature
-        from mlflow.types import ColSpec, Schema
-
-        from finesweep import serving
-        from finesweep.serving.loading import served_task
-
-        task = served_task(model_dir)  # the model card says which task serves it, and how
-        outputs = Schema([ColSpec(kind, name) for kind, name in task.pyfunc_outputs]) if task.pyfunc_outputs else None
-        signature = ModelSignature(inputs=Schema([ColSpec("string", "text")]), outputs=outputs)
-        # the entry file, by path: importing it would run its set_model() in this process
-        entry = Path(serving.__file__).with_name(task.pyfunc_entry)
-        # Client calls only (no fluent run, no global tracking URI): MLflow 3's LoggedModel entity,
-        # linked to the trial's run as its output, holding the pyfunc folder save_model writes
-        from mlflow.entities import LoggedModelOutput
-
-        run = self.client.get_run(run_id)
-        model = self.client.create_logged_model(
-            run.info.experiment_id, name="model", source_run_id=run_id, model_type="pyfunc",
-            params={key: str(value) for key, value in run.data.params.items()},
-        )  # fmt: skip
-        with tempfile.TemporaryDirectory(prefix="finesweep-model-") as tmp, warnings.catch_warnings():
-            # MLflow suggests an input example; the explicit signature above already describes the
-            # input, and an example would load the model once more to check it
-            warnings.filterwarnings("ignore", message=".*input example.*", category=UserWarning)
-            folder = Path(tmp) / "model"
-            mlflow.pyfunc.save_model(
-                path=str(folder),
-                python_model=str(entry),
-                artifacts={"model_dir": str(model_dir)},
-                pip_requirements=["finesweep"],
-                signature=signature,
-            )
-            self.client.log_model_artifacts(model.model_id, str(folder))
-        self.client.log_outputs(run_id, [LoggedModelOutput(model.model_id, step=0)])
-        self.client.finalize_logged_model(model.model_id, "READY")
-        return f"models:/{model.model_id}"
-
-    def _log_final_artifacts(self, run_id: str, checkpoint: Path) -> None:
-        """Reports and plots as run artifacts; the model folder goes into the logged MLflow model."""
-        for path in sorted(checkpoint.iterdir()):
-            if path.is_dir() and path.name != "model":
-                self.client.log_artifacts(run_id, str(path), path.name)
-            elif path.is_file() and not path.name.startswith("."):
-                self.client.log_artifact(run_id, str(path))
 
 
 def _reconnect(tracking_uri: str, experiment: str, sweep: str) -> SweepTracker:
+    """The tracker Tune restores on ``--resume``: its parent run found by name, and the source tags
+    and dataset inputs every trial run carries read back from it, so that trials created after a
+    resume are recorded like those before it."""
     tracker = SweepTracker(tracking_uri, experiment, sweep)
     tracker.parent_id = tracker.find_parent()
+    if tracker.parent_id is not None:
+        parent = tracker.client.get_run(tracker.parent_id)
+        tracker.run_tags = {key: value for key, value in parent.data.tags.items() if key in SHARED_TAGS}
+        tracker.dataset_inputs = _inputs_of(parent)
     return tracker
+
+
+# MLflow's source tags a sweep's parent and trial runs share (the UI's Source and User columns)
+SHARED_TAGS = ("mlflow.source.name", "mlflow.source.type", "mlflow.source.git.commit", "mlflow.user")
+
+
+def _inputs_of(run: Any) -> list[Any]:
+    """A run's dataset inputs as ``DatasetInput`` entities to log on another run."""
+    from mlflow.entities import DatasetInput, InputTag
+
+    inputs = getattr(run, "inputs", None)
+    return [DatasetInput(item.dataset, [InputTag(tag.key, tag.value) for tag in item.tags])
+            for item in (inputs.dataset_inputs if inputs is not None else [])]  # fmt: skip

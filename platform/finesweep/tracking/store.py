@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import importlib.util
 import json
 import os
@@ -11,6 +12,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
+from typing import Iterator
 
 from finesweep.errors import TrackingError
 
@@ -191,11 +193,38 @@ def _check_database(tracking_uri: str, dialect: str, timeout_s: float) -> None:
             raise TrackingError(f"tracking.uri: database {host}:{port} is unreachable ({exc.strerror or exc})") from None
 
 
+_MIGRATED: set[str] = set()  # SQLite stores this process has seen created and migrated
+
+
 def client(tracking_uri: str):
-    """An MlflowClient bound to ``tracking_uri`` (no global state touched)."""
+    """An MlflowClient bound to ``tracking_uri`` (no global state touched).
+
+    A SQLite store is created and migrated under an exclusive file lock beside it: MLflow runs its
+    schema migrations when a process first opens a store, and two sweeps that start at once on a
+    new store otherwise both migrate it (one dies with "duplicate column name").
+    """
     from mlflow.tracking import MlflowClient
 
-    return MlflowClient(tracking_uri=tracking_uri)
+    if not tracking_uri.startswith("sqlite:") or tracking_uri in _MIGRATED:
+        return MlflowClient(tracking_uri=tracking_uri)
+    with sqlite_lock(_sqlite_path(tracking_uri)):
+        mlflow_client = MlflowClient(tracking_uri=tracking_uri)
+        mlflow_client.search_experiments(max_results=1)  # the store is open: created and migrated
+    _MIGRATED.add(tracking_uri)
+    return mlflow_client
+
+
+@contextlib.contextmanager
+def sqlite_lock(database: Path) -> Iterator[None]:
+    """An exclusive lock on ``<database>.lock`` for the block (one process at a time)."""
+    import fcntl
+
+    with open(f"{database}.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def ensure_experiment(tracking_uri: str, name: str) -> str:

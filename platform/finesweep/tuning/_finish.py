@@ -23,6 +23,7 @@ class Closing:
     plan: Any  # the ConcurrencyPlan
     outbox: Any
     failed: bool
+    before: RaySnapshot | None = None  # what was alive on the cluster when the sweep started
     ended_by: str = "trials"  # "trials" (num_samples or the space ran out), "budget.wall", "budget.trial_epochs"
 
 
@@ -35,7 +36,7 @@ def finish(state: SweepState, closing: Closing) -> Any:
     """
     from finesweep.tuning.sweep import SweepSummary
 
-    released, leaked = wait_for_release()
+    released, leaked = wait_for_release(closing.before)
     problems: list[BaseException] = []
     summary = SweepSummary(state.name, state.tracking_uri, state.tracker.parent_id or "", state.objective, {},
                            wall_time_s=time.time() - state.started, max_concurrent=closing.plan.max_concurrent,
@@ -64,19 +65,61 @@ def finish(state: SweepState, closing: Closing) -> Any:
     return summary
 
 
-def wait_for_release(timeout_s: float = 60.0) -> tuple[bool, dict[str, float]]:
-    """Wait until every CPU/GPU/custom resource is free again; return (released, what is still held)."""
-    import ray
+@dataclass(frozen=True)
+class RaySnapshot:
+    """The placement groups and actors alive before the sweep: on a shared cluster, other jobs' are
+    never counted as this sweep's leak."""
 
+    groups: frozenset[str]
+    actors: frozenset[str]
+
+
+def ray_snapshot() -> RaySnapshot:
+    """What is alive on the cluster now."""
+    return RaySnapshot(frozenset(_alive_groups()), frozenset(_alive_actors()))
+
+
+def _alive_groups() -> dict[str, dict[str, float]]:
+    from ray.util.placement_group import placement_group_table
+
+    table = placement_group_table()
+    return {pg: _bundle_total(info) for pg, info in table.items() if info.get("state") not in ("REMOVED",)}
+
+
+def _bundle_total(info: dict[str, Any]) -> dict[str, float]:
+    total: dict[str, float] = {}
+    for bundle in (info.get("bundles") or {}).values():
+        for key, value in bundle.items():
+            total[key] = total.get(key, 0.0) + float(value)
+    return total
+
+
+def _alive_actors() -> dict[str, str]:
+    """Alive actors and their class names (empty where Ray's state API is unavailable)."""
+    try:
+        from ray.util.state import list_actors
+
+        return {a.actor_id: a.class_name for a in list_actors(filters=[("state", "=", "ALIVE")], limit=10_000)}
+    except Exception:  # noqa: BLE001 - no dashboard (a cluster without it): placement groups still tell
+        return {}
+
+
+def wait_for_release(before: RaySnapshot | None = None, timeout_s: float = 60.0) -> tuple[bool, dict[str, float]]:
+    """Wait until the placement groups and actors this sweep created are gone; return (released,
+    what they still hold: resources by name, and ``actors`` counted). ``before`` is what was alive
+    when the sweep started (None: nothing was)."""
+    before = before or RaySnapshot(frozenset(), frozenset())
     deadline = time.time() + timeout_s
     while True:
-        total = ray.cluster_resources()
-        free = ray.available_resources()
-        held = {
-            key: total[key] - free.get(key, 0.0)
-            for key in total
-            if key not in _UNTRACKED and not key.startswith("node:") and total[key] - free.get(key, 0.0) > 1e-6
-        }
+        groups = {pg: res for pg, res in _alive_groups().items() if pg not in before.groups}
+        actors = {a: name for a, name in _alive_actors().items() if a not in before.actors}
+        held: dict[str, float] = {}
+        for resources in groups.values():
+            for key, value in resources.items():
+                if key not in _UNTRACKED:
+                    held[key] = held.get(key, 0.0) + value
+        if actors:
+            held["actors"] = float(len(actors))
         if not held or time.time() > deadline:
             return not held, held
         time.sleep(0.5)
@@ -84,7 +127,11 @@ def wait_for_release(timeout_s: float = 60.0) -> tuple[bool, dict[str, float]]:
 
 def _drain(state: SweepState, closing: Closing) -> None:
     """Write what an MLflow outage queued; if the server does not come back, say what is missing."""
+    from finesweep.tracking.outbox import TrackingBug
+
     outbox, retry_for_s = closing.outbox, state.loaded.job.tracking.retry_for_s
+    if outbox.failure is not None:
+        raise TrackingBug(outbox.failure)
     if outbox.outages:
         say(f"MLflow writes failed {outbox.outages} time(s) during the sweep (queued and retried)")
     if not outbox.drain(retry_for_s):

@@ -26,13 +26,15 @@ def prepare_sweep(loaded: LoadedJob, name: str | None, options: SweepOptions) ->
     sweep name, resources, storage, then whether it may start, resume or be extended."""
     from finesweep.storage import preflight_storage, sweep_location
     from finesweep.tasks import get_task
-    from finesweep.tracking.runs import SweepTracker, git_commit
+    from finesweep.tracking.provenance import code_folder, git_commit
+    from finesweep.tracking.runs import SweepTracker
     from finesweep.tracking.store import check_reachable, resolve_tracking_uri
 
     job = loaded.job
     sweep = name or default_sweep_name(loaded)
     _check_sweep_name(sweep)
     tracking_uri = resolve_tracking_uri(job.tracking.uri)
+    _check_job_locations(tracking_uri, job.storage_path)
     check_reachable(tracking_uri)
     _check_local_resources(job.scaling)
     # nothing is created locally: a sweep refused later (bad data, a LoRA target the model lacks)
@@ -42,18 +44,20 @@ def prepare_sweep(loaded: LoadedJob, name: str | None, options: SweepOptions) ->
     console = Console(job.verbose if options.verbose is None else options.verbose, options.show_tracebacks)
     tracker = SweepTracker(tracking_uri, job.tracking.experiment, sweep)
     state = SweepState(loaded, get_task(job.task), sweep, options, tracking_uri, tracker,
-                       sweep_location(job.storage_path, sweep), console, commit=git_commit(_code_folder()))  # fmt: skip
+                       sweep_location(job.storage_path, sweep), console, commit=git_commit(code_folder()))  # fmt: skip
     _check_continuation(state)
     return state
 
 
-def _code_folder() -> Any:
-    """The folder of the code that runs (its git commit is the sweep's provenance)."""
-    from pathlib import Path
+def _check_job_locations(tracking_uri: str, storage_path: str) -> None:
+    """Inside a Ray job, refuse a tracking store or results folder in Ray's temporary copy of the
+    working directory (see :mod:`finesweep.cluster.job_paths`)."""
+    from finesweep.cluster.job_paths import ephemeral_problems, in_ray_job
 
-    import finesweep
-
-    return Path(finesweep.__file__).resolve().parent
+    if in_ray_job():
+        problems = ephemeral_problems(tracking_uri, storage_path)
+        if problems:
+            raise ConfigError(problems)
 
 
 def _check_sweep_name(sweep: str) -> None:

@@ -36,6 +36,8 @@ def open_parent(state: SweepState) -> None:
 
 
 def _parent_tags(state: SweepState) -> dict[str, str]:
+    from finesweep.tracking.provenance import provenance_tags
+
     job, data = state.loaded.job, state.data
     tags = {
         "finesweep.objective": state.objective.to_json(),
@@ -49,6 +51,7 @@ def _parent_tags(state: SweepState) -> dict[str, str]:
         "finesweep.base_model": state.base.reference,
         "finesweep.storage_path": str(state.results),
         "finesweep.trial_runtime": job.scaling.runtime,
+        **provenance_tags(),  # finesweep's version and commit, the libraries', CUDA's, the device
     }
     if state.prior is not None and state.prior.trials:
         tags["finesweep.warm_start"] = ",".join(state.warm_sources)

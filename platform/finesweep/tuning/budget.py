@@ -146,9 +146,18 @@ class Budgeted(Searcher):
         """Forwarded."""
         self.searcher.on_trial_complete(trial_id, result=result, error=error)
 
+    def save(self, checkpoint_path: str) -> None:
+        """The inner searcher's state (Tune calls this into the sweep's folder; ``--resume`` reads
+        it back). The budget itself does not carry over: a resumed run gets the whole budget."""
+        self.searcher.save(checkpoint_path)
+
+    def restore(self, checkpoint_path: str) -> None:
+        """The inner searcher's state, as :meth:`save` wrote it."""
+        self.searcher.restore(checkpoint_path)
+        self.ended_by = None
+
     def get_state(self) -> dict[str, Any]:
-        """Nothing carries over: a resumed run gets the whole budget again (Tune saves the inner
-        searcher itself)."""
+        """Nothing carries over: a resumed run gets the whole budget again."""
         return {}
 
     def set_state(self, state: dict[str, Any]) -> None:

@@ -161,7 +161,6 @@ def _running_cluster_nodes(spec: ClusterSpec) -> list[dict[str, float]]:
     """Connect read-only (no resources, no tasks), list the alive nodes, disconnect."""
     import ray
 
-    from finesweep.cluster.submit import enable_token_auth_when_available
     from finesweep.tuning.planning import node_resources
 
     if ray.is_initialized():
@@ -174,7 +173,6 @@ def _running_cluster_nodes(spec: ClusterSpec) -> list[dict[str, float]]:
         raise _unreachable(spec, f"no answer within {CONNECT_TIMEOUT_S:g} s") from None
     except OSError as exc:
         raise _unreachable(spec, exc.strerror or type(exc).__name__) from None
-    enable_token_auth_when_available()
     try:
         with _quiet_stderr():
             ray.init(address=address, log_to_driver=False, logging_level="error")

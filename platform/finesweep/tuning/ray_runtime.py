@@ -36,7 +36,6 @@ def start_local_ray(num_cpus: int | None = None, num_gpus: int | None = None, lo
     """
     import ray
 
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     port = free_local_port()
     url = f"http://127.0.0.1:{port}"
     ray.init(

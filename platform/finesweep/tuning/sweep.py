@@ -91,10 +91,11 @@ def _tune(state: SweepState) -> SweepSummary:
     """Build and fit the Tuner, always closing the parent run (and the budget ledger)."""
     from finesweep.tracking.callback import MlflowSweepCallback
     from finesweep.tracking.outbox import outbox_for
-    from finesweep.tuning._finish import Closing, finish
+    from finesweep.tuning._finish import Closing, finish, ray_snapshot
     from finesweep.tuning._record import open_parent
     from finesweep.tuning._tuner import build_tuner, start_budget, tuner_parts
 
+    before = ray_snapshot()  # other jobs' placement groups and actors are never this sweep's leak
     parts = tuner_parts(state)
     ledger = start_budget(state)
     try:
@@ -106,19 +107,25 @@ def _tune(state: SweepState) -> SweepSummary:
         callbacks = [MlflowSweepCallback(state.tracker, state.loaded.params.model_dump(), extra, outbox),
                      _progress(state)]  # fmt: skip
         tuner = build_tuner(state, parts, callbacks)
-        closing = Closing(parts.plan, outbox, failed=True)
+        closing = Closing(parts.plan, outbox, failed=True, before=before)
         try:
             _fit(tuner, state.results)
             closing.failed = False
         finally:
             closing.ended_by = _ended_by(ledger)
+            _stop(ledger)  # before finish: an actor of this sweep still alive there counts as a leak
+            ledger = None
             summary = finish(state, closing)
         return summary
     finally:
-        if ledger is not None:
-            from finesweep.tuning.budget import stop_ledger
+        _stop(ledger)
 
-            stop_ledger(ledger)
+
+def _stop(ledger: Any) -> None:
+    if ledger is not None:
+        from finesweep.tuning.budget import stop_ledger
+
+        stop_ledger(ledger)
 
 
 def _ended_by(ledger: Any) -> str:
