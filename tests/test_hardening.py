@@ -726,6 +726,17 @@ REGISTRY_CASES = [
     ),
     pytest.param(("leaderboard", "--sweep", "s1", "--output", "x.txt"), ("--output x.txt: use a .csv or .json file name",), id="leaderboard-output-suffix"),
     pytest.param(("leaderboard", "--sweep", "nosuch"), ("no sweep named 'nosuch' in the MLflow store",), id="leaderboard-unknown-sweep"),
+    # promotion cannot be gamed: nan compares false with everything, and a test metric would both
+    # choose the challenger and judge it; every problem in one refusal
+    pytest.param(("promote-best-model", "--sweep", "s1", "--model-name", "m", "--min-delta", "nan"),
+                 ("--min-delta: must be a finite number >= 0 (got nan)",), id="promote-nan-delta"),
+    pytest.param(("promote-best-model", "--sweep", "s1", "--model-name", "m", "--metric", "test_macro_f1", "--dry-run"),
+                 ("--metric: test_macro_f1 is measured on the held-out test split", "(val_macro_f1)"),
+                 id="promote-by-test-metric"),
+    pytest.param(("promote-best-model", "--sweep", "s1", "--model-name", "m", "--min-delta", "-0.1", "--dry-run"),
+                 ("--min-delta: must be a finite number >= 0 (got -0.1)",), id="promote-negative-delta"),
+    pytest.param(("promote-best-model", "--sweep", "s1", "--model-name", "m", "--min-delta", "inf"),
+                 ("--min-delta: must be a finite number >= 0 (got inf)",), id="promote-infinite-delta"),
 ]  # fmt: skip
 
 
@@ -915,3 +926,47 @@ def test_at_least_75_distinct_bad_inputs():
     ids = [param.id for param in ALL_BAD_INPUT_CASES]  # besides the single tests (devices, resources, ...)
     assert len(set(ids)) == len(ids)
     assert len(ids) >= 75, len(ids)
+
+
+# ---------------------------------------------------------------------------------------------
+# one safe text reader for every user file: binary, not UTF-8, pipes, folders, huge lines
+
+
+def _bad_text_files(tmp_path: Path) -> dict[str, tuple[Path, str]]:
+    """Each bad file and the fragment its refusal names (besides its path)."""
+    binary = tmp_path / "weights.txt"
+    binary.write_bytes(b"first line\n\x00\x01\x02binary")
+    latin = tmp_path / "latin1.txt"
+    latin.write_bytes("ok\ncaf\u00e9\n".encode("latin-1"))
+    long = tmp_path / "long.txt"
+    long.write_text("short\n" + "x" * 1_000_001 + "\n", encoding="utf-8")
+    fifo = tmp_path / "pipe.txt"
+    os.mkfifo(fifo)
+    folder = tmp_path / "folder.txt"
+    folder.mkdir()
+    return {
+        "binary": (binary, "line 2: a binary file, not text"),
+        "not-utf8": (latin, "line 2: not UTF-8"),
+        "long-line": (long, "line 2: 1,000,001 characters, more than the 1,000,000"),
+        "fifo": (fifo, "not a regular file (a pipe, socket or device)"),
+        "folder": (folder, "is a directory"),
+    }
+
+
+def test_every_text_reader_refuses_bad_files_with_path_and_line(tmp_path):
+    from finesweep.errors import DataError
+    from finesweep.serving.corpus import read_corpus
+
+    for name, (path, fragment) in _bad_text_files(tmp_path).items():
+        for read in (lambda p: read_corpus(p), lambda p: __import__("finesweep.cli").cli._read_texts(p)):
+            with pytest.raises(DataError) as info:
+                read(path)
+            message = str(info.value)
+            assert str(path) in message and fragment in message, (name, message)
+
+
+def test_predict_refuses_a_binary_input_file_in_one_line(tmp_path):
+    binary = tmp_path / "texts.txt"
+    binary.write_bytes(b"\x7fELF\x00\x00binary")
+    done = finesweep("predict", "--model", str(tmp_path / "no-model"), "--input", str(binary), cwd=tmp_path)
+    assert_refused(done, str(binary))

@@ -24,6 +24,32 @@ def test_redact_masks_url_passwords_and_secret_env_values():
     assert redact("sqlite:///tmp/mlflow.db", env) == "sqlite:///tmp/mlflow.db"
 
 
+@pytest.mark.parametrize(
+    "text, shown, hidden",
+    [
+        ("http://ghp_Tok3nValue@127.0.0.1:5000", "http://***@127.0.0.1:5000", "ghp_Tok3nValue"),
+        ("https://alice:Pw-9876@host/p", "https://alice:***@host/p", "Pw-9876"),
+        ("http://host:5000/?token=Abc123&experiment=1", "?token=***&experiment=1", "Abc123"),
+        ("https://host/api?access_token=Zz99#top", "?access_token=***#top", "Zz99"),
+        ("https://host/x?api_key=K3y&sig=S1g", "?api_key=***&sig=***", "K3y"),
+        ("s3://b/p?X-Amz-Signature=deadbeef77", "?X-Amz-Signature=***", "deadbeef77"),
+        ("error: could not reach http://tok-en-1234@h:5000 (refused)", "http://***@h:5000 (refused)", "tok-en-1234"),
+    ],
+)
+def test_one_rule_masks_every_credential_shape_in_a_url(text, shown, hidden):
+    from finesweep.redact import redact, safe_for_console
+
+    for masked in (redact(text, environ={}), safe_for_console(text)):
+        assert shown in masked and hidden not in masked, masked
+
+
+def test_plain_urls_and_addresses_are_left_alone():
+    from finesweep.redact import redact
+
+    for text in ("http://127.0.0.1:5000/#/experiments/1", "mail alice@example.com", "s3://bucket/sweeps/R", "?q=token"):
+        assert redact(text, environ={}) == text
+
+
 def test_secrets_never_logged_as_params_tags_or_config_artifacts(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_TOKEN", TOKEN)
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"

@@ -463,9 +463,9 @@ def _read_texts(path: Path) -> list[str]:
         if "text" not in frame.columns:
             raise FinesweepError(f"{path}: no 'text' column; columns are: {', '.join(map(str, frame.columns))}")
         return frame["text"].astype(str).tolist()
-    if not path.is_file():
-        raise FinesweepError(f"{path}: file not found")
-    return [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    from finesweep.data.readers import read_text_file
+
+    return [line for line in read_text_file(path, "--input", "texts file").splitlines() if line.strip()]
 
 
 def _check_device(device: str | None) -> None:
@@ -620,6 +620,28 @@ def submit(
             raise typer.Exit(1)
 
 
+@app.command()
+def schema(
+    kind: str = typer.Argument("job", help="job (a job file) or space (a search-space file)."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the schema to this file instead of stdout."),
+) -> None:
+    """Print the JSON Schema of job files or search-space files, for your editor's completion and
+    checking (yaml-language-server: ``# yaml-language-server: $schema=FILE`` as a file's first line)."""
+    from finesweep.config.json_schema import schema_text
+
+    if kind not in ("job", "space"):
+        raise FinesweepError(f"schema: expected job or space (got {kind!r})")
+    text = schema_text(kind) + "\n"
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+        typer.echo(f"wrote {output}: add `# yaml-language-server: $schema={output}` as your file's first line")
+
+
+_INTERRUPTED = 130
+
+
 def main() -> None:
     """Console entry point: run the app, mapping errors to exit codes 2 (user) and 1 (internal)."""
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
@@ -635,14 +657,27 @@ def main() -> None:
     # --resume. One second costs little (the state of a sweep is a few KiB).
     os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "1")
     try:
-        # standalone mode: click/typer print usage errors themselves and exit 2
-        app(standalone_mode=True)
+        # not standalone, so that our own errors below keep their codes; typer turns a Ctrl-C
+        # (KeyboardInterrupt) into exit code 130, the shell's convention (128 + SIGINT)
+        code = app(standalone_mode=False)
+        if code == _INTERRUPTED:
+            # a sweep has closed its parent run and Ray on its way out (their ``finally`` blocks)
+            typer.echo("interrupted", err=True)
+        if isinstance(code, int) and code:
+            sys.exit(code)
+    except typer.Abort:  # end of input at a prompt
+        typer.echo("aborted", err=True)
+        sys.exit(1)
+    except typer.TyperException as exc:  # usage errors: click's message and code (2)
+        exc.show()
+        sys.exit(exc.exit_code)
     except FinesweepError as exc:
         if _state["debug"]:
             traceback.print_exc()
         lines = exc.problems if isinstance(exc, ConfigError) else [str(exc)]
+        prefix = "" if exc.exit_code == 130 else "error: "  # Ctrl-C is the user's choice, not an error
         for line in lines:
-            typer.echo(safe_for_console(f"error: {line}"), err=True)
+            typer.echo(safe_for_console(f"{prefix}{line}"), err=True)
         sys.exit(exc.exit_code)
     except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, exit 1
         if _state["debug"]:

@@ -37,6 +37,13 @@ class SweepError(FinesweepError):
     """A sweep that cannot start or be resumed as asked (name clash, no resources for a trial)."""
 
 
+class Interrupted(FinesweepError):
+    """The user pressed Ctrl-C: the sweep stopped its trials, recorded them as interrupted and
+    closed its runs; ``--resume`` continues it. Exits 130 (128 + SIGINT), as shells expect."""
+
+    exit_code = 130
+
+
 class PromotionRefused(FinesweepError):
     """The challenger did not beat the champion by the required margin; the alias did not move.
 

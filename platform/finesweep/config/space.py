@@ -33,8 +33,8 @@ def _above_low(high: Any, info: ValidationInfo, strict: bool = True) -> Any:
 
 
 class _FloatRange(_Strict):
-    low: float
-    high: float
+    low: float = Field(description="The smallest value the range can yield.")
+    high: float = Field(description="The largest value the range can yield; more than low.")
 
     @field_validator("high")
     @classmethod
@@ -45,25 +45,29 @@ class _FloatRange(_Strict):
 class LogUniform(_FloatRange):
     """A float drawn uniformly in log space: learning rates, weight decay."""
 
-    distribution: Literal["loguniform"]
-    low: float = Field(gt=0)
-    high: float = Field(gt=0)
+    distribution: Literal["loguniform"] = Field(
+        description="loguniform: a float drawn uniformly in log space between low and high."
+    )
+    low: float = Field(gt=0, description="The smallest value the range can yield; more than 0.")
+    high: float = Field(gt=0, description="The largest value the range can yield; more than low.")
 
 
 class Uniform(_FloatRange):
     """A float drawn uniformly in [low, high]: dropout, warmup ratio."""
 
-    distribution: Literal["uniform"]
+    distribution: Literal["uniform"] = Field(description="uniform: a float drawn uniformly between low and high.")
 
 
 class IntRange(_Strict):
     """An integer in [low, high] (both inclusive) on a grid of ``step``; ``log`` samples in log space."""
 
-    distribution: Literal["int"]
-    low: int
-    high: int
-    step: int = Field(default=1, ge=1)
-    log: bool = False
+    distribution: Literal["int"] = Field(
+        description="int: a whole number from low to high (both inclusive); grid search enumerates them."
+    )
+    low: int = Field(description="The smallest integer the range yields (inclusive).")
+    high: int = Field(description="The largest integer the range can yield (inclusive); at least low.")
+    step: int = Field(default=1, ge=1, description="The spacing of the values: low, low + step, ... up to high.")
+    log: bool = Field(default=False, description="Sample in log space (needs low >= 1 and step 1).")
 
     @field_validator("high")
     @classmethod
@@ -88,7 +92,9 @@ class IntRange(_Strict):
 
 
 class _Finite(_Strict):
-    values: list[Any] = Field(min_length=1)
+    values: list[Any] = Field(
+        min_length=1, description="The values to take, each different; each must be valid for the hyperparameter."
+    )
 
     @model_validator(mode="after")
     def _unique(self) -> "_Finite":
@@ -103,13 +109,17 @@ class _Finite(_Strict):
 class Choice(_Finite):
     """One of a list of values, sampled by TPE/random and enumerated by grid search."""
 
-    distribution: Literal["choice"]
+    distribution: Literal["choice"] = Field(
+        description="choice: one of values, sampled by the searcher (enumerated by grid search)."
+    )
 
 
 class Grid(_Finite):
     """Values to enumerate; under TPE/random they are sampled like ``choice``."""
 
-    distribution: Literal["grid"]
+    distribution: Literal["grid"] = Field(
+        description="grid: values to enumerate in grid search; other searchers sample them like choice."
+    )
 
 
 ParamSpec = Annotated[Union[LogUniform, Uniform, IntRange, Choice, Grid], Field(discriminator="distribution")]
@@ -125,10 +135,14 @@ DISTRIBUTIONS: dict[str, type[BaseModel]] = {
 class SearchSpaceFile(_Strict):
     """The top level of a search-space YAML file."""
 
-    description: str | None = None
+    description: str | None = Field(
+        default=None, description="Free text for readers of the file; finesweep does not interpret it."
+    )
     # each value is checked on its own against ParamSpec by the loader, so that one bad
     # parameter does not hide problems in the others
-    parameters: dict[str, Any]
+    parameters: dict[str, Any] = Field(
+        description="Each searched hyperparameter (a key of the task's train section) and its distribution."
+    )
 
 
 def value_count(spec: Any) -> int | None:

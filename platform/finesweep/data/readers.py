@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 GZIP_MAGIC = b"\x1f\x8b"
 # A gzip file may expand a thousandfold: stop decompressing here rather than exhaust memory.
-MAX_DECOMPRESSED_BYTES = 4 << 30
+MAX_DECOMPRESSED_BYTES = 1 << 30  # 1 GiB of text: beyond it, use parquet (read column by column)
 _GZIP_PIECE = 16 << 10  # compressed bytes per step: where a damaged file breaks off is known to about here
 _LABEL_ID = re.compile(r"[0-9]+")
 
@@ -114,6 +114,41 @@ def _raw_bytes(path: Path, key: str) -> bytes:
     return raw
 
 
+MAX_LINE_CHARS = 1_000_000  # one text or row; a tokenizer given more aborts the process (a Rust allocation failure)
+
+
+def read_text_file(path: Path, key: str, what: str = "file") -> str:
+    """The UTF-8 text of a user's file, refused with its path (and the line, where one applies)
+    when it is missing, a directory, a pipe or device, binary, not UTF-8, longer per line than
+    ``MAX_LINE_CHARS``, or gzipped beyond ``MAX_DECOMPRESSED_BYTES``. ``key`` names the option or
+    job key that gave the file; gzip is read when the name ends in ``.gz``."""
+    problem, _ = regular_file_problem(path, what)
+    if problem is not None:
+        raise DataError(f"{path}: {key}: {problem}")
+    raw = _raw_bytes(path, key)
+    _refuse_binary(path, raw)
+    text = _decode(path, raw)
+    _refuse_long_lines(path, text)
+    return text
+
+
+def _refuse_binary(path: Path, raw: bytes) -> None:
+    """A NUL byte never occurs in UTF-8 text: the file is binary (a model, an archive, an image)."""
+    offset = raw.find(b"\x00", 0, 1 << 20)
+    if offset >= 0:
+        line = raw[:offset].count(b"\n") + 1
+        raise DataError(f"{path}: line {line}: a binary file, not text (a NUL byte at offset {offset})")
+
+
+def _refuse_long_lines(path: Path, text: str) -> None:
+    if len(text) <= MAX_LINE_CHARS:
+        return
+    for number, line in enumerate(text.split("\n"), start=1):
+        if len(line) > MAX_LINE_CHARS:
+            raise DataError(f"{path}: line {number}: {len(line):,} characters, more than the {MAX_LINE_CHARS:,} "
+                            "a text or row may hold")  # fmt: skip
+
+
 def _decode(path: Path, raw: bytes) -> str:
     """UTF-8 text (a leading byte-order mark dropped); a bad byte is named by its line."""
     start = len(codecs.BOM_UTF8) if raw.startswith(codecs.BOM_UTF8) else 0
@@ -188,7 +223,10 @@ def read_frame(path: Path, fmt: str, header: bool = True, key: str = "dataset.pa
                 raise DataError(f"{path}: parquet compresses its own columns; give the .parquet file itself, not gzipped")
             frame = pd.read_parquet(path)
             return frame.set_axis(pd.RangeIndex(1, len(frame) + 1), axis=0)
-        text = _decode(path, _raw_bytes(path, key))
+        raw = _raw_bytes(path, key)
+        _refuse_binary(path, raw)
+        text = _decode(path, raw)
+        _refuse_long_lines(path, text)
         if fmt == "jsonl":
             return _read_jsonl(path, text)
         return _read_delimited(text, fmt, header)

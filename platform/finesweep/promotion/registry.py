@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
 import pandas as pd
 
-from finesweep.errors import PromotionRefused, TrackingError
+from finesweep.errors import ConfigError, PromotionRefused, TrackingError
 from finesweep.objective import MetricGoal, parse_constraint
 from finesweep.promotion.bootstrap import paired_bootstrap
 from finesweep.promotion.choice import choose_challenger
@@ -143,6 +144,25 @@ def sweep_test_split(tracking_uri: str, parent_run_id: str, task: Any = None, jo
         return task.held_out_split(DatasetConfig.model_validate(job["dataset"]))
 
 
+def check_promotion_options(metric: str | None, min_delta: float | None, alpha: float | None) -> None:
+    """Refuse options that would make the held-out comparison meaningless, all at once: a
+    ``min_delta`` that is not a finite number >= 0 (``nan`` compares false with everything, so a
+    losing challenger would "win"), an ``alpha`` outside (0, 1), and selection by a ``test_*``
+    metric (the challenger would be chosen on the very split that then judges it)."""
+    problems = []
+    if min_delta is not None and not (math.isfinite(min_delta) and min_delta >= 0):
+        problems.append(f"--min-delta: must be a finite number >= 0 (got {min_delta})")
+    if alpha is not None and not (math.isfinite(alpha) and 0 < alpha < 1):
+        problems.append(f"alpha: must be between 0 and 1, exclusive (got {alpha})")
+    if metric is not None and metric.startswith("test_"):
+        problems.append(
+            f"--metric: {metric} is measured on the held-out test split, which decides the promotion; choose the "
+            f"challenger by a validation metric (val_{metric.removeprefix('test_')})"
+        )
+    if problems:
+        raise ConfigError(problems)
+
+
 def promote_best_model(
     tracking_uri: str,
     sweep: str,
@@ -167,6 +187,7 @@ def promote_best_model(
     from finesweep.serving.loading import load_model
     from finesweep.tasks import get_task
 
+    check_promotion_options(metric, min_delta, alpha)
     mlflow_client = client(tracking_uri)
     board = leaderboard(tracking_uri, sweep, metric)
     parent = sweep_parent(mlflow_client, sweep)

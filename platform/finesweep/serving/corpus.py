@@ -41,14 +41,14 @@ def read_corpus(path: Path, text_column: str = "text", id_column: str | None = "
     """Read passages from ``path``: a .txt file holds one per line (blank lines skipped); a
     csv/tsv/jsonl/parquet file (text formats may be gzipped) a ``text_column`` and, when present,
     an ``id_column``. Raises DataError naming the file for anything unreadable."""
-    from finesweep.data.readers import check_columns, first_empty, format_from_name, read_frame
+    from finesweep.data.readers import check_columns, first_empty, format_from_name, read_frame, read_text_file
 
     problem, _ = regular_file_problem(path, "corpus file")
     if problem is not None:
         raise DataError(f"{path}: {problem}")
     checksum = f"{sha256_of(path)}:{text_column}:{id_column}"
     if path.suffix.lower() == ".txt":
-        lines = path.read_text(encoding="utf-8", errors="strict").splitlines()
+        lines = read_text_file(path, "--corpus", "corpus file").splitlines()
         rows = [(str(n), line.strip()) for n, line in enumerate(lines, start=1) if line.strip()]
         if not rows:
             raise DataError(f"{path}: no passages (every line is blank)")

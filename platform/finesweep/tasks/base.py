@@ -40,26 +40,95 @@ class TrainParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
 
-    learning_rate: float = Field(default=5e-4, gt=0, le=1)
-    epochs: int = Field(default=3, ge=1, le=1000)
-    batch_size: int = Field(default=32, ge=1, le=65536)
-    group_by_length: bool = True  # batches of similar lengths: less padding, faster steps
-    eval_batch_size: int = Field(default=128, ge=1, le=65536)
-    max_length: int = Field(default=128, ge=8, le=8192)
-    finetuning: Literal["lora", "full"] = "lora"
-    lora_r: int = Field(default=8, ge=1, le=1024)
-    lora_alpha: float = Field(default=16.0, gt=0, le=1e6)
-    lora_dropout: float = Field(default=0.1, ge=0, lt=1)
-    optimizer: Literal["adamw", "adam", "sgd"] = "adamw"
-    momentum: float = Field(default=0.9, ge=0, lt=1)
-    weight_decay: float = Field(default=0.01, ge=0, le=1e3)
-    lr_scheduler: Literal["linear", "cosine", "constant"] = "linear"
-    warmup_ratio: float = Field(default=0.06, ge=0, lt=1)
-    grad_accum_steps: int = Field(default=1, ge=1, le=1024)
-    max_grad_norm: float = Field(default=1.0, gt=0, le=1e6)
-    early_stopping_patience: int = Field(default=0, ge=0, le=1000)
-    mixed_precision: Literal["no", "fp16", "bf16"] = "no"
-    seed: int = Field(default=42, ge=0, le=2**32 - 1)  # numpy's and Optuna's seeds are 32-bit unsigned
+    learning_rate: float = Field(
+        default=5e-4, gt=0, le=1,
+        description="The peak learning rate, reached at the end of warmup; lr_scheduler then decays it or holds it.",
+    )  # fmt: skip
+    epochs: int = Field(
+        default=3, ge=1, le=1000,
+        description="Passes over the training split; ASHA or early stopping may end a trial sooner.",
+    )  # fmt: skip
+    batch_size: int = Field(
+        default=32, ge=1, le=65536,
+        description="Training examples per batch, over all of a trial's workers together (each takes its share).",
+    )  # fmt: skip
+    # batches of similar lengths: less padding, faster steps
+    group_by_length: bool = Field(
+        default=True,
+        description="Batch training examples of similar token lengths together (batch order still shuffled, "
+                    "seeded): less padding, faster steps. false: plain shuffled batches.",
+    )  # fmt: skip
+    eval_batch_size: int = Field(
+        default=128, ge=1, le=65536,
+        description="Examples per batch when evaluating (texts, queries or corpus passages); the latency metrics "
+                    "are measured at this batch size.",
+    )  # fmt: skip
+    max_length: int = Field(
+        default=128, ge=8, le=8192,
+        description="The longest input in tokens (retrieval tasks: the passage length): longer texts are "
+                    "truncated, and batches are padded only to their longest text.",
+    )  # fmt: skip
+    finetuning: Literal["lora", "full"] = Field(
+        default="lora",
+        description="lora trains LoRA adapters on the frozen base model (a task's head, such as the classifier, "
+                    "is trained in full); full trains every weight.",
+    )  # fmt: skip
+    lora_r: int = Field(
+        default=8, ge=1, le=1024, description="The rank of the LoRA update matrices (finetuning: lora only)."
+    )
+    lora_alpha: float = Field(
+        default=16.0, gt=0, le=1e6,
+        description="The LoRA scaling: updates are multiplied by lora_alpha / lora_r (finetuning: lora only).",
+    )  # fmt: skip
+    lora_dropout: float = Field(
+        default=0.1, ge=0, lt=1,
+        description="Dropout probability on the input of the LoRA layers (finetuning: lora only).",
+    )  # fmt: skip
+    optimizer: Literal["adamw", "adam", "sgd"] = Field(
+        default="adamw",
+        description="The optimizer of the trainable parameters: adamw, adam or sgd (with momentum).",
+    )  # fmt: skip
+    momentum: float = Field(
+        default=0.9, ge=0, lt=1, description="The momentum of the sgd optimizer; adamw and adam ignore it."
+    )
+    weight_decay: float = Field(
+        default=0.01, ge=0, le=1e3,
+        description="Weight decay of the optimizer (decoupled for adamw); biases and LayerNorm weights get none.",
+    )  # fmt: skip
+    lr_scheduler: Literal["linear", "cosine", "constant"] = Field(
+        default="linear",
+        description="The learning rate after warmup: linear or cosine decay to 0 by the last step, or constant.",
+    )  # fmt: skip
+    warmup_ratio: float = Field(
+        default=0.06, ge=0, lt=1,
+        description="Fraction of the trial's optimizer steps (all epochs) over which the learning rate rises "
+                    "linearly from 0 to learning_rate.",
+    )  # fmt: skip
+    grad_accum_steps: int = Field(
+        default=1, ge=1, le=1024,
+        description="Batches whose gradients are averaged before each optimizer step: the effective batch is "
+                    "batch_size x grad_accum_steps.",
+    )  # fmt: skip
+    max_grad_norm: float = Field(
+        default=1.0, gt=0, le=1e6,
+        description="Gradients are clipped to this total L2 norm before every optimizer step.",
+    )  # fmt: skip
+    early_stopping_patience: int = Field(
+        default=0, ge=0, le=1000,
+        description="End a trial after this many epochs in a row without a better validation value of the sweep's "
+                    "metric; 0 turns early stopping off.",
+    )  # fmt: skip
+    mixed_precision: Literal["no", "fp16", "bf16"] = Field(
+        default="no",
+        description="Autocast precision of the forward pass: no (float32), fp16 (CUDA only, with loss scaling; "
+                    "ignored on a CPU) or bf16.",
+    )  # fmt: skip
+    # numpy's and Optuna's seeds are 32-bit unsigned
+    seed: int = Field(
+        default=42, ge=0, le=2**32 - 1,
+        description="Seed of the trial's randomness (new layers' initial weights, dropout, batch order, "
+                    "oversampling): on a CPU the same seed and configuration give the same figures.",
+    )  # fmt: skip
 
 
 SPLITS_WITH_TRAIN = ("train", "val", "test")  # a loss is also reported on the training split

@@ -46,10 +46,26 @@ class ContrastiveParams(TrainParams):
     ``max_length`` is the passage length in tokens; ``max_query_length`` the query length.
     """
 
-    temperature: float = Field(default=0.05, gt=0, le=1)  # cosine similarities are divided by it
-    query_prefix: str = ""  # E5 convention: "query: "
-    passage_prefix: str = ""  # E5 convention: "passage: "
-    max_query_length: int = Field(default=64, ge=8, le=8192)
+    temperature: float = Field(
+        default=0.05, gt=0, le=1,
+        description="The InfoNCE temperature: query-passage cosine similarities are divided by it before the "
+                    "softmax; smaller values sharpen it.",
+    )  # fmt: skip
+    query_prefix: str = Field(
+        default="",
+        description='Text put before every query, in training and serving, e.g. "query: " for E5 models; '
+                    "empty for none.",
+    )  # fmt: skip
+    passage_prefix: str = Field(
+        default="",
+        description='Text put before every passage, in training and serving, e.g. "passage: " for E5 models; '
+                    "empty for none.",
+    )  # fmt: skip
+    max_query_length: int = Field(
+        default=64, ge=8, le=8192,
+        description="The longest query in tokens (prefix included); longer queries are truncated. max_length is "
+                    "the passage length.",
+    )  # fmt: skip
 
 
 def tokenize_splits(tokenizer: Any, data: "PairData", params: ContrastiveParams) -> dict[str, dict[str, list[list[int]]]]:

@@ -48,12 +48,36 @@ class SparseParams(ContrastiveParams):
     SPLADE scores are raw dot products, so ``temperature`` defaults to 1.
     """
 
-    temperature: float = Field(default=1.0, gt=0, le=1)
-    flops_query_weight: float = Field(default=3e-4, ge=0, le=10)  # lambda_q
-    flops_doc_weight: float = Field(default=1e-4, ge=0, le=10)  # lambda_d
-    idf_flops: bool = False  # penalise frequent (low-IDF) terms more, rare ones less
-    suppress_special_tokens: bool = True
-    suppress_stopwords: bool = False
+    temperature: float = Field(
+        default=1.0, gt=0, le=1,
+        description="The InfoNCE temperature: query-passage dot products of the sparse vectors are divided by it "
+                    "before the softmax.",
+    )  # fmt: skip
+    flops_query_weight: float = Field(
+        default=3e-4, ge=0, le=10,
+        description="Weight (lambda_q) of the FLOPS regulariser on query vectors: higher values give queries "
+                    "fewer non-zero terms; 0 turns it off.",
+    )  # fmt: skip
+    flops_doc_weight: float = Field(
+        default=1e-4, ge=0, le=10,
+        description="Weight (lambda_d) of the FLOPS regulariser on passage vectors: higher values give passages "
+                    "fewer non-zero terms; 0 turns it off.",
+    )  # fmt: skip
+    idf_flops: bool = Field(
+        default=False,
+        description="Weight each term's FLOPS penalty by 1/IDF over the training passages (mean weight 1): "
+                    "frequent terms cost more, rare ones less.",
+    )  # fmt: skip
+    suppress_special_tokens: bool = Field(
+        default=True,
+        description="Never give the tokenizer's special tokens ([CLS], [SEP], padding) a weight, in training and "
+                    "serving.",
+    )  # fmt: skip
+    suppress_stopwords: bool = Field(
+        default=False,
+        description="Never give common English and Korean function words a weight (those that are one token in "
+                    "the model's vocabulary).",
+    )  # fmt: skip
     output_vocabulary: Literal["full", "training_corpus"] = Field(
         default="full",
         description=(

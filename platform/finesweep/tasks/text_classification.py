@@ -38,8 +38,17 @@ _PER_CLASS = re.compile(r"^(?:train|val|test)_f1_(.+)$")
 class TextClassificationParams(TrainParams):
     """Shared hyperparameters plus class balancing and label smoothing."""
 
-    balancing: Literal["none", "oversample", "class_weight"] = "none"
-    label_smoothing: float = Field(default=0.0, ge=0, lt=1)
+    balancing: Literal["none", "oversample", "class_weight"] = Field(
+        default="none",
+        description="Against class imbalance in the training split: oversample resamples smaller classes up to the "
+                    "largest (single-label data only); class_weight weights the loss by inverse class frequency "
+                    "(multi-label: each label's positives by its negatives/positives ratio); none does neither.",
+    )  # fmt: skip
+    label_smoothing: float = Field(
+        default=0.0, ge=0, lt=1,
+        description="Label smoothing of the training loss: this share of each target is spread over the classes "
+                    "(multi-label: targets 1 - s/2 and s/2); 0 turns it off.",
+    )  # fmt: skip
 
 
 TOKEN_CACHE = "input_ids"

@@ -317,8 +317,18 @@ class SweepTracker:
         """Tags on one trial run (its place on the Pareto front, its feasibility)."""
         self.client.log_batch(run_id, tags=[_tag(k, v) for k, v in tags.items()])
 
-    def finish_parent(self, metrics: dict[str, float], tags: dict[str, str], failed: bool = False) -> None:
-        """Write the sweep's summary and close the parent run."""
+    def mark_interrupted(self) -> list[str]:
+        """Tag the trial runs still running ``interrupted`` and end them KILLED (Ctrl-C: Tune saved
+        these trials, so ``--resume`` continues each in its own run); return their trial ids."""
+        running = [run for run in self._trial_runs() if run.data.tags.get(TAG_STATUS) == "running"]
+        for run in running:
+            self.client.log_batch(run.info.run_id, tags=[_tag(TAG_STATUS, "interrupted")])
+            self.client.set_terminated(run.info.run_id, "KILLED")
+        return [run.data.tags.get(TAG_TRIAL, run.info.run_id) for run in running]
+
+    def finish_parent(self, metrics: dict[str, float], tags: dict[str, str], failed: bool = False,
+                      interrupted: bool = False) -> None:  # fmt: skip
+        """Write the sweep's summary and close the parent run (KILLED when ``interrupted``)."""
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
@@ -327,7 +337,7 @@ class SweepTracker:
             metrics=[Metric(mlflow_name(k), float(v), now, 0) for k, v in metrics.items() if v is not None],
             tags=[_tag(k, str(v)) for k, v in tags.items()],
         )
-        self.client.set_terminated(self.parent_id, "FAILED" if failed else "FINISHED")
+        self.client.set_terminated(self.parent_id, "KILLED" if interrupted else "FAILED" if failed else "FINISHED")
 
     # -- children -------------------------------------------------------------------------------
 

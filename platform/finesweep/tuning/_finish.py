@@ -25,6 +25,7 @@ class Closing:
     failed: bool
     before: RaySnapshot | None = None  # what was alive on the cluster when the sweep started
     ended_by: str = "trials"  # "trials" (num_samples or the space ran out), "budget.wall", "budget.trial_epochs"
+    interrupted: bool = False  # Ctrl-C: Tune stopped its trials and saved its state for --resume
 
 
 def finish(state: SweepState, closing: Closing) -> Any:
@@ -41,7 +42,7 @@ def finish(state: SweepState, closing: Closing) -> Any:
     summary = SweepSummary(state.name, state.tracking_uri, state.tracker.parent_id or "", state.objective, {},
                            wall_time_s=time.time() - state.started, max_concurrent=closing.plan.max_concurrent,
                            resources_released=released, leaked=leaked, storage_path=str(state.results))  # fmt: skip
-    for step in (_drain, _retire_orphans):
+    for step in (_drain, _retire_orphans, _mark_interrupted):
         try:
             step(state, closing)
         except Exception as exc:  # noqa: BLE001 - reported below, after the parent run is closed
@@ -53,8 +54,11 @@ def finish(state: SweepState, closing: Closing) -> Any:
         problems.append(exc)
     _log_plots(state)
     failed = closing.failed or bool(problems)
+    tags = _summary_tags(summary, failed)
+    if closing.interrupted:
+        tags["finesweep.status"] = "interrupted"
     try:
-        state.tracker.finish_parent(_summary_metrics(summary), _summary_tags(summary, failed), failed=failed)
+        state.tracker.finish_parent(_summary_metrics(summary), tags, failed=failed, interrupted=closing.interrupted)
     except Exception as exc:  # noqa: BLE001
         problems.append(exc)
     if problems and closing.failed:
@@ -141,8 +145,13 @@ def _drain(state: SweepState, closing: Closing) -> None:
         )
 
 
+def _mark_interrupted(state: SweepState, closing: Closing) -> None:
+    if closing.interrupted:
+        state.tracker.mark_interrupted()
+
+
 def _retire_orphans(state: SweepState, closing: Closing) -> None:
-    if closing.failed:
+    if closing.failed or closing.interrupted:
         return
     orphans = state.tracker.close_orphans()
     if orphans:

@@ -12,13 +12,14 @@ each step lives in a private sibling module and the steps share one :class:`Swee
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
 from finesweep.config.loader import LoadedJob
-from finesweep.errors import SweepError
+from finesweep.errors import Interrupted, SweepError
 from finesweep.objective import Objective
 from finesweep.tuning._output import echo, say
 from finesweep.tuning._prepare import default_sweep_name
@@ -77,14 +78,41 @@ def _ray(state: SweepState) -> Iterator[None]:
     Ray's own output reaches this console only from verbose 2 on."""
     from finesweep.tuning.ray_runtime import connect_or_start
 
-    started_ray = connect_or_start(log_to_driver=state.console.level >= 2)
+    with _ctrl_c_deferred() as pressed:
+        started_ray = connect_or_start(log_to_driver=state.console.level >= 2)
     try:
+        if pressed:  # raised here, where Ray is shut down on the way out
+            raise KeyboardInterrupt
         yield
     finally:
         if started_ray:
             import ray
 
             ray.shutdown()
+
+
+@contextlib.contextmanager
+def _ctrl_c_deferred() -> Iterator[list[int]]:
+    """Hold a Ctrl-C pressed while Ray starts: the list it yields holds the signal once pressed,
+    for the caller to raise once Ray has started.
+
+    Raised inside ``ray.init`` a KeyboardInterrupt can land in the logging module's lock handling,
+    which swallows it ("Exception ignored in _releaseLock"), and the sweep then trains anyway. The
+    processes Ray starts meanwhile keep the default SIGINT disposition: a Python-level handler does
+    not survive exec.
+    """
+    import signal
+    import threading
+
+    pressed: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield pressed
+        return
+    previous = signal.signal(signal.SIGINT, lambda signum, _frame: pressed.append(signum))
+    try:
+        yield pressed
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _tune(state: SweepState) -> SweepSummary:
@@ -109,13 +137,21 @@ def _tune(state: SweepState) -> SweepSummary:
         tuner = build_tuner(state, parts, callbacks)
         closing = Closing(parts.plan, outbox, failed=True, before=before)
         try:
-            _fit(tuner, state.results)
+            closing.interrupted = _fit(tuner, state.results)
             closing.failed = False
+        except KeyboardInterrupt:  # a second Ctrl-C, or one outside Tune's loop
+            closing.interrupted = True
+            raise
         finally:
             closing.ended_by = _ended_by(ledger)
             _stop(ledger)  # before finish: an actor of this sweep still alive there counts as a leak
             ledger = None
             summary = finish(state, closing)
+        if closing.interrupted:
+            raise Interrupted(
+                f"interrupted: sweep {state.name} stopped and recorded as interrupted; continue it with "
+                f"`finesweep sweep JOB --name {state.name} --resume`"
+            )
         return summary
     finally:
         _stop(ledger)
@@ -146,15 +182,25 @@ def _progress(state: SweepState) -> Any:
                            state.console.show_tracebacks, level=min(state.console.level, 1), echo=echo)  # fmt: skip
 
 
-def _fit(tuner: Any, results: Path | str) -> None:
-    """``tuner.fit()``, with a full disk under ``storage_path`` reported as such.
+def _fit(tuner: Any, results: Path | str) -> bool:
+    """``tuner.fit()``, with a full disk under ``storage_path`` reported as such; True when Ctrl-C
+    (SIGINT) ended it.
+
+    Tune installs its own SIGINT handler for the fit: the first press stops the trials and saves
+    the experiment state, and the handler puts back the one it replaced, so that a second press
+    raises KeyboardInterrupt at once (ray/tune/tune.py, ``_setup_signal_catching``). Whether that
+    handler fired is read from which one is installed afterwards.
 
     Tune reads its own experiment state (and each failed trial's pickled error) back after the last
     trial; when the disk filled up those files are truncated and the read fails with EOFError,
     OSError or UnpicklingError, far from the cause.
     """
     import pickle
+    import signal
+    import threading
 
+    on_main_thread = threading.current_thread() is threading.main_thread()
+    before = signal.getsignal(signal.SIGINT) if on_main_thread else None
     try:
         tuner.fit()
     except (EOFError, OSError, pickle.UnpicklingError) as exc:
@@ -162,6 +208,11 @@ def _fit(tuner: Any, results: Path | str) -> None:
         if isinstance(results, Path) and out_of_space(results, str(exc)):
             raise SweepError(storage_full_message(results)) from exc
         raise RuntimeError(f"Tune failed: {type(exc).__name__}: {exc}") from exc
+    if not on_main_thread or os.environ.get("TUNE_DISABLE_SIGINT_HANDLER", "0") not in ("", "0"):
+        return False  # Tune installed no handler: a Ctrl-C raised KeyboardInterrupt instead
+    interrupted = signal.getsignal(signal.SIGINT) is before
+    signal.signal(signal.SIGINT, before)  # Tune leaves its handler installed after a full run
+    return interrupted
 
 
 _NO_SPACE = ("No space left on device", "Errno 28", "errno 28", "Disk quota exceeded")
