@@ -34,31 +34,51 @@ def _job(tmp_path: Path, tiny_bert: Path) -> Path:
     return path
 
 
-def _env() -> dict[str, str]:
+def _env(tag: str = "") -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "RAY_ADDRESS")}
     env["TMPDIR"] = os.environ.get("TMPDIR", "/tmp")
+    env["FINESWEEP_TEST_DRIVER"] = tag  # inherited by every process the driver starts, Ray's included
     return env
+
+
+def _tagged(tag: str) -> list:
+    """Processes carrying the driver's tag in their environment: its own, and those it started."""
+    import psutil
+
+    found = []
+    for process in psutil.process_iter():
+        try:
+            if process.environ().get("FINESWEEP_TEST_DRIVER") == tag:
+                found.append(process)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
+    return found
 
 
 def _interrupt_when(command: list[str], cwd: Path, marker: str, log: Path) -> tuple[int, str]:
     """Start the driver, send it one SIGINT once ``marker`` is in its output; its exit code and output."""
-    import psutil
+    import uuid
 
+    tag = uuid.uuid4().hex
     with log.open("w") as out:
-        driver = subprocess.Popen(command, cwd=cwd, env=_env(), stdout=out, stderr=subprocess.STDOUT)
+        driver = subprocess.Popen(command, cwd=cwd, env=_env(tag), stdout=out, stderr=subprocess.STDOUT)
     deadline = time.time() + 300
     while marker not in log.read_text() and driver.poll() is None and time.time() < deadline:
         time.sleep(0.05)
     assert driver.poll() is None, f"the driver ended before {marker!r}:\n{log.read_text()[-3000:]}"
-    family = psutil.Process(driver.pid).children(recursive=True)
     driver.send_signal(signal.SIGINT)
     try:
         code = driver.wait(timeout=180)
     finally:
         if driver.poll() is None:
             driver.kill()
-    _, alive = psutil.wait_procs(family, timeout=60)
-    left = [p.pid for p in alive]
+    # every process the driver started, orphans included (Ray's agents outlive a driver that
+    # forgets to shut Ray down): found by the tag in their environment, given a minute to end
+    deadline = time.time() + 60
+    while _tagged(tag) and time.time() < deadline:
+        time.sleep(1)
+    alive = _tagged(tag)
+    left = [f"{p.pid} {p.name()}" for p in alive]
     for process in alive:  # only this driver's own children, by pid
         process.kill()
     assert not left, f"processes of the driver left running: {left}\n{log.read_text()[-3000:]}"

@@ -70,6 +70,7 @@ def test_oversampling_a_multilabel_dataset_is_refused_before_any_run(tmp_path, d
 
 
 @pytest.mark.slow
+@pytest.mark.quality
 def test_multilabel_goemotions_sweep_reports_micro_and_macro_f1(tmp_path, mlflow_store, data_dir, tiny_bert, ray_clean):
     from mlflow.tracking import MlflowClient
 

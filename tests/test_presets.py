@@ -60,6 +60,7 @@ def test_preset_runs_a_reduced_sweep(job: Path, tmp_path, mlflow_store, data_dir
     assert summary.best_value is not None and summary.resources_released, summary
 
 
+@pytest.mark.quality
 def test_korean_preset_on_the_offline_e5_beats_the_majority_class(tmp_path, mlflow_store, data_dir, ray_clean):
     """NSMC on multilingual-e5-small-q4 at a reduced budget (800 reviews, 2 epochs, one trial)
     learns Korean: its test macro-F1 beats always-positive (about 0.45) by at least 0.08.

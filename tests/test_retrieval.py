@@ -204,6 +204,7 @@ def _champion_serves_what_promotion_measured(tmp_path: Path, store: str, strong:
 
 
 @pytest.mark.slow
+@pytest.mark.quality
 def test_korquad_contrastive_sweep_beats_the_untuned_base_model(tmp_path, mlflow_store, data_dir, tiny_bert, ray_clean):
     summary, client, parent, best = _sweep(
         tmp_path, "korquad", "contrastive_embedding",

@@ -34,6 +34,23 @@ def _options(debug: bool = typer.Option(False, "--debug", help="Show tracebacks 
     _state["debug"] = debug
 
 
+@app.command(name="init")
+def init_command(
+    data_file: Path = typer.Argument(..., help="Your data file: csv, tsv, jsonl or parquet (csv, tsv and jsonl may be gzipped)."),
+    task: Optional[str] = typer.Option(
+        None, "--task", help="text_classification, contrastive_embedding or sparse_encoder (default: what the data suggests)."
+    ),
+    output: Path = typer.Option(Path("job.yaml"), "--output", help="The job file to write; an existing file is never overwritten."),
+) -> None:
+    """Write a commented job file for your own data file: its format, columns, labels or pairs, balance and a
+    search space sized to it; validated, with the `finesweep sweep` command to run it."""
+    from finesweep.init_job import init_job
+
+    result = init_job(data_file, task, output)
+    for line in result.lines:
+        typer.echo(safe_for_console(line))
+
+
 @app.command()
 def validate(
     paths: List[Path] = typer.Argument(..., help="Job files (jobs/*.yaml) and/or search-space files."),
@@ -663,8 +680,7 @@ def main() -> None:
         if code == _INTERRUPTED:
             # a sweep has closed its parent run and Ray on its way out (their ``finally`` blocks)
             typer.echo("interrupted", err=True)
-        if isinstance(code, int) and code:
-            sys.exit(code)
+        sys.exit(code if isinstance(code, int) else 0)  # as click's standalone mode: always SystemExit
     except typer.Abort:  # end of input at a prompt
         typer.echo("aborted", err=True)
         sys.exit(1)

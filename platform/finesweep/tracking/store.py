@@ -233,4 +233,15 @@ def ensure_experiment(tracking_uri: str, name: str) -> str:
     existing = mlflow_client.get_experiment_by_name(name)
     if existing is not None:
         return existing.experiment_id
-    return mlflow_client.create_experiment(name, artifact_location=artifact_location(tracking_uri, name))
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return mlflow_client.create_experiment(name, artifact_location=artifact_location(tracking_uri, name))
+    except MlflowException as exc:
+        # another sweep created it between our look and our create (sweeps started together)
+        if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+            raise
+        created = mlflow_client.get_experiment_by_name(name)
+        if created is None:
+            raise
+        return created.experiment_id
