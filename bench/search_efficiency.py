@@ -249,7 +249,8 @@ def main() -> None:
             rows = [grid, *modes[mode]()]
             runs[mode] = {"date": machine()["date"], "machine": machine(), "train_samples": samples, "space": space,
                           "seeds": args.seeds, "over_seeds": summarise(rows, args.seeds), "rows": rows}  # fmt: skip
-    print(f"\nwrote {save_modes(runs)}")
+            # saved after every mode: a long run that is stopped keeps the modes it finished
+            print(f"\nwrote {save_modes({mode: runs[mode]})}")
 
 
 if __name__ == "__main__":

@@ -66,7 +66,10 @@ def test_corpus_files_in_every_format_with_and_without_ids(tmp_path):
 @pytest.mark.parametrize(
     ("name", "content", "message"),
     [
-        ("dup.csv", "id,text\na,x\na,y\n", "repeats ids"),
+        ("dup.csv", "id,text\na,x\na,y\n", "id 'a' appears in rows 2, 3; every passage needs its own id"),
+        ("noid.csv", "id,text\na,x\n,y\n", "row 3: the 'id' column is empty"),
+        ("number.jsonl", '{"id": "a", "text": "x"}\n{"id": "b", "text": 42}\n', "row 2: the 'text' field is a int, not text"),
+        ("object.jsonl", '{"id": "a", "text": {"k": 1}}\n', "row 1: the 'text' field is a dict, not text"),
         ("empty.csv", "id,text\na,x\nb,\n", "row 3: the 'text' column is empty"),
         ("cols.csv", "id,body\na,x\n", "--text-column"),
         ("blank.txt", "\n\n", "no passages"),
@@ -197,7 +200,7 @@ def test_cli_refuses_a_classifier_and_a_bad_corpus_in_one_line(tmp_path, dense):
     corpus = tmp_path / "c.csv"
     corpus.write_text("id,text\na,x\na,y\n", encoding="utf-8")
     bad = _cli("search", "--model", str(dense), "--corpus", str(corpus), "q")
-    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "repeats ids" in bad.stderr
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "id 'a' appears in rows 2, 3" in bad.stderr
     classifier = tmp_path / "clf"
     classifier.mkdir()
     (classifier / "finesweep_model.json").write_text(json.dumps({"task": "text_classification", "label_names": ["a"]}))

@@ -348,7 +348,36 @@ def _empty_text(tmp: Path, carer, goemotions) -> tuple[dict[str, Any], tuple[str
     return _ids_dataset(path.name, CARER_NAMES), (f"{path}: row 5: empty column 1 (dataset.text_column; 1 such row)",)
 
 
+def _named(rows_of: Callable[[list[tuple[str, int]]], list[tuple[str, str]]], *fragments: str):
+    """Real CARER rows with label names (a header ``text<TAB>label``), changed by ``rows_of``; the
+    labels are inferred from the data (no label_names)."""
+    def build(tmp: Path, carer, goemotions) -> tuple[dict[str, Any], tuple[str, ...]]:
+        rows = rows_of([(text, CARER_NAMES[label]) for text, label in carer])
+        path = tmp / "named.tsv"
+        path.write_text("text\tlabel\n" + "".join(f"{t}\t{label}\n" for t, label in rows), encoding="utf-8")
+        return {"path": path.name}, (f"{path}: ", *fragments)
+    return build
+
+
+def _retyped(rows: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    rows[4] = (rows[4][0], " " + rows[3][1])  # row 6 (the header is row 1): the label of row 5, with a space
+    return rows
+
+
+def _joined(rows: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    rows[2] = (rows[2][0], f"{rows[0][1]},{rows[1][1]}") if rows[0][1] != rows[1][1] else (rows[2][0], "joy,anger")
+    return rows
+
+
 DATA_CASES = [
+    pytest.param(_named(_retyped, "row 6: label ", "only in surrounding whitespace"), id="label-with-a-space"),
+    pytest.param(_named(_joined, "row 4: label ", "labels joined by ',' on a single-label task", "multi_label: true"),
+                 id="labels-joined-on-single-label"),
+    pytest.param(_named(lambda rows: [(t, "joy") for t, _ in rows], "needs at least 2 distinct labels",
+                        "row(s) hold only 'joy'"), id="one-class"),
+    pytest.param(_named(lambda rows: rows[:1], "needs at least 2 distinct labels", "its 1 row(s) hold only"), id="one-row"),
+    pytest.param(_named(lambda rows: [(t, ("joy", "sadness")[i % 2]) for i, (t, _) in enumerate(rows[:6])], "too few to carve a", "give more rows, or separate validation and test files"),
+                 id="too-few-rows-to-split"),
     pytest.param(_single(7, "6", "label id 6 is out of range; dataset.label_names has 6 names, ids 0-5 (got '6')"),
                  id="id-out-of-range"),
     pytest.param(_with_header, id="id-out-of-range-with-header"),

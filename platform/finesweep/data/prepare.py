@@ -84,15 +84,55 @@ def _read_user_files(config: DatasetConfig, resolve) -> tuple[dict[str, pd.DataF
     return shipped, hashes, str(resolve(config.path)), files
 
 
-def _label_names(config: DatasetConfig, frames: dict[str, pd.DataFrame], catalog_names: list[str] | None) -> list[str]:
+def abridge(items: list[Any], limit: int = 8) -> str:
+    """The first ``limit`` items, then how many there are in all: a message stays one short line."""
+    shown = ", ".join(repr(item) for item in items[:limit])
+    return shown if len(items) <= limit else f"{shown}, ... ({len(items):,} in all)"
+
+
+def _label_names(config: DatasetConfig, frames: dict[str, pd.DataFrame], catalog_names: list[str] | None,
+                 source: str = "") -> list[str]:  # fmt: skip
     if config.label_names:
         return list(config.label_names)
     if catalog_names:
         return catalog_names
     seen = sorted(set().union(*(set(f["label"]) for f in frames.values())))
+    rows = sum(len(f) for f in frames.values())
     if len(seen) < 2:
-        raise DataError(f"dataset.label_column: needs at least 2 distinct labels, found {seen}")
+        found = f"only {abridge(seen)}" if seen else "no labels"
+        raise DataError(f"{source}: dataset.label_column: needs at least 2 distinct labels; its {rows} row(s) hold {found}")
+    _refuse_confusable_labels(config, frames, seen, source)
     return seen
+
+
+def _first_row(frames: dict[str, pd.DataFrame], label: str) -> Any:
+    for frame in frames.values():
+        hits = frame.index[frame["label"] == label]
+        if len(hits):
+            return hits[0]
+    return None
+
+
+def _refuse_confusable_labels(config: DatasetConfig, frames: dict[str, pd.DataFrame], seen: list[str], source: str) -> None:
+    """Labels inferred from the data must be distinct classes: ``bug`` and `` bug`` are one class
+    typed twice, and ``billing,bug`` on a single-label task is two labels, not a third class."""
+    by_stripped: dict[str, list[str]] = {}
+    for label in seen:
+        by_stripped.setdefault(str(label).strip(), []).append(label)
+    for variants in by_stripped.values():
+        if len(variants) > 1:
+            odd = next(v for v in variants if v != v.strip())
+            raise DataError(f"{source}: row {_first_row(frames, odd)}: label {odd!r} differs from "
+                            f"{abridge([v for v in variants if v != odd])} only in surrounding whitespace")  # fmt: skip
+    separator = config.label_separator
+    known = set(by_stripped)
+    for label in seen:
+        parts = [part.strip() for part in str(label).split(separator)]
+        if len(parts) > 1 and all(part in known for part in parts):
+            raise DataError(
+                f"{source}: row {_first_row(frames, label)}: label {label!r} is {len(parts)} labels joined by "
+                f"{separator!r} on a single-label task; set dataset.multi_label: true, or give each row one label"
+            )
 
 
 def _label_index(label_names: list[str]) -> dict[str, int]:
@@ -109,7 +149,7 @@ def _check_labels(frame: pd.DataFrame, label_names: list[str], where: str) -> No
         value = frame["label"].iloc[position]
         raise DataError(
             f"{where}: label {value!r} (row {frame.index[position]}) is not one of dataset.label_names: "
-            f"{', '.join(label_names)}"
+            f"{abridge(label_names)}"
         )
 
 
@@ -141,7 +181,7 @@ def _prepare_multilabel(config: DatasetConfig, shipped: dict[str, pd.DataFrame],
             if unknown or not names:
                 where = source if split in ("all", "train") else f"{source} [{split}]"
                 got = f"label {unknown[0]!r}" if unknown else "no label"
-                raise DataError(f"{where}: row {row}: {got} is not one of dataset.label_names: {', '.join(label_names)}")
+                raise DataError(f"{where}: row {row}: {got} is not one of dataset.label_names: {abridge(label_names)}")
     if "all" in frames:
         frames["train"], frames["test"] = train_test_split(frames.pop("all"), test_size=config.test_fraction, random_state=config.split_seed)
     if "test" not in frames:
@@ -177,7 +217,7 @@ def prepare_dataset(config: DatasetConfig, resolve) -> PreparedData:
     if multi_label:
         label_names, splits = _prepare_multilabel(config, shipped, catalog_names, source)
         return PreparedData(label_names, splits, _fingerprint(config, hashes), source, multi_label=True, files=files)
-    label_names = _label_names(config, shipped, catalog_names)
+    label_names = _label_names(config, shipped, catalog_names, source)
     for split, frame in shipped.items():
         _check_labels(frame, label_names, source if split in ("all", "train") else f"{source} [{split}]")
     frames = make_splits(shipped, config.validation_fraction, config.test_fraction, config.split_seed, source)

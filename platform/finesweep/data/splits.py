@@ -15,14 +15,22 @@ def _check_stratifiable(frame: pd.DataFrame, where: str, needed: int) -> None:
     counts = frame["label"].value_counts()
     small = counts[counts < needed]
     if not small.empty:
-        listed = ", ".join(f"{label!r} ({count})" for label, count in small.items())
+        listed = ", ".join(f"{label!r} ({count})" for label, count in list(small.items())[:8])
+        listed += f", ... ({len(small):,} classes in all)" if len(small) > 8 else ""
         raise DataError(f"{where}: classes with fewer than {needed} examples cannot be split stratified: {listed}")
 
 
 def carve(frame: pd.DataFrame, fraction: float, seed: int, where: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Split off ``fraction`` of ``frame``, stratified by label: (rest, carved)."""
     _check_stratifiable(frame, where, 2)
-    rest, carved = train_test_split(frame, test_size=fraction, random_state=seed, stratify=frame["label"])
+    classes = frame["label"].nunique()
+    try:
+        rest, carved = train_test_split(frame, test_size=fraction, random_state=seed, stratify=frame["label"])
+    except ValueError:  # scikit-learn: the carved split cannot hold one row of every class
+        raise DataError(
+            f"{where}: {len(frame)} row(s) are too few to carve a {fraction:.0%} split holding each of the {classes} "
+            "classes; give more rows, or separate validation and test files"
+        ) from None
     return rest.reset_index(drop=True), carved.reset_index(drop=True)
 
 

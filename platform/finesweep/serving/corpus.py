@@ -61,13 +61,40 @@ def read_corpus(path: Path, text_column: str = "text", id_column: str | None = "
     empty = first_empty(frame[text_column])
     if empty is not None:
         raise DataError(f"{path}: row {empty[0]}: the {text_column!r} column is empty ({empty[1]} empty passage(s) in all)")
+    _refuse_non_text(path, frame[text_column], text_column)
     if id_column and id_column in frame.columns:
-        ids = tuple(frame[id_column].astype(str))
+        ids = _ids(path, frame[id_column], id_column)
     else:
         ids = tuple(str(row) for row in frame.index)  # the editor's row number
-    if len(set(ids)) != len(ids):
-        raise DataError(f"{path}: the {id_column!r} column repeats ids; every passage needs its own")
     return Corpus(ids, tuple(frame[text_column].astype(str)), checksum)
+
+
+def _refuse_non_text(path: Path, column: Any, name: str) -> None:
+    """A JSON line's number, list or object is not a passage: refused with its row, never str()-ed."""
+    for row, value in column.items():
+        if not isinstance(value, str):
+            raise DataError(f"{path}: row {row}: the {name!r} field is a {type(value).__name__}, not text")
+
+
+def _ids(path: Path, column: Any, name: str) -> tuple[str, ...]:
+    """Each passage's id as text; a missing or empty id, and an id given twice, are refused with their rows."""
+    import pandas as pd
+
+    ids = []
+    for row, value in column.items():
+        if value is None or (isinstance(value, float) and pd.isna(value)) or not str(value).strip():
+            raise DataError(f"{path}: row {row}: the {name!r} column is empty; every passage needs its own id")
+        ids.append(str(value))
+    rows: dict[str, list[Any]] = {}
+    for row, identifier in zip(column.index, ids):
+        rows.setdefault(identifier, []).append(row)
+    repeated = [(identifier, where) for identifier, where in rows.items() if len(where) > 1]
+    if repeated:
+        identifier, where = repeated[0]
+        more = f" ({len(repeated)} ids repeat in all)" if len(repeated) > 1 else ""
+        raise DataError(f"{path}: id {identifier!r} appears in rows {', '.join(map(str, where[:5]))}; every passage "
+                        f"needs its own id{more}")  # fmt: skip
+    return tuple(ids)
 
 
 def texts_from(model_input: Any) -> list[str]:

@@ -97,12 +97,19 @@ def _summary_lines(facts: SweepFacts) -> list[str]:
 
 def write_report(tracking_uri: str, sweep: str, output: Path) -> Path:
     """Write ``output`` (.html: self-contained; .md: Markdown with PNGs in ``<stem>_plots/``)."""
-    from finesweep.tracking.plots import sweep_plots
-
     facts, parent, children = sweep_facts(tracking_uri, sweep)
     output.parent.mkdir(parents=True, exist_ok=True)
-    html_mode = output.suffix.lower() != ".md"
-    plot_dir = Path(tempfile.mkdtemp(prefix="finesweep-report-")) if html_mode else output.with_name(output.stem + "_plots")
+    if output.suffix.lower() != ".md":
+        # the HTML report embeds its plots: they are drawn in a temporary folder, removed whatever happens
+        with tempfile.TemporaryDirectory(prefix="finesweep-report-") as tmp:
+            return _write(tracking_uri, sweep, output, facts, parent, children, Path(tmp), html_mode=True)
+    return _write(tracking_uri, sweep, output, facts, parent, children, output.with_name(output.stem + "_plots"), html_mode=False)
+
+
+def _write(tracking_uri: str, sweep: str, output: Path, facts: Any, parent: Any, children: Any, plot_dir: Path,
+           html_mode: bool) -> Path:  # fmt: skip
+    from finesweep.tracking.plots import sweep_plots
+
     plots = sweep_plots(client(tracking_uri), parent, children, facts.objective, plot_dir)
     shown = rounded(facts.table.drop(columns=["run_id"]))  # 4 significant digits, parameters included
     if html_mode:

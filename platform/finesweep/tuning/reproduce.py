@@ -74,7 +74,9 @@ def original_trial(tracking_uri: str, run_id: str) -> tuple[Any, Any]:
     from finesweep.tracking.runs import TAG_PARENT, TAG_ROLE
     from finesweep.tracking.store import client
 
-    if not _RUN_ID.match(run_id):
+    if _RUN_ID.match(run_id.lower()):
+        run_id = run_id.lower()  # MLflow's ids are lower-case hex; a copy from an upper-cased listing is the same run
+    else:
         raise FinesweepError(f"--run {run_id!r}: an MLflow run id is 32 hexadecimal digits")
     mlflow_client = client(tracking_uri)
     try:
