@@ -155,3 +155,11 @@ def test_no_secret_in_the_console_or_mlflow_of_a_sweep_and_a_promotion(tmp_path,
     assert MASK in recorded, "the pasted token was recorded masked"
     versions = client.search_model_versions("name = 'm'")
     assert versions and all(secret not in str(v.tags) for v in versions)
+
+
+def test_printed_rows_keep_their_tabs_and_escape_every_control_sequence():
+    from finesweep.redact import printable_row
+
+    row = printable_row("1\tclear\x1b[2J screen\tline\nbreak")
+    assert row == "1\tclear\\x1b[2J screen\tline\\nbreak"
+    assert "\x1b" not in row and row.count("\t") == 2

@@ -228,3 +228,16 @@ def test_mlflow_pyfunc_serves_an_encoder_from_code(dense, tmp_path):
     out = mlflow.pyfunc.load_model(str(path)).predict(pd.DataFrame({"text": ["cat", "capital"]}))
     assert list(out["text"]) == ["cat", "capital"] and all(len(v) == 32 for v in out["vector"])
     assert texts_from(pd.DataFrame({"body": ["a", 1]})) == ["a", "1"] and texts_from(("x",)) == ["x"]
+
+
+def test_passages_and_queries_holding_escape_sequences_print_escaped(tmp_path, dense):
+    """A passage that would clear the screen (ESC [2J) reaches the terminal as text, in the table
+    and in the vectors' lines, and the columns keep their tabs."""
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("clear\x1b[2J me\nThe cat sat on the mat.\n", encoding="utf-8")
+    found = _cli("search", "--model", str(dense), "--corpus", str(corpus), "--top-k", "2", "q\x1b[31m")
+    assert found.returncode == 0, found.stderr
+    assert "\x1b" not in found.stdout and "clear\\x1b[2J me" in found.stdout and "q\\x1b[31m" in found.stdout
+    assert all(line.count("\t") == 2 for line in found.stdout.splitlines()[1:])
+    vectors = _cli("predict", "--model", str(dense), "bad\x1b]0;title\x07")
+    assert vectors.returncode == 0 and "\x1b" not in vectors.stdout and "\x07" not in vectors.stdout

@@ -18,7 +18,7 @@ from typing import Any, List, Optional
 import typer
 
 from finesweep.errors import ConfigError, FinesweepError, SweepError
-from finesweep.redact import safe_for_console, safe_lines
+from finesweep.redact import printable_row, safe_for_console, safe_lines
 
 app = typer.Typer(
     add_completion=False,
@@ -383,7 +383,7 @@ def report(
         path = write_report(uri, sweep, target)
     except OSError as exc:
         raise FinesweepError(f"--output {target}: cannot write ({exc.strerror or exc})") from None
-    typer.echo(f"wrote {path}")
+    typer.echo(printable_row(f"wrote {path}"))
 
 
 @app.command()
@@ -543,7 +543,7 @@ def predict(
         else:
             # multi-label models: every label at or above the tuned threshold, comma-joined
             label = ",".join(result["labels"]) if "labels" in result else result["label"]
-            typer.echo(f"{label}\t{result['confidence']:.3f}\t{result['text']}")
+            typer.echo(printable_row(f"{label}\t{result['confidence']:.3f}\t{result['text']}"))
 
 
 def _print_vectors(rows: list[dict[str, Any]], as_json: bool) -> None:
@@ -553,10 +553,10 @@ def _print_vectors(rows: list[dict[str, Any]], as_json: bool) -> None:
             typer.echo(json.dumps(row, ensure_ascii=False))
         elif "vector" in row:
             head = ", ".join(f"{x:.4f}" for x in row["vector"][:4])
-            typer.echo(f"{len(row['vector'])} dims [{head}, ...]\t{row['text']}")
+            typer.echo(printable_row(f"{len(row['vector'])} dims [{head}, ...]\t{row['text']}"))
         else:
             terms = " ".join(f"{term}:{weight:.2f}" for term, weight in list(row["terms"].items())[:8])
-            typer.echo(f"{terms}\t{row['text']}")
+            typer.echo(printable_row(f"{terms}\t{row['text']}"))
 
 
 @app.command()
@@ -589,10 +589,10 @@ def search(
             found = [{"id": h.id, "score": round(h.score, 6), "text": h.text} for h in hits]
             typer.echo(json.dumps({"query": query, "hits": found}, ensure_ascii=False))
             continue
-        typer.echo(f"query: {query}")
+        typer.echo(printable_row(f"query: {query}"))
         for rank, hit in enumerate(hits, start=1):
             text = hit.text if len(hit.text) <= 100 else hit.text[:99] + "…"
-            typer.echo(f"{rank:>4}  {hit.id}\t{hit.score:.4f}\t{text}")
+            typer.echo(printable_row(f"{rank:>4}  {hit.id}\t{hit.score:.4f}\t{text}"))
 
 
 @app.command()

@@ -70,6 +70,12 @@ def printable(text: str) -> str:
     return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
 
 
+def printable_row(text: str) -> str:
+    """:func:`printable` that keeps tabs: a tab-separated output row (``predict``, ``search``)
+    stays one row of columns, and no text in it reaches the terminal as a control sequence."""
+    return "\t".join(printable(part) for part in text.split("\t"))
+
+
 def safe_for_console(text: str) -> str:
     """What every printed line goes through: secrets masked, control characters escaped."""
     return printable(redact(text))
