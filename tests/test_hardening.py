@@ -970,3 +970,24 @@ def test_predict_refuses_a_binary_input_file_in_one_line(tmp_path):
     binary.write_bytes(b"\x7fELF\x00\x00binary")
     done = finesweep("predict", "--model", str(tmp_path / "no-model"), "--input", str(binary), cwd=tmp_path)
     assert_refused(done, str(binary))
+
+
+def test_same_column_for_text_and_label_is_refused_in_one_line(tmp_path):
+    from finesweep.config import load_job
+    from finesweep.errors import ConfigError
+
+    job = tmp_path / "job.yaml"
+    job.write_text(yaml.safe_dump({"dataset": {"path": "x.tsv", "text_column": "text", "label_column": "text"}}))
+    with pytest.raises(ConfigError) as info:
+        load_job(job)
+    [problem] = info.value.problems
+    assert "dataset.text_column and dataset.label_column name the same column ('text')" in problem and len(problem) < 300
+
+
+@pytest.mark.parametrize("spec", ["４x８gpu", "٤x8gpu", "4x８gpu:64cpu", "head:６３７９"])
+def test_plan_cluster_takes_ascii_digits_only(spec):
+    from finesweep.errors import FinesweepError
+    from finesweep.tuning.preview import parse_cluster_spec
+
+    with pytest.raises(FinesweepError):
+        parse_cluster_spec(spec)

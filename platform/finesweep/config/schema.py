@@ -251,6 +251,15 @@ class DatasetConfig(_Strict):
             )
         return self
 
+    @model_validator(mode="after")
+    def _distinct_columns(self) -> "DatasetConfig":
+        """A text column that is also the label column would make every text its own class."""
+        for first, second in (("text_column", "label_column"), ("query_column", "passage_column")):
+            if self.path is not None and getattr(self, first) == getattr(self, second):
+                raise ValueError(f"dataset.{first} and dataset.{second} name the same column "
+                                 f"({getattr(self, first)!r}); they must be two columns")  # fmt: skip
+        return self
+
     def recipe(self, exclude: set[str]) -> dict[str, Any]:
         """The keys that shape the splits, for a dataset fingerprint (``exclude``: the file keys)."""
         defaults = {key for key in self.RECIPE_SINCE_DEFAULT if getattr(self, key) == type(self).model_fields[key].default}

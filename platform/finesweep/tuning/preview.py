@@ -39,8 +39,8 @@ ALLOWED = (
     "NxKcpu (CPU-only nodes), groups joined by + (1x8cpu+4x8gpu), local (this machine), "
     "auto, host:port or ray://host:port (a running Ray cluster)"
 )
-_GROUP = re.compile(r"(?P<nodes>\d{1,6})x(?:(?P<gpus>\d{1,6})gpu(?::(?P<cpus>\d{1,6})cpu)?|(?P<only_cpus>\d{1,6})cpu)")
-_ADDRESS = re.compile(r"(?P<client>ray://)?(?P<host>[A-Za-z0-9][A-Za-z0-9.-]*):(?P<port>\d{1,5})")
+_GROUP = re.compile(r"(?P<nodes>\d{1,6})x(?:(?P<gpus>\d{1,6})gpu(?::(?P<cpus>\d{1,6})cpu)?|(?P<only_cpus>\d{1,6})cpu)", re.ASCII)
+_ADDRESS = re.compile(r"(?P<client>ray://)?(?P<host>[A-Za-z0-9][A-Za-z0-9.-]*):(?P<port>\d{1,5})", re.ASCII)
 
 
 @dataclass(frozen=True)
