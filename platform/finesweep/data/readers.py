@@ -67,6 +67,12 @@ def _gunzip(path: Path, key: str) -> bytes:
     with path.open("rb") as handle:
         if handle.read(len(GZIP_MAGIC)) != GZIP_MAGIC:
             raise DataError(f"{path}: {key}: not gzip-compressed, though named {GZIP_SUFFIX}; rename or compress it")
+        # the trailer's ISIZE (RFC 1952: the last member's size mod 2**32) refuses an honest bomb at
+        # once, before anything is decompressed; a forged one is still caught while streaming below
+        handle.seek(-4, 2)
+        if int.from_bytes(handle.read(4), "little") > MAX_DECOMPRESSED_BYTES:
+            raise DataError(f"{path}: {key}: decompresses to more than {_size(MAX_DECOMPRESSED_BYTES)}; "
+                            "decompress it yourself and give the plain file")  # fmt: skip
         handle.seek(0)
         chunks: list[bytes] = []
         size = 0
