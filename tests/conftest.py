@@ -26,10 +26,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--slow", action="store_true", default=False, help="also run tests marked slow")
     parser.addoption("--quality", action="store_true", default=False,
                      help="also run tests marked quality (the real MiniLM or e5 against a baseline: minutes each)")
+    parser.addoption("--heavy", action="store_true", default=False,
+                     help="also run tests marked heavy (simulated clusters, killed workers, second variants: minutes each)")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    for marker, option in (("slow", "--slow"), ("quality", "--quality")):
+    for marker, option in (("slow", "--slow"), ("quality", "--quality"), ("heavy", "--heavy")):
         if config.getoption(option):
             continue
         skip = pytest.mark.skip(reason=f"{marker}: run with {option}")

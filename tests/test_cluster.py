@@ -132,6 +132,7 @@ def _job_dir(tmp_path: Path, tiny_bert: Path) -> Path:
 
 
 @pytest.mark.slow
+@pytest.mark.heavy
 def test_ray_job_submit_and_finesweep_submit_on_a_real_head(tmp_path, mlflow_store, tiny_bert, data_dir, local_head):
     from mlflow.tracking import MlflowClient
 

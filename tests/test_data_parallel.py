@@ -7,7 +7,7 @@ import yaml
 
 from finesweep.config import load_job
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.heavy]  # CI time: see tests/conftest.py
 
 
 def _job(tmp_path, tiny_bert, workers: int):

@@ -103,7 +103,7 @@ def uninterrupted(tmp_path_factory, tiny_bert, ray_session):
     return reference
 
 
-@pytest.mark.parametrize("runtime", ["in_trial", "train"])
+@pytest.mark.parametrize("runtime", ["in_trial", pytest.param("train", marks=pytest.mark.heavy)])
 def test_killed_worker_resumes_from_checkpoint_and_matches_an_uninterrupted_run(tmp_path, mlflow_store, tiny_bert,
                                                                                  ray_clean, runtime, uninterrupted):  # fmt: skip
     """SIGKILL of the process that trains, mid-epoch: on the in-trial path Tune restarts the trial
@@ -195,6 +195,7 @@ def small_disk(tmp_path):
     subprocess.run(["umount", str(mount)], check=True)
 
 
+@pytest.mark.heavy
 def test_full_disk_under_storage_path_fails_clearly_and_reports_nothing_as_done(tmp_path, mlflow_store, tiny_bert, small_disk):
     job = {
         "dataset": {"name": "emotion_carer", "max_train_samples": 300, "max_eval_samples": 30},

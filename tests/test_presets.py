@@ -49,7 +49,12 @@ def test_presets_found():
 SKIPPED = ("nsmc_sentiment", "quickstart", "carer_emotion_lora")
 
 
-@pytest.mark.parametrize("job", [p for p in PRESETS if p.stem not in SKIPPED], ids=lambda p: p.stem)
+# CI time: two presets (a full fine-tuning and a retrieval one) in CI, the others with --heavy
+IN_CI = ("carer_emotion_full", "scifact_contrastive")
+
+
+@pytest.mark.parametrize("job", [p if p.stem in IN_CI else pytest.param(p, marks=pytest.mark.heavy)
+                                 for p in PRESETS if p.stem not in SKIPPED], ids=lambda p: getattr(p, "stem", None))
 def test_preset_runs_a_reduced_sweep(job: Path, tmp_path, mlflow_store, data_dir, tiny_bert, ray_clean):
     from finesweep.tuning.sweep import run_sweep
 

@@ -111,6 +111,7 @@ def test_python_api_loads_the_champion(sweeps):
     assert all(0 < o["confidence"] <= 1 and abs(sum(o["scores"].values()) - 1) < 1e-4 for o in out)
 
 
+@pytest.mark.heavy
 def test_racing_promotions_leave_aliases_consistent(sweeps):
     """Two promotion processes for one model name at once: both register, aliases stay consistent."""
     from mlflow.tracking import MlflowClient

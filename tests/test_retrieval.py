@@ -235,6 +235,7 @@ def test_korquad_contrastive_sweep_beats_the_untuned_base_model(tmp_path, mlflow
 
 
 @pytest.mark.slow
+@pytest.mark.heavy
 def test_korquad_sparse_sweep_reports_beside_bm25(tmp_path, mlflow_store, data_dir, tiny_bert, ray_clean):
     summary, client, parent, best = _sweep(
         tmp_path, "sparse", "sparse_encoder",

@@ -210,6 +210,7 @@ def _check_run_records(child, parent) -> None:
     assert child.data.tags["finesweep.final"] == ("1" if child.data.tags[TAG_STATUS] == "completed" else "0")
 
 
+@pytest.mark.quality
 def test_quickstart_cli_with_minilm(tmp_path, data_dir):
     """The README's quickstart command on the real MiniLM base, with a reduced budget."""
     command = [

@@ -14,7 +14,7 @@ import pytest
 import yaml
 from promotion_cycle import promotion_cycle
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.heavy]  # CI time: see tests/conftest.py
 PLUGIN = Path(__file__).with_name("plugins") / "toy_polarity_task.py"
 
 

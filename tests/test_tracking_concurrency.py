@@ -65,6 +65,7 @@ def _free_port() -> int:
 
 
 @pytest.mark.slow
+@pytest.mark.heavy
 def test_three_sweeps_write_to_one_mlflow_server_at_once(tmp_path):
     port = _free_port()
     server = subprocess.Popen(

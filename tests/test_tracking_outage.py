@@ -16,7 +16,7 @@ import yaml
 
 from finesweep.tuning.ray_runtime import free_local_port
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.heavy]  # CI time: see tests/conftest.py
 
 EPOCHS = 3
 

@@ -23,7 +23,7 @@ from processes import aws_env, bucket_keys, s3_client, start_ray_node, stop_grou
 
 from finesweep.tuning.ray_runtime import free_local_port
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.heavy]  # CI time: see tests/conftest.py
 pytest.importorskip("boto3")
 
 SECOND_NODE_IP = "127.0.0.2"  # a loopback address of its own, so each trial's node IP tells where it ran

@@ -548,6 +548,7 @@ def test_headerless_tsv_with_label_ids_sweeps_from_the_command_line(tmp_path, ti
 
 
 @pytest.mark.slow
+@pytest.mark.heavy
 def test_headerless_gzip_tsv_with_multi_label_ids_sweeps(tmp_path, tiny_bert, goemotions, ray_clean):
     from finesweep.tuning.sweep import run_sweep
 
