@@ -117,7 +117,7 @@ def test_integer_labels_map_to_declared_names(tmp_path):
     [
         ("text,label\nhello,a\n", {"label_column": "category"}, r"dataset.label_column: no column 'category'; columns are: text, label"),
         ("text,label\nhello,a\n,b\n", {}, r"row 3: empty 'text'"),
-        ("text,label\na,x\nb,y\nc,zzz\n", {"label_names": ["x", "y"]}, r"label 'zzz' \(row 4\) is not one of dataset.label_names: x, y"),
+        ("text,label\na,x\nb,y\nc,zzz\n", {"label_names": ["x", "y"]}, r"label 'zzz' \(row 4\) is not one of dataset.label_names: 'x', 'y'"),
         ("text,label\na,x\nb,x,extra,cols\n", {}, r"cannot parse as csv: .*line 3"),
         ("text,label\n" + "a,x\n" * 10 + "b,y\n", {}, r"classes with fewer than 3 examples cannot be split stratified: 'y' \(1\)"),
     ],

@@ -33,7 +33,7 @@ def test_user_multilabel_file_and_its_errors(tmp_path):
     assert sorted(map(tuple, data.splits["train"]["label"] + data.splits["validation"]["label"] + data.splits["test"]["label"])) \
         == sorted([(0, 1)] * 20 + [(0,)] * 20 + [(2,)] * 20)  # fmt: skip
     strict = DatasetConfig(path="data.csv", label_column="tags", multi_label=True, label_separator="|", label_names=["a", "b"])
-    with pytest.raises(DataError, match=r"data.csv: row 4: label 'c' is not one of dataset.label_names: a, b"):
+    with pytest.raises(DataError, match=r"data.csv: row 4: label 'c' is not one of dataset.label_names: 'a', 'b'"):
         prepare_dataset(strict, lambda p: tmp_path / p)
 
 
