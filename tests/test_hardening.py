@@ -991,3 +991,29 @@ def test_plan_cluster_takes_ascii_digits_only(spec):
 
     with pytest.raises(FinesweepError):
         parse_cluster_spec(spec)
+
+
+def test_a_model_base_naming_a_file_says_so(tmp_path):
+    from finesweep.errors import ModelError
+    from finesweep.models.resolve import resolve_base_model
+
+    weights = tmp_path / "model.safetensors"
+    weights.write_bytes(b"not a folder")
+    with pytest.raises(ModelError, match=r"model.base: .*model.safetensors is a file; give the model's folder"):
+        resolve_base_model(str(weights), tmp_path)
+
+
+def test_reproduce_refuses_a_deleted_run_and_says_how_to_restore_it(tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    from finesweep.errors import TrackingError
+    from finesweep.tracking.runs import SweepTracker
+    from finesweep.tuning.reproduce import original_trial
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    tracker = SweepTracker(uri, "deleted", "s")
+    tracker.start_parent(tags={}, params={})
+    run_id = tracker.child_run("t1", {"learning_rate": 1e-3})
+    MlflowClient(uri).delete_run(run_id)
+    with pytest.raises(TrackingError, match=r"this run is deleted in MLflow; restore it first \(`mlflow runs restore"):
+        original_trial(uri, run_id.upper())  # an upper-cased copy of the id is the same run

@@ -97,6 +97,8 @@ def resolve_base_model(reference: str, relative_to: Path | None = None) -> Resol
         if not (path / "config.json").is_file():
             raise ModelError(f"model.base: {path} is a directory without config.json (not a Hugging Face model)")
         return ResolvedModel(str(path), "local", None, reference)
+    if path.exists() and not path.is_dir():
+        raise ModelError(f"model.base: {path} is a file; give the model's folder (the one holding config.json)")
     if _looks_like_path(reference):
         raise ModelError(f"model.base: local model directory {path} does not exist")
     found = _package_model_dir(reference)

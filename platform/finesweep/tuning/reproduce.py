@@ -85,6 +85,9 @@ def original_trial(tracking_uri: str, run_id: str) -> tuple[Any, Any]:
         raise TrackingError(f"--run {run_id}: no such run in {tracking_uri}") from None
     if run.data.tags.get(TAG_ROLE) != "trial" or TAG_PARENT not in run.data.tags:
         raise TrackingError(f"--run {run_id}: not a trial run of a finesweep sweep (`finesweep leaderboard` lists them)")
+    if run.info.lifecycle_stage == "deleted":  # soft-deleted: e.g. a run --resume retired
+        raise TrackingError(f"--run {run_id}: this run is deleted in MLflow; restore it first "
+                            f"(`mlflow runs restore --run-id {run_id}`) if you mean to reproduce it")  # fmt: skip
     return run, mlflow_client.get_run(run.data.tags[TAG_PARENT])
 
 
