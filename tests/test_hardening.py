@@ -720,6 +720,8 @@ REGISTRY_CASES = [
     ),
     pytest.param(("rollback", "--model-name", "nosuch"), ("--model-name: no registered model named 'nosuch'",), id="rollback-unknown-model"),
     pytest.param(("report", "--sweep", "s1", "--output", "x.txt"), ("--output x.txt: use a .html or .md file name",), id="report-output-suffix"),
+    pytest.param(("report", "--sweep", "s1", "--output", ""), ("--output: empty; give a file name such as report.html",),
+                 id="report-output-empty"),
     pytest.param(
         ("report", "--sweep", "s1", "--output", "a-file/dir/r.html"), ("--output a-file/dir/r.html: ", "/a-file is not a folder"),
         id="report-output-under-a-file",

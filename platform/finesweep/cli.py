@@ -362,12 +362,14 @@ def promote_best_model_command(
 @app.command()
 def report(
     sweep: str = typer.Option(..., "--sweep", help="The sweep's name."),
-    output: Optional[Path] = typer.Option(None, "--output", help="report.html (self-contained) or report.md."),
+    output: Optional[str] = typer.Option(None, "--output", help="report.html (self-contained) or report.md."),
     tracking_uri: Optional[str] = typer.Option(None, "--tracking-uri", help=_TRACKING_HELP),
 ) -> None:
     """Write a sweep report: leaderboard, plots, best configuration, timings, ASHA's savings."""
     _check_names(("--sweep", sweep))
-    target = output or Path(f"{sweep}-report.html")
+    if output is not None and not output.strip():  # read as text: a Path would turn '' into '.'
+        raise FinesweepError("--output: empty; give a file name such as report.html or report.md")
+    target = Path(output) if output else Path(f"{sweep}-report.html")
     if target.suffix.lower() not in (".html", ".md"):
         raise FinesweepError(f"--output {target}: use a .html or .md file name")
     folder = target.parent.resolve()
@@ -382,7 +384,8 @@ def report(
     try:
         path = write_report(uri, sweep, target)
     except OSError as exc:
-        raise FinesweepError(f"--output {target}: cannot write ({exc.strerror or exc})") from None
+        where = f" {exc.filename}" if exc.filename and str(exc.filename) != str(target) else ""
+        raise FinesweepError(f"--output {target}: cannot write{where} ({exc.strerror or exc})") from None
     typer.echo(printable_row(f"wrote {path}"))
 
 
