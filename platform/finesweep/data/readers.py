@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 GZIP_MAGIC = b"\x1f\x8b"
 # A gzip file may expand a thousandfold: stop decompressing here rather than exhaust memory.
 MAX_DECOMPRESSED_BYTES = 1 << 30  # 1 GiB of text: beyond it, use parquet (read column by column)
+_DEFLATE_MAX_RATIO = 1032  # the most deflate can inflate one compressed byte to (zlib's technical notes)
 _GZIP_PIECE = 16 << 10  # compressed bytes per step: where a damaged file breaks off is known to about here
 _LABEL_ID = re.compile(r"[0-9]+")
 
@@ -68,9 +69,13 @@ def _gunzip(path: Path, key: str) -> bytes:
         if handle.read(len(GZIP_MAGIC)) != GZIP_MAGIC:
             raise DataError(f"{path}: {key}: not gzip-compressed, though named {GZIP_SUFFIX}; rename or compress it")
         # the trailer's ISIZE (RFC 1952: the last member's size mod 2**32) refuses an honest bomb at
-        # once, before anything is decompressed; a forged one is still caught while streaming below
+        # once, before anything is decompressed. Deflate inflates at most about 1032:1, so a larger
+        # claim is no size at all (a truncated or damaged file), and is left to the streaming below,
+        # which also catches a forged trailer
+        compressed = handle.seek(0, 2)
         handle.seek(-4, 2)
-        if int.from_bytes(handle.read(4), "little") > MAX_DECOMPRESSED_BYTES:
+        claimed = int.from_bytes(handle.read(4), "little")
+        if MAX_DECOMPRESSED_BYTES < claimed <= _DEFLATE_MAX_RATIO * compressed:
             raise DataError(f"{path}: {key}: decompresses to more than {_size(MAX_DECOMPRESSED_BYTES)}; "
                             "decompress it yourself and give the plain file")  # fmt: skip
         handle.seek(0)
