@@ -55,7 +55,7 @@ def overrides(dry_run: bool, base: str | None, precision: str, gpu: bool) -> lis
     """``--set`` values of one measured trial: one epoch, LoRA, the given base and precision."""
     sizes = ["dataset.max_train_samples=60", "dataset.max_eval_samples=20"] if dry_run else \
         ["dataset.max_train_samples=4000", "dataset.max_eval_samples=400"]  # fmt: skip
-    chosen = [*sizes, "train.epochs=1", "train.finetuning=lora", f"train.mixed_precision={precision}",
+    chosen = [*sizes, "train.epochs=1", "train.finetuning=lora", f"train.mixed_precision='{precision}'",
               f"scaling.gpus_per_worker={1 if gpu else 0}"]  # fmt: skip
     return chosen + ([f"model.base={base}"] if base else [])
 

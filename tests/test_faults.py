@@ -120,6 +120,7 @@ def test_killed_worker_resumes_from_checkpoint_and_matches_an_uninterrupted_run(
         assert interrupted.data.metrics[key] == pytest.approx(uninterrupted.data.metrics[key], abs=2e-3), key
 
 
+@pytest.mark.heavy
 def test_trial_that_exhausts_its_retries_fails_and_the_sweep_goes_on(tmp_path, mlflow_store, tiny_bert, ray_clean):
     summary, killed = _run_with_killer(
         _job(tmp_path, tiny_bert, "noretry", retries=0, samples=2), f"sqlite:///{tmp_path / 'mlflow.db'}", "noretry"
@@ -132,6 +133,7 @@ def test_trial_that_exhausts_its_retries_fails_and_the_sweep_goes_on(tmp_path, m
     assert failed[0].data.tags["finesweep.error"].strip(), "the error is recorded on the run"
 
 
+@pytest.mark.heavy
 def test_trial_restored_from_its_final_checkpoint_reports_its_result_again(tmp_path, mlflow_store, tiny_bert, ray_clean):
     """The driver can die after a trial's last checkpoint but before Tune marked it done; fitting
     the trial's trainer again (what ``--resume`` does) must end with the same final result."""
