@@ -189,12 +189,18 @@ def test_a_warm_start_from_other_data_is_refused_unless_transfer_is_asked(maximi
 
 @pytest.fixture(scope="module")
 def pareto(folder, store, tiny_bert, ray_session) -> str:
-    """Two objectives, MO-ASHA, a constraint on the adapter's size and a trial-epochs budget."""
+    """Two objectives, MO-ASHA, a constraint on the adapter's size and a trial-epochs budget.
+
+    Seed 8 makes the sampler's first four lora_r values 2, 2, 16, 2 (its random start is seeded and
+    Tune asks in order): the two trials that start together are both feasible, and ASHA never stops
+    the first trial to reach a rung, so a feasible trial completes whatever the timing. Seed 11 gave
+    16, 16, 16, 2, and an empty feasible front in one CI run of two.
+    """
     from finesweep.tuning.sweep import run_sweep
 
     job = _job(folder, tiny_bert, "pareto", store,
                search={"objectives": [{"metric": "val_macro_f1"}, {"metric": "latency_ms_per_text"}],
-                       "constraints": [SMALL_ADAPTER], "algorithm": "motpe", "num_samples": 8,
+                       "constraints": [SMALL_ADAPTER], "algorithm": "motpe", "num_samples": 8, "seed": 8,
                        "budget": {"trial_epochs": 9}},
                scheduler={"type": "asha", "grace_period": 1, "max_t": 3, "reduction_factor": 2},
                train={"epochs": 3})  # fmt: skip
@@ -203,8 +209,6 @@ def pareto(folder, store, tiny_bert, ray_session) -> str:
     return "pareto"
 
 
-# heavy until understood: failed in one of two CI runs on 2026-12-03 and passed rerun alone
-@pytest.mark.heavy
 def test_the_front_is_the_brute_force_front_of_the_feasible_completed_trials(pareto, store):
     from finesweep.objective.pareto import dominates
 
@@ -241,8 +245,6 @@ def test_mo_asha_stopped_trials_at_its_rungs(pareto, store):
         assert run.data.metrics["epoch"] in (1, 2), "stopped at a rung (epochs 1 and 2 below max_t 3)"
 
 
-# heavy until understood: failed in one of two CI runs on 2026-12-03 and passed rerun alone
-@pytest.mark.heavy
 def test_promotion_honours_constraints_and_names_its_choice(pareto, store):
     from finesweep.errors import PromotionRefused
     from finesweep.promotion.registry import promote_best_model
