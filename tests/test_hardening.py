@@ -1019,3 +1019,24 @@ def test_reproduce_refuses_a_deleted_run_and_says_how_to_restore_it(tmp_path):
     MlflowClient(uri).delete_run(run_id)
     with pytest.raises(TrackingError, match=r"this run is deleted in MLflow; restore it first \(`mlflow runs restore"):
         original_trial(uri, run_id.upper())  # an upper-cased copy of the id is the same run
+
+
+@pytest.mark.parametrize("card", ['{"task": "text_classification", "base_model": {}}', '["not", "a", "card"]', "{broken"])
+def test_a_model_card_naming_the_wrong_task_or_broken_is_refused_with_its_path(tmp_path, card):
+    from finesweep.errors import ModelError
+    from finesweep.serving.loading import open_model
+
+    (tmp_path / "finesweep_model.json").write_text(card, encoding="utf-8")  # e.g. an encoder's card edited to say classifier
+    with pytest.raises(ModelError, match=r"finesweep_model.json: (names task 'text_classification' but lacks label_names|not a model card)"):
+        open_model(tmp_path)
+
+
+def test_a_200_mb_line_in_a_corpus_is_refused_by_the_cli_before_a_tokenizer_sees_it(tmp_path):
+    """The case that once aborted the tokenizer with a Rust allocation failure (3.3 GB): now one
+    line naming the file and the line, before any model is loaded."""
+    corpus = tmp_path / "corpus.txt"
+    with corpus.open("w", encoding="utf-8") as handle:
+        handle.write("a first passage\n")
+        handle.write("x" * 200 * 2**20 + "\n")
+    done = finesweep("search", "--model", str(tmp_path / "no-model"), "--corpus", str(corpus), "a query", cwd=tmp_path)
+    assert_refused(done, str(corpus), "line 2: 209,715,200 characters, more than the 1,000,000")

@@ -55,8 +55,9 @@ def _tagged(tag: str) -> list:
     return found
 
 
-def _interrupt_when(command: list[str], cwd: Path, marker: str, log: Path) -> tuple[int, str]:
-    """Start the driver, send it one SIGINT once ``marker`` is in its output; its exit code and output."""
+def _interrupt_when(command: list[str], cwd: Path, marker: str, log: Path, presses: int = 1) -> tuple[int, str]:
+    """Start the driver, send it ``presses`` SIGINTs (a second one second after the first) once
+    ``marker`` is in its output; its exit code and output."""
     import uuid
 
     tag = uuid.uuid4().hex
@@ -67,6 +68,10 @@ def _interrupt_when(command: list[str], cwd: Path, marker: str, log: Path) -> tu
         time.sleep(0.05)
     assert driver.poll() is None, f"the driver ended before {marker!r}:\n{log.read_text()[-3000:]}"
     driver.send_signal(signal.SIGINT)
+    for _ in range(presses - 1):
+        time.sleep(1.0)  # the first press is being handled: Tune is stopping the trials
+        if driver.poll() is None:
+            driver.send_signal(signal.SIGINT)
     try:
         code = driver.wait(timeout=180)
     finally:
@@ -129,3 +134,16 @@ def test_one_ctrl_c_stops_the_sweep_cleanly_and_resume_finishes_it(tmp_path, tin
         [(r.data.tags["finesweep.status"], r.info.status) for r in trials]
     [parent] = [r for r in runs if r.data.tags.get("finesweep.role") == "sweep"]
     assert parent.info.status == "FINISHED"
+
+
+@pytest.mark.slow
+def test_a_second_ctrl_c_stops_at_once_and_leaves_nothing_running(tmp_path, tiny_bert):
+    """The second press does not wait for Tune's orderly stop: it raises at once, and the driver
+    still ends every process it started and marks no run as RUNNING."""
+    job = _job(tmp_path, tiny_bert)
+    command = [sys.executable, "-m", "finesweep", "sweep", str(job), "--name", "S"]
+    code, output = _interrupt_when(command, tmp_path, "trial 1 · ", tmp_path / "driver.log", presses=2)
+    assert code == 130, output[-3000:]
+    assert "Traceback" not in output, output[-3000:]
+    assert [line for line in output.splitlines() if line.startswith("interrupted")], output[-2000:]
+    assert not [r for r in _runs(tmp_path) if r.info.status == "RUNNING"], "no run left RUNNING"

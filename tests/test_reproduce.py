@@ -114,3 +114,40 @@ def test_reproduce_refuses_changed_data_and_foreign_runs(swept, tmp_path):
     [line] = [line for line in done.stderr.splitlines() if line.startswith("error:")]
     assert str(data) in line and "changed since the sweep" in line
     assert len(client.search_runs(experiments, max_results=1000)) == before, "a refused reproduction starts no run"
+
+
+def test_a_tampered_record_is_refused_against_the_run_not_a_temporary_file(swept, tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    from finesweep.tracking.runs import TAG_CONFIG
+
+    store, summary, _ = swept
+    client = MlflowClient(store)
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    [trial] = client.search_runs(experiments, filter_string=f"tags.`finesweep.trial_id` = '{summary.best_trial_id}'")
+    recorded = trial.data.tags[TAG_CONFIG]
+    try:
+        client.set_tag(trial.info.run_id, TAG_CONFIG, '{"learning_rate": 0.001, "lora_r": "many"}')
+        done = _cli("reproduce", "--run", trial.info.run_id, "--tracking-uri", store, cwd=tmp_path)
+    finally:
+        client.set_tag(trial.info.run_id, TAG_CONFIG, recorded)
+    assert done.returncode == 2, done.stdout + done.stderr
+    [line] = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert f"run {trial.info.run_id}: its recorded values do not make a valid job" in line, line
+    assert "param lora_r" in line and "'many'" in line, line
+    assert "finesweep-reproduce-" not in line and "overrides" not in line, line
+
+
+def test_a_python_tag_in_a_recorded_param_builds_nothing(tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    from finesweep.errors import TrackingError
+    from finesweep.tuning.reproduce import _trial_values
+
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    marker = tmp_path / "ran"
+    run = client.create_run(client.create_experiment("tampered"))
+    client.log_param(run.info.run_id, "lora_r", f"!!python/object/apply:os.system ['touch {marker}']")
+    with pytest.raises(TrackingError, match=r"param lora_r = !!python/object/apply:os.system .* is not a plain value"):
+        _trial_values(client.get_run(run.info.run_id), ["lora_r"])
+    assert not marker.exists()

@@ -41,6 +41,8 @@ def s3(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch):
         ("s3://bucket/p?access_key=AKIAX&secret_key=topsecretvalue", "must not carry query options"),
         ("ftp://host/folder", "unsupported scheme 'ftp'; allowed: a local folder, s3://bucket/prefix, gs://bucket/prefix"),
         ("s3://", "needs a bucket"),
+        ("s3://bucket/../../other", "the prefix must not hold '.', '..' or empty segments"),
+        ("gs://bucket/sweeps//a", "the prefix must not hold '.', '..' or empty segments"),
     ],
 )
 def test_storage_uri_with_credentials_or_an_unknown_scheme_is_a_config_error(tmp_path, value, fragment):

@@ -48,7 +48,8 @@ def uri_problem(storage_path: str) -> str | None:
     """Why ``storage_path`` cannot be used as written (None for a local path or a usable URI).
 
     Refused: schemes pyarrow's object stores do not cover, credentials in the URI (they would be
-    recorded in MLflow and Tune's state), query options and a URI without a bucket.
+    recorded in MLflow and Tune's state), query options, a URI without a bucket, and a prefix with
+    ``.``, ``..`` or empty segments.
     """
     match = _URI.match(storage_path)
     if match is None:
@@ -71,6 +72,11 @@ def uri_problem(storage_path: str) -> str | None:
         )
     if not parts.netloc:
         return f"needs a bucket: {scheme}://bucket/prefix (got {shown!r})"
+    # an object store has no folders: `..` would be a key named `..`, not the parent, and pyarrow
+    # reads `bucket/../x` as bucket `..`, so the bucket check passes and the write then fails
+    segments = parts.path.split("/")[1:]
+    if any(segment in (".", "..") for segment in segments) or "" in segments[:-1]:
+        return f"the prefix must not hold '.', '..' or empty segments; give the key prefix as written in the bucket (got {shown!r})"
     return None
 
 

@@ -17,6 +17,26 @@ from finesweep.errors import ModelError
 CARD = "finesweep_model.json"
 
 
+def read_card(model_dir: Path, required: tuple[str, ...]) -> dict[str, Any]:
+    """The model card of ``model_dir``, with the keys its served form needs: a card that is not a JSON
+    object, or that names a task whose keys it lacks (edited, or copied from another model), is a
+    ModelError naming the folder, never a KeyError."""
+    path = model_dir / CARD
+    if not path.is_file():
+        raise ModelError(f"{model_dir}: not a finesweep model folder (no {CARD})")
+    try:
+        card = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, ValueError) as error:
+        raise ModelError(f"{path}: not a model card ({type(error).__name__}: {str(error)[:120]})") from None
+    if not isinstance(card, dict):
+        raise ModelError(f"{path}: not a model card (a JSON object is expected, found {type(card).__name__})")
+    missing = [key for key in required if key not in card]
+    if missing:
+        raise ModelError(f"{path}: names task {card.get('task')!r} but lacks {', '.join(missing)}: "
+                         "the card does not belong to these weights, or was edited")  # fmt: skip
+    return card
+
+
 def base_location(base: dict[str, Any]) -> str:
     from finesweep.models.resolve import resolve_base_model
 
@@ -46,10 +66,7 @@ class TextClassifier:
         hf_logging.disable_progress_bar()  # "Loading weights" bars would mix into predict's output
         warnings.filterwarnings("ignore", category=FutureWarning, module="transformers")
         self.model_dir = Path(model_dir)
-        card_path = self.model_dir / CARD
-        if not card_path.is_file():
-            raise ModelError(f"{self.model_dir}: not a finesweep model folder (no {CARD})")
-        self.card = json.loads(card_path.read_text(encoding="utf-8"))
+        self.card = read_card(self.model_dir, ("label_names", "base_model"))
         self.label_names: list[str] = list(self.card["label_names"])
         self.multi_label = bool(self.card.get("multi_label"))
         self.threshold = float(self.card.get("threshold") or 0.5)  # multi-label decision threshold

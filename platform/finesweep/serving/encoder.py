@@ -14,7 +14,6 @@ mask, read from the model card.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import warnings
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from finesweep.errors import ModelError
-from finesweep.serving.classifier import CARD, base_location
+from finesweep.serving.classifier import CARD, base_location, read_card
 from finesweep.serving.corpus import Corpus
 
 if TYPE_CHECKING:
@@ -75,7 +74,7 @@ class TextEncoder:
         hf_logging.disable_progress_bar()
         warnings.filterwarnings("ignore", category=FutureWarning, module="transformers")
         self.model_dir = Path(model_dir)
-        self.card = json.loads((self.model_dir / CARD).read_text(encoding="utf-8"))
+        self.card = read_card(self.model_dir, ("base_model",))
         self.task = str(self.card.get("task"))
         if self.task not in ENCODER_TASKS:
             raise ModelError(f"{self.model_dir}: a {self.task} model, not an encoder ({', '.join(ENCODER_TASKS)})")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import json
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
@@ -11,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Union
 import yaml
 
 from finesweep.errors import ModelError
-from finesweep.serving.classifier import CARD, TextClassifier
+from finesweep.serving.classifier import CARD, TextClassifier, read_card
 
 if TYPE_CHECKING:
     from finesweep.serving.encoder import TextEncoder
@@ -38,7 +37,7 @@ def served_task(folder: Path) -> "Task":
     """The task that trained the model in ``folder`` (its card's ``task``)."""
     from finesweep.tasks import get_task, task_names
 
-    task = json.loads((folder / CARD).read_text(encoding="utf-8")).get("task", "text_classification")
+    task = read_card(folder, ()).get("task", "text_classification")
     if task not in task_names():
         raise ModelError(f"{folder}: a {task!r} model; this finesweep serves {', '.join(task_names())}")
     return get_task(task)

@@ -17,7 +17,8 @@ from typing import Any
 
 import yaml
 
-from finesweep.errors import DataError, FinesweepError, TrackingError
+from finesweep.errors import ConfigError, DataError, FinesweepError, TrackingError
+from finesweep.redact import printable
 
 _RUN_ID = re.compile(r"^[0-9a-f]{32}$")  # MLflow's run ids
 
@@ -124,7 +125,27 @@ def _trial_values(run: Any, searched: list[str]) -> dict[str, Any]:
     if run.data.tags.get(TAG_CONFIG):
         config = trial_config(run, {})
         return {name: config[name] for name in searched if name in config}
-    return {name: parse_yaml_text(run.data.params[name]) for name in searched if name in run.data.params}
+    values = {}
+    for name in (n for n in searched if n in run.data.params):
+        text = run.data.params[name]
+        try:
+            values[name] = parse_yaml_text(text)
+        except yaml.YAMLError as error:  # e.g. a `!!python/...` tag: the safe loader builds nothing
+            reason = str(error).splitlines()[0]
+            raise TrackingError(f"run {run.info.run_id}: param {name} = {printable(text[:80])}{'...' if len(text) > 80 else ''} is not a plain value "
+                                f"({reason}); the run was changed after finesweep recorded it") from None  # fmt: skip
+    return values
+
+
+def _recorded_values_problem(error: ConfigError, path: Path, run_id: str) -> TrackingError:
+    """A reproduction job's problems told against the run's record, not the temporary file it was
+    written to: ``search.overrides.X.values[0]`` is the run's param ``X``."""
+    lines = []
+    for problem in error.problems:
+        problem = problem.replace(f"{path}: ", "")
+        problem = re.sub(r"search\.overrides\.([\w.]+)\.values\[0\]", r"param \1", problem)
+        lines.append(problem)
+    return TrackingError(f"run {run_id}: its recorded values do not make a valid job: {'; '.join(lines)}")
 
 
 def _absolute_base(base: str, parent: Any) -> str:
@@ -154,7 +175,10 @@ def reproduce(tracking_uri: str, run_id: str, verbose: int = 1, show_tracebacks:
     with tempfile.TemporaryDirectory(prefix="finesweep-reproduce-") as tmp:
         path = Path(tmp) / f"{sweep}.yaml"
         path.write_text(yaml.safe_dump(reproduction_job(tracking_uri, run, parent, sweep), sort_keys=False), encoding="utf-8")
-        loaded = load_job(path)
+        try:
+            loaded = load_job(path)
+        except ConfigError as error:
+            raise _recorded_values_problem(error, path, run_id) from None
         # the data is read where the sweep found it, and only if its files still have their sha256
         with recorded_data(tracking_uri, parent.info.run_id):
             options = SweepOptions(verbose=verbose, show_tracebacks=show_tracebacks, reproduces=origin)
