@@ -18,7 +18,7 @@ from typing import Any, List, Optional
 import typer
 
 from finesweep.errors import ConfigError, FinesweepError, SweepError
-from finesweep.redact import printable_row, safe_for_console, safe_lines
+from finesweep.redact import printable, printable_row, safe_for_console, safe_lines
 
 app = typer.Typer(
     add_completion=False,
@@ -143,6 +143,7 @@ def sweep(
     elif summary.best_trial_id:
         primary = summary.objective.primary.metric
         typer.echo(f"best trial {summary.best_trial_id}: {primary} = {significant(summary.best_value)}")
+    _echo_baselines(board)
     if summary.mean_time_to_first_step_s is not None:
         typer.echo(
             f"seconds from trial start to first training step: median {summary.median_time_to_first_step_s:.1f}, "
@@ -272,13 +273,25 @@ def leaderboard_command(
             raise FinesweepError(f"--output {output}: cannot write ({exc.strerror or exc})") from None
     if as_json:
         objective = [{"metric": g.metric, "mode": g.mode} for g in board.objective.goals]
+        baselines = [{"baseline": f.name, "what": f.label, "val": f.val, "test": f.test} for f in board.baselines]
         document = {"sweep": sweep, "metric": board.goal.metric, "mode": board.goal.mode, "objective": objective,
                     "constraints": [c.text for c in board.objective.constraints], "pareto_front": board.front,
-                    "trials": records}  # fmt: skip
+                    "baselines": baselines, "trials": records}  # fmt: skip
         typer.echo(json.dumps(document, indent=2))
     else:
         typer.echo(safe_for_console(f"Sweep {sweep!r}, {board.describe()}:"))
         typer.echo(safe_lines(format_table(table)))
+        _echo_baselines(board)
+
+
+def _echo_baselines(board: Any) -> None:
+    """The sweep's baselines on the ranking metric, with the top trial's gain over each."""
+    from finesweep.tracking.baselines import baseline_lines, best_trial_of
+
+    lines = baseline_lines(board.baselines, board.goal, best_trial_of(board))
+    if lines:
+        typer.echo("")
+        typer.echo(safe_lines("\n".join(lines)))
 
 
 @app.command(name="sweeps")
@@ -656,7 +669,8 @@ def schema(
         typer.echo(text, nl=False)
     else:
         output.write_text(text, encoding="utf-8")
-        typer.echo(f"wrote {output}: add `# yaml-language-server: $schema={output}` as your file's first line")
+        shown = printable(str(output))
+        typer.echo(f"wrote {shown}: add `# yaml-language-server: $schema={shown}` as your file's first line")
 
 
 _INTERRUPTED = 130

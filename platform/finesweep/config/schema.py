@@ -592,6 +592,19 @@ class PromotionConfig(_Strict):
     )
 
 
+class BaselinesConfig(_Strict):
+    """References every classification sweep is compared with (logged on its parent run as
+    ``baseline_<name>_val_*`` and ``baseline_<name>_test_*``). The trivial baseline (the most
+    frequent label) is always computed: it costs nothing."""
+
+    frozen_probe: bool = Field(
+        default=True,
+        description="Also fit a logistic regression and a k-nearest-neighbour vote on the frozen base model's "
+                    "embeddings of the same splits, beside the trials (CPU, in a Ray task that holds no CPU of theirs).",
+    )  # fmt: skip
+    knn_neighbours: int = Field(default=10, ge=1, le=1000, description="k of the frozen kNN baseline.")
+
+
 class JobConfig(_Strict):
     """A whole job file. ``train`` is checked by the task's parameter model, not here."""
 
@@ -638,6 +651,10 @@ class JobConfig(_Strict):
     promotion: PromotionConfig = Field(
         default_factory=PromotionConfig, description="Defaults of promote-best-model for this job's sweeps."
     )
+    baselines: BaselinesConfig = Field(
+        default_factory=BaselinesConfig,
+        description="What classification sweeps are compared with: the trivial baseline, and frozen-base probes.",
+    )  # fmt: skip
     storage_path: str = Field(
         default="./finesweep_results", min_length=1, max_length=4096,
         description="Where each sweep's Tune/Train results and checkpoints go, as <storage_path>/<sweep>: a local "

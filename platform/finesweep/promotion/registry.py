@@ -113,12 +113,41 @@ def _figures(evaluation: HeldOut) -> dict[str, float]:
     return {**evaluation.metrics, "size_mb": evaluation.size_mb, **evaluation.latency_ms}
 
 
-def _table(challenger: HeldOut, champion: HeldOut | None, versions: tuple[str, str | None]) -> pd.DataFrame:
+def _table(challenger: HeldOut, champion: HeldOut | None, versions: tuple[str, str | None],
+           floor: dict[str, float] | None = None) -> pd.DataFrame:  # fmt: skip
     table = pd.DataFrame({f"challenger (v{versions[0]})": _figures(challenger)})
     if champion is not None:
         table[f"champion (v{versions[1]})"] = pd.Series(_figures(champion))
         table["difference"] = table.iloc[:, 0] - table.iloc[:, 1]
+    if floor:
+        table["trivial baseline"] = pd.Series(floor)
     return table
+
+
+def trivial_floor(task: Any, parent_metrics: dict[str, float]) -> dict[str, float]:
+    """The test figures of the task's trivial baseline as the sweep logged them (``test_macro_f1``:
+    0.08, ...); empty for tasks without one and for sweeps recorded before baselines were."""
+    prefix = task.trivial_baseline
+    if prefix is None:
+        return {}
+    return {name.removeprefix(prefix): value for name, value in parent_metrics.items() if name.startswith(f"{prefix}test_")}
+
+
+def _past_floor(problem: str, promoted: bool, reason: str, force: bool) -> tuple[bool, str]:
+    """The decision once the challenger failed to beat the trivial baseline: refused, unless forced."""
+    other = reason.removeprefix("forced: ")
+    if force:
+        return True, f"forced: {problem}; {other}"
+    return False, problem if promoted else f"{problem}; and {other}"
+
+
+def _below_floor(goal: MetricGoal, challenger: HeldOut, floor: dict[str, float]) -> str | None:
+    """Why the challenger does not beat the trivial baseline on the deciding held-out figure, or None."""
+    trivial, value = floor.get(goal.metric), challenger.metrics.get(goal.metric)
+    if trivial is None or value is None or goal.better(value, trivial):
+        return None
+    return (f"the challenger's {goal.metric} {value:.4f} does not beat the trivial baseline's {trivial:.4f} "
+            "(always the most frequent label): the model learned nothing the label counts do not tell")  # fmt: skip
 
 
 def _decide(
@@ -181,7 +210,8 @@ def promote_best_model(
     ``metric`` (default: the sweep's primary goal, in its own direction) among the trials that meet
     the sweep's constraints and ``constraints`` (and, with several objectives, on the Pareto front).
     Raises :class:`PromotionRefused` (after registering the version, unless ``dry_run``) when the
-    challenger does not win; ``force`` promotes anyway. ``min_delta``, ``require_significant`` and
+    challenger does not win, or does not beat the task's trivial baseline on the held-out split (the
+    most frequent label, as the sweep logged it), even with no champion yet; ``force`` promotes anyway. ``min_delta``, ``require_significant`` and
     ``alpha`` default to the sweep job's ``promotion`` section.
     """
     from finesweep.serving.loading import load_model
@@ -209,6 +239,8 @@ def promote_best_model(
     challenger = task.evaluate_held_out(load_model(model_uri, tracking_uri=tracking_uri), split)
     if test_metric not in challenger.metrics:
         raise TrackingError(f"--metric: {metric} has no held-out counterpart; compared: {', '.join(sorted(challenger.metrics))}")
+    floor = trivial_floor(task, parent.data.metrics)
+    trivial_problem = _below_floor(deciding, challenger, floor)
     lock = contextlib.nullcontext() if dry_run else registry_lock(tracking_uri)
     with lock:
         champion_version = _alias_version(mlflow_client, model_name, CHAMPION)
@@ -226,7 +258,7 @@ def promote_best_model(
             **{name: f"{value:.6f}" for name, value in challenger.metrics.items()},
         }
         version = None if dry_run else _register(mlflow_client, model_name, run, model_uri, tags)
-        table = _table(challenger, champion, (version or "new", champion_version))
+        table = _table(challenger, champion, (version or "new", champion_version), floor)
         significance = None
         if champion is None:
             promoted, reason = True, "there is no champion yet"
@@ -237,6 +269,8 @@ def promote_best_model(
             promoted, reason = _decide(delta, deciding, min_delta, significance, require_significant, alpha)
             if not promoted and force:
                 promoted, reason = True, f"forced: {reason}"
+        if trivial_problem is not None:  # a floor under any champion comparison, the first one included
+            promoted, reason = _past_floor(trivial_problem, promoted, reason, force)
         if promoted and not dry_run and version != champion_version:
             if champion_version is not None:
                 mlflow_client.set_registered_model_alias(model_name, PREVIOUS, champion_version)

@@ -183,6 +183,11 @@ class Task:
     # Every metric the task reports, with its direction: the only place a direction is known.
     metrics: MetricCatalog = MetricCatalog((MetricFamily("loss", "min", "the training loss", SPLITS_WITH_TRAIN),))
     default_metric: str = "val_loss"  # what a job that names no metric optimises
+    # The references its sweeps log on the parent run: (metric-name prefix, what it is); a
+    # baseline's figures are <prefix>val_<metric> and <prefix>test_<metric>.
+    baselines: tuple[tuple[str, str], ...] = ()
+    # the prefix of the baseline a promoted model must beat on the held-out split (None: no such floor)
+    trivial_baseline: str | None = None
     data_kind: str = "labels"  # the catalog kind this task reads: "labels" or "pairs"
     # How its trained model is served, named lazily ("module:Class", like the task registry), so
     # that tasks never import serving: ``load_model`` builds it from the model folder as
@@ -234,6 +239,12 @@ class Task:
         """Figures of a reference the trials should beat (the untuned base model, BM25), computed once
         per sweep on the driver and logged on the parent run; none by default."""
         return {}
+
+    def background_baselines(self, loaded: "LoadedJob", data: Any, base_location: str) -> Callable[[], dict[str, float]] | None:
+        """A picklable callable computing baselines too slow to wait for (a frozen-base probe): the
+        sweep runs it in a Ray task beside the trials and logs what it returns on the parent run.
+        None (the default): no such baseline."""
+        return None
 
     def prepare_data(self, loaded: "LoadedJob") -> "PreparedData":
         """Load and split the dataset on the driver; raise DataError for bad data."""

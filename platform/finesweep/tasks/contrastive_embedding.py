@@ -94,6 +94,7 @@ class ContrastiveEmbeddingTask(Task):
     pyfunc_outputs = ()  # a vector, or a term -> weight map, per text: no fixed column schema
     metrics = MetricCatalog(RETRIEVAL_FAMILIES)
     default_metric = "val_mrr_at_10"
+    baselines = (("base_", "untuned base model"),)
 
     def prepare_data(self, loaded: "LoadedJob") -> "PairData":
         from finesweep.data.pairs import prepare_pairs

@@ -94,6 +94,7 @@ class SparseEncoderTask(ContrastiveEmbeddingTask):
     """Registered as ``sparse_encoder``."""
 
     name = "sparse_encoder"
+    baselines = (("bm25_", "BM25"),)
     params_model = SparseParams
     metrics = MetricCatalog((
         *RETRIEVAL_FAMILIES,

@@ -78,6 +78,9 @@ class TextClassificationTask(Task):
         *cost_families("text"),
     ))  # fmt: skip
     default_metric = "val_macro_f1"
+    baselines = (("baseline_trivial_", "trivial (most frequent label)"), ("baseline_probe_", "frozen base + logistic regression"),
+                 ("baseline_knn_", "frozen base + kNN"))  # fmt: skip
+    trivial_baseline = "baseline_trivial_"
 
     def prepare_data(self, loaded: "LoadedJob") -> "PreparedData":
         from finesweep.data.prepare import prepare_dataset
@@ -119,6 +122,22 @@ class TextClassificationTask(Task):
             "max_length": max_length,
             "splits": {name: encode(tokenizer, split["text"], max_length) for name, split in data.splits.items()},
         }
+
+    def baseline_metrics(self, loaded: "LoadedJob", data: "PreparedData", base_location: str) -> dict[str, float]:
+        """The trivial baseline (the most frequent label), at once: it needs no model."""
+        from finesweep.tasks._classification_baselines import LabelledSplits, trivial_baseline
+
+        return trivial_baseline(LabelledSplits.of(data))
+
+    def background_baselines(self, loaded: "LoadedJob", data: "PreparedData", base_location: str) -> Any:
+        """The frozen-base probe and kNN (``baselines.frozen_probe``), run beside the trials."""
+        from finesweep.tasks._classification_baselines import FrozenProbe, LabelledSplits
+
+        settings = loaded.job.baselines
+        if not settings.frozen_probe:
+            return None
+        return FrozenProbe(base_location, LabelledSplits.of(data), int(loaded.largest("max_length") or 128), settings.knn_neighbours,
+                           tuple(THRESHOLDS), loaded.job.model.trust_remote_code)  # fmt: skip
 
     def build_runtime(self, params: Any, data: "PreparedData", spec: "TrialSpec", device: Any) -> "ClassificationRuntime":
         return ClassificationRuntime(params, data, spec, device)

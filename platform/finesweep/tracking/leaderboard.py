@@ -18,6 +18,7 @@ import pandas as pd
 from finesweep.errors import TrackingError
 from finesweep.objective import MetricGoal, Objective
 from finesweep.objective.pareto import non_dominated_ranks
+from finesweep.tracking.baselines import BaselineFigure, recorded_baselines
 from finesweep.tracking.listing import all_runs, sweep_trials
 from finesweep.tracking.runs import TAG_ROLE, TAG_STATUS, TAG_SWEEP, TAG_TRIAL, mlflow_name
 from finesweep.tracking.store import client
@@ -37,6 +38,7 @@ class Leaderboard:
     ranking: MetricGoal | None = None  # the goal of --metric, when it ranked the table instead
     front: list[str] = field(default_factory=list)  # trial ids of the Pareto front (several objectives)
     metrics: dict[str, dict[str, float]] = field(default_factory=dict)  # run id -> every metric it logged
+    baselines: list[BaselineFigure] = field(default_factory=list)  # the parent's, on the ranking metric
 
     @property
     def goal(self) -> MetricGoal:
@@ -100,6 +102,7 @@ def leaderboard(tracking_uri: str, sweep: str, metric: str | None = None, top: i
         if objective.multi:
             row["pareto"] = row["trial_id"] in board.front
     board.table = _ranked(rows, board, searched, top)
+    board.baselines = recorded_baselines(task, parent.data.metrics, board.goal)
     return board
 
 
@@ -178,8 +181,9 @@ def format_table(table: pd.DataFrame) -> str:
 
 def sweeps_table(tracking_uri: str, experiment: str | None = None) -> pd.DataFrame:
     """Every sweep in the store (or in ``experiment``), newest first: name, experiment, task, start
-    time, status, completed/pruned/failed trial counts, its objective and the best value of its
-    primary metric (for several objectives, the size of its Pareto front too)."""
+    time, status, completed/pruned/failed trial counts, its objective, the best value of its
+    primary metric and the best of its baselines on it (for several objectives, the size of its
+    Pareto front too)."""
     mlflow_client = client(tracking_uri)
     experiments = {e.experiment_id: e.name for e in mlflow_client.search_experiments()}
     if experiment is not None:
@@ -189,7 +193,7 @@ def sweeps_table(tracking_uri: str, experiment: str | None = None) -> pd.DataFra
     parents = all_runs(mlflow_client, list(experiments), f"tags.`{TAG_ROLE}` = 'sweep'", order_by=["attributes.start_time DESC"])
     rows = [_sweep_row(run, experiments) for run in parents]
     columns = ["sweep", "experiment", "task", "started (UTC)", "status", "completed", "pruned", "failed",
-               "objective", "best", "pareto_front"]  # fmt: skip
+               "objective", "best", "best_baseline", "pareto_front"]  # fmt: skip
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -207,8 +211,15 @@ def _sweep_row(run: Any, experiments: dict[str, str]) -> dict[str, Any]:
         "failed": _count(metrics.get("n_failed")),
         "objective": objective.describe(),
         "best": metrics.get(f"best_{objective.primary.metric}"),
+        "best_baseline": _best_baseline(tags.get("finesweep.task", "text_classification"), metrics, objective.primary),
         "pareto_front": _count(metrics.get("pareto_front_size")) if objective.multi else None,
     }
+
+
+def _best_baseline(task: str, metrics: dict[str, float], goal: MetricGoal) -> float | None:
+    """The best validation figure among the sweep's baselines on its primary metric."""
+    values = [f.val for f in recorded_baselines(task, metrics, goal) if f.val is not None]
+    return max(values, key=goal.gain) if values else None
 
 
 def _count(value: float | None) -> int | None:

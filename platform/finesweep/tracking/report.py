@@ -12,6 +12,7 @@ from typing import Any
 import pandas as pd
 
 from finesweep.objective import Objective
+from finesweep.tracking.baselines import baseline_lines, best_trial_of
 from finesweep.tracking.leaderboard import leaderboard, rounded, significant, sweep_parent
 from finesweep.tracking.listing import sweep_trials
 from finesweep.tracking.store import client
@@ -30,6 +31,7 @@ class SweepFacts:
     parent_metrics: dict[str, float]
     planned_epochs: int
     run_epochs: int
+    baselines: list[str]  # the baselines and the best trial's gain over each, as printed
 
     @property
     def epochs_saved(self) -> int:
@@ -52,8 +54,9 @@ def sweep_facts(tracking_uri: str, sweep: str) -> tuple[SweepFacts, Any, list[An
         best_params = {k: v for k, v in sorted(best_run.data.params.items()) if not searched or k in searched}
     planned = sum(int(float(r.data.params.get("epochs", 0))) for r in children)
     ran = sum(int(r.data.metrics.get("epoch", 0)) for r in children)
+    compared = baseline_lines(board.baselines, board.goal, best_trial_of(board))
     facts = SweepFacts(sweep, board.objective, board.describe(), board.front, table, best_params,
-                       dict(parent.data.metrics), planned, ran)  # fmt: skip
+                       dict(parent.data.metrics), planned, ran, compared)  # fmt: skip
     return facts, parent, children
 
 
@@ -119,9 +122,10 @@ def _write(tracking_uri: str, sweep: str, output: Path, facts: Any, parent: Any,
             for p in plots
         )
         best = "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(significant(v))}</td></tr>" for k, v in facts.best_params.items())
+        baselines = f"<h2>Baselines</h2><pre>{html.escape(chr(10).join(facts.baselines))}</pre>" if facts.baselines else ""
         body = (
             f"<h1>Sweep {html.escape(sweep)}</h1><ul>{''.join(f'<li>{html.escape(x)}</li>' for x in _summary_lines(facts))}</ul>"
-            f"<h2>Best configuration</h2><table>{best}</table><h2>Leaderboard</h2>"
+            f"<h2>Best configuration</h2><table>{best}</table>{baselines}<h2>Leaderboard</h2>"
             f"{shown.to_html()}<h2>Plots</h2>{images}"
         )
         style = "body{font-family:sans-serif;max-width:1100px;margin:2em auto}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px}img{max-width:100%}"
@@ -129,6 +133,8 @@ def _write(tracking_uri: str, sweep: str, output: Path, facts: Any, parent: Any,
     else:
         lines = [f"# Sweep {sweep}", "", *[f"- {x}" for x in _summary_lines(facts)], "", "## Best configuration", ""]
         lines += [f"- `{k}`: {significant(v)}" for k, v in facts.best_params.items()]
+        if facts.baselines:
+            lines += ["", "## Baselines", "", "```", *facts.baselines, "```"]
         lines += ["", "## Leaderboard", "", "```", shown.to_string(), "```", ""]
         lines += ["## Plots", ""] + [f"![{p.stem}]({plot_dir.name}/{p.name})" for p in plots]
         output.write_text("\n".join(lines) + "\n", encoding="utf-8")

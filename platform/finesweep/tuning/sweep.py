@@ -119,6 +119,7 @@ def _tune(state: SweepState) -> SweepSummary:
     """Build and fit the Tuner, always closing the parent run (and the budget ledger)."""
     from finesweep.tracking.callback import MlflowSweepCallback
     from finesweep.tracking.outbox import outbox_for
+    from finesweep.tuning._background import collect_background_baselines, start_background_baselines
     from finesweep.tuning._finish import Closing, finish, ray_snapshot
     from finesweep.tuning._record import open_parent
     from finesweep.tuning._tuner import build_tuner, start_budget, tuner_parts
@@ -126,8 +127,10 @@ def _tune(state: SweepState) -> SweepSummary:
     before = ray_snapshot()  # other jobs' placement groups and actors are never this sweep's leak
     parts = tuner_parts(state)
     ledger = start_budget(state)
+    probe = None
     try:
         open_parent(state)
+        probe = start_background_baselines(state)  # beside the trials: it delays none of them
         extra = {"base_model": state.base.reference, "dataset": state.data.source,
                  "dataset_fingerprint": state.data.fingerprint}  # fmt: skip
         # MLflow writes (a finished trial's model above all) run on one writer thread, off Tune's loop
@@ -146,7 +149,11 @@ def _tune(state: SweepState) -> SweepSummary:
             closing.ended_by = _ended_by(ledger)
             _stop(ledger)  # before finish: an actor of this sweep still alive there counts as a leak
             ledger = None
-            summary = finish(state, closing)
+            try:
+                collect_background_baselines(state, probe, keep=not (closing.interrupted or closing.failed))
+            finally:
+                probe = None
+                summary = finish(state, closing)
         if closing.interrupted:
             raise Interrupted(
                 f"interrupted: sweep {state.name} stopped and recorded as interrupted; continue it with "
@@ -155,6 +162,8 @@ def _tune(state: SweepState) -> SweepSummary:
         return summary
     finally:
         _stop(ledger)
+        if probe is not None:  # the sweep failed before its trials ended
+            collect_background_baselines(state, probe, keep=False)
 
 
 def _stop(ledger: Any) -> None:

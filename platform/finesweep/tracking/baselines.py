@@ -1,0 +1,100 @@
+"""The baselines a sweep logged on its parent run, read back for the summary, ``leaderboard``,
+``sweeps``, the report and promotion's guard.
+
+A task declares its baselines (``Task.baselines``: the metric-name prefix of each and what it is);
+their figures are the parent run's ``<prefix>val_<metric>`` and ``<prefix>test_<metric>``. A gain is
+signed by the metric's direction: positive when the trial is better, for a loss too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from finesweep.objective import MetricGoal
+
+
+@dataclass(frozen=True)
+class BaselineFigure:
+    """One baseline on one metric: its validation and test figures (None where not logged)."""
+
+    name: str  # the metric-name prefix without its trailing underscore: baseline_trivial, bm25, ...
+    label: str  # what it is, for people: "trivial (most frequent label)"
+    val: float | None
+    test: float | None
+
+
+def _stem(metric: str) -> str:
+    """``val_macro_f1`` -> ``macro_f1`` (a cost metric such as latency has no split and no stem)."""
+    for split in ("val_", "test_"):
+        if metric.startswith(split):
+            return metric.removeprefix(split)
+    return ""
+
+
+def recorded_baselines(task_name: str, parent_metrics: dict[str, float], goal: MetricGoal) -> list[BaselineFigure]:
+    """The task's baselines that the parent run logged for ``goal``'s metric, in the task's order."""
+    from finesweep.tasks import get_task, task_names
+
+    stem = _stem(goal.metric)
+    if not stem or task_name not in task_names():
+        return []
+    figures = []
+    for prefix, label in get_task(task_name).baselines:
+        val, test = parent_metrics.get(f"{prefix}val_{stem}"), parent_metrics.get(f"{prefix}test_{stem}")
+        if val is not None or test is not None:
+            figures.append(BaselineFigure(prefix.rstrip("_"), label, val, test))
+    return figures
+
+
+def gain(goal: MetricGoal, value: float | None, baseline: float | None) -> float | None:
+    """How much better ``value`` is than ``baseline`` on ``goal`` (negative: worse)."""
+    if value is None or baseline is None:
+        return None
+    return goal.gain(value) - goal.gain(baseline)
+
+
+def _figure(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+def _signed(value: float | None) -> str:
+    return "-" if value is None else f"{value:+.4f}"
+
+
+def baseline_lines(figures: list[BaselineFigure], goal: MetricGoal, best: Any = None) -> list[str]:
+    """The baselines as printed: each one's validation / test figure and, given the best trial's
+    (``best``: its trial id and validation and test values), the trial's gain over it."""
+    if not figures:
+        return []
+    stem = _stem(goal.metric)
+    head = f"baselines on {stem} (validation / test)"
+    if best is not None:
+        head += f", and the gain of the best trial {best.trial_id} ({_figure(best.val)} / {_figure(best.test)}) over each"
+    width = max(len(f.label) for f in figures)
+    lines = [head + ":"]
+    for figure in figures:
+        line = f"  {figure.label:<{width}}  {_figure(figure.val)} / {_figure(figure.test)}"
+        if best is not None:
+            line += f"   gain {_signed(gain(goal, best.val, figure.val))} / {_signed(gain(goal, best.test, figure.test))}"
+        lines.append(line)
+    return lines
+
+
+@dataclass(frozen=True)
+class BestTrial:
+    """The figures of the trial the baselines are compared with."""
+
+    trial_id: str
+    val: float | None
+    test: float | None
+
+
+def best_trial_of(board: Any) -> BestTrial | None:
+    """The top trial of a leaderboard with its validation and test figures on the ranking metric."""
+    if board.table.empty:
+        return None
+    top = board.table.iloc[0]
+    metrics = board.metrics.get(top["run_id"], {})
+    stem = _stem(board.goal.metric)
+    return BestTrial(str(top["trial_id"]), metrics.get(f"val_{stem}"), metrics.get(f"test_{stem}"))
