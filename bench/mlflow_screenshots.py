@@ -392,6 +392,46 @@ def save_png(driver: Any, path: Path) -> str:
     return f"{path} ({size}, {path.stat().st_size // 1024} KB)"
 
 
+# the chart titles of the chart view's first section, in page order (each card's title is its first line)
+FIRST_CHARTS = """const t = document.body.innerText.split('\\n').map(s => s.trim());
+const at = t.indexOf('Model metrics'); if (at < 0) return [];
+return t.slice(at + 1).filter(s => s && !/^\\(\\d+\\)$/.test(s) && s !== 'Add chart').slice(0, 1);"""
+
+
+def fresh_chart_view(driver: Any, url: str, sweep: Sweep, out: Path, timeout_s: float) -> list[str]:
+    """The chart view in a fresh profile: its first chart must be the objective's (the parent run's
+    ``best_<metric>``, the only run shown while the sweep is collapsed, or a trial's metric)."""
+    driver.get(url)
+    wait_for(driver, "return document.querySelectorAll('.js-plotly-plot').length >= 1", timeout_s)
+    time.sleep(2)
+    save_png(driver, out / "mlflow-charts-fresh.png")
+    first = driver.execute_script(FIRST_CHARTS)
+    print(f"fresh chart view: first chart {first[0] if first else '(none)'}", flush=True)
+    if not first or first[0] not in (sweep.metric, f"best_{sweep.metric}"):
+        return [f"fresh chart view: the first chart is {first[0] if first else 'missing'}, not {sweep.metric}'s"]
+    return []
+
+
+def logged_model_page(driver: Any, base: str, tracking: str, sweep: Sweep, out: Path, timeout_s: float) -> list[str]:
+    """The logged model behind the sweep's registered @champion: its page must list that version."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking, registry_uri=tracking)
+    ids = "', '".join(run.info.run_id for run in sweep.trials)
+    versions = [v for v in client.search_model_versions(f"run_id IN ('{ids}')") if "champion" in (v.aliases or [])]
+    if not versions:
+        print("no registered @champion from this sweep: the logged-model page is not checked", flush=True)
+        return []
+    version = versions[0]
+    model_id = version.model_id or version.source.split("/models/")[-1].split("/")[0]
+    expect = ["Model versions", version.name, f"v{version.version}"]
+    missing = open_page(driver, f"{base}/#/experiments/{sweep.experiment_id}/models/{model_id}?{WORKFLOW}", expect, timeout_s)
+    time.sleep(1)
+    save_png(driver, out / "mlflow-logged-model.png")
+    print(f"logged model {model_id}: {'lists' if not missing else 'does not list'} {version.name} v{version.version}", flush=True)
+    return [f"logged model page: not shown: {', '.join(missing)}"] if missing else []
+
+
 def take_screenshots(args: argparse.Namespace, url: str, tracking: str) -> int:
     sweep = read_sweep(tracking, args.experiment, args.sweep, args.metric, args.metric_columns, args.param_columns)
     print(f"sweep {sweep.name} in experiment {sweep.experiment!r} (id {sweep.experiment_id}): {len(sweep.trials)} "
@@ -404,11 +444,16 @@ def take_screenshots(args: argparse.Namespace, url: str, tracking: str) -> int:
     t0 = time.monotonic()
     driver = start_browser(args.chromium, args.chromedriver, args.width, args.height)
     try:
-        # A fresh profile: seed the UI's own stored choices on the server's origin, then open pages.
+        runs = f"{base}/#/experiments/{sweep.experiment_id}/runs"
+        # First as a new user sees it, before any stored choice: the chart view's first charts, and
+        # the champion's logged model with its registered version.
+        failed += fresh_chart_view(driver, f"{runs}?{WORKFLOW}&compareRunsMode=CHART", sweep, out, args.timeout)
+        failed += logged_model_page(driver, base, tracking, sweep, out, args.timeout)
+        saved += [str(out / name) for name in ("mlflow-charts-fresh.png", "mlflow-logged-model.png") if (out / name).is_file()]
+        # Then seed the UI's own stored choices on the server's origin, and open the pages again.
         driver.get(f"{base}/health")
         for key, value in ui_state(sweep).items():
             driver.execute_script("window.localStorage.setItem(arguments[0], arguments[1]);", key, value)
-        runs = f"{base}/#/experiments/{sweep.experiment_id}/runs"
 
         rows = len(sweep.trials) + 1
         viewport(driver, args.width, min(args.height, max(560, 330 + 33 * rows)))

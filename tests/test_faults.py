@@ -236,4 +236,4 @@ def test_full_disk_under_storage_path_fails_clearly_and_reports_nothing_as_done(
     parent = client.search_runs(
         [run.info.experiment_id], filter_string="tags.`finesweep.role` = 'sweep' and tags.`finesweep.sweep` = 'full'"
     )[0]
-    assert parent.data.metrics.get("n_completed", 0) == 0 and parent.info.status in ("FAILED", "FINISHED")
+    assert parent.data.metrics.get("system/n_completed", 0) == 0 and parent.info.status in ("FAILED", "FINISHED")

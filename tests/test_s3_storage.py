@@ -261,7 +261,7 @@ def test_killed_driver_resumes_from_the_bucket_that_holds_every_result(tmp_path,
     assert {r.data.tags["finesweep.status"] for r in trials} == {"completed"}
     assert all(r.info.status == "FINISHED" for r in trials), "no run left RUNNING"
     [parent] = [r for r in runs if r.data.tags["finesweep.role"] == "sweep"]
-    assert parent.info.status == "FINISHED" and parent.data.metrics["n_completed"] == 3
+    assert parent.info.status == "FINISHED" and parent.data.metrics["system/n_completed"] == 3
     assert parent.data.tags["finesweep.storage_path"] == "s3://resume/sweeps/R"
     _check_everything_is_in_the_bucket(s3, client, runs, tmp_path)
     assert SECRET not in log.read_text() + resumed.stdout + resumed.stderr, "no console line shows the secret key"

@@ -223,7 +223,7 @@ def test_the_front_is_the_brute_force_front_of_the_feasible_completed_trials(par
             assert run.data.tags["finesweep.pareto"] == str(run.data.tags[TAG_TRIAL] in brute).lower()
             feasible = run.data.metrics["model_size_mb"] <= 0.01
             assert run.data.tags["finesweep.feasible"] == str(feasible).lower(), "infeasible trials are marked"
-    assert parent.data.metrics["pareto_front_size"] == len(brute)
+    assert parent.data.metrics["system/pareto_front_size"] == len(brute)
 
 
 def test_the_budget_ended_the_sweep_at_an_epoch_boundary(pareto, store):

@@ -79,8 +79,8 @@ def test_tpe_asha_sweep_records_every_trial_and_frees_resources(tmp_path, mlflow
     assert len(parents) == 1
     parent = parents[0]
     assert parent.info.status == "FINISHED"
-    assert parent.data.metrics["n_trials"] == 6
-    assert parent.data.metrics["n_pruned"] == summary.count("pruned")
+    assert parent.data.metrics["system/n_trials"] == 6
+    assert parent.data.metrics["system/n_pruned"] == summary.count("pruned")
     assert parent.data.tags["finesweep.best_trial_id"] == summary.best_trial_id
     plots = {Path(a.path).name for a in client.list_artifacts(parent.info.run_id, "plots")}
     assert {"learning_curves.png", "optimization_history.png", "parallel_coordinates.png"} <= plots
@@ -102,6 +102,9 @@ def test_tpe_asha_sweep_records_every_trial_and_frees_resources(tmp_path, mlflow
         if status == "completed":
             assert len(steps) == int(child.data.params["epochs"])
             assert {"confusion_matrix.png", "classification_report.txt"} <= artifacts
+            from finesweep.tracking.models import resume_state_names
+
+            assert not artifacts & resume_state_names(), "resume state stays in storage_path"
             model_dir = Path(mlflow.artifacts.download_artifacts(child.data.tags["finesweep.model_uri"]))
             model_files = {p.name for p in model_dir.rglob("*")}
             assert {"adapter_model.safetensors", "finesweep_model.json", "MLmodel"} <= model_files

@@ -594,7 +594,7 @@ class PromotionConfig(_Strict):
 
 class BaselinesConfig(_Strict):
     """References every classification sweep is compared with (logged on its parent run as
-    ``baseline_<name>_val_*`` and ``baseline_<name>_test_*``). The trivial baseline (the most
+    ``baseline/<name>_val_*`` and ``baseline/<name>_test_*``). The trivial baseline (the most
     frequent label) is always computed: it costs nothing."""
 
     frozen_probe: bool = Field(

@@ -1,5 +1,7 @@
 """What a classification sweep is judged against: baselines on the sweep's own splits, named
-``baseline_<name>_val_<metric>`` and ``baseline_<name>_test_<metric>`` on its parent run.
+``baseline/<name>_val_<metric>`` and ``baseline/<name>_test_<metric>`` on its parent run (the
+``baseline/`` prefix gives them a chart section of their own in MLflow's UI, after the model's
+metrics).
 
 - ``trivial``: no model. Single-label: always the training split's most frequent class.
   Multi-label: always the k most frequent training labels, k chosen on the training split for its
@@ -70,7 +72,7 @@ def scores(truth: np.ndarray, predicted: np.ndarray, splits: LabelledSplits, pre
 
 
 def _named(name: str, figures: dict[str, float]) -> dict[str, float]:
-    return {f"baseline_{name}_{key}": value for key, value in figures.items()}
+    return {f"baseline/{name}_{key}": value for key, value in figures.items()}
 
 
 def trivial_baseline(splits: LabelledSplits) -> dict[str, float]:
@@ -115,7 +117,7 @@ class FrozenProbe:
     trust_remote_code: bool = False
 
     def __call__(self) -> dict[str, float]:
-        """``baseline_probe_*`` and ``baseline_knn_*`` figures, plus ``baseline_probe_time_s``."""
+        """``baseline/probe_*`` and ``baseline/knn_*`` figures, plus ``system/baseline_probe_time_s``."""
         import time
 
         from transformers import AutoModel, AutoTokenizer
@@ -125,7 +127,7 @@ class FrozenProbe:
         model = AutoModel.from_pretrained(self.base_location, trust_remote_code=self.trust_remote_code).eval()
         features = {split: self._embed(tokenizer, model, texts) for split, texts in self._texts().items()}
         figures = _named("probe", self._logistic(features)) | _named("knn", self._knn(features))
-        figures["baseline_probe_time_s"] = time.perf_counter() - started  # seconds, embeddings included
+        figures["system/baseline_probe_time_s"] = time.perf_counter() - started  # seconds, embeddings included
         return figures
 
     def _texts(self) -> dict[str, list[str]]:

@@ -18,7 +18,7 @@ from finesweep.objective import MetricGoal
 class BaselineFigure:
     """One baseline on one metric: its validation and test figures (None where not logged)."""
 
-    name: str  # the metric-name prefix without its trailing underscore: baseline_trivial, bm25, ...
+    name: str  # the metric-name prefix without its trailing underscore: baseline/trivial, bm25, ...
     label: str  # what it is, for people: "trivial (most frequent label)"
     val: float | None
     test: float | None

@@ -20,7 +20,7 @@ from finesweep.objective import MetricGoal, Objective
 from finesweep.objective.pareto import non_dominated_ranks
 from finesweep.tracking.baselines import BaselineFigure, recorded_baselines
 from finesweep.tracking.listing import all_runs, sweep_trials
-from finesweep.tracking.runs import TAG_ROLE, TAG_STATUS, TAG_SWEEP, TAG_TRIAL, mlflow_name
+from finesweep.tracking.runs import TAG_ROLE, TAG_STATUS, TAG_SWEEP, TAG_TRIAL, mlflow_name, recorded_metric
 from finesweep.tracking.store import client
 from finesweep.tracking.trials import recorded_objective, trial_config
 
@@ -206,13 +206,13 @@ def _sweep_row(run: Any, experiments: dict[str, str]) -> dict[str, Any]:
         "task": tags.get("finesweep.task"),
         "started (UTC)": pd.Timestamp(run.info.start_time, unit="ms").strftime("%Y-%m-%d %H:%M"),
         "status": tags.get(TAG_STATUS, run.info.status.lower()),
-        "completed": _count(metrics.get("n_completed")),
-        "pruned": _count(metrics.get("n_pruned")),
-        "failed": _count(metrics.get("n_failed")),
+        "completed": _count(recorded_metric(metrics, "n_completed")),
+        "pruned": _count(recorded_metric(metrics, "n_pruned")),
+        "failed": _count(recorded_metric(metrics, "n_failed")),
         "objective": objective.describe(),
         "best": metrics.get(f"best_{objective.primary.metric}"),
         "best_baseline": _best_baseline(tags.get("finesweep.task", "text_classification"), metrics, objective.primary),
-        "pareto_front": _count(metrics.get("pareto_front_size")) if objective.multi else None,
+        "pareto_front": _count(recorded_metric(metrics, "pareto_front_size")) if objective.multi else None,
     }
 
 

@@ -80,12 +80,19 @@ def _system(metrics: dict[str, float], key: str) -> float:
     return metrics.get(mlflow_name(key), metrics.get(key, float("nan")))
 
 
+def _count(metrics: dict[str, float], key: str, default: int = 0) -> int:
+    from finesweep.tracking.runs import recorded_metric
+
+    value = recorded_metric(metrics, key)
+    return default if value is None else int(value)
+
+
 def _summary_lines(facts: SweepFacts) -> list[str]:
     m = facts.parent_metrics
     primary = facts.objective.primary
     lines = [
-        f"Trials: {int(m.get('n_trials', len(facts.table)))} ({int(m.get('n_completed', 0))} completed, "
-        f"{int(m.get('n_pruned', 0))} stopped early by ASHA, {int(m.get('n_failed', 0))} failed)",
+        f"Trials: {_count(m, 'n_trials', len(facts.table))} ({_count(m, 'n_completed')} completed, "
+        f"{_count(m, 'n_pruned')} stopped early by ASHA, {_count(m, 'n_failed')} failed)",
         f"Objective: {facts.objective.describe()}; trials ranked {facts.ranked}",
         f"Best {primary.describe()}: {significant(m.get(f'best_{primary.metric}'))}",
         f"Sweep wall time: {_system(m, 'sweep_wall_time_s'):.0f} s; mean time from trial start to first "

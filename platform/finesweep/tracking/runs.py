@@ -46,13 +46,21 @@ BOOKKEEPING = ("final", "stopped_early", "ended_by_budget", "restarts", "process
 # model's metrics lead the chart view.
 SYSTEM_PREFIX = "system/"
 _SYSTEM = {"lr", "eval_time_s", "test_eval_time_s", "time_to_first_step_s", "train_time_s", "peak_memory_mb",
-           "resident_memory_mb", "sweep_wall_time_s", "max_concurrent_trials"}  # fmt: skip
+           "resident_memory_mb", "sweep_wall_time_s", "max_concurrent_trials",
+           # the parent's counts of its trials: bookkeeping, not figures to chart against the objective
+           "n_trials", "n_completed", "n_pruned", "n_failed", "n_infeasible", "pareto_front_size"}  # fmt: skip
 
 
 def mlflow_name(key: str) -> str:
     """The MLflow metric name of a reported key: ``system/<key>`` for a run measurement."""
     is_system = key in _SYSTEM or key.startswith(("startup_", "mean_", "median_"))
     return SYSTEM_PREFIX + key if is_system and not key.startswith(SYSTEM_PREFIX) else key
+
+
+def recorded_metric(metrics: dict[str, float], key: str) -> float | None:
+    """A metric read back by its reported key: under its MLflow name (``system/<key>``), else as
+    runs recorded before that logged it."""
+    return metrics.get(mlflow_name(key), metrics.get(key))
 
 
 def bookkeeping_tags(result: dict[str, Any]) -> dict[str, str]:
