@@ -241,3 +241,53 @@ def test_passages_and_queries_holding_escape_sequences_print_escaped(tmp_path, d
     assert all(line.count("\t") == 2 for line in found.stdout.splitlines()[1:])
     vectors = _cli("predict", "--model", str(dense), "bad\x1b]0;title\x07")
     assert vectors.returncode == 0 and "\x1b" not in vectors.stdout and "\x07" not in vectors.stdout
+
+
+def test_chunk_windows_move_by_size_minus_overlap_and_end_at_the_document_end():
+    from finesweep.errors import FinesweepError
+    from finesweep.serving.chunking import chunking_from_options, windows
+
+    assert windows(10, 4, 1) == [(0, 4), (3, 7), (6, 10)]
+    assert windows(3, 512, 50) == [(0, 3)] and windows(8, 4, 0) == [(0, 4), (4, 8)]
+    assert chunking_from_options(None, None, None) is None
+    for chars, tokens, overlap, message in ((512, 64, None, "give one of them"), (None, None, 5, "needs --chunk-chars"),
+                                            (100, None, 100, "less than the chunk size 100"), (0, None, None, "at least 1")):  # fmt: skip
+        with pytest.raises(FinesweepError, match=message):
+            chunking_from_options(chars, tokens, overlap)
+
+
+@pytest.mark.parametrize("unit", ["chars", "tokens"])
+def test_search_cuts_a_long_text_into_passages_named_by_document_and_span(dense, tmp_path, data_dir, unit):
+    """An 88,000-character text (seed 003's size) from the shared data, as one .txt document."""
+    import os
+
+    from finesweep.serving.chunking import windows
+
+    lines = (data_dir / "emotion_carer" / "train.txt").read_text(encoding="utf-8").splitlines()
+    text, count = "", 0
+    while len(text) < 88_000:
+        text += lines[count].rsplit(";", 1)[0] + (".\n" if count % 7 == 6 else ". ")
+        count += 1
+    document = tmp_path / "wiki.txt"
+    document.write_text(text, encoding="utf-8")
+    size = "512" if unit == "chars" else "96"
+    env = {**os.environ, "FINESWEEP_CACHE_DIR": str(tmp_path / "cache")}
+    done = subprocess.run([sys.executable, "-m", "finesweep", "search", "--model", str(dense), "--corpus", str(document),
+                           f"--chunk-{unit}", size, "--overlap", "50" if unit == "chars" else "10", "--top-k", "5", "--json",
+                           lines[3].rsplit(";", 1)[0]], capture_output=True, text=True, timeout=300, env=env)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    [result] = [json.loads(line) for line in done.stdout.splitlines()]
+    assert len(result["hits"]) == 5
+    for hit in result["hits"]:
+        assert hit["document"] == "wiki.txt" and hit["id"] == f"wiki.txt:{hit['start']}-{hit['end']}"
+        assert hit["text"] == text[hit["start"]:hit["end"]], "the span points back into the file"
+        if unit == "chars":
+            assert hit["end"] - hit["start"] <= 512
+    if unit == "chars":
+        passages = len(windows(len(text), 512, 50))
+        [index] = list((tmp_path / "cache" / "indexes").glob("*.npy"))
+        assert np.load(index, allow_pickle=False).shape[0] == passages, "one vector per 512-character window"
+        again = subprocess.run([sys.executable, "-m", "finesweep", "search", "--model", str(dense), "--corpus", str(document),
+                                "--chunk-chars", "256", "q"], capture_output=True, text=True, timeout=300, env=env)  # fmt: skip
+        assert again.returncode == 0, again.stderr
+        assert len(list((tmp_path / "cache" / "indexes").glob("*.npy"))) == 2, "other chunking, another index"

@@ -583,6 +583,11 @@ def search(
     top_k: int = typer.Option(10, "--top-k", min=1, max=10000, help="Passages to show per query."),
     text_column: str = typer.Option("text", "--text-column", help="The corpus file's passage column."),
     id_column: str = typer.Option("id", "--id-column", help="The corpus file's id column (else the row number)."),
+    chunk_chars: Optional[int] = typer.Option(
+        None, "--chunk-chars", help="Cut documents into passages of N characters: a .txt file is one document, a table's rows are."
+    ),
+    chunk_tokens: Optional[int] = typer.Option(None, "--chunk-tokens", help="As --chunk-chars, in tokens of the model's tokenizer."),
+    overlap: Optional[int] = typer.Option(None, "--overlap", help="Characters (or tokens) consecutive passages share (default 0)."),
     input_file: Optional[Path] = typer.Option(None, "--input", help="Read queries from a file (.txt lines or a `text` column)."),
     as_json: bool = typer.Option(False, "--json", help="One JSON line per query with its ranked hits."),
     batch_size: int = typer.Option(64, "--batch-size", min=1),
@@ -590,19 +595,28 @@ def search(
     tracking_uri: Optional[str] = typer.Option(None, "--tracking-uri", help=_TRACKING_HELP),
 ) -> None:
     """Rank a corpus for each query with a trained encoder (exact search; the corpus index is built
-    once per model and corpus content, and cached)."""
+    once per model, corpus content and chunking, and cached). With --chunk-chars or --chunk-tokens,
+    long documents are cut into overlapping passages, named <document>:<start>-<end> (characters)."""
+    from finesweep.serving.chunking import chunk_corpus, chunking_from_options, span_of
     from finesweep.serving.corpus import read_corpus
 
     items = list(queries or []) + (_read_texts(input_file) if input_file else [])
     if not items:
         raise FinesweepError("nothing to search for: give queries as arguments or --input FILE")
-    passages = read_corpus(corpus, text_column, id_column)  # a bad corpus is refused before a model loads
+    chunking = chunking_from_options(chunk_chars, chunk_tokens, overlap)
+    # a bad corpus is refused before a model loads
+    passages = read_corpus(corpus, text_column, id_column, documents=chunking is not None)
     served = _load_served(model, device, batch_size, tracking_uri)
     if not hasattr(served, "search"):
         raise FinesweepError(f"--model {model}: a text classifier; search needs an encoder (contrastive_embedding or sparse_encoder)")
+    if chunking is not None:
+        passages = chunk_corpus(passages, chunking, getattr(served, "tokenizer", None))
     for query, hits in zip(items, served.search(items, passages, top_k=top_k)):
         if as_json:
             found = [{"id": h.id, "score": round(h.score, 6), "text": h.text} for h in hits]
+            if chunking is not None:
+                for hit in found:
+                    hit["document"], hit["start"], hit["end"] = span_of(hit["id"])
             typer.echo(json.dumps({"query": query, "hits": found}, ensure_ascii=False))
             continue
         typer.echo(printable_row(f"query: {query}"))

@@ -37,16 +37,22 @@ class Corpus:
         return cls(ids, texts, digest.hexdigest())
 
 
-def read_corpus(path: Path, text_column: str = "text", id_column: str | None = "id") -> Corpus:
+def read_corpus(path: Path, text_column: str = "text", id_column: str | None = "id", documents: bool = False) -> Corpus:
     """Read passages from ``path``: a .txt file holds one per line (blank lines skipped); a
     csv/tsv/jsonl/parquet file (text formats may be gzipped) a ``text_column`` and, when present,
-    an ``id_column``. Raises DataError naming the file for anything unreadable."""
+    an ``id_column``. ``documents``: a .txt file is one document (its id the file's name), to be
+    cut into passages. Raises DataError naming the file for anything unreadable."""
     from finesweep.data.readers import check_columns, first_empty, format_from_name, read_frame, read_text_file
 
     problem, _ = regular_file_problem(path, "corpus file")
     if problem is not None:
         raise DataError(f"{path}: {problem}")
     checksum = f"{sha256_of(path)}:{text_column}:{id_column}"
+    if path.suffix.lower() == ".txt" and documents:
+        text = read_text_file(path, "--corpus", "corpus file")
+        if not text.strip():
+            raise DataError(f"{path}: no text (the file is blank)")
+        return Corpus((path.name,), (text,), checksum)
     if path.suffix.lower() == ".txt":
         lines = read_text_file(path, "--corpus", "corpus file").splitlines()
         rows = [(str(n), line.strip()) for n, line in enumerate(lines, start=1) if line.strip()]
