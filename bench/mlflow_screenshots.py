@@ -392,10 +392,12 @@ def save_png(driver: Any, path: Path) -> str:
     return f"{path} ({size}, {path.stat().st_size // 1024} KB)"
 
 
-# the chart titles of the chart view's first section, in page order (each card's title is its first line)
-FIRST_CHARTS = """const t = document.body.innerText.split('\\n').map(s => s.trim());
-const at = t.indexOf('Model metrics'); if (at < 0) return [];
-return t.slice(at + 1).filter(s => s && !/^\\(\\d+\\)$/.test(s) && s !== 'Add chart').slice(0, 1);"""
+# the chart view's first section and its first chart's title: a section header is the line before
+# its "(N)" chart count, and the first chart's title follows its "Add chart" button
+FIRST_CHARTS = """const t = document.body.innerText.split('\\n').map(s => s.trim()).filter(s => s);
+const at = t.findIndex(s => /^\\(\\d+\\)$/.test(s)); if (at < 1) return [];
+const rest = t.slice(at + 1).filter(s => s !== 'Add chart');
+return [t[at - 1], rest[0] || ''];"""
 
 
 def fresh_chart_view(driver: Any, url: str, sweep: Sweep, out: Path, timeout_s: float) -> list[str]:
@@ -405,10 +407,10 @@ def fresh_chart_view(driver: Any, url: str, sweep: Sweep, out: Path, timeout_s: 
     wait_for(driver, "return document.querySelectorAll('.js-plotly-plot').length >= 1", timeout_s)
     time.sleep(2)
     save_png(driver, out / "mlflow-charts-fresh.png")
-    first = driver.execute_script(FIRST_CHARTS)
-    print(f"fresh chart view: first chart {first[0] if first else '(none)'}", flush=True)
-    if not first or first[0] not in (sweep.metric, f"best_{sweep.metric}"):
-        return [f"fresh chart view: the first chart is {first[0] if first else 'missing'}, not {sweep.metric}'s"]
+    section, chart = (driver.execute_script(FIRST_CHARTS) or ["(none)", "(none)"])[:2]
+    print(f"fresh chart view: first section {section!r}, first chart {chart!r}", flush=True)
+    if chart not in (sweep.metric, f"best_{sweep.metric}"):
+        return [f"fresh chart view: the first chart is {chart!r} (section {section!r}), not {sweep.metric}'s"]
     return []
 
 
@@ -417,8 +419,16 @@ def logged_model_page(driver: Any, base: str, tracking: str, sweep: Sweep, out: 
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking, registry_uri=tracking)
-    ids = "', '".join(run.info.run_id for run in sweep.trials)
-    versions = [v for v in client.search_model_versions(f"run_id IN ('{ids}')") if "champion" in (v.aliases or [])]
+    ids = {run.info.run_id for run in sweep.trials}
+    quoted = "', '".join(sorted(ids))
+    # search_model_versions leaves aliases empty: each registered name's @champion is read by alias
+    names = {v.name for v in client.search_model_versions(f"run_id IN ('{quoted}')")}
+    versions = []
+    for name in sorted(names):
+        with contextlib.suppress(Exception):
+            champion = client.get_model_version_by_alias(name, "champion")
+            if champion.run_id in ids:
+                versions.append(champion)
     if not versions:
         print("no registered @champion from this sweep: the logged-model page is not checked", flush=True)
         return []

@@ -8,7 +8,8 @@ __version__ = "0.1.0"
 
 
 def load_model(uri: str, device: str | None = None, batch_size: int = 64, tracking_uri: str | None = None):
-    """Load a trained model: ``models:/NAME@champion``, ``runs:/RUN_ID/model`` or a local folder.
+    """Load a trained model: ``models:/NAME@champion``, ``models:/NAME/VERSION``, a trial's
+    ``models:/m-ID`` (its ``finesweep.model_uri`` tag) or a local folder.
 
     A classifier comes back as a :class:`finesweep.serving.classifier.TextClassifier` (call
     ``.predict(texts)``); an encoder as a :class:`finesweep.serving.encoder.TextEncoder` (call

@@ -519,7 +519,7 @@ def _check_device(device: str | None) -> None:
             raise FinesweepError(f"--device {device}: this machine has {torch.cuda.device_count()} CUDA GPU(s)")
 
 
-_MODEL_HELP = "models:/NAME@champion, models:/NAME/VERSION, runs:/ID/model or a folder."
+_MODEL_HELP = "models:/NAME@champion, models:/NAME/VERSION, models:/m-ID (a trial's logged model: its finesweep.model_uri tag) or a folder."
 
 
 def _load_served(model: str, device: str | None, batch_size: int, tracking_uri: str | None) -> Any:

@@ -53,7 +53,8 @@ def open_model(folder: Path, device: str | None = None, batch_size: int = 64) ->
 
 
 def load_model(uri: str, device: str | None = None, batch_size: int = 64, tracking_uri: str | None = None) -> ServedModel:
-    """Load ``models:/NAME@ALIAS``, ``models:/NAME/VERSION``, ``runs:/RUN/model`` or a local folder.
+    """Load ``models:/NAME@ALIAS``, ``models:/NAME/VERSION``, a trial's ``models:/m-ID``, ``runs:/RUN/PATH``
+    (runs recorded before trials logged their models as MLflow models) or a local folder.
 
     A classifier has ``predict(texts)``; an encoder ``encode(texts)`` and ``search(queries, corpus)``.
     """
