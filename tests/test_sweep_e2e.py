@@ -250,3 +250,15 @@ def _check_quiet_console(output: str, children: list) -> None:
     epochs = sum(len(line.split()) > 0 and " epoch " in line for line in lines)
     # start + end per trial, one line per epoch, ~8 lines before the trials and ~12 after them
     assert len(lines) <= 8 + 2 * len(children) + epochs + 12, output
+
+
+def test_reused_trial_actors_wait_long_enough_for_the_previous_trial(ray_session):
+    """Tune reuses a trial's actor only once the previous trial's thread has ended, waiting
+    TUNE_FUNCTION_THREAD_TIMEOUT_S (2 s by default); on a busy node that was too short, and the next
+    trial was errored before it started (lost from the record; with the wait forced to 0 the driver
+    hung). A local Ray started by finesweep gives its workers 30 s."""
+    @ray_session.remote(num_cpus=0)
+    def seen() -> str | None:
+        return os.environ.get("TUNE_FUNCTION_THREAD_TIMEOUT_S")
+
+    assert ray_session.get(seen.remote()) == os.environ.get("TUNE_FUNCTION_THREAD_TIMEOUT_S", "30")

@@ -47,7 +47,9 @@ def build_entrypoint(job_path: Path, working_dir: Path, name: str, overrides: li
 def job_environment(extra_env: dict[str, str]) -> dict[str, str]:
     """The job's environment: what a sweep reads, forwarded from here, then ``--env``."""
     env = {key: os.environ[key] for key in FORWARDED_ENV if os.environ.get(key)}
-    return {**env, **extra_env}
+    # the job's trial actors wait up to 30 s (Tune's default: 2 s) for a finished trial's thread
+    # before reusing the actor; a busy node otherwise errors the next trial before it starts
+    return {"TUNE_FUNCTION_THREAD_TIMEOUT_S": "30", **env, **extra_env}
 
 
 def submit(

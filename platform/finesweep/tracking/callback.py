@@ -48,6 +48,14 @@ class MlflowSweepCallback(Callback):
             if trial.status in ("TERMINATED", "ERROR"):
                 self._record_restored(trial)
 
+    def on_experiment_end(self, trials: list, **info: Any) -> None:
+        # Tune errors a trial without calling on_trial_error when it cannot reuse an actor for it
+        # (the previous trial's thread outlived TUNE_FUNCTION_THREAD_TIMEOUT_S): such a trial is
+        # recorded here as failed, with Tune's reason, so that no planned trial vanishes from MLflow.
+        for trial in trials:
+            if trial.status == "ERROR":
+                self._record_restored(trial)
+
     def _record_restored(self, trial: Any) -> None:
         trial_id, params, config = trial.trial_id, self._params(trial), dict(trial.config)
         result = dict(trial.last_result or {})
@@ -55,7 +63,7 @@ class MlflowSweepCallback(Callback):
         if "checkpoint_path" not in result and checkpoint is not None:
             result["checkpoint_path"] = str(checkpoint.path)
         failed = trial.status == "ERROR"
-        error = read_error(getattr(trial, "error_file", None)) or "trial failed (no error file)" if failed else None
+        error = (read_error(getattr(trial, "error_file", None)) or _error_text(trial)) if failed else None
         self.tracker.trial_numbers().assign(trial_id)
 
         def write() -> None:
@@ -110,6 +118,12 @@ class MlflowSweepCallback(Callback):
             self.tracker.finish_child(trial_id, "failed", error)
 
         self.outbox.write(f"trial {trial_id} failure", write)
+
+
+def _error_text(trial: Any) -> str:
+    """What Tune knows of a failed trial that left no error file (an actor it could not reuse)."""
+    error = getattr(trial, "error_msg", None) or getattr(getattr(trial, "run_metadata", None), "error_filename", None)
+    return str(error) if error else "trial failed before it started (Tune left no error file)"
 
 
 def read_error(path: str | None) -> str | None:

@@ -45,7 +45,11 @@ def start_local_ray(num_cpus: int | None = None, num_gpus: int | None = None, lo
         include_dashboard=True,
         dashboard_host="127.0.0.1",
         dashboard_port=port,
-        runtime_env={"env_vars": {"RAY_API_SERVER_ADDRESS": url, "TOKENIZERS_PARALLELISM": "false"}},
+        runtime_env={"env_vars": {"RAY_API_SERVER_ADDRESS": url, "TOKENIZERS_PARALLELISM": "false",
+                                  # a reused trial actor waits this long (s) for the previous trial's thread
+                                  # to end (Tune's default, 2 s, is too short on a busy node: the next
+                                  # trial is then errored before it starts)
+                                  "TUNE_FUNCTION_THREAD_TIMEOUT_S": os.environ.get("TUNE_FUNCTION_THREAD_TIMEOUT_S", "30")}},
         configure_logging=True,
         logging_level="warning" if log_to_driver else "error",
         log_to_driver=log_to_driver,
