@@ -132,7 +132,7 @@ def standalone_case(id: str, space: str, key: str | None, *fragments: str):
     return pytest.param(Case(None, space, "space.yaml", key, fragments), id=id)
 
 
-JOB_KEYS = "dataset, description, failure, model, name, promotion, scaling, scheduler, search, storage_path, task, tracking, train, verbose"
+JOB_KEYS = "baselines, dataset, description, failure, model, name, promotion, scaling, scheduler, search, storage_path, task, tracking, train, verbose"
 
 CASES = [
     # --- job file: keys and types

@@ -249,7 +249,11 @@ def test_promotion_honours_constraints_and_names_its_choice(pareto, store):
     from finesweep.errors import PromotionRefused
     from finesweep.promotion.registry import promote_best_model
 
-    outcome = promote_best_model(store, pareto, "pareto-model", dry_run=True)
+    try:
+        outcome = promote_best_model(store, pareto, "pareto-model", dry_run=True)
+    except PromotionRefused as refused:  # 80 texts may not beat the trivial baseline: the choice is checked here
+        assert "does not beat the trivial baseline" in str(refused), refused
+        outcome = refused.outcome
     front = _parent(store, pareto).data.tags["finesweep.pareto_front"].split(",")
     trial = outcome.chosen.split(":")[0].removeprefix("trial ")
     assert trial in front and "Pareto-optimal" in outcome.chosen and SMALL_ADAPTER in outcome.chosen, outcome.chosen
