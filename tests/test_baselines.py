@@ -77,7 +77,8 @@ def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def flat(tmp_path_factory, tiny_bert):
-    """A sweep whose one trial cannot learn (learning rate 1e-9), through the CLI: its output."""
+    """A sweep whose one trial cannot learn (learning rate 1e-9), through the CLI (its own local
+    Ray): its output."""
     root = tmp_path_factory.mktemp("baselines")
     store = f"sqlite:///{root / 'mlflow.db'}"
     job = {

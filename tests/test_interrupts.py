@@ -137,6 +137,7 @@ def test_one_ctrl_c_stops_the_sweep_cleanly_and_resume_finishes_it(tmp_path, tin
 
 
 @pytest.mark.slow
+@pytest.mark.heavy  # CI time (about a minute); the single press at three moments runs in CI
 def test_a_second_ctrl_c_stops_at_once_and_leaves_nothing_running(tmp_path, tiny_bert):
     """The second press does not wait for Tune's orderly stop: it raises at once, and the driver
     still ends every process it started and marks no run as RUNNING."""
