@@ -150,3 +150,33 @@ def test_a_trial_tune_restored_as_ended_but_mlflow_never_got_is_recorded_on_resu
     restored = by_trial["aaaa0002"]
     assert restored.data.tags["finesweep.status"] == "completed" and restored.info.status == "FINISHED"
     assert restored.data.metrics["val_loss"] == 0.25 and restored.data.params["lr"] == "0.002"
+
+
+def test_a_trial_tune_errored_without_a_callback_is_recorded_as_failed_at_the_end(tmp_path):
+    """When Tune cannot reuse an actor it errors the next trial without calling on_trial_error: at
+    the experiment's end the callback records it as failed, and leaves a failure already recorded
+    (through on_trial_error) as it is."""
+    from mlflow.tracking import MlflowClient
+    from ray.tune.experiment import Trial
+
+    from finesweep.tracking.callback import MlflowSweepCallback
+    from finesweep.tracking.runs import SweepTracker
+
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    tracker = SweepTracker(store, "reuse", "R")
+    tracker.start_parent(tags={}, params={})
+    outbox = Outbox("reuse", retry_every_s=0.1, say=lambda _: None)
+    callback = MlflowSweepCallback(tracker, {"task": "x"}, {}, outbox)
+    reported, silent, done = (Trial("fn", config={"lr": lr}, trial_id=tid, stub=True)
+                              for lr, tid in ((1e-3, "bbbb0001"), (2e-3, "bbbb0002"), (3e-3, "bbbb0003")))  # fmt: skip
+    for trial, status in ((reported, Trial.ERROR), (silent, Trial.ERROR), (done, Trial.TERMINATED)):
+        trial.set_status(status)
+    callback.on_trial_error(0, [reported], reported)
+    assert outbox.drain(10)
+    callback.on_experiment_end([reported, silent, done])
+    assert outbox.drain(10)
+    runs = MlflowClient(store).search_runs([tracker.experiment_id], "tags.`finesweep.role` = 'trial'")
+    by_trial = {r.data.tags["finesweep.trial_id"]: r for r in runs}
+    assert set(by_trial) == {"bbbb0001", "bbbb0002"}, "only errored trials are recorded at the end"
+    assert all(r.data.tags["finesweep.status"] == "failed" and r.info.status == "FAILED" for r in by_trial.values())
+    assert len([r for r in runs if r.data.tags["finesweep.trial_id"] == "bbbb0001"]) == 1, "no second run"
