@@ -56,7 +56,8 @@ class ConsoleProgress(Callback):
 
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         values = ", ".join(f"{name} {compact(trial.config[name])}" for name in self.searched if name in trial.config)
-        self._print(f"{self._label(trial.trial_id)} started: {values}")
+        # a sweep of the fixed train section searches nothing: no values to list
+        self._print(f"{self._label(trial.trial_id)} started" + (f": {values}" if values else ""))
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
         goal = self.objective.primary
