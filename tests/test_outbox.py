@@ -117,6 +117,18 @@ def test_outages_are_told_from_bugs():
     assert not is_outage(KeyError("trial")) and not is_outage(TypeError("unsupported operand"))
 
 
+def _callback_on_a_new_store(tmp_path, sweep: str):
+    """A real SQLite store with a sweep's parent run, its tracker, outbox and Tune callback."""
+    from finesweep.tracking.callback import MlflowSweepCallback
+    from finesweep.tracking.runs import SweepTracker
+
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    tracker = SweepTracker(store, sweep, "R")
+    tracker.start_parent(tags={}, params={})
+    outbox = Outbox(sweep, retry_every_s=0.1, say=lambda _: None)
+    return store, tracker, outbox, MlflowSweepCallback(tracker, {"task": "x"}, {}, outbox)
+
+
 def test_a_trial_tune_restored_as_ended_but_mlflow_never_got_is_recorded_on_resume(tmp_path):
     """The driver died after Tune saved a trial as TERMINATED but before its queued MLflow writes
     ran: on --resume the callback records that trial from Tune's saved state (metrics, final status)
@@ -124,14 +136,7 @@ def test_a_trial_tune_restored_as_ended_but_mlflow_never_got_is_recorded_on_resu
     from mlflow.tracking import MlflowClient
     from ray.tune.experiment import Trial
 
-    from finesweep.tracking.callback import MlflowSweepCallback
-    from finesweep.tracking.runs import SweepTracker
-
-    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    tracker = SweepTracker(store, "resume", "R")
-    tracker.start_parent(tags={}, params={})
-    outbox = Outbox("resume", retry_every_s=0.1, say=lambda _: None)
-    callback = MlflowSweepCallback(tracker, {"task": "x"}, {}, outbox)
+    store, tracker, outbox, callback = _callback_on_a_new_store(tmp_path, "resume")
 
     recorded, lost, running = (Trial("fn", config={"lr": lr}, trial_id=tid, stub=True)
                                for lr, tid in ((1e-3, "aaaa0001"), (2e-3, "aaaa0002"), (3e-3, "aaaa0003")))  # fmt: skip
@@ -159,14 +164,7 @@ def test_a_trial_tune_errored_without_a_callback_is_recorded_as_failed_at_the_en
     from mlflow.tracking import MlflowClient
     from ray.tune.experiment import Trial
 
-    from finesweep.tracking.callback import MlflowSweepCallback
-    from finesweep.tracking.runs import SweepTracker
-
-    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    tracker = SweepTracker(store, "reuse", "R")
-    tracker.start_parent(tags={}, params={})
-    outbox = Outbox("reuse", retry_every_s=0.1, say=lambda _: None)
-    callback = MlflowSweepCallback(tracker, {"task": "x"}, {}, outbox)
+    store, tracker, outbox, callback = _callback_on_a_new_store(tmp_path, "reuse")
     reported, silent, done = (Trial("fn", config={"lr": lr}, trial_id=tid, stub=True)
                               for lr, tid in ((1e-3, "bbbb0001"), (2e-3, "bbbb0002"), (3e-3, "bbbb0003")))  # fmt: skip
     for trial, status in ((reported, Trial.ERROR), (silent, Trial.ERROR), (done, Trial.TERMINATED)):
