@@ -1,4 +1,4 @@
-"""Baselines on every classification sweep (``baseline/<name>_{val,test}_*`` on the parent run): the trivial one (the most frequent label), the frozen
+"""Baselines on every classification sweep (``baseline_<name>_{val,test}_*``, tags on the parent run): the trivial one (the most frequent label), the frozen
 base model's logistic-regression probe and kNN, logged on the parent run, printed beside the best
 trial, and promotion's floor: a challenger that does not beat the trivial baseline is refused."""
 
@@ -26,9 +26,9 @@ def test_the_trivial_baseline_answers_the_most_frequent_training_label():
     splits = _splits({"train": [2, 2, 1, 0, 2], "validation": [2, 1, 2, 2], "test": [0, 1]}, 3, False)
     figures = trivial_baseline(splits)
     # always 2: validation 3 of 4 right, F1 of class 2 = 2*0.75/1.75, the other two 0
-    assert figures["baseline/trivial_val_accuracy"] == pytest.approx(0.75)
-    assert figures["baseline/trivial_val_macro_f1"] == pytest.approx((2 * 0.75 / 1.75) / 3)
-    assert figures["baseline/trivial_test_accuracy"] == 0.0 and figures["baseline/trivial_test_macro_f1"] == 0.0
+    assert figures["baseline_trivial_val_accuracy"] == pytest.approx(0.75)
+    assert figures["baseline_trivial_val_macro_f1"] == pytest.approx((2 * 0.75 / 1.75) / 3)
+    assert figures["baseline_trivial_test_accuracy"] == 0.0 and figures["baseline_trivial_test_macro_f1"] == 0.0
 
 
 def test_the_multi_label_trivial_baseline_picks_how_many_frequent_labels_on_train():
@@ -37,9 +37,9 @@ def test_the_multi_label_trivial_baseline_picks_how_many_frequent_labels_on_trai
     splits = _splits({"train": train, "validation": [[0], [1]], "test": [[2], [0, 1]]}, 3, True)
     figures = trivial_baseline(splits)
     # always {0, 1}: validation tp 2, fp 2, fn 0 -> micro-F1 4/6; test tp 2, fp 2, fn 1 -> 4/7
-    assert figures["baseline/trivial_val_micro_f1"] == pytest.approx(4 / 6)
-    assert figures["baseline/trivial_test_micro_f1"] == pytest.approx(4 / 7)
-    assert figures["baseline/trivial_test_accuracy"] == pytest.approx(0.5)
+    assert figures["baseline_trivial_val_micro_f1"] == pytest.approx(4 / 6)
+    assert figures["baseline_trivial_test_micro_f1"] == pytest.approx(4 / 7)
+    assert figures["baseline_trivial_test_accuracy"] == pytest.approx(0.5)
 
 
 @pytest.mark.parametrize("multi", [False, True], ids=["single-label", "multi-label"])
@@ -55,8 +55,8 @@ def test_the_frozen_probe_embeds_with_the_base_model_and_its_knn_finds_each_text
                      {s: texts for s in ("train", "validation", "test")})  # fmt: skip
     figures = FrozenProbe(str(tiny_bert), splits, 32, 1, (0.25, 0.5, 0.75))()
     measure = "micro_f1" if multi else "accuracy"
-    assert figures[f"baseline/knn_val_{measure}"] == pytest.approx(1.0) and figures[f"baseline/knn_test_{measure}"] == pytest.approx(1.0)
-    probe = {k: v for k, v in figures.items() if k.startswith("baseline/probe_") and k != "system/baseline_probe_time_s"}
+    assert figures[f"baseline_knn_val_{measure}"] == pytest.approx(1.0) and figures[f"baseline_knn_test_{measure}"] == pytest.approx(1.0)
+    probe = {k: v for k, v in figures.items() if k.startswith("baseline_probe_") and k != "system/baseline_probe_time_s"}
     assert probe and all(0.0 <= v <= 1.0 for v in probe.values()), probe
     assert figures["system/baseline_probe_time_s"] > 0
 
@@ -103,14 +103,17 @@ def flat(tmp_path_factory, tiny_bert):
 def test_a_sweep_logs_and_prints_its_baselines_beside_the_best_trial(flat, data_dir):
     from mlflow.tracking import MlflowClient
 
+    from finesweep.tracking.baselines import recorded_figures
     from finesweep.tracking.leaderboard import sweep_parent
 
     root, store, printed = flat
     parent = sweep_parent(MlflowClient(store), "flat")
-    metrics = parent.data.metrics
+    metrics = recorded_figures(parent)
+    assert not [key for key in parent.data.metrics if "baseline_" in key.removeprefix("system/baseline_probe")], (
+        "baselines are tags: as metrics they would lead MLflow's chart view")
     for name in ("trivial", "probe", "knn"):
         for split in ("val", "test"):
-            assert f"baseline/{name}_{split}_macro_f1" in metrics and f"baseline/{name}_{split}_accuracy" in metrics, name
+            assert f"baseline_{name}_{split}_macro_f1" in metrics and f"baseline_{name}_{split}_accuracy" in metrics, name
     # the trivial figure is the majority class's share of the validation split, as the data says
     from finesweep.config import load_job
     from finesweep.data.prepare import prepare_dataset
@@ -119,7 +122,7 @@ def test_a_sweep_logs_and_prints_its_baselines_beside_the_best_trial(flat, data_
     data = prepare_dataset(loaded.job.dataset, loaded.resolve_path)
     majority = Counter(data.splits["train"]["label"]).most_common(1)[0][0]
     share = np.mean([label == majority for label in data.splits["validation"]["label"]])
-    assert metrics["baseline/trivial_val_accuracy"] == pytest.approx(share)
+    assert metrics["baseline_trivial_val_accuracy"] == pytest.approx(share)
     block = printed[printed.index("baselines on macro_f1"):].splitlines()
     assert "gain of the best trial" in block[0] and block[1].lstrip().startswith("trivial (most frequent label)")
     assert "frozen base + logistic regression" in block[2] and "frozen base + kNN" in block[3] and "gain" in block[3]
@@ -127,10 +130,10 @@ def test_a_sweep_logs_and_prints_its_baselines_beside_the_best_trial(flat, data_
     board = _cli("leaderboard", "--sweep", "flat", "--tracking-uri", store, cwd=root)
     assert board.returncode == 0 and "baselines on macro_f1" in board.stdout, board.stdout + board.stderr
     document = json.loads(_cli("leaderboard", "--sweep", "flat", "--json", "--tracking-uri", store, cwd=root).stdout)
-    assert [b["baseline"] for b in document["baselines"]] == ["baseline/trivial", "baseline/probe", "baseline/knn"]
-    assert document["baselines"][0]["val"] == pytest.approx(metrics["baseline/trivial_val_macro_f1"])
+    assert [b["baseline"] for b in document["baselines"]] == ["baseline_trivial", "baseline_probe", "baseline_knn"]
+    assert document["baselines"][0]["val"] == pytest.approx(metrics["baseline_trivial_val_macro_f1"])
     [row] = json.loads(_cli("sweeps", "--json", "--tracking-uri", store, cwd=root).stdout)
-    best = max(metrics[f"baseline/{n}_val_macro_f1"] for n in ("trivial", "probe", "knn"))
+    best = max(metrics[f"baseline_{n}_val_macro_f1"] for n in ("trivial", "probe", "knn"))
     assert row["best_baseline"] == pytest.approx(best)
 
 

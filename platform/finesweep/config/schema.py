@@ -593,8 +593,8 @@ class PromotionConfig(_Strict):
 
 
 class BaselinesConfig(_Strict):
-    """References every classification sweep is compared with (logged on its parent run as
-    ``baseline/<name>_val_*`` and ``baseline/<name>_test_*``). The trivial baseline (the most
+    """References every classification sweep is compared with (tags on its parent run,
+    ``baseline_<name>_val_*`` and ``baseline_<name>_test_*``). The trivial baseline (the most
     frequent label) is always computed: it costs nothing."""
 
     frozen_probe: bool = Field(

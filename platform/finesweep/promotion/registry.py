@@ -26,6 +26,7 @@ from finesweep.objective import MetricGoal, parse_constraint
 from finesweep.promotion.bootstrap import paired_bootstrap
 from finesweep.promotion.choice import choose_challenger
 from finesweep.tasks.base import HeldOut
+from finesweep.tracking.baselines import recorded_figures
 from finesweep.tracking.leaderboard import leaderboard, sweep_parent
 from finesweep.tracking.record import recorded_data, resolved_job
 from finesweep.tracking.runs import TAG_MODEL_URI, TAG_TRIAL
@@ -124,13 +125,14 @@ def _table(challenger: HeldOut, champion: HeldOut | None, versions: tuple[str, s
     return table
 
 
-def trivial_floor(task: Any, parent_metrics: dict[str, float]) -> dict[str, float]:
-    """The test figures of the task's trivial baseline as the sweep logged them (``test_macro_f1``:
-    0.08, ...); empty for tasks without one and for sweeps recorded before baselines were."""
+def trivial_floor(task: Any, figures: dict[str, float]) -> dict[str, float]:
+    """The test figures of the task's trivial baseline among the sweep's baseline ``figures``
+    (``test_macro_f1``: 0.08, ...); empty for tasks without one and for sweeps recorded before
+    baselines were."""
     prefix = task.trivial_baseline
     if prefix is None:
         return {}
-    return {name.removeprefix(prefix): value for name, value in parent_metrics.items() if name.startswith(f"{prefix}test_")}
+    return {name.removeprefix(prefix): value for name, value in figures.items() if name.startswith(f"{prefix}test_")}
 
 
 def _past_floor(problem: str, promoted: bool, reason: str, force: bool) -> tuple[bool, str]:
@@ -239,7 +241,7 @@ def promote_best_model(
     challenger = task.evaluate_held_out(load_model(model_uri, tracking_uri=tracking_uri), split)
     if test_metric not in challenger.metrics:
         raise TrackingError(f"--metric: {metric} has no held-out counterpart; compared: {', '.join(sorted(challenger.metrics))}")
-    floor = trivial_floor(task, parent.data.metrics)
+    floor = trivial_floor(task, recorded_figures(parent))
     trivial_problem = _below_floor(deciding, challenger, floor)
     lock = contextlib.nullcontext() if dry_run else registry_lock(tracking_uri)
     with lock:

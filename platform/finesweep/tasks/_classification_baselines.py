@@ -1,7 +1,6 @@
 """What a classification sweep is judged against: baselines on the sweep's own splits, named
-``baseline/<name>_val_<metric>`` and ``baseline/<name>_test_<metric>`` on its parent run (the
-``baseline/`` prefix gives them a chart section of their own in MLflow's UI, after the model's
-metrics).
+``baseline_<name>_val_<metric>`` and ``baseline_<name>_test_<metric>``, tags on its parent run
+(see :mod:`finesweep.tracking.baselines` for why tags).
 
 - ``trivial``: no model. Single-label: always the training split's most frequent class.
   Multi-label: always the k most frequent training labels, k chosen on the training split for its
@@ -72,7 +71,7 @@ def scores(truth: np.ndarray, predicted: np.ndarray, splits: LabelledSplits, pre
 
 
 def _named(name: str, figures: dict[str, float]) -> dict[str, float]:
-    return {f"baseline/{name}_{key}": value for key, value in figures.items()}
+    return {f"baseline_{name}_{key}": value for key, value in figures.items()}
 
 
 def trivial_baseline(splits: LabelledSplits) -> dict[str, float]:
@@ -117,7 +116,7 @@ class FrozenProbe:
     trust_remote_code: bool = False
 
     def __call__(self) -> dict[str, float]:
-        """``baseline/probe_*`` and ``baseline/knn_*`` figures, plus ``system/baseline_probe_time_s``."""
+        """``baseline_probe_*`` and ``baseline_knn_*`` figures, plus ``system/baseline_probe_time_s``."""
         import time
 
         from transformers import AutoModel, AutoTokenizer

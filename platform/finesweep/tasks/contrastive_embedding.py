@@ -5,7 +5,7 @@ Reports every epoch ``train_loss``, ``val_loss`` (InfoNCE of each query against 
 validation corpus) and ``val_recall_at_{1,5,10}``, ``val_mrr_at_10``, ``val_ndcg_at_10``; at the
 end the same on the test split and, as artifacts, the encoder (adapter + tokenizer, safetensors)
 and ``retrieval_report.json``. The untuned base model's figures are logged on the parent run as
-``base_val_*``/``base_test_*``, so every trial is read against them.
+``baseline_untuned_val_*``/``baseline_untuned_test_*``, so every trial is read against them.
 """
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ class ContrastiveEmbeddingTask(Task):
     pyfunc_outputs = ()  # a vector, or a term -> weight map, per text: no fixed column schema
     metrics = MetricCatalog(RETRIEVAL_FAMILIES)
     default_metric = "val_mrr_at_10"
-    baselines = (("base_", "untuned base model"),)
+    baselines = (("baseline_untuned_", "untuned base model"),)
 
     def prepare_data(self, loaded: "LoadedJob") -> "PairData":
         from finesweep.data.pairs import prepare_pairs
@@ -117,8 +117,8 @@ class ContrastiveEmbeddingTask(Task):
 
         spec = baseline_spec(loaded, base_location)
         runtime = EmbeddingRuntime(loaded.params, data, spec, torch.device("cpu"), tuned=False)
-        metrics = runtime.evaluate(runtime.model, "validation", "base_val_")
-        metrics.update(runtime.evaluate(runtime.model, "test", "base_test_"))
+        metrics = runtime.evaluate(runtime.model, "validation", "baseline_untuned_val_")
+        metrics.update(runtime.evaluate(runtime.model, "test", "baseline_untuned_test_"))
         return metrics
 
     def build_runtime(self, params: Any, data: "PairData", spec: "TrialSpec", device: Any) -> "EmbeddingRuntime":

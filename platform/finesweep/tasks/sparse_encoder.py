@@ -5,8 +5,8 @@ weights, optionally IDF-aware; special tokens and, optionally, stopwords are nev
 
 Reports the retrieval metrics of ``contrastive_embedding`` plus ``val_query_terms`` and
 ``val_doc_terms`` (mean non-zero terms per vector). A BM25 baseline (the ``bm25s`` library, over the
-model tokenizer's tokens) on the same splits is logged on the parent run as ``bm25_val_*`` and
-``bm25_test_*``.
+model tokenizer's tokens) on the same splits is logged on the parent run as ``baseline_bm25_val_*`` and
+``baseline_bm25_test_*``.
 """
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ class SparseEncoderTask(ContrastiveEmbeddingTask):
     """Registered as ``sparse_encoder``."""
 
     name = "sparse_encoder"
-    baselines = (("bm25_", "BM25"),)
+    baselines = (("baseline_bm25_", "BM25"),)
     params_model = SparseParams
     metrics = MetricCatalog((
         *RETRIEVAL_FAMILIES,
@@ -108,7 +108,7 @@ class SparseEncoderTask(ContrastiveEmbeddingTask):
 
         tokenizer = AutoTokenizer.from_pretrained(base_location, trust_remote_code=loaded.job.model.trust_remote_code)
         metrics: dict[str, float] = {}
-        for split, prefix in (("validation", "bm25_val_"), ("test", "bm25_test_")):
+        for split, prefix in (("validation", "baseline_bm25_val_"), ("test", "baseline_bm25_test_")):
             metrics.update(bm25_metrics(tokenizer, data.splits[split], prefix))
         return metrics
 

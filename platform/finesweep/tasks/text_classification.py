@@ -78,9 +78,9 @@ class TextClassificationTask(Task):
         *cost_families("text"),
     ))  # fmt: skip
     default_metric = "val_macro_f1"
-    baselines = (("baseline/trivial_", "trivial (most frequent label)"), ("baseline/probe_", "frozen base + logistic regression"),
-                 ("baseline/knn_", "frozen base + kNN"))  # fmt: skip
-    trivial_baseline = "baseline/trivial_"
+    baselines = (("baseline_trivial_", "trivial (most frequent label)"), ("baseline_probe_", "frozen base + logistic regression"),
+                 ("baseline_knn_", "frozen base + kNN"))  # fmt: skip
+    trivial_baseline = "baseline_trivial_"
 
     def prepare_data(self, loaded: "LoadedJob") -> "PreparedData":
         from finesweep.data.prepare import prepare_dataset

@@ -1,8 +1,11 @@
 """The baselines a sweep logged on its parent run, read back for the summary, ``leaderboard``,
 ``sweeps``, the report and promotion's guard.
 
-A task declares its baselines (``Task.baselines``: the metric-name prefix of each and what it is);
-their figures are the parent run's ``<prefix>val_<metric>`` and ``<prefix>test_<metric>``. A gain is
+A task declares its baselines (``Task.baselines``: the name prefix of each and what it is); their
+figures are the parent run's ``<prefix>val_<metric>`` and ``<prefix>test_<metric>``, every prefix
+starting ``baseline_``. They are tags, not metrics: MLflow's chart view draws a chart for every
+metric key, sorted by name, and ``baseline_*`` sorts before ``best_<metric>`` and every trial metric,
+so baselines logged as metrics would push the objective's chart off the first screen. A gain is
 signed by the metric's direction: positive when the trial is better, for a loss too.
 """
 
@@ -13,12 +16,37 @@ from typing import Any
 
 from finesweep.objective import MetricGoal
 
+BASELINE_PREFIX = "baseline_"  # every baseline figure's tag on the parent run starts so
+
+
+def is_baseline(name: str) -> bool:
+    """Whether a figure of the sweep as a whole is a baseline (a tag) rather than a metric."""
+    return name.startswith(BASELINE_PREFIX)
+
+
+def baseline_tag_value(value: float) -> str:
+    """A figure as its tag's text: ``repr`` keeps every digit, so reading it back is exact."""
+    return repr(float(value))
+
+
+def recorded_figures(parent: Any) -> dict[str, float]:
+    """The baseline figures a sweep's parent run holds, as numbers (a tag that is not a number,
+    which finesweep never writes, is left out)."""
+    figures = {}
+    for key, text in parent.data.tags.items():
+        if is_baseline(key):
+            try:
+                figures[key] = float(text)
+            except ValueError:
+                continue
+    return figures
+
 
 @dataclass(frozen=True)
 class BaselineFigure:
     """One baseline on one metric: its validation and test figures (None where not logged)."""
 
-    name: str  # the metric-name prefix without its trailing underscore: baseline/trivial, bm25, ...
+    name: str  # the name prefix without its trailing underscore: baseline_trivial, baseline_bm25, ...
     label: str  # what it is, for people: "trivial (most frequent label)"
     val: float | None
     test: float | None
@@ -32,19 +60,20 @@ def _stem(metric: str) -> str:
     return ""
 
 
-def recorded_baselines(task_name: str, parent_metrics: dict[str, float], goal: MetricGoal) -> list[BaselineFigure]:
-    """The task's baselines that the parent run logged for ``goal``'s metric, in the task's order."""
+def recorded_baselines(task_name: str, figures: dict[str, float], goal: MetricGoal) -> list[BaselineFigure]:
+    """The task's baselines among a parent run's ``figures`` (see :func:`recorded_figures`) for
+    ``goal``'s metric, in the task's order."""
     from finesweep.tasks import get_task, task_names
 
     stem = _stem(goal.metric)
     if not stem or task_name not in task_names():
         return []
-    figures = []
+    found = []
     for prefix, label in get_task(task_name).baselines:
-        val, test = parent_metrics.get(f"{prefix}val_{stem}"), parent_metrics.get(f"{prefix}test_{stem}")
+        val, test = figures.get(f"{prefix}val_{stem}"), figures.get(f"{prefix}test_{stem}")
         if val is not None or test is not None:
-            figures.append(BaselineFigure(prefix.rstrip("_"), label, val, test))
-    return figures
+            found.append(BaselineFigure(prefix.rstrip("_"), label, val, test))
+    return found
 
 
 def gain(goal: MetricGoal, value: float | None, baseline: float | None) -> float | None:

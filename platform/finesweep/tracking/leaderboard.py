@@ -18,7 +18,7 @@ import pandas as pd
 from finesweep.errors import TrackingError
 from finesweep.objective import MetricGoal, Objective
 from finesweep.objective.pareto import non_dominated_ranks
-from finesweep.tracking.baselines import BaselineFigure, recorded_baselines
+from finesweep.tracking.baselines import BaselineFigure, recorded_baselines, recorded_figures
 from finesweep.tracking.listing import all_runs, sweep_trials
 from finesweep.tracking.runs import TAG_ROLE, TAG_STATUS, TAG_SWEEP, TAG_TRIAL, mlflow_name, recorded_metric
 from finesweep.tracking.store import client
@@ -102,7 +102,7 @@ def leaderboard(tracking_uri: str, sweep: str, metric: str | None = None, top: i
         if objective.multi:
             row["pareto"] = row["trial_id"] in board.front
     board.table = _ranked(rows, board, searched, top)
-    board.baselines = recorded_baselines(task, parent.data.metrics, board.goal)
+    board.baselines = recorded_baselines(task, recorded_figures(parent), board.goal)
     return board
 
 
@@ -211,14 +211,14 @@ def _sweep_row(run: Any, experiments: dict[str, str]) -> dict[str, Any]:
         "failed": _count(recorded_metric(metrics, "n_failed")),
         "objective": objective.describe(),
         "best": metrics.get(f"best_{objective.primary.metric}"),
-        "best_baseline": _best_baseline(tags.get("finesweep.task", "text_classification"), metrics, objective.primary),
+        "best_baseline": _best_baseline(tags.get("finesweep.task", "text_classification"), recorded_figures(run), objective.primary),
         "pareto_front": _count(recorded_metric(metrics, "pareto_front_size")) if objective.multi else None,
     }
 
 
-def _best_baseline(task: str, metrics: dict[str, float], goal: MetricGoal) -> float | None:
+def _best_baseline(task: str, figures: dict[str, float], goal: MetricGoal) -> float | None:
     """The best validation figure among the sweep's baselines on its primary metric."""
-    values = [f.val for f in recorded_baselines(task, metrics, goal) if f.val is not None]
+    values = [f.val for f in recorded_baselines(task, figures, goal) if f.val is not None]
     return max(values, key=goal.gain) if values else None
 
 

@@ -310,12 +310,18 @@ class SweepTracker:
         """Attach generated text (resolved config, data summary) to the parent run, secrets masked."""
         self.client.log_text(self.parent_id, redact(text), name)
 
-    def log_parent_metrics(self, metrics: dict[str, float]) -> None:
-        """Metrics of the sweep as a whole (the untuned base model's figures, a BM25 baseline)."""
+    def log_parent_figures(self, figures: dict[str, float]) -> None:
+        """Figures of the sweep as a whole: baselines (``baseline_*``, the untuned base model's, BM25's)
+        as tags, which keeps them out of MLflow's chart view (see :mod:`finesweep.tracking.baselines`),
+        and the rest (``system/`` timings) as metrics."""
         from mlflow.entities import Metric
 
+        from finesweep.tracking.baselines import baseline_tag_value, is_baseline
+
         now = int(time.time() * 1000)
-        self.client.log_batch(self.parent_id, metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()])
+        tags = [_tag(k, baseline_tag_value(v)) for k, v in figures.items() if is_baseline(k)]
+        metrics = [Metric(k, float(v), now, 0) for k, v in figures.items() if not is_baseline(k)]
+        self.client.log_batch(self.parent_id, metrics=metrics, tags=tags)
 
     def set_parent_tags(self, tags: dict[str, str]) -> None:
         """Tags on the parent run (secrets masked)."""

@@ -77,5 +77,5 @@ def collect_background_baselines(state: SweepState, running: BackgroundBaselines
         return
     finally:
         running.stop()
-    state.tracker.log_parent_metrics(figures)
+    state.tracker.log_parent_figures(figures)
     state.baseline.update(figures)

@@ -32,7 +32,7 @@ def open_parent(state: SweepState) -> None:
     tracker.start_parent(_parent_tags(state), _parent_params(state.loaded))
     _log_parent_files(state)
     if state.baseline:
-        tracker.log_parent_metrics(state.baseline)
+        tracker.log_parent_figures(state.baseline)
 
 
 def _parent_tags(state: SweepState) -> dict[str, str]:
