@@ -8,7 +8,7 @@ import pytest
 
 from finesweep.promotion.bootstrap import paired_bootstrap
 from finesweep.objective import MetricGoal
-from finesweep.promotion.registry import _decide
+from finesweep.promotion.registry import _decide, _verdict
 from finesweep.tasks._classification_held_out import LabelledSplit, _multi_label, _single_label
 from finesweep.tasks._retrieval_held_out import gold_ranks, per_query_figures
 from finesweep.tasks.base import HeldOut
@@ -103,3 +103,20 @@ def test_unknown_bootstrap_metric_is_refused():
     held = _classifier([0, 1], [0, 1])
     with pytest.raises(TrackingError, match="no bootstrap for test_loss"):
         paired_bootstrap(held, held, "test_loss")
+
+
+@pytest.mark.parametrize(
+    ("promoted", "trivial", "force", "expect"),
+    [
+        (True, None, False, (True, "wins")),
+        (False, None, False, (False, "loses")),
+        (True, "below trivial", False, (False, "below trivial")),
+        (False, "below trivial", False, (False, "below trivial; and loses")),
+        (False, None, True, (True, "forced: loses")),
+        (True, "below trivial", True, (True, "forced: below trivial; wins")),
+        (False, "below trivial", True, (True, "forced: below trivial; loses")),
+    ],
+)
+def test_the_trivial_floor_refuses_under_any_comparison_and_force_overrides_both(promoted, trivial, force, expect):
+    reason = "wins" if promoted else "loses"
+    assert _verdict(promoted, reason, trivial, force) == expect

@@ -135,12 +135,15 @@ def trivial_floor(task: Any, figures: dict[str, float]) -> dict[str, float]:
     return {name.removeprefix(prefix): value for name, value in figures.items() if name.startswith(f"{prefix}test_")}
 
 
-def _past_floor(problem: str, promoted: bool, reason: str, force: bool) -> tuple[bool, str]:
-    """The decision once the challenger failed to beat the trivial baseline: refused, unless forced."""
-    other = reason.removeprefix("forced: ")
+def _verdict(promoted: bool, reason: str, trivial_problem: str | None, force: bool) -> tuple[bool, str]:
+    """The decision from the champion comparison's (``promoted``, ``reason``) and the trivial floor's
+    problem (None: the challenger beats it): refused when either refuses, unless ``force``."""
+    refusals = [problem for problem in (trivial_problem, None if promoted else reason) if problem]
+    if not refusals:
+        return True, reason
     if force:
-        return True, f"forced: {problem}; {other}"
-    return False, problem if promoted else f"{problem}; and {other}"
+        return True, "forced: " + "; ".join(refusals + ([reason] if promoted else []))
+    return False, "; and ".join(refusals)
 
 
 def _below_floor(goal: MetricGoal, challenger: HeldOut, floor: dict[str, float]) -> str | None:
@@ -269,10 +272,8 @@ def promote_best_model(
             if test_metric in challenger.bootstrappable:
                 significance = paired_bootstrap(challenger, champion, test_metric)
             promoted, reason = _decide(delta, deciding, min_delta, significance, require_significant, alpha)
-            if not promoted and force:
-                promoted, reason = True, f"forced: {reason}"
-        if trivial_problem is not None:  # a floor under any champion comparison, the first one included
-            promoted, reason = _past_floor(trivial_problem, promoted, reason, force)
+        # the trivial floor stands under any champion comparison, the first one included
+        promoted, reason = _verdict(promoted, reason, trivial_problem, force)
         if promoted and not dry_run and version != champion_version:
             if champion_version is not None:
                 mlflow_client.set_registered_model_alias(model_name, PREVIOUS, champion_version)

@@ -141,15 +141,14 @@ class FrozenProbe:
         """Mean-pooled last hidden states over real tokens, L2-normalised; float32, (texts, hidden)."""
         import torch
 
+        from finesweep.tasks.contrastive_embedding import mean_pool  # the dense encoder's own pooling
+
         rows = []
         with torch.inference_mode():
             for start in range(0, len(texts), 64):  # 64 texts a batch
                 batch = tokenizer(texts[start:start + 64], truncation=True, max_length=self.max_length, padding=True,
                                   return_tensors="pt")  # fmt: skip
-                hidden = model(**batch).last_hidden_state
-                mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-                pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
-                rows.append(torch.nn.functional.normalize(pooled, dim=-1).float().numpy())
+                rows.append(mean_pool(model, batch["input_ids"], batch["attention_mask"]).numpy())
         return np.concatenate(rows) if rows else np.zeros((0, 1), dtype=np.float32)
 
     def _logistic(self, features: dict[str, np.ndarray]) -> dict[str, float]:
