@@ -111,6 +111,7 @@ def test_a_sweep_logs_and_prints_its_baselines_beside_the_best_trial(flat, data_
     metrics = recorded_figures(parent)
     assert not [key for key in parent.data.metrics if "baseline_" in key.removeprefix("system/baseline_probe")], (
         "baselines are tags: as metrics they would lead MLflow's chart view")
+    assert parent.data.metrics["system/baseline_probe_start_s"] > 0, "what starting the probe delayed the trials by"
     for name in ("trivial", "probe", "knn"):
         for split in ("val", "test"):
             assert f"baseline_{name}_{split}_macro_f1" in metrics and f"baseline_{name}_{split}_accuracy" in metrics, name

@@ -28,10 +28,11 @@ class _BaselineRunner:
 
 
 class BackgroundBaselines:
-    """The running probe: its actor and the ref of its figures."""
+    """The running probe: its actor, the ref of its figures, and the seconds the driver spent
+    starting it (what it delays the first trial by: the trials start once it is submitted)."""
 
-    def __init__(self, actor: Any, ref: Any) -> None:
-        self.actor, self.ref = actor, ref
+    def __init__(self, actor: Any, ref: Any, start_s: float) -> None:
+        self.actor, self.ref, self.start_s = actor, ref, start_s
 
     def stop(self) -> None:
         """End the actor's process (a no-op once Ray is down)."""
@@ -48,14 +49,20 @@ def start_background_baselines(state: SweepState) -> BackgroundBaselines | None:
     resumed or extended sweep logged them when it started, or the sweep re-runs one trial)."""
     if state.options.resume or state.options.reproduces is not None:  # logged at the start; a re-run of one trial
         return None
+    import time
+
+    started = time.perf_counter()
     job = state.task.background_baselines(state.loaded, state.data, state.base.location)
     if job is None:
         return None
     import ray
 
-    say("baselines: the frozen base model's probe and kNN run beside the trials (baselines.frozen_probe: false skips them)")
+    # both calls return at once: the actor's process starts and embeds while Tune starts the trials
     actor = ray.remote(num_cpus=0, max_restarts=0)(_BaselineRunner).remote()
-    return BackgroundBaselines(actor, actor.run.remote(job))
+    running = BackgroundBaselines(actor, actor.run.remote(job), time.perf_counter() - started)
+    say(f"baselines: the frozen base model's probe and kNN run beside the trials, started in {running.start_s:.2f} s "
+        "(baselines.frozen_probe: false skips them)")  # fmt: skip
+    return running
 
 
 def collect_background_baselines(state: SweepState, running: BackgroundBaselines | None, keep: bool) -> None:
@@ -77,5 +84,6 @@ def collect_background_baselines(state: SweepState, running: BackgroundBaselines
         return
     finally:
         running.stop()
+    figures["system/baseline_probe_start_s"] = running.start_s  # seconds the driver spent before Tune started
     state.tracker.log_parent_figures(figures)
     state.baseline.update(figures)
