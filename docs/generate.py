@@ -253,7 +253,9 @@ def _scalar(value: Any) -> bool:
 
 def _fmt(value: Any) -> str:
     if isinstance(value, float):
-        return f"{value:.4g}"
+        from finesweep.tracking.leaderboard import significant  # numbers as the CLI prints them
+
+        return significant(value)
     return json.dumps(value) if not _scalar(value) else str(value)
 
 
