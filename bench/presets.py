@@ -30,7 +30,7 @@ from common import RESULTS, ROOT, machine, print_table, save  # noqa: E402
 
 from finesweep.config import load_job  # noqa: E402
 
-RETRIEVAL_BASELINES = {"contrastive_embedding": "base", "sparse_encoder": "bm25"}
+RETRIEVAL_BASELINES = {"contrastive_embedding": "untuned", "sparse_encoder": "bm25"}  # baseline_<name>_* tags
 
 
 def _overrides(folder: Path, args: argparse.Namespace, preset_max_length: int) -> list[str]:
@@ -66,6 +66,8 @@ def _figures(folder: Path, job: Path, task: str, metric: str) -> dict[str, Any]:
     """Best validation value, the best trial's test value and the parent's baseline, from MLflow."""
     from mlflow.tracking import MlflowClient
 
+    from finesweep.tracking.baselines import recorded_figures
+
     client = MlflowClient(f"sqlite:///{folder / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("bench")
     sweep_filter = f"tags.`finesweep.sweep` = '{job.stem}'"
@@ -80,9 +82,23 @@ def _figures(folder: Path, job: Path, task: str, metric: str) -> dict[str, Any]:
         "metric": metric,
         "best_val": parent.data.metrics.get(f"best_{metric}"),
         "best_trial_test": best.data.metrics.get(test_metric),
-        "baseline": {"base": "untuned base", "bm25": "BM25"}.get(prefix or "", "-"),
-        "baseline_test": parent.data.metrics.get(f"{prefix}_{test_metric}") if prefix else None,
+        "baseline": {"untuned": "untuned base", "bm25": "BM25"}.get(prefix or "", "-"),
+        "baseline_val": recorded_figures(parent).get(f"baseline_{prefix}_{metric}") if prefix else None,
+        "baseline_test": recorded_figures(parent).get(f"baseline_{prefix}_{test_metric}") if prefix else None,
+        "eval_corpus": _eval_corpus(client, parent),
     }
+
+
+def _eval_corpus(client: Any, parent: Any) -> int | None:
+    """Passages each retrieval query ranked (the parent's data summary), None for classification."""
+    import tempfile as _tempfile
+
+    with _tempfile.TemporaryDirectory() as tmp:
+        try:
+            path = client.download_artifacts(parent.info.run_id, "data_summary.json", tmp)
+        except Exception:  # noqa: BLE001 - no summary logged: nothing to report
+            return None
+        return json.loads(Path(path).read_text()).get("eval_corpus")
 
 
 def frequency_baseline(loaded: Any, args: argparse.Namespace, metric: str) -> tuple[str, float] | None:

@@ -28,17 +28,19 @@ from finesweep.tracking.baselines import recorded_figures
 
 
 def _passages(data, split: str) -> set[str]:
-    return set(data.splits[split]["corpus"])
+    """The split's positive passages (evaluation splits rank the whole corpus: tests/test_retrieval_corpus.py)."""
+    corpus = data.splits[split]["corpus"]
+    return {corpus[i] for i in data.splits[split]["positive"]}
 
 
-def test_korquad_pairs_are_split_by_article_with_the_whole_split_as_corpus(data_dir):
+def test_korquad_pairs_are_split_by_article_with_the_whole_corpus_to_rank(data_dir):
     data = prepare_pairs(DatasetConfig(name="korquad_v1", max_train_samples=500, max_eval_samples=100), str)
     assert data.counts() == {"train": 500, "validation": 100, "test": 100}
     train, validation, test = (_passages(data, s) for s in ("train", "validation", "test"))
     assert not (train & validation) and not (train & test) and not (validation & test)
     for split in ("validation", "test"):
         corpus = data.splits[split]["corpus"]
-        assert len(corpus) > 20, "evaluation ranks the whole held-out corpus, not only the kept queries' passages"
+        assert len(corpus) == 960, "evaluation ranks every passage of every split, not only the kept queries' passages"
         assert all(0 <= i < len(corpus) for i in data.splits[split]["positive"])
     again = prepare_pairs(DatasetConfig(name="korquad_v1", max_train_samples=500, max_eval_samples=100), str)
     assert again.fingerprint == data.fingerprint and again.splits == data.splits
@@ -60,7 +62,7 @@ def test_user_pair_file_with_group_column_and_a_missing_column(tmp_path):
     path.write_text("\n".join(__import__("json").dumps(r) for r in rows))
     config = DatasetConfig(path="pairs.jsonl", query_column="q", passage_column="p", group_column="doc")
     data = prepare_pairs(config, lambda p: tmp_path / p)
-    docs = {split: {int(p.split()[1]) // 2 for p in data.splits[split]["corpus"]} for split in data.splits}
+    docs = {split: {int(p.split()[1]) // 2 for p in _passages(data, split)} for split in data.splits}
     assert not (docs["train"] & docs["validation"]) and not (docs["train"] & docs["test"])
     with pytest.raises(DataError, match=r"dataset.passage_column: no column 'passage'.*columns are: q, p, doc"):
         prepare_pairs(DatasetConfig(path="pairs.jsonl", query_column="q"), lambda p: tmp_path / p)

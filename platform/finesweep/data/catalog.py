@@ -170,7 +170,8 @@ def _abstract_sentences(text: str) -> list[str]:
 
 
 def _load_scifact_pairs(files: dict[str, Path]) -> dict[str, pd.DataFrame]:
-    """(claim, title + abstract, abstract id) for every relevant pair of the train and test qrels."""
+    """(claim, title + abstract, abstract id) for every relevant pair of the train and test qrels,
+    and as ``corpus`` every one of BEIR's 5,183 abstracts (the evaluation ranks them all)."""
     import pandas as pd
 
     queries = pd.read_json(files["queries.jsonl"], lines=True, dtype={"_id": str}).set_index("_id")["text"]
@@ -182,7 +183,7 @@ def _load_scifact_pairs(files: dict[str, Path]) -> dict[str, pd.DataFrame]:
         "passage": qrels["corpus-id"].map(passages),
         "group": qrels["corpus-id"],
     })  # fmt: skip
-    return {"all": frame.dropna().reset_index(drop=True)}
+    return {"all": frame.dropna().reset_index(drop=True), "corpus": pd.DataFrame({"passage": list(passages.values())})}
 
 
 DAVIDSON_LABELS = ("hate_speech", "offensive_language", "neither")

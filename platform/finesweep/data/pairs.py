@@ -1,10 +1,17 @@
-"""(query, positive passage) pairs for retrieval tasks, split so no evaluation passage is trained on.
+"""(query, positive passage) pairs for retrieval tasks, split so no evaluation positive is trained on.
 
-Each split holds its queries, its own corpus (every distinct passage of that split) and, per
-query, the index of its positive passage in that corpus. Pairs are split by ``group`` (an
-article, a document) or, without one, by passage, with scikit-learn's ``GroupShuffleSplit``: all
-questions about one passage land in the same split, so evaluation measures retrieval of passages
-the model never saw.
+Pairs are split by ``group`` (an article, a document) or, without one, by passage, with
+scikit-learn's ``GroupShuffleSplit``: all questions about one passage land in the same split, so a
+validation or test query's positive passage is one the model never trained on.
+
+Each split holds its queries, a corpus and, per query, the index of its positive passage in that
+corpus. The training split's corpus is the passages of its kept pairs. The validation and test
+splits rank the dataset's whole corpus: every distinct passage of every split, taken before
+``max_train_samples``/``max_eval_samples`` keep a sample of the queries (so the corpus does not
+shrink with the budget), plus any passage a catalog dataset ships without a query (SciFact: all of
+BEIR's 5,183 abstracts). Training passages are then distractors for evaluation queries, which
+makes the ranking harder than against one split's few dozen passages: KorQuAD 1.0's dev set has 964
+paragraphs, against 60-120 in a split of its own.
 """
 
 from __future__ import annotations
@@ -29,7 +36,9 @@ if TYPE_CHECKING:
 
 @dataclass
 class PairData:
-    """Retrieval splits: ``splits[name] = {"query": [...], "corpus": [...], "positive": [int, ...]}``."""
+    """Retrieval splits: ``splits[name] = {"query": [...], "corpus": [...], "positive": [int, ...]}``.
+
+    ``validation`` and ``test`` share one ``corpus`` list, the whole corpus (see the module)."""
 
     splits: dict[str, dict[str, list[Any]]]
     fingerprint: str
@@ -42,9 +51,15 @@ class PairData:
         return {name: len(split["query"]) for name, split in self.splits.items()}
 
     def describe(self) -> str:
-        """One line for the console: queries and corpus passages per split."""
-        parts = [f"{name} {len(s['query'])} queries / {len(s['corpus'])} passages" for name, s in self.splits.items()]
-        return f"{self.source}: {', '.join(parts)}"
+        """One line for the console: queries per split, training passages and the evaluation corpus."""
+        train = self.splits["train"]
+        parts = [f"train {len(train['query'])} queries / {len(train['corpus'])} passages",
+                 *(f"{name} {len(self.splits[name]['query'])} queries" for name in ("validation", "test"))]  # fmt: skip
+        return f"{self.source}: {', '.join(parts)}; evaluation ranks all {self.eval_corpus_size()} passages"
+
+    def eval_corpus_size(self) -> int:
+        """Passages each validation and test query ranks: the whole corpus of the dataset."""
+        return len(self.splits["validation"]["corpus"])
 
     def summary(self) -> dict[str, Any]:
         """What the parent run records as ``data_summary.json``."""
@@ -53,6 +68,7 @@ class PairData:
             "fingerprint": self.fingerprint,
             "queries": self.counts(),
             "corpus": {name: len(split["corpus"]) for name, split in self.splits.items()},
+            "eval_corpus": self.eval_corpus_size(),  # passages: every one of every split
         }
 
 
@@ -73,17 +89,28 @@ def _pair_frame(frame: pd.DataFrame, where: str, config: DatasetConfig) -> pd.Da
     return out
 
 
-def _read(config: DatasetConfig, resolve: Callable[[str], Any]) -> tuple[pd.DataFrame, list[str], str]:
+@dataclass(frozen=True)
+class _Loaded:
+    """One pairs dataset as read: its pairs, passages without a query, file hashes and source."""
+
+    frame: pd.DataFrame
+    unpaired: list[str]  # passages no query points to (a BEIR corpus's distractors); none for a user's file
+    hashes: list[str]
+    source: str
+
+
+def _read(config: DatasetConfig, resolve: Callable[[str], Any]) -> _Loaded:
     if config.name is not None:
         entry = catalog_entry(config.name)
         if entry.kind != "pairs":
             raise DataError(f"dataset.name: {config.name!r} is a labelled dataset, not (query, passage) pairs")
         paths = {remote.name: locate_file(entry, remote) for remote in entry.files}
-        frame = entry.load(paths)["all"]
-        return frame, [remote.sha256 for remote in entry.files], f"catalog:{config.name}"
+        frames = entry.load(paths)
+        unpaired = frames["corpus"]["passage"].astype(str).tolist() if "corpus" in frames else []
+        return _Loaded(frames["all"], unpaired, [remote.sha256 for remote in entry.files], f"catalog:{config.name}")
     path = resolve(config.path)
     frame = _pair_frame(read_frame(path, infer_format(path, config.format), config.header), str(path), config)
-    return frame, [sha256_of(path)], str(path)
+    return _Loaded(frame, [], [sha256_of(path)], str(path))
 
 
 def _split_by_group(frame: pd.DataFrame, config: DatasetConfig, where: str) -> dict[str, pd.DataFrame]:
@@ -101,9 +128,14 @@ def _split_by_group(frame: pd.DataFrame, config: DatasetConfig, where: str) -> d
     return {"train": frame.iloc[train_rows], "validation": rest.iloc[val_rows], "test": rest.iloc[test_rows]}
 
 
-def _encode(queries: pd.DataFrame, split: pd.DataFrame) -> dict[str, list[Any]]:
-    """The kept queries against the corpus of every distinct passage of their split."""
-    corpus = list(dict.fromkeys(split["passage"]))  # first-seen order
+def whole_corpus(loaded: _Loaded) -> list[str]:
+    """Every distinct passage of the dataset: those of all pairs (first-seen order), then those no
+    query points to. A passage is identified by its text, so a query's positive is one index."""
+    return list(dict.fromkeys([*loaded.frame["passage"], *loaded.unpaired]))
+
+
+def _encode(queries: pd.DataFrame, corpus: list[str]) -> dict[str, list[Any]]:
+    """The kept queries and the index of each one's positive passage in ``corpus``."""
     index = {passage: i for i, passage in enumerate(corpus)}
     return {"query": queries["query"].tolist(), "corpus": corpus, "positive": [index[p] for p in queries["passage"]]}
 
@@ -115,17 +147,20 @@ def _subsample(frame: pd.DataFrame, limit: int | None, seed: int) -> pd.DataFram
 
 
 def prepare_pairs(config: DatasetConfig, resolve: Callable[[str], Any]) -> PairData:
-    """Load, split by group, subsample queries and encode a pairs dataset. The evaluation corpora are
-    every passage of their split, whatever ``max_eval_samples`` leaves of the queries."""
-    frame, hashes, source = _read(config, resolve)
-    files = {} if config.name is not None else {str(Path(source).resolve()): hashes[0]}
-    splits = _split_by_group(frame, config, source)
+    """Load, split by group, subsample queries and encode a pairs dataset. Validation and test
+    queries rank the whole corpus (every passage of every split), whatever ``max_train_samples``
+    and ``max_eval_samples`` leave of the queries; training sees only its kept pairs' passages."""
+    loaded = _read(config, resolve)
+    files = {} if config.name is not None else {str(Path(loaded.source).resolve()): loaded.hashes[0]}
+    splits = _split_by_group(loaded.frame, config, loaded.source)
+    corpus = whole_corpus(loaded)
     encoded = {}
     for name in SPLITS:
         limit = config.max_train_samples if name == "train" else config.max_eval_samples
         queries = _subsample(splits[name], limit, config.split_seed)
-        # training needs only the passages of kept pairs; evaluation ranks against the whole split
-        encoded[name] = _encode(queries, queries if name == "train" else splits[name])
-    recipe = json.dumps({"files": hashes, "split": config.recipe(exclude={"name", "path"})}, sort_keys=True)
+        encoded[name] = _encode(queries, list(dict.fromkeys(queries["passage"])) if name == "train" else corpus)
+    # "corpus" in the recipe: figures ranked against one split's passages (before) are not comparable
+    recipe = json.dumps({"files": loaded.hashes, "split": config.recipe(exclude={"name", "path"}),
+                         "corpus": "whole"}, sort_keys=True)  # fmt: skip
     fingerprint = hashlib.sha256(recipe.encode()).hexdigest()[:16]
-    return PairData(splits=encoded, fingerprint=fingerprint, source=source, files=files)
+    return PairData(splits=encoded, fingerprint=fingerprint, source=loaded.source, files=files)

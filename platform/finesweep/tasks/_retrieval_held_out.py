@@ -1,6 +1,7 @@
 """Held-out evaluation of a served encoder (dense or sparse) for promotion.
 
-Each test query ranks the test split's whole corpus, exactly as the sweep's trials were scored:
+Each test query ranks the whole corpus (every passage of every split, ``finesweep.data.pairs``),
+exactly as the sweep's trials were scored:
 Recall@1/5/10, MRR@10 and nDCG@10 (one relevant passage per query, so nDCG is 1/log2(rank + 1)
 inside the top 10). The paired bootstrap resamples queries. Latency is measured separately per
 query and per passage, since a deployment encodes its corpus once and its queries one by one.
@@ -24,7 +25,7 @@ _QUERY_CHUNK = 256  # queries ranked at once (their score rows are dense: chunk 
 
 @dataclass(frozen=True)
 class PairSplit:
-    """A sweep's test split: queries, the split's corpus and each query's relevant passage index."""
+    """A sweep's test split: queries, the whole corpus they rank and each one's relevant passage index."""
 
     queries: list[str]
     corpus: list[str]
@@ -64,7 +65,7 @@ def per_query_figures(ranks: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def evaluate_encoder(encoder: Any, split: PairSplit) -> HeldOut:
-    """Encode the split's queries and corpus once, rank, and score every query."""
+    """Encode the split's queries and the whole corpus once, rank, and score every query."""
     started = time.perf_counter()
     queries = encoder.encode(split.queries, "query")
     encoded = time.perf_counter()

@@ -5,8 +5,8 @@ weights, optionally IDF-aware; special tokens and, optionally, stopwords are nev
 
 Reports the retrieval metrics of ``contrastive_embedding`` plus ``val_query_terms`` and
 ``val_doc_terms`` (mean non-zero terms per vector). A BM25 baseline (the ``bm25s`` library, over the
-model tokenizer's tokens) on the same splits is logged on the parent run as ``baseline_bm25_val_*`` and
-``baseline_bm25_test_*``.
+model tokenizer's tokens), ranking the same whole corpus, is logged on the parent run as
+``baseline_bm25_val_*`` and ``baseline_bm25_test_*``.
 """
 
 from __future__ import annotations
@@ -103,29 +103,41 @@ class SparseEncoderTask(ContrastiveEmbeddingTask):
     ))  # fmt: skip
 
     def baseline_metrics(self, loaded: "LoadedJob", data: "PairData", base_location: str) -> dict[str, float]:
-        """BM25 (bm25s, Lucene variant) over the base tokenizer's tokens, on validation and test."""
+        """BM25 (bm25s, Lucene variant) over the base tokenizer's tokens, on validation and test,
+        each ranking the whole corpus (indexed once: the two splits share its list)."""
         from transformers import AutoTokenizer
 
         tokenizer = AutoTokenizer.from_pretrained(base_location, trust_remote_code=loaded.job.model.trust_remote_code)
+        indexes: dict[int, Any] = {}  # id of a corpus list -> its BM25 index
         metrics: dict[str, float] = {}
         for split, prefix in (("validation", "baseline_bm25_val_"), ("test", "baseline_bm25_test_")):
-            metrics.update(bm25_metrics(tokenizer, data.splits[split], prefix))
+            corpus = data.splits[split]["corpus"]
+            if id(corpus) not in indexes:
+                indexes[id(corpus)] = bm25_index(tokenizer, corpus)
+            metrics.update(bm25_metrics(tokenizer, indexes[id(corpus)], data.splits[split], prefix))
         return metrics
 
     def build_runtime(self, params: Any, data: "PairData", spec: "TrialSpec", device: Any) -> "SparseRuntime":
         return SparseRuntime(params, data, spec, device)
 
 
-def bm25_metrics(tokenizer: Any, split: dict[str, list[Any]], prefix: str) -> dict[str, float]:
-    """Ranking metrics of BM25 for one split's queries against its whole corpus."""
+def bm25_index(tokenizer: Any, corpus: list[str]) -> Any:
+    """A ``bm25s.BM25`` index of ``corpus`` over the tokenizer's tokens (whole passages, untruncated)."""
     import bm25s
-    import numpy as np
-    import torch
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()  # "longer than the maximum sequence length": BM25 reads whole passages
     retriever = bm25s.BM25()
-    retriever.index([tokenizer.tokenize(text) for text in split["corpus"]], show_progress=False)
+    retriever.index([tokenizer.tokenize(text) for text in corpus], show_progress=False)
+    return retriever
+
+
+def bm25_metrics(tokenizer: Any, retriever: Any, split: dict[str, list[Any]], prefix: str) -> dict[str, float]:
+    """Ranking metrics of BM25 for one split's queries against ``retriever``'s index of the split's
+    corpus (the whole corpus for validation and test)."""
+    import numpy as np
+    import torch
+
     scores = torch.from_numpy(np.stack([retriever.get_scores(tokenizer.tokenize(query)) for query in split["query"]]))
     return ranking_metrics(scores, split["positive"], prefix)
 
