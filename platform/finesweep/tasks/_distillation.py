@@ -53,8 +53,12 @@ def encode_texts(location: str, texts: list[str], prefix: str, trust_remote_code
     ``location``, in eval mode without grad."""
     import torch
     from transformers import AutoModel, AutoTokenizer
+    from transformers.utils import logging as hf_logging
 
     from finesweep.tasks.contrastive_embedding import mean_pool
+
+    hf_logging.set_verbosity_error()  # a load report per teacher (its unused pooler) is noise in the sweep log
+    hf_logging.disable_progress_bar()
 
     # offline only: a teacher is a local folder or already in the Hugging Face cache (checked with the job)
     tokenizer = AutoTokenizer.from_pretrained(location, trust_remote_code=trust_remote_code, local_files_only=True)
