@@ -81,6 +81,12 @@ def test_keys_without_what_they_need_and_searched_teacher_keys_are_problems(tmp_
     text = _problems(tmp_path, {"distill_weight": 0.5, "script_penalty_weight": 0.1})
     assert "train.distill_weight: has no effect without train.teacher" in text, text
     assert "train.script_penalty_weight: has no effect without train.term_script" in text, text
+    text = _problems(tmp_path, {}, {"distill_weight": {"distribution": "loguniform", "low": 0.1, "high": 10.0}})
+    assert "search.space distill_weight: has no effect without train.teacher" in text, text
+    with pytest.raises(ConfigError, match="val_script_term_share is logged only with train.term_script"):
+        job = {**SPARSE_JOB, "search": {**SPARSE_JOB["search"], "metric": "val_script_term_share"}}
+        (tmp_path / "metric.yaml").write_text(yaml.safe_dump(job))
+        load_job(tmp_path / "metric.yaml")
     text = _problems(tmp_path, {"teacher": str(minilm_dir)},
                      {"teacher_query_prefix": {"distribution": "choice", "values": ["", "query: "]}})
     assert "search.space teacher_query_prefix: cannot be searched" in text, text

@@ -210,12 +210,19 @@ def teacher_problems(loaded: "LoadedJob", source: str) -> list[str]:
                 f"per sweep); set train.{key}" for key in _TEACHER_FIXED if key in space]  # fmt: skip
     for needed, keys in _NEEDS.items():
         if getattr(params, needed) is None and needed not in space:
-            problems += [f"{source}: train.{key}: has no effect without train.{needed} (got {key}, no {needed})"
+            problems += [f"{source}: {_where(key, space)}: has no effect without train.{needed} (got {key}, no {needed})"
                          for key in sorted(given & set(keys))]  # fmt: skip
+    if params.term_script is None:
+        problems += [f"{source}: {key}: {metric} is logged only with train.term_script (got no term_script)"
+                     for key, metric in loaded.objective_keys() if metric.endswith("_script_term_share")]  # fmt: skip
     if params.teacher is not None:
         problem = _offline_teacher_problem(params.teacher, loaded.path.parent)
         problems += [f"{source}: train.teacher: {problem}"] if problem else []
     return problems
+
+
+def _where(key: str, space: dict) -> str:
+    return f"search.space {key}" if key in space else f"train.{key}"
 
 
 def _offline_teacher_problem(reference: str, relative_to: "Path") -> str | None:
