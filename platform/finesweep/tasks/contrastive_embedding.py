@@ -237,6 +237,11 @@ class EmbeddingRuntime:
         """A penalty added to the InfoNCE loss (none for dense embeddings)."""
         return 0.0
 
+    def distillation(self, logits: "torch.Tensor", excluded: "torch.Tensor", batch: dict[str, "torch.Tensor"]) -> "torch.Tensor | float":
+        """A loss pulling the batch's InfoNCE ``logits`` towards a teacher's (none for dense
+        embeddings); ``excluded`` marks the pairs InfoNCE masks."""
+        return 0.0
+
     def representation_metrics(self, queries: "torch.Tensor", corpus: "torch.Tensor", prefix: str) -> dict[str, float]:
         """Figures about the vectors themselves (none for dense embeddings)."""
         return {}
@@ -244,7 +249,8 @@ class EmbeddingRuntime:
     def train_dataset(self) -> list[dict[str, Any]]:
         """One item per training pair; ``input_ids`` is the passage (the long side, for length grouping)."""
         ids, split = self._ids["train"], self.data.splits["train"]
-        return [{"input_ids": ids["corpus"][p], "query_ids": ids["query"][i], "passage": p} for i, p in enumerate(split["positive"])]
+        return [{"input_ids": ids["corpus"][p], "query_ids": ids["query"][i], "query": i, "passage": p}
+                for i, p in enumerate(split["positive"])]  # fmt: skip
 
     def _pad(self, sequences: list[list[int]]) -> dict[str, "torch.Tensor"]:
         return self.tokenizer.pad({"input_ids": sequences}, return_tensors="pt")
@@ -256,7 +262,7 @@ class EmbeddingRuntime:
         return {
             "q_input_ids": queries["input_ids"], "q_attention_mask": queries["attention_mask"],
             "p_input_ids": passages["input_ids"], "p_attention_mask": passages["attention_mask"],
-            "passage": torch.tensor([i["passage"] for i in items]),
+            "query": torch.tensor([i["query"] for i in items]), "passage": torch.tensor([i["passage"] for i in items]),
         }  # fmt: skip
 
     def loss(self, model: "torch.nn.Module", batch: dict[str, "torch.Tensor"]) -> "torch.Tensor":
@@ -271,7 +277,7 @@ class EmbeddingRuntime:
         duplicate = same & ~torch.eye(len(same), dtype=torch.bool, device=same.device)
         logits = logits.masked_fill(duplicate, float("-inf"))
         infonce = torch.nn.functional.cross_entropy(logits, torch.arange(len(logits), device=logits.device))
-        return infonce + self.regularizer(queries, passages)
+        return infonce + self.regularizer(queries, passages) + self.distillation(logits, duplicate, batch)
 
     def _embed(self, model: "torch.nn.Module", sequences: list[list[int]]) -> "torch.Tensor":
         """Embeddings of all ``sequences`` (CPU tensor, input order), each worker encoding a shard."""

@@ -2,11 +2,15 @@
 ``log(1 + ReLU(logit))`` max-pooled over the sequence gives one weight per vocabulary term; trained
 with InfoNCE (in-batch negatives) plus FLOPS regularisation with separate query and document
 weights, optionally IDF-aware; special tokens and, optionally, stopwords are never activated.
+Optionally (seed 002) distilled from a frozen dense teacher's in-batch scores (``teacher``, KL or
+MarginMSE: ``_distillation``) and kept to one writing system by a penalty on other-script pieces
+(``term_script``: ``_scripts``).
 
 Reports the retrieval metrics of ``contrastive_embedding`` plus ``val_query_terms`` and
-``val_doc_terms`` (mean non-zero terms per vector). A BM25 baseline (the ``bm25s`` library, over the
-model tokenizer's tokens), ranking the same whole corpus, is logged on the parent run as
-``baseline_bm25_val_*`` and ``baseline_bm25_test_*``.
+``val_doc_terms`` (mean non-zero terms per vector) and, with ``term_script``,
+``val_script_term_share`` (the share of activated term weight on that script's pieces). A BM25
+baseline (the ``bm25s`` library, over the model tokenizer's tokens), ranking the same whole corpus,
+is logged on the parent run as ``baseline_bm25_val_*`` and ``baseline_bm25_test_*``.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import Field
 
 from finesweep.objective import MetricCatalog, MetricFamily
+from finesweep.tasks._distillation import TEACHER_CACHE, Distillation
+from finesweep.tasks._scripts import OTHER, script_term_share, vocabulary_classes
 from finesweep.tasks.contrastive_embedding import (
     RETRIEVAL_FAMILIES,
     ContrastiveEmbeddingTask,
@@ -27,10 +33,13 @@ from finesweep.tasks.contrastive_embedding import (
 )
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import scipy.sparse
     import torch
 
     from finesweep.config.loader import LoadedJob
+    from finesweep.tasks._distillation import TeacherEmbeddings
     from finesweep.training.spec import TrialSpec
     from finesweep.data.pairs import PairData
 
@@ -88,6 +97,55 @@ class SparseParams(ContrastiveParams):
             "and its logits tens of times smaller; pieces outside the training corpus then get no weight."
         ),
     )
+    teacher: str | None = Field(
+        default=None, min_length=1, max_length=4096,
+        description="A dense encoder to distil from (seed 002's BGE-M3 teacher), named as model.base is (a "
+                    "local folder, an installed model package, multilingual-e5-small-q4, a hub name already in "
+                    "the Hugging Face cache) and found offline. It embeds the training queries and passages "
+                    "once (mean pooling, unit length, its own tokenizer, frozen), and the student's in-batch "
+                    "scores are pulled towards its cosine similarities by the distillation loss. None: no "
+                    "teacher. Not searchable.",
+    )  # fmt: skip
+    teacher_query_prefix: str = Field(
+        default="",
+        description='Text put before every query the teacher embeds, e.g. "query: " for an E5 teacher; empty '
+                    "for none. Not searchable.",
+    )  # fmt: skip
+    teacher_passage_prefix: str = Field(
+        default="",
+        description='Text put before every passage the teacher embeds, e.g. "passage: " for an E5 teacher; '
+                    "empty for none. Not searchable.",
+    )  # fmt: skip
+    distillation: Distillation = Field(
+        default="kl",
+        description="How the student matches the teacher's in-batch scores: kl, KL(teacher || student) of the "
+                    "two softmaxes over each query's in-batch passages; margin_mse, the squared difference of "
+                    "their margins (positive minus each in-batch negative; Hofstätter et al. 2020). Both on "
+                    "logits: student scores / temperature, teacher cosines / teacher_temperature. Needs teacher.",
+    )  # fmt: skip
+    distill_weight: float = Field(
+        default=1.0, ge=0, le=100,
+        description="Weight of the distillation loss beside InfoNCE (loss = InfoNCE + distill_weight x "
+                    "distillation + regularisers); 0 turns it off. Needs teacher.",
+    )  # fmt: skip
+    teacher_temperature: float = Field(
+        default=0.05, gt=0, le=1,
+        description="The teacher's cosine similarities are divided by it to give its logits; smaller values "
+                    "sharpen its distribution (E5 models were trained at 0.01). Needs teacher.",
+    )  # fmt: skip
+    term_script: Literal["hangul"] | None = Field(
+        default=None,
+        description="The writing system vectors should use (seed 002's Korean filter): with it, activation on "
+                    "pieces holding letters of another script is penalised (script_penalty_weight) and "
+                    "val_script_term_share / test_script_term_share are logged. Pieces without letters "
+                    "(digits, punctuation, a bare ▁) and special tokens are neutral. None: no penalty.",
+    )  # fmt: skip
+    script_penalty_weight: float = Field(
+        default=0.1, ge=0, le=100,
+        description="Weight (seed 002's lambda_language) of the script penalty: the mean over the batch's query "
+                    "and passage vectors of their summed weight on other-script pieces, times this; 0 only "
+                    "logs the share. Needs term_script.",
+    )  # fmt: skip
 
 
 class SparseEncoderTask(ContrastiveEmbeddingTask):
@@ -100,7 +158,28 @@ class SparseEncoderTask(ContrastiveEmbeddingTask):
         *RETRIEVAL_FAMILIES,
         MetricFamily("query_terms", "min", "mean non-zero terms per query vector (its cost in an inverted index)"),
         MetricFamily("doc_terms", "min", "mean non-zero terms per passage vector (the index's size)"),
+        MetricFamily("script_term_share", "max", "share of the queries' and passages' activated term weight on "
+                     "pieces of train.term_script, neutral pieces left out (logged with term_script)"),
     ))  # fmt: skip
+
+    def check_job(self, loaded: "LoadedJob", source: str) -> list[str]:
+        """The retrieval checks plus the teacher's and the script penalty's (see :func:`teacher_problems`)."""
+        return super().check_job(loaded, source) + teacher_problems(loaded, source)
+
+    def pretokenize(self, loaded: "LoadedJob", data: "PairData", tokenizer_location: str) -> None:
+        """Token ids as for dense retrieval, and the teacher's embeddings of the training split once
+        per sweep (the teacher is frozen and cannot be searched)."""
+        super().pretokenize(loaded, data, tokenizer_location)
+        p = loaded.params
+        if p.teacher is not None:
+            from finesweep.models.resolve import resolve_base_model
+            from finesweep.tasks._distillation import teacher_embeddings
+
+            location = resolve_base_model(p.teacher, loaded.path.parent).location
+            data.extra[TEACHER_CACHE] = teacher_embeddings(
+                p.teacher, location, data.splits["train"], p.teacher_query_prefix, p.teacher_passage_prefix,
+                loaded.job.model.trust_remote_code,
+            )
 
     def baseline_metrics(self, loaded: "LoadedJob", data: "PairData", base_location: str) -> dict[str, float]:
         """BM25 (bm25s, Lucene variant) over the base tokenizer's tokens, on validation and test,
@@ -119,6 +198,59 @@ class SparseEncoderTask(ContrastiveEmbeddingTask):
 
     def build_runtime(self, params: Any, data: "PairData", spec: "TrialSpec", device: Any) -> "SparseRuntime":
         return SparseRuntime(params, data, spec, device)
+
+
+_TEACHER_FIXED = ("teacher", "teacher_query_prefix", "teacher_passage_prefix")  # change its embeddings
+_NEEDS = {"teacher": ("distillation", "distill_weight", "teacher_temperature", "teacher_query_prefix",
+                      "teacher_passage_prefix"),
+          "term_script": ("script_penalty_weight",)}  # fmt: skip
+
+
+def teacher_problems(loaded: "LoadedJob", source: str) -> list[str]:
+    """Problems with the teacher and the script keys of a whole job: teacher keys searched, keys
+    given without the key they need, and a teacher that cannot be found offline."""
+    params, space = loaded.params, loaded.space
+    given = set(loaded.raw.get("train") or {}) | set(space)
+    problems = [f"{source}: search.space {key}: cannot be searched (the teacher embeds the training split once "
+                f"per sweep); set train.{key}" for key in _TEACHER_FIXED if key in space]  # fmt: skip
+    for needed, keys in _NEEDS.items():
+        if getattr(params, needed) is None and needed not in space:
+            problems += [f"{source}: {_where(key, space)}: has no effect without train.{needed} (got {key}, no {needed})"
+                         for key in sorted(given & set(keys))]  # fmt: skip
+    if params.term_script is None:
+        problems += [f"{source}: {key}: {metric} is logged only with train.term_script (got no term_script)"
+                     for key, metric in loaded.objective_keys() if metric.endswith("_script_term_share")]  # fmt: skip
+    if params.teacher is not None:
+        problem = _offline_teacher_problem(params.teacher, loaded.path.parent)
+        problems += [f"{source}: train.teacher: {problem}"] if problem else []
+    return problems
+
+
+def _where(key: str, space: dict) -> str:
+    return f"search.space {key}" if key in space else f"train.{key}"
+
+
+def _offline_teacher_problem(reference: str, relative_to: "Path") -> str | None:
+    """Why teacher ``reference`` cannot be loaded offline (resolved as model.base is), or None."""
+    from finesweep.errors import FinesweepError
+    from finesweep.models.resolve import resolve_base_model
+
+    try:
+        teacher = resolve_base_model(reference, relative_to)
+    except FinesweepError as exc:
+        return str(exc).removeprefix("model.base: ")
+    if teacher.kind != "hub":
+        return None
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        cached = try_to_load_from_cache(teacher.location, "config.json")
+    except Exception:  # noqa: BLE001 - a malformed repo id is no cached model either
+        cached = None
+    if isinstance(cached, str):
+        return None
+    return (f"{reference!r} is not a local folder, an installed model package, a named build or in the Hugging "
+            "Face cache; a teacher is loaded offline only")  # fmt: skip
 
 
 def bm25_index(tokenizer: Any, corpus: list[str]) -> Any:
@@ -224,6 +356,27 @@ class SparseRuntime(EmbeddingRuntime):
             idf = torch.tensor(idf_weights(self._ids["train"]["corpus"], vocab))
             weights = (1.0 / idf) / (1.0 / idf).mean()  # frequent (low-IDF) terms cost more; mean weight 1
         self._flops_weights = (weights if self._columns is None else weights[self._columns]).to(device)
+        self._classes = None if params.term_script is None else vocabulary_classes(self.tokenizer, vocab, params.term_script)
+        if self._classes is not None:  # 1.0 on the pieces the script penalty weighs, in head column order
+            other = (self._classes == OTHER).float()
+            self._other = (other if self._columns is None else other[self._columns]).to(device)
+        distils = tuned and params.teacher is not None and params.distill_weight > 0
+        self._teacher = self._load_teacher(data, spec) if distils else None
+
+    def _load_teacher(self, data: "PairData", spec: "TrialSpec") -> "TeacherEmbeddings":
+        """The sweep's teacher embeddings (computed on the driver), or this trial's own when the data
+        holds none for this teacher (a runtime built outside a sweep: relative paths read from the
+        working directory)."""
+        from finesweep.models.resolve import resolve_base_model
+        from finesweep.tasks._distillation import teacher_embeddings
+
+        p = self.params
+        cached = data.extra.get(TEACHER_CACHE)
+        if cached is not None and cached.key == (p.teacher, p.teacher_query_prefix, p.teacher_passage_prefix):
+            return cached
+        location = resolve_base_model(p.teacher).location
+        return teacher_embeddings(p.teacher, location, data.splits["train"], p.teacher_query_prefix,
+                                  p.teacher_passage_prefix, spec.trust_remote_code)  # fmt: skip
 
     def _vocab_size(self) -> int:
         """Width of the masked-LM logits (the model's vocabulary, which may exceed the tokenizer's)."""
@@ -280,7 +433,29 @@ class SparseRuntime(EmbeddingRuntime):
         def flops(vectors: "torch.Tensor") -> "torch.Tensor":
             return (vectors.mean(dim=0).pow(2) * self._flops_weights).sum()
 
-        return p.flops_query_weight * flops(queries) + p.flops_doc_weight * flops(passages)
+        penalty = p.flops_query_weight * flops(queries) + p.flops_doc_weight * flops(passages)
+        if self._classes is not None and p.script_penalty_weight > 0:
+            penalty = penalty + p.script_penalty_weight * self.script_penalty(queries, passages)
+        return penalty
+
+    def script_penalty(self, queries: "torch.Tensor", passages: "torch.Tensor") -> "torch.Tensor":
+        """Mean over the batch's query and passage vectors of their summed weight on pieces of
+        another script than ``term_script`` (an L1 penalty on those terms only, as seed 002's
+        non-Korean token penalty; unlike FLOPS it does not fade as a term gets rarer)."""
+        import torch
+
+        return (torch.cat([queries, passages]) * self._other).sum(dim=1).mean()
+
+    def distillation(self, logits: "torch.Tensor", excluded: "torch.Tensor", batch: dict[str, "torch.Tensor"]) -> "torch.Tensor | float":
+        """``distill_weight`` x the distillation loss of the InfoNCE logits against the teacher's
+        cosine similarities / ``teacher_temperature`` (see ``_distillation``); 0 without a teacher."""
+        from finesweep.tasks._distillation import distillation_loss
+
+        if self._teacher is None:
+            return 0.0
+        p = self.params
+        cosines = self._teacher.scores(batch["query"].cpu(), batch["passage"].cpu()).to(logits.device)
+        return p.distill_weight * distillation_loss(logits, cosines / p.teacher_temperature, excluded, p.distillation)
 
     def _embed(self, model: "torch.nn.Module", sequences: list[list[int]]) -> "scipy.sparse.csr_matrix":
         """SPLADE vectors of all ``sequences`` as CSR rows (input order), each worker encoding a
@@ -317,11 +492,18 @@ class SparseRuntime(EmbeddingRuntime):
         return torch.from_numpy((queries @ corpus.T).toarray()).float()
 
     def representation_metrics(self, queries: Any, corpus: Any, prefix: str) -> dict[str, float]:
-        """Mean non-zero terms per query and per passage vector."""
-        return {
+        """Mean non-zero terms per query and per passage vector; with ``term_script``, the share of
+        the activated term weight of all the split's query and passage vectors together that lies on
+        pieces of that script, neutral pieces left out (:func:`script_term_share`)."""
+        import scipy.sparse
+
+        metrics = {
             f"{prefix}query_terms": float(queries.getnnz(axis=1).mean()),
             f"{prefix}doc_terms": float(corpus.getnnz(axis=1).mean()),
         }
+        if self._classes is not None:
+            metrics[f"{prefix}script_term_share"] = script_term_share(scipy.sparse.vstack([queries, corpus]).tocsr(), self._classes)
+        return metrics
 
 
 TASK = SparseEncoderTask()
