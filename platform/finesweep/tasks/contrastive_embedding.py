@@ -176,7 +176,10 @@ def ranking_metrics(scores: "torch.Tensor", positive: list[int], prefix: str) ->
 
     target = torch.tensor(positive)
     positive_score = scores[torch.arange(len(positive)), target].unsqueeze(1)
-    rank = (scores > positive_score).sum(dim=1) + 1  # 1 = the positive passage ranked first
+    # 1 = the positive passage ranked first; a tie ranks it last among the tied passages, so a model
+    # whose vectors collapsed (every score 0, a sparse encoder with no active term) ranks it last,
+    # not first (counting only strictly higher scores gave such a model MRR@10 1.0)
+    rank = (scores >= positive_score).sum(dim=1)
     metrics = {f"{prefix}recall_at_{k}": float((rank <= k).float().mean()) for k in RECALL_AT}
     metrics[f"{prefix}mrr_at_10"] = float(torch.where(rank <= 10, 1.0 / rank, torch.zeros_like(rank, dtype=torch.float)).mean())
     relevance = np.zeros(scores.shape)
