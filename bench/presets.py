@@ -86,6 +86,8 @@ def _figures(folder: Path, job: Path, task: str, metric: str) -> dict[str, Any]:
         "baseline_val": recorded_figures(parent).get(f"baseline_{prefix}_{metric}") if prefix else None,
         "baseline_test": recorded_figures(parent).get(f"baseline_{prefix}_{test_metric}") if prefix else None,
         "eval_corpus": _eval_corpus(client, parent),
+        # sparse encoder only: the share of activated term weight on the target script's pieces
+        "best_trial_test_script_share": best.data.metrics.get("test_script_term_share"),
     }
 
 
