@@ -174,6 +174,8 @@ def main() -> None:
                 figures.update(baseline=baseline[0], baseline_test=baseline[1])
             rows.append({**figures, "budget": budget, "wall_s": wall})
             print(f"  {rows[-1]}", flush=True)
+            if args.own_budget:  # kept after each preset: an own-budget run takes up to an hour per preset
+                save("presets_own", {"budget": "each preset's own", "rows": _merged(rows)})
 
     table = pd.DataFrame(rows)
     if args.own_budget:
