@@ -34,6 +34,7 @@ def _job(tmp_path, tiny_bert, name: str, retries: int, samples: int = 1, train_s
         "failure": {"max_retries": retries},
         "tracking": {"uri": f"sqlite:///{tmp_path / 'mlflow.db'}", "experiment": "faults"},
         "storage_path": str(tmp_path / "results"),
+        "baselines": {"frozen_probe": False},  # tested in test_baselines; here it only shares the CPUs
         "verbose": 0,
     }  # fmt: skip
     path = tmp_path / f"{name}.yaml"
@@ -208,6 +209,7 @@ def test_full_disk_under_storage_path_fails_clearly_and_reports_nothing_as_done(
         "scaling": {"cpus_per_worker": 0.9},
         "tracking": {"uri": f"sqlite:///{tmp_path / 'mlflow.db'}", "experiment": "faults"},
         "storage_path": str(small_disk / "results"),
+        "baselines": {"frozen_probe": False},  # tested in test_baselines; here it only shares the CPUs
         "verbose": 0,
     }
     path = tmp_path / "full.yaml"

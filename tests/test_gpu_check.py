@@ -16,6 +16,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.slow
+@pytest.mark.heavy  # CI time (40 s): run with --heavy before a session on the GPU machine
 def test_gpu_check_dry_run_measures_every_step_on_the_cpu(tmp_path, tiny_bert, data_dir):
     output = tmp_path / "gpu_check.json"
     env = {**os.environ, "FINESWEEP_GPU_CHECK_TINY_MODEL": str(tiny_bert), "FINESWEEP_DATA_DIR": str(data_dir)}

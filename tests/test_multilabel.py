@@ -50,6 +50,7 @@ def _job(tmp_path: Path, **train) -> Path:
         "scaling": {"workers_per_trial": 1, "cpus_per_worker": 1.9, "trial_driver_cpus": 0.1},
         "tracking": {"uri": f"sqlite:///{tmp_path / 'mlflow.db'}", "experiment": "multilabel"},
         "storage_path": str(tmp_path / "results"),
+        "baselines": {"frozen_probe": False},  # tested in test_baselines; here it only shares the CPUs
         "verbose": 0,
     }  # fmt: skip
     path = tmp_path / "job.yaml"

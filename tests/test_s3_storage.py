@@ -186,6 +186,7 @@ def _sweep_job(tmp_path: Path, tiny_bert: Path, bucket: str, **top) -> Path:
         "scaling": {"cpus_per_worker": 0.9, "trial_runtime": "in_trial"},
         "tracking": {"uri": f"sqlite:///{tmp_path / 'mlflow.db'}", "experiment": "s3"},
         "storage_path": f"s3://{bucket}/sweeps",
+        "baselines": {"frozen_probe": False},  # tested in test_baselines; here it only shares the CPUs
         "verbose": 0,
         **top,
     }  # fmt: skip
@@ -224,7 +225,7 @@ def test_killed_driver_resumes_from_the_bucket_that_holds_every_result(tmp_path,
     import psutil
 
     s3.create_bucket(Bucket="resume")
-    job = _sweep_job(tmp_path, tiny_bert, "resume", dataset={"name": "emotion_carer", "max_train_samples": 1500,
+    job = _sweep_job(tmp_path, tiny_bert, "resume", dataset={"name": "emotion_carer", "max_train_samples": 900,
                                                               "max_eval_samples": 60})  # fmt: skip
     data = yaml.safe_load(job.read_text())
     data["search"]["num_samples"] = 3

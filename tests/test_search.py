@@ -36,6 +36,7 @@ def _job(folder: Path, model: Path, name: str, store: str, **sections) -> Path:
         "scaling": {"cpus_per_worker": 0.9, "trial_driver_cpus": 0.1},
         "tracking": {"uri": store, "experiment": "search"},
         "storage_path": str(folder / "results"),
+        "baselines": {"frozen_probe": False},  # tested in test_baselines; here it only shares the CPUs
         "verbose": 0,
     }
     for key, value in sections.items():

@@ -257,8 +257,7 @@ def test_script_penalty_weighs_other_script_terms_only(tmp_path, tiny_bert, data
     queries, passages = torch.zeros(2, vocab), torch.zeros(2, vocab)
     queries[0, hangul], queries[1, other], passages[0, other] = 5.0, 1.0, 3.0
     assert float(runtime.regularizer(queries, passages)) == pytest.approx(2.0 * (1.0 + 3.0) / 4)
-    metrics = runtime.evaluate(runtime.model, "validation", "val_")
-    assert 0.0 <= metrics["val_script_term_share"] <= 1.0
+    # the share an evaluation logs is checked on a sweep below (ranking the whole corpus takes 30 s here)
 
 
 # -- a sweep --------------------------------------------------------------------------------------

@@ -33,6 +33,7 @@ def _write_job(tmp_path: Path, model_dir: Path, space: dict, **sections) -> Path
         "tracking": {"uri": f"sqlite:///{tmp_path / 'mlflow.db'}", "experiment": "e2e"},
         "storage_path": str(tmp_path / "results"),
         "verbose": 0,
+        "baselines": {"frozen_probe": False},  # tested in test_baselines; here it only shares the CPUs
     }
     for key, value in sections.items():
         job[key] = {**job[key], **value} if isinstance(value, dict) else value
@@ -62,7 +63,7 @@ def test_tpe_asha_sweep_records_every_trial_and_frees_resources(tmp_path, mlflow
         "balancing": {"distribution": "choice", "values": ["none", "oversample", "class_weight"]},
         "lora_r": {"distribution": "choice", "values": [2, 4]},
     }
-    job = _write_job(tmp_path, tiny_bert, space, search={"num_samples": 6})
+    job = _write_job(tmp_path, tiny_bert, space, search={"num_samples": 6}, baselines={"frozen_probe": True})
     summary = run_sweep(load_job(job), name="tpe-asha")
 
     assert summary.resources_released, summary.leaked

@@ -274,6 +274,7 @@ def _job(tmp: Path, dataset: dict[str, Any], store: Path, **more: Any) -> Path:
         "scheduler": {"type": "none"},
         "tracking": {"uri": f"sqlite:///{store}", "experiment": "own-data-refused"},
         "storage_path": str(tmp / "results"),
+        "baselines": {"frozen_probe": False},  # tested in test_baselines; here it only shares the CPUs
         **more,
     }
     path = tmp / "job.yaml"
@@ -509,6 +510,7 @@ scheduler: {{type: none}}
 scaling: {{workers_per_trial: 1, cpus_per_worker: 1.9, trial_driver_cpus: 0.1}}
 tracking: {{uri: "sqlite:///{tmp / 'mlflow.db'}", experiment: own-data}}
 storage_path: {tmp / 'results'}
+baselines: {{frozen_probe: false}}
 verbose: 0
 """,
         encoding="utf-8",

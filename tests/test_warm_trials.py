@@ -26,6 +26,7 @@ def _job(tmp_path: Path, tiny_bert: Path, ranks: list[int], name: str) -> Path:
         "scaling": {"cpus_per_worker": 0.9, "max_concurrent_trials": 1, "trial_runtime": "in_trial"},
         "tracking": {"uri": f"sqlite:///{tmp_path / 'mlflow.db'}", "experiment": "warm"},
         "storage_path": str(tmp_path / "results"),
+        "baselines": {"frozen_probe": False},  # tested in test_baselines; here it only shares the CPUs
         "verbose": 0,
     }  # fmt: skip
     path = tmp_path / f"{name}.yaml"
