@@ -180,7 +180,7 @@ def main() -> None:
     table = pd.DataFrame(rows)
     if args.own_budget:
         print_table("Presets at their own budgets", table)
-        path = save("presets_own", {"budget": "each preset's own", "rows": _merged(table.to_dict(orient="records"))})
+        path = RESULTS / "presets_own.json"  # written after each preset, above
     else:
         print_table(f"Presets at a reduced budget ({args.samples} trials, {args.train} training examples, "
                     f"{args.eval} per evaluation split, at most {args.max_length} tokens)", table)  # fmt: skip
