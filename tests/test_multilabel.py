@@ -119,3 +119,30 @@ def test_multilabel_goemotions_sweep_reports_micro_and_macro_f1(tmp_path, mlflow
     binarize = MultiLabelBinarizer(classes=list(range(len(names))))
     micro = f1_score(binarize.fit_transform(test["label"]), binarize.transform(predicted), average="micro", zero_division=0)
     assert micro == pytest.approx(float(tags["test_micro_f1"]), abs=1e-3)
+
+
+def test_head_learning_rate_moves_only_the_fully_trained_modules(tiny_bert):
+    """head_learning_rate gives PEFT's fully trained copies (classifier, pooler) their own rate; the
+    adapters keep learning_rate, and the scheduler's warmup scales both."""
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    from finesweep.models.lora import apply_lora
+    from finesweep.tasks.text_classification import TextClassificationParams
+    from finesweep.training.optim import build_optimizer, build_scheduler
+
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_bert, num_labels=3)
+    model = apply_lora(model, "SEQ_CLS", 4, 8.0, 0.0, ["query", "value"])
+    params = TextClassificationParams(learning_rate=1e-4, head_learning_rate=1e-2, warmup_ratio=0.5)
+    optimizer = build_optimizer(params, model)
+    names = {id(t): n for n, t in model.named_parameters()}
+    rates = {names[id(t)]: group["lr"] for group in optimizer.param_groups for t in group["params"]}
+    heads = {n for n in rates if ".modules_to_save." in n}
+    assert heads and any("classifier" in n for n in heads) and any("pooler" in n for n in heads)
+    assert {rates[n] for n in heads} == {1e-2} and {r for n, r in rates.items() if n not in heads} == {1e-4}
+    assert any("lora_" in n for n in rates) and len(rates) == sum(t.requires_grad for t in model.parameters())
+    scheduler = build_scheduler(params, optimizer, total_steps=4)  # 2 warmup steps: rates at half after one
+    optimizer.step(), scheduler.step()
+    assert sorted({round(g["lr"], 9) for g in optimizer.param_groups}) == [5e-5, 5e-3]
+    same = build_optimizer(TextClassificationParams(learning_rate=1e-4), model)
+    assert {g["lr"] for g in same.param_groups} == {1e-4}, "unset: every parameter at learning_rate"

@@ -44,6 +44,12 @@ class TrainParams(BaseModel):
         default=5e-4, gt=0, le=1,
         description="The peak learning rate, reached at the end of warmup; lr_scheduler then decays it or holds it.",
     )  # fmt: skip
+    head_learning_rate: float | None = Field(
+        default=None, gt=0, le=1,
+        description="The peak learning rate of the modules trained in full beside the LoRA adapters (a "
+                    "classifier and pooler, a masked-LM head), which start from random weights; unset: "
+                    "learning_rate (finetuning: lora only).",
+    )  # fmt: skip
     epochs: int = Field(
         default=3, ge=1, le=1000,
         description="Passes over the training split; ASHA or early stopping may end a trial sooner.",
