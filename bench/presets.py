@@ -62,8 +62,9 @@ def _run_preset(job: Path, folder: Path, args: argparse.Namespace, preset_max_le
     return time.perf_counter() - started
 
 
-def _figures(folder: Path, job: Path, task: str, metric: str) -> dict[str, Any]:
-    """Best validation value, the best trial's test value and the parent's baseline, from MLflow."""
+def _figures(folder: Path, job: Path, task: str, metric: str) -> tuple[dict[str, Any], dict[str, float]]:
+    """Best validation value, the best trial's test value and the parent's baselines, from MLflow;
+    and the best trial's per-label test F1 (classification; empty for the encoders)."""
     from mlflow.tracking import MlflowClient
 
     from finesweep.tracking.baselines import recorded_figures
@@ -76,7 +77,7 @@ def _figures(folder: Path, job: Path, task: str, metric: str) -> dict[str, Any]:
     best = next(t for t in trials if t.data.tags.get("finesweep.trial_id") == parent.data.tags["finesweep.best_trial_id"])
     test_metric = "test_" + metric.removeprefix("val_")
     prefix = RETRIEVAL_BASELINES.get(task)
-    return {
+    row = {
         "preset": job.stem,
         "task": task,
         "metric": metric,
@@ -88,7 +89,12 @@ def _figures(folder: Path, job: Path, task: str, metric: str) -> dict[str, Any]:
         "eval_corpus": _eval_corpus(client, parent),
         # sparse encoder only: the share of activated term weight on the target script's pieces
         "best_trial_test_script_share": best.data.metrics.get("test_script_term_share"),
+        # classification only: logistic regression on the frozen base model's embeddings, same split
+        "probe_test": None if prefix else recorded_figures(parent).get(f"baseline_probe_{test_metric}"),
     }
+    per_label = {key.removeprefix("test_f1_"): value for key, value in sorted(best.data.metrics.items())
+                 if key.startswith("test_f1_")}  # fmt: skip
+    return row, per_label
 
 
 def _eval_corpus(client: Any, parent: Any) -> int | None:
@@ -134,6 +140,13 @@ def frequency_baseline(loaded: Any, args: argparse.Namespace, metric: str) -> tu
     return "most frequent label", float(f1_score(binarize.transform(truth), predicted, average=average, zero_division=0))
 
 
+def _merged_per_label(per_label: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+    """Earlier own-budget per-label figures of other presets kept, as :func:`_merged` keeps rows."""
+    path = RESULTS / "presets_own.json"
+    earlier = json.loads(path.read_text()).get("best_trial_test_f1_per_label", {}) if path.is_file() else {}
+    return dict(sorted({**earlier, **per_label}.items()))
+
+
 def _merged(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Earlier own-budget rows of other presets kept (a preset's run takes minutes to an hour), each
     with the date it was measured on; this run's rows replace those of the same preset."""
@@ -159,7 +172,7 @@ def main() -> None:
         args.samples, args.train, args.eval, args.max_length = 1, 60, 30, 32
     jobs = [ROOT / "jobs" / f"{name}.yaml" for name in args.presets] or sorted((ROOT / "jobs").glob("*.yaml"))
 
-    rows = []
+    rows, per_label = [], {}
     with tempfile.TemporaryDirectory(prefix="finesweep-bench-") as tmp:
         folder = Path(tmp)
         for job in jobs:
@@ -168,14 +181,19 @@ def main() -> None:
                       if args.own_budget else f"{args.samples} trials, {args.train} training examples")  # fmt: skip
             print(f"{job.stem}: {budget} ...", flush=True)
             wall = _run_preset(job, folder, args, loaded.raw.get("train", {}).get("max_length", args.max_length))
-            figures = _figures(folder, job, loaded.job.task, loaded.objective.primary.metric)
+            figures, labels = _figures(folder, job, loaded.job.task, loaded.objective.primary.metric)
+            if labels:
+                per_label[job.stem] = labels
             baseline = frequency_baseline(loaded, args, loaded.objective.primary.metric)
             if baseline is not None:
                 figures.update(baseline=baseline[0], baseline_test=baseline[1])
             rows.append({**figures, "budget": budget, "wall_s": wall})
             print(f"  {rows[-1]}", flush=True)
+            if labels:
+                print(f"  best trial's test F1 per label: {labels}", flush=True)
             if args.own_budget:  # kept after each preset: an own-budget run takes up to an hour per preset
-                save("presets_own", {"budget": "each preset's own", "rows": _merged(rows)})
+                save("presets_own", {"budget": "each preset's own", "rows": _merged(rows),
+                                     "best_trial_test_f1_per_label": _merged_per_label(per_label)})  # fmt: skip
 
     table = pd.DataFrame(rows)
     if args.own_budget:
