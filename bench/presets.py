@@ -77,6 +77,7 @@ def _figures(folder: Path, job: Path, task: str, metric: str) -> tuple[dict[str,
     best = next(t for t in trials if t.data.tags.get("finesweep.trial_id") == parent.data.tags["finesweep.best_trial_id"])
     test_metric = "test_" + metric.removeprefix("val_")
     prefix = RETRIEVAL_BASELINES.get(task)
+    recorded = recorded_figures(parent)
     row = {
         "preset": job.stem,
         "task": task,
@@ -84,13 +85,13 @@ def _figures(folder: Path, job: Path, task: str, metric: str) -> tuple[dict[str,
         "best_val": parent.data.metrics.get(f"best_{metric}"),
         "best_trial_test": best.data.metrics.get(test_metric),
         "baseline": {"untuned": "untuned base", "bm25": "BM25"}.get(prefix or "", "-"),
-        "baseline_val": recorded_figures(parent).get(f"baseline_{prefix}_{metric}") if prefix else None,
-        "baseline_test": recorded_figures(parent).get(f"baseline_{prefix}_{test_metric}") if prefix else None,
+        "baseline_val": recorded.get(f"baseline_{prefix}_{metric}") if prefix else None,
+        "baseline_test": recorded.get(f"baseline_{prefix}_{test_metric}") if prefix else None,
         "eval_corpus": _eval_corpus(client, parent),
         # sparse encoder only: the share of activated term weight on the target script's pieces
         "best_trial_test_script_share": best.data.metrics.get("test_script_term_share"),
         # classification only: logistic regression on the frozen base model's embeddings, same split
-        "probe_test": None if prefix else recorded_figures(parent).get(f"baseline_probe_{test_metric}"),
+        "probe_test": None if prefix else recorded.get(f"baseline_probe_{test_metric}"),
     }
     per_label = {key.removeprefix("test_f1_"): value for key, value in sorted(best.data.metrics.items())
                  if key.startswith("test_f1_")}  # fmt: skip
@@ -140,21 +141,18 @@ def frequency_baseline(loaded: Any, args: argparse.Namespace, metric: str) -> tu
     return "most frequent label", float(f1_score(binarize.transform(truth), predicted, average=average, zero_division=0))
 
 
-def _merged_per_label(per_label: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
-    """Earlier own-budget per-label figures of other presets kept, as :func:`_merged` keeps rows."""
+def _merged(rows: list[dict[str, Any]], per_label: dict[str, dict[str, float]]) -> dict[str, Any]:
+    """presets_own.json's payload: earlier own-budget rows and per-label figures of other presets
+    kept (a preset's run takes minutes to an hour), each row with the date it was measured on; this
+    run's presets replace their earlier entries."""
     path = RESULTS / "presets_own.json"
-    earlier = json.loads(path.read_text()).get("best_trial_test_f1_per_label", {}) if path.is_file() else {}
-    return dict(sorted({**earlier, **per_label}.items()))
-
-
-def _merged(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Earlier own-budget rows of other presets kept (a preset's run takes minutes to an hour), each
-    with the date it was measured on; this run's rows replace those of the same preset."""
-    path = RESULTS / "presets_own.json"
-    earlier = json.loads(path.read_text())["rows"] if path.is_file() else []
+    earlier = json.loads(path.read_text()) if path.is_file() else {}
     now = {row["preset"] for row in rows}
     stamped = [{**row, "measured": machine()["date"]} for row in rows]
-    return sorted([r for r in earlier if r["preset"] not in now] + stamped, key=lambda r: r["preset"])
+    kept = [r for r in earlier.get("rows", []) if r["preset"] not in now]
+    return {"budget": "each preset's own", "rows": sorted(kept + stamped, key=lambda r: r["preset"]),
+            "best_trial_test_f1_per_label": dict(sorted({**earlier.get("best_trial_test_f1_per_label", {}),
+                                                         **per_label}.items()))}  # fmt: skip
 
 
 def main() -> None:
@@ -192,8 +190,7 @@ def main() -> None:
             if labels:
                 print(f"  best trial's test F1 per label: {labels}", flush=True)
             if args.own_budget:  # kept after each preset: an own-budget run takes up to an hour per preset
-                save("presets_own", {"budget": "each preset's own", "rows": _merged(rows),
-                                     "best_trial_test_f1_per_label": _merged_per_label(per_label)})  # fmt: skip
+                save("presets_own", _merged(rows, per_label))
 
     table = pd.DataFrame(rows)
     if args.own_budget:
