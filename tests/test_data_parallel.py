@@ -6,6 +6,7 @@ import pytest
 import yaml
 
 from finesweep.config import load_job
+from job_parts import WITHOUT_PROBE
 
 pytestmark = [pytest.mark.slow, pytest.mark.heavy]  # CI time: see tests/conftest.py
 
@@ -22,7 +23,7 @@ def _job(tmp_path, tiny_bert, workers: int):
         "scaling": {"workers_per_trial": workers, "cpus_per_worker": 0.9},
         "tracking": {"uri": f"sqlite:///{tmp_path / 'mlflow.db'}", "experiment": "dp"},
         "storage_path": str(tmp_path / "results"),
-        "baselines": {"frozen_probe": False},  # tested in test_baselines; here it only shares the CPUs
+        "baselines": dict(WITHOUT_PROBE),
         "verbose": 0,
     }  # fmt: skip
     path = tmp_path / f"dp{workers}.yaml"

@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from finesweep.config import load_job
+from job_parts import WITHOUT_PROBE
 
 pytestmark = pytest.mark.slow
 
@@ -45,7 +46,7 @@ def swept(tmp_path_factory, tiny_bert, data_dir, ray_session):
         "scaling": {"cpus_per_worker": 0.9},
         "tracking": {"uri": store, "experiment": "reproduce"},
         "storage_path": str(root / "results"),
-        "baselines": {"frozen_probe": False},  # tested in test_baselines; here it only shares the CPUs
+        "baselines": dict(WITHOUT_PROBE),
         "verbose": 0,
     }  # fmt: skip
     path = root / "job.yaml"
