@@ -12,6 +12,7 @@ from finesweep.config import load_job
 from finesweep.config.schema import DatasetConfig
 from finesweep.data.prepare import prepare_dataset
 from finesweep.errors import DataError, FinesweepError
+from job_parts import WITHOUT_PROBE
 
 
 def test_goemotions_multilabel_keeps_every_label_of_a_text(data_dir):
@@ -50,7 +51,7 @@ def _job(tmp_path: Path, **train) -> Path:
         "scaling": {"workers_per_trial": 1, "cpus_per_worker": 1.9, "trial_driver_cpus": 0.1},
         "tracking": {"uri": f"sqlite:///{tmp_path / 'mlflow.db'}", "experiment": "multilabel"},
         "storage_path": str(tmp_path / "results"),
-        "baselines": {"frozen_probe": False},  # tested in test_baselines; here it only shares the CPUs
+        "baselines": dict(WITHOUT_PROBE),
         "verbose": 0,
     }  # fmt: skip
     path = tmp_path / "job.yaml"
@@ -124,7 +125,6 @@ def test_multilabel_goemotions_sweep_reports_micro_and_macro_f1(tmp_path, mlflow
 def test_head_learning_rate_moves_only_the_fully_trained_modules(tiny_bert):
     """head_learning_rate gives PEFT's fully trained copies (classifier, pooler) their own rate; the
     adapters keep learning_rate, and the scheduler's warmup scales both."""
-    import torch
     from transformers import AutoModelForSequenceClassification
 
     from finesweep.models.lora import apply_lora
@@ -146,3 +146,28 @@ def test_head_learning_rate_moves_only_the_fully_trained_modules(tiny_bert):
     assert sorted({round(g["lr"], 9) for g in optimizer.param_groups}) == [5e-5, 5e-3]
     same = build_optimizer(TextClassificationParams(learning_rate=1e-4), model)
     assert {g["lr"] for g in same.param_groups} == {1e-4}, "unset: every parameter at learning_rate"
+
+
+@pytest.mark.parametrize("max_grad_norm, expected_norm", [(0.5, 0.5), (None, 40.0)])
+def test_max_grad_norm_clips_the_step_and_null_leaves_the_gradients_whole(max_grad_norm, expected_norm):
+    """The multi-label preset turns clipping off (null): the head's large gradients would otherwise
+    shrink the adapters' steps. With SGD at rate 1 the step equals the gradient, so its norm shows
+    the clipping."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from finesweep.tasks.text_classification import TextClassificationParams
+    from finesweep.training.loop import _optimizer_step
+
+    layer = torch.nn.Linear(4, 1, bias=False)
+    with torch.no_grad():
+        layer.weight.zero_()
+    layer.weight.grad = torch.full_like(layer.weight, 20.0)  # L2 norm sqrt(4 x 20^2) = 40
+    params = TextClassificationParams(max_grad_norm=max_grad_norm)
+    optimizer = torch.optim.SGD(layer.parameters(), lr=1.0)
+    trial = SimpleNamespace(model=layer, params=params, optimizer=optimizer, scaler=None,
+                            scheduler=torch.optim.lr_scheduler.ConstantLR(optimizer, factor=1.0))  # fmt: skip
+    _optimizer_step(trial)
+    assert layer.weight.norm().item() == pytest.approx(expected_norm, rel=1e-5)
+    assert layer.weight.grad is None, "the step clears the gradients"

@@ -115,9 +115,10 @@ class TrainParams(BaseModel):
         description="Batches whose gradients are averaged before each optimizer step: the effective batch is "
                     "batch_size x grad_accum_steps.",
     )  # fmt: skip
-    max_grad_norm: float = Field(
+    max_grad_norm: float | None = Field(
         default=1.0, gt=0, le=1e6,
-        description="Gradients are clipped to this total L2 norm before every optimizer step.",
+        description="Gradients are clipped to this total L2 norm before every optimizer step; null: no "
+                    "clipping.",
     )  # fmt: skip
     early_stopping_patience: int = Field(
         default=0, ge=0, le=1000,

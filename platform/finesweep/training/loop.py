@@ -295,11 +295,12 @@ def _train_epoch(trial: _Trial, epoch: int, progress: dict[str, Any]) -> list[fl
 
 
 def _optimizer_step(trial: _Trial) -> None:
-    """Clip, step (through the fp16 scaler when there is one), advance the schedule, clear gradients."""
+    """Clip (unless the job turned it off), step (through the fp16 scaler when there is one), advance the schedule, clear gradients."""
     optimizer, scaler = trial.optimizer, trial.scaler
     if scaler:
         scaler.unscale_(optimizer)
-    torch.nn.utils.clip_grad_norm_(trial.model.parameters(), trial.params.max_grad_norm)
+    if trial.params.max_grad_norm is not None:  # null: the job turned clipping off
+        torch.nn.utils.clip_grad_norm_(trial.model.parameters(), trial.params.max_grad_norm)
     if scaler:
         scaler.step(optimizer)
         scaler.update()
