@@ -6,8 +6,6 @@ dotted key, and what was received or what is allowed. Nothing here imports torch
 
 from __future__ import annotations
 
-import copy
-import json
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -15,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from job_parts import DELETE, changed_yaml
 
 from finesweep.config import load_job, load_space_file
 from finesweep.config.loader import parse_yaml_text
@@ -68,35 +67,10 @@ parameters:
   warmup_ratio:  {distribution: uniform, low: 0.0, high: 0.2}
 """
 
-DELETE = object()
-
-
-def to_yaml(mapping: dict[str, Any], indent: int = 0) -> str:
-    """Block YAML for a nested dict; scalars and lists as JSON (which YAML reads the same)."""
-    lines = []
-    pad = "  " * indent
-    for key, value in mapping.items():
-        if isinstance(value, dict) and value:
-            lines.append(f"{pad}{key}:")
-            lines.append(to_yaml(value, indent + 1))
-        else:
-            lines.append(f"{pad}{key}: {json.dumps(value)}")
-    return "\n".join(lines) + ("\n" if indent == 0 else "")
-
 
 def job_yaml(changes: dict[str, Any] | None = None) -> str:
     """BASE_JOB as YAML with ``{"dotted.key": value}`` changes (``DELETE`` removes the key)."""
-    data = copy.deepcopy(BASE_JOB)
-    for dotted, value in (changes or {}).items():
-        *parents, last = dotted.split(".")
-        node = data
-        for part in parents:
-            node = node.setdefault(part, {})
-        if value is DELETE:
-            node.pop(last, None)
-        else:
-            node[last] = value
-    return to_yaml(data)
+    return changed_yaml(BASE_JOB, changes)
 
 
 def space_yaml(parameters: str) -> str:

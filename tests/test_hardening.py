@@ -10,12 +10,10 @@ symlink loops, local HTTP servers on 127.0.0.1 and real SQLite stores in tmp_pat
 from __future__ import annotations
 
 import base64
-import copy
 import gzip
 import http.server
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -27,6 +25,7 @@ from typing import Any, Callable
 
 import pytest
 import yaml
+from job_parts import Y, changed_yaml
 
 from finesweep.config import load_job, load_space_file
 from finesweep.config.schema import DatasetConfig
@@ -58,40 +57,10 @@ parameters:
   batch_size:    {distribution: choice, values: [16, 32]}
 """
 
-DELETE = object()
-
-
-def Y(text: str) -> str:
-    """A value written into the YAML as is (``.inf``, ``.nan``), not as a JSON string; any depth."""
-    return f"__YAML__{text}"
-
-
-def to_yaml(mapping: dict[str, Any], indent: int = 0) -> str:
-    """Block YAML for a nested dict; scalars and lists as JSON (which YAML reads the same)."""
-    lines = []
-    pad = "  " * indent
-    for key, value in mapping.items():
-        if isinstance(value, dict) and value:
-            lines.append(f"{pad}{key}:")
-            lines.append(to_yaml(value, indent + 1))
-        else:
-            lines.append(f"{pad}{key}: {json.dumps(value)}")
-    return "\n".join(lines) + ("\n" if indent == 0 else "")
-
 
 def job_yaml(changes: dict[str, Any] | None = None) -> str:
     """BASE_JOB as YAML with ``{"dotted.key": value}`` changes (``DELETE`` removes the key)."""
-    data = copy.deepcopy(BASE_JOB)
-    for dotted, value in (changes or {}).items():
-        *parents, last = dotted.split(".")
-        node = data
-        for part in parents:
-            node = node.setdefault(part, {})
-        if value is DELETE:
-            node.pop(last, None)
-        else:
-            node[last] = value
-    return re.sub(r'"__YAML__([^"]*)"', r"\1", to_yaml(data))
+    return changed_yaml(BASE_JOB, changes)
 
 
 def space_yaml(parameters: str) -> str:

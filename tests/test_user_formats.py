@@ -30,7 +30,7 @@ from finesweep.data import readers
 from finesweep.data.catalog import CATALOG, load_catalog_dataset, locate_file
 from finesweep.data.prepare import prepare_dataset
 from finesweep.data.readers import format_from_name, infer_format, label_ids_to_names, read_frame
-from finesweep.errors import ConfigError, DataError
+from finesweep.errors import DataError
 from job_parts import WITHOUT_PROBE
 
 CARER_NAMES = list(CATALOG["emotion_carer"].label_names)  # sadness, joy, love, anger, fear, surprise

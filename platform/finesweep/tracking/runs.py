@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from finesweep.redact import redact
-from finesweep.tracking.provenance import git_commit  # noqa: F401 - re-exported for callers of this module
 from finesweep.tracking.store import client, ensure_experiment
 
 TAG_SWEEP = "finesweep.sweep"
