@@ -180,14 +180,13 @@ def main() -> None:
             print(f"{job.stem}: {budget} ...", flush=True)
             wall = _run_preset(job, folder, args, loaded.raw.get("train", {}).get("max_length", args.max_length))
             figures, labels = _figures(folder, job, loaded.job.task, loaded.objective.primary.metric)
-            if labels:
-                per_label[job.stem] = labels
             baseline = frequency_baseline(loaded, args, loaded.objective.primary.metric)
             if baseline is not None:
                 figures.update(baseline=baseline[0], baseline_test=baseline[1])
             rows.append({**figures, "budget": budget, "wall_s": wall})
             print(f"  {rows[-1]}", flush=True)
             if labels:
+                per_label[job.stem] = labels
                 print(f"  best trial's test F1 per label: {labels}", flush=True)
             if args.own_budget:  # kept after each preset: an own-budget run takes up to an hour per preset
                 save("presets_own", _merged(rows, per_label))

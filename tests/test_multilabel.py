@@ -14,6 +14,8 @@ from finesweep.data.prepare import prepare_dataset
 from finesweep.errors import DataError, FinesweepError
 from job_parts import WITHOUT_PROBE
 
+REPO = Path(__file__).resolve().parents[1]
+
 
 def test_goemotions_multilabel_keeps_every_label_of_a_text(data_dir):
     data = prepare_dataset(DatasetConfig(name="goemotions_ko_multilabel", max_train_samples=800, max_eval_samples=200), str)
@@ -59,10 +61,17 @@ def _job(tmp_path: Path, **train) -> Path:
     return path
 
 
-# jobs/goemotions_ko_multilabel.yaml's settings, with one point of its search space: adapters and
-# the fresh head at their own rates, constant, no warmup, no clipping (docs/tasks.md says why)
-PRESET_RECIPE = {"epochs": 3, "max_length": 64, "learning_rate": 1e-4, "head_learning_rate": 1e-2, "lora_alpha": 32.0,
-                 "lr_scheduler": "constant", "warmup_ratio": 0.0, "max_grad_norm": None}  # fmt: skip
+def _preset_recipe(tmp_path: Path) -> Path:
+    """A one-trial job with jobs/goemotions_ko_multilabel.yaml's budget, adapter targets and train
+    settings (constant rate, no warmup, no clipping: docs/tasks.md says why), at one point of its
+    search space: the adapters at 1e-4, the fresh head at 1e-2."""
+    preset = yaml.safe_load((REPO / "jobs" / "goemotions_ko_multilabel.yaml").read_text())
+    job = yaml.safe_load(_job(tmp_path, **preset["train"], learning_rate=1e-4, head_learning_rate=1e-2).read_text())
+    job["dataset"].update({key: preset["dataset"][key] for key in ("max_train_samples", "max_eval_samples")})
+    job["model"]["lora_target_modules"] = preset["model"]["lora_target_modules"]
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump(job))
+    return path
 
 
 def test_oversampling_a_multilabel_dataset_is_refused_before_any_run(tmp_path, data_dir):
@@ -86,11 +95,8 @@ def test_the_multilabel_recipe_learns_reports_micro_and_macro_f1_and_promotes(tm
     from finesweep.tracking.baselines import recorded_figures
     from finesweep.tuning.sweep import run_sweep
 
-    job = yaml.safe_load(_job(tmp_path, **PRESET_RECIPE).read_text())
-    job["dataset"].update(max_train_samples=2000, max_eval_samples=400)  # the preset's budget
-    job["model"]["lora_target_modules"] = ["query", "key", "value", "dense"]
-    (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(job))
-    summary = run_sweep(load_job(tmp_path / "recipe.yaml"), name="multilabel")
+    recipe = load_job(_preset_recipe(tmp_path))
+    summary = run_sweep(recipe, name="multilabel")
     assert summary.count("completed") == 1, summary.statuses
     client = MlflowClient(summary.tracking_uri)
     runs = client.search_runs([client.get_experiment_by_name("multilabel").experiment_id])
@@ -112,7 +118,7 @@ def test_the_multilabel_recipe_learns_reports_micro_and_macro_f1_and_promotes(tm
     assert all(set(p["labels"]) <= set(p["scores"]) and len(p["scores"]) == 28 for p in predictions)
 
     # promotion: micro-F1 at the tuned threshold decides; a barely trained tiny BERT is the weaker challenger
-    weak = yaml.safe_load((tmp_path / "recipe.yaml").read_text())
+    weak = yaml.safe_load(recipe.path.read_text())
     weak["model"]["base"] = str(tiny_bert)
     weak["train"].update(epochs=1, learning_rate=1e-6, head_learning_rate=1e-6)
     weak_path = tmp_path / "weak.yaml"
@@ -128,7 +134,7 @@ def test_the_multilabel_recipe_learns_reports_micro_and_macro_f1_and_promotes(tm
     from sklearn.metrics import f1_score
     from sklearn.preprocessing import MultiLabelBinarizer
 
-    data = prepare_dataset(DatasetConfig(name="goemotions_ko_multilabel", max_train_samples=2000, max_eval_samples=400), str)
+    data = prepare_dataset(recipe.job.dataset, str)  # the splits the sweep and promotion used
     test, names = data.splits["test"], data.label_names
     champion = finesweep.load_model("models:/emotions-ml@champion", tracking_uri=summary.tracking_uri)
     predicted = [[names.index(label) for label in p["labels"]] for p in champion.predict(list(test["text"]))]

@@ -295,7 +295,8 @@ def _train_epoch(trial: _Trial, epoch: int, progress: dict[str, Any]) -> list[fl
 
 
 def _optimizer_step(trial: _Trial) -> None:
-    """Clip (unless the job turned it off), step (through the fp16 scaler when there is one), advance the schedule, clear gradients."""
+    """Clip (unless the job turned clipping off), step (through the fp16 scaler when there is one),
+    advance the schedule, clear gradients."""
     optimizer, scaler = trial.optimizer, trial.scaler
     if scaler:
         scaler.unscale_(optimizer)
