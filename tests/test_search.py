@@ -288,12 +288,14 @@ def test_more_adds_trials_to_an_ended_sweep_under_its_parent(pareto, folder, sto
 def test_a_wall_budget_ends_trials_at_their_next_epoch(folder, store, tiny_bert, ray_clean):
     from finesweep.tuning.sweep import run_sweep
 
-    # 100 epochs take minutes; 15 s from the sweep's start leaves time to start the first trials only
-    job = _job(folder, tiny_bert, "wall", store, search={"num_samples": 6, "budget": {"wall": "15s"}}, train={"epochs": 100})
+    # an epoch of the tiny model on 80 texts takes about 0.1 s on an idle machine, so 1,000 epochs
+    # (the most a job allows) outlast the budget; 100 could finish inside it. 15 s from the sweep's
+    # start leaves time to start the first trials only
+    job = _job(folder, tiny_bert, "wall", store, search={"num_samples": 6, "budget": {"wall": "15s"}}, train={"epochs": 1000})
     summary = run_sweep(load_job(job), name="wall")
     runs = _trials(store, "wall")
     assert summary.ended_by == "budget.wall"
     assert 1 <= len(runs) <= summary.max_concurrent, "no trial starts once the time is spent"
     for run in runs:
-        assert run.data.metrics["epoch"] < 100 and run.data.tags["finesweep.ended_by_budget"] == "1"
+        assert run.data.metrics["epoch"] < 1000 and run.data.tags["finesweep.ended_by_budget"] == "1"
         assert run.data.tags[TAG_STATUS] == "completed" and run.data.tags.get("finesweep.model_uri"), "ended with its model"
