@@ -378,6 +378,7 @@ def _check_cross_section(loaded: LoadedJob, source: str, problems: list[str]) ->
 
     job = loaded.job
     check_searcher(loaded, source, problems)
+    _check_replay(loaded, source, problems)
     if job.scheduler.type == "asha":
         max_epochs = loaded.max_epochs()
         max_t = job.scheduler.max_t
@@ -391,6 +392,32 @@ def _check_cross_section(loaded: LoadedJob, source: str, problems: list[str]) ->
                 f"{source}: scheduler.grace_period: `grace_period <= max epochs` must hold, but got "
                 f"(grace_period={job.scheduler.grace_period}, max epochs={max_epochs})"
             )
+
+
+def _check_replay(loaded: LoadedJob, source: str, problems: list[str]) -> None:
+    """``scaling.trial_runtime: replay`` and a ``replay`` table go together, and the table must hold
+    every searched hyperparameter and the most epochs a trial can run."""
+    from finesweep.tuning.replay import parse_table
+
+    job = loaded.job
+    replaying = job.scaling.trial_runtime == "replay"
+    if replaying != (job.replay is not None):
+        key, wanted = ("replay", "a replay section with its table") if replaying else ("scaling.trial_runtime", "replay")
+        problems.append(f"{source}: {key}: a replay sweep needs both scaling.trial_runtime: replay and a replay "
+                        f"table; give {wanted} (got only one of them)")  # fmt: skip
+        return
+    if job.replay is None:
+        return
+    path = loaded.resolve_path(job.replay.table)
+    try:
+        table = parse_table(read_limited_text(path, f"{source}: replay.table", "curve table"), str(path))
+    except ValueError as exc:
+        text = str(exc)
+        problems.append(text if text.startswith(source) else f"{source}: replay.table: {path}: {text}")
+        return
+    fixed = loaded.params.model_dump()
+    for problem in table.problems(list(loaded.space), fixed, loaded.max_epochs()):
+        problems.append(f"{source}: replay.table: {path}: {problem}")
 
 
 def _task_for(raw: dict[str, Any], source: str, problems: list[str]) -> Any:

@@ -489,24 +489,25 @@ class ScalingConfig(_Strict):
     )  # fmt: skip
     # where a trial trains: auto = in its own Tune trial actor (reused by the next trial) when it
     # has one worker, in a Ray Train TorchTrainer (data parallel) when it has more
-    trial_runtime: Literal["auto", "in_trial", "train"] = Field(
+    trial_runtime: Literal["auto", "in_trial", "train", "replay"] = Field(
         default="auto",
         description="Where a trial trains: in_trial in its own Tune trial actor, reused by the next trial (one "
-                    "worker only); train in a Ray Train TorchTrainer; auto picks in_trial for one worker.",
+                    "worker only); train in a Ray Train TorchTrainer; auto picks in_trial for one worker; replay "
+                    "trains nothing and reports the curves of the replay table (benchmarks of the search).",
     )  # fmt: skip
 
     @model_validator(mode="after")
     def _runtime_fits_workers(self) -> "ScalingConfig":
-        if self.trial_runtime == "in_trial" and self.workers_per_trial > 1:
+        if self.trial_runtime in ("in_trial", "replay") and self.workers_per_trial > 1:
             raise ValueError(
-                "`trial_runtime: in_trial` trains in one process, so it needs workers_per_trial: 1; use "
+                f"`trial_runtime: {self.trial_runtime}` runs in one process, so it needs workers_per_trial: 1; use "
                 f"train (or auto) for data parallelism (got workers_per_trial={self.workers_per_trial})"
             )
         return self
 
     @property
     def runtime(self) -> str:
-        """The resolved execution path: ``in_trial`` or ``train``."""
+        """The resolved execution path: ``in_trial``, ``train`` or ``replay``."""
         if self.trial_runtime != "auto":
             return self.trial_runtime
         return "in_trial" if self.workers_per_trial == 1 else "train"
@@ -592,6 +593,22 @@ class PromotionConfig(_Strict):
     )
 
 
+class ReplayConfig(_Strict):
+    """A sweep whose trials replay recorded learning curves instead of training
+    (``scaling.trial_runtime: replay``): the search, its scheduler and its record run for real."""
+
+    table: str = Field(
+        min_length=1, max_length=4096,
+        description="The learning-curve table (CSV: config, epoch, epoch_s, the hyperparameters and the metrics), "
+                    "relative to the job file; bench/curves/README.md says how one is recorded.",
+    )  # fmt: skip
+    time_scale: float = Field(
+        default=0.0, ge=0, le=1000,
+        description="Wall seconds a replay trial sleeps per recorded second of training: 0 replays at once, "
+                    "0.01 runs a 40 s epoch in 0.4 s.",
+    )  # fmt: skip
+
+
 class BaselinesConfig(_Strict):
     """References every classification sweep is compared with (tags on its parent run,
     ``baseline_<name>_val_*`` and ``baseline_<name>_test_*``). The trivial baseline (the most
@@ -655,6 +672,10 @@ class JobConfig(_Strict):
         default_factory=BaselinesConfig,
         description="What classification sweeps are compared with: the trivial baseline, and frozen-base probes.",
     )  # fmt: skip
+    replay: ReplayConfig | None = Field(
+        default=None,
+        description="The learning-curve table that replay trials report from (scaling.trial_runtime: replay only).",
+    )
     storage_path: str = Field(
         default="./finesweep_results", min_length=1, max_length=4096,
         description="Where each sweep's Tune/Train results and checkpoints go, as <storage_path>/<sweep>: a local "

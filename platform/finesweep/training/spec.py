@@ -16,7 +16,8 @@ from finesweep.objective import Objective
 # in_trial: a single-worker trial trains inside its Tune trial actor, which Tune reuses for the
 # next trial (imports, data and base weights stay warm); train: every trial fits a Ray Train
 # TorchTrainer (its own controller and worker processes), needed for data parallelism.
-Runtime = Literal["in_trial", "train"]
+# replay: a trial trains nothing and reports a recorded learning curve (tuning.replay).
+Runtime = Literal["in_trial", "train", "replay"]
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,7 @@ class TrialSpec:
     keep_checkpoints: int = 2
     storage_path: str = ""  # this sweep's results folder
     budget: Any = None  # a tuning.budget.BudgetSignal when the sweep has a budget: after_epoch() -> str | None
+    replay: Any = None  # a tuning.replay.Replay (runtime "replay" only): the curve table and its time scale
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property

@@ -67,6 +67,8 @@ def start_budget(state: SweepState) -> Any:
 
 
 def _runtime_text(runtime: str) -> str:
+    if runtime == "replay":
+        return "as replays of recorded learning curves, in reused Tune trial actors (scaling.trial_runtime: replay)"
     if runtime == "in_trial":
         return "in their Tune trial actors, reused from trial to trial (scaling.trial_runtime: in_trial)"
     return "in Ray Train TorchTrainers (scaling.trial_runtime: train)"
@@ -113,7 +115,18 @@ def trial_spec(state: SweepState, data_ref: Any) -> Any:
         keep_checkpoints=job.failure.keep_checkpoints,
         storage_path=str(state.results),
         budget=budget,
+        replay=_replay(state.loaded),
     )
+
+
+def _replay(loaded: Any) -> Any:
+    """The curve table replay trials report from (read once here), or None for trained trials."""
+    config = loaded.job.replay
+    if loaded.job.scaling.runtime != "replay" or config is None:
+        return None
+    from finesweep.tuning.replay import Replay, read_table
+
+    return Replay(read_table(loaded.resolve_path(config.table)), config.time_scale)
 
 
 def build_tuner(state: SweepState, parts: TunerParts, callbacks: list[Any]) -> Any:
@@ -122,10 +135,11 @@ def build_tuner(state: SweepState, parts: TunerParts, callbacks: list[Any]) -> A
     from ray import tune
 
     from finesweep.storage import for_ray
+    from finesweep.tuning.replay import run_replay_trial
     from finesweep.tuning.trainable import run_trial, run_trial_in_process, trial_resources
 
     job, spec = state.loaded.job, parts.spec
-    function = run_trial_in_process if spec.runtime == "in_trial" else run_trial
+    function = {"in_trial": run_trial_in_process, "replay": run_replay_trial}.get(spec.runtime, run_trial)
     trainable = tune.with_resources(
         tune.with_parameters(function, spec=spec), trial_resources(spec, job.scaling.trial_driver_cpus)
     )
@@ -149,7 +163,7 @@ def _new_tuner(state: SweepState, parts: TunerParts, trainable: Any, callbacks: 
 
     job, objective = state.loaded.job, state.objective
     storage_path, storage_filesystem = for_ray(job.storage_path)
-    in_trial = job.scaling.runtime == "in_trial"
+    in_trial = job.scaling.runtime in ("in_trial", "replay")  # one process per trial, reused
     # one metric for Tune itself (ASHA, its result grid); several objectives are the searcher's and
     # MO-ASHA's own, so Tune gets none
     metric, mode = (None, None) if objective.multi else (objective.primary.metric, objective.primary.mode)

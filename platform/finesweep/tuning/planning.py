@@ -43,7 +43,7 @@ def trial_bundles(scaling: ScalingConfig) -> list[dict[str, float]]:
     worker = {"CPU": scaling.cpus_per_worker}
     if scaling.gpus_per_worker:
         worker["GPU"] = scaling.gpus_per_worker
-    if scaling.runtime == "in_trial":
+    if scaling.runtime in ("in_trial", "replay"):
         return [worker]
     return [{"CPU": scaling.trial_driver_cpus}] + [dict(worker) for _ in range(scaling.workers_per_trial)]
 
