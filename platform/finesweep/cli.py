@@ -123,7 +123,7 @@ def sweep(
     options = SweepOptions(resume=resume, more=more, warm_start=tuple(warm_start), verbose=level,
                            show_tracebacks=_state["debug"])  # fmt: skip
     summary = run_sweep(loaded, name=name, options=options)
-    board = leaderboard(summary.tracking_uri, summary.name, include_pruned=True)
+    board = summary.board or leaderboard(summary.tracking_uri, summary.name, include_pruned=True)
     typer.echo("")
     typer.echo(safe_for_console(f"Leaderboard for sweep {summary.name!r} ({board.describe()}):"))
     typer.echo(safe_lines(format_table(board.table)))

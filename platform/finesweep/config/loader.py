@@ -397,7 +397,7 @@ def _check_cross_section(loaded: LoadedJob, source: str, problems: list[str]) ->
 def _check_replay(loaded: LoadedJob, source: str, problems: list[str]) -> None:
     """``scaling.trial_runtime: replay`` and a ``replay`` table go together, and the table must hold
     every searched hyperparameter and the most epochs a trial can run."""
-    from finesweep.tuning.replay import parse_table
+    from finesweep.replay.table import parse_table
 
     job = loaded.job
     replaying = job.scaling.trial_runtime == "replay"

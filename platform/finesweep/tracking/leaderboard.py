@@ -19,8 +19,9 @@ from finesweep.errors import TrackingError
 from finesweep.objective import MetricGoal, Objective
 from finesweep.objective.pareto import non_dominated_ranks
 from finesweep.tracking.baselines import BaselineFigure, recorded_baselines, recorded_figures
-from finesweep.tracking.listing import all_runs, sweep_trials
+from finesweep.tracking.listing import all_runs
 from finesweep.tracking.runs import TAG_ROLE, TAG_STATUS, TAG_SWEEP, TAG_TRIAL, mlflow_name, recorded_metric
+from finesweep.tracking.snapshot import SweepSnapshot, read_sweep, sweep_parent
 from finesweep.tracking.store import client
 from finesweep.tracking.trials import recorded_objective, trial_config
 
@@ -53,17 +54,6 @@ class Leaderboard:
         return f"by {self.goal.describe()}{extra}"
 
 
-def sweep_parent(mlflow_client: Any, sweep: str) -> Any:
-    """The parent run of sweep ``sweep`` in any experiment (TrackingError if none)."""
-    experiments = [e.experiment_id for e in mlflow_client.search_experiments()]
-    runs = mlflow_client.search_runs(
-        experiments, filter_string=f"tags.`{TAG_SWEEP}` = '{sweep}' and tags.`{TAG_ROLE}` = 'sweep'", max_results=1
-    )
-    if not runs:
-        raise TrackingError(f"no sweep named {sweep!r} in the MLflow store; `finesweep sweeps` lists them")
-    return runs[0]
-
-
 def sweep_objective(parent: Any) -> Objective:
     """The objective a sweep recorded (its primary-metric tags for sweeps recorded before that)."""
     return recorded_objective(parent.data.tags)
@@ -86,12 +76,18 @@ def metric_goal(task_name: str, metric: str, trials: list[Any]) -> MetricGoal:
 
 def leaderboard(tracking_uri: str, sweep: str, metric: str | None = None, top: int | None = None,
                 include_pruned: bool = False) -> Leaderboard:  # fmt: skip
-    """The sweep's trials, best first. Pruned and failed trials only with ``include_pruned``."""
-    mlflow_client = client(tracking_uri)
-    parent = sweep_parent(mlflow_client, sweep)
+    """The sweep's trials, best first, read from MLflow. Pruned and failed trials only with
+    ``include_pruned``."""
+    return rank(read_sweep(client(tracking_uri), sweep), metric, top, include_pruned)
+
+
+def rank(snapshot: SweepSnapshot, metric: str | None = None, top: int | None = None,
+         include_pruned: bool = False) -> Leaderboard:  # fmt: skip
+    """The leaderboard of a sweep already read (no MLflow request)."""
+    parent, trials = snapshot.parent, list(snapshot.trials)
+    sweep = parent.data.tags.get(TAG_SWEEP, parent.info.run_name)
     objective = sweep_objective(parent)
     task = parent.data.tags.get("finesweep.task", "text_classification")
-    trials = sweep_trials(mlflow_client, parent.info.experiment_id, sweep)
     ranking = metric_goal(task, metric, trials) if metric else None
     searched = [p for p in parent.data.tags.get("finesweep.searched", "").split(",") if p]
     board = Leaderboard(sweep, task, objective, pd.DataFrame(), ranking)

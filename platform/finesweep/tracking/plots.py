@@ -58,14 +58,14 @@ def study_from_runs(mlflow_client: Any, parent: Any, children: list[Any], object
         status = run.data.tags.get(TAG_STATUS)
         if values is None or status not in ("completed", "pruned"):
             continue
-        history = [] if objective.multi else mlflow_client.get_metric_history(run.info.run_id, objective.primary.metric)
         violations = {c.text: min(c.violation(run.data.metrics.get(c.metric)), 1e12) for c in objective.constraints}
         study.add_trial(
             optuna.trial.create_trial(
                 params={k: _param_value(run.data.params[k], d) for k, d in distributions.items() if k in run.data.params},
                 distributions={k: d for k, d in distributions.items() if k in run.data.params},
                 values=list(values) if status == "completed" else None,
-                intermediate_values={m.step: m.value for m in history},
+                # no intermediate values: no plot drawn from the study needs them, and reading each
+                # trial's history would cost one request per trial
                 state=optuna.trial.TrialState.COMPLETE if status == "completed" else optuna.trial.TrialState.PRUNED,
                 user_attrs={"trial_id": run.data.tags.get(TAG_TRIAL)},
                 system_attrs={f"constraints:{key}": value for key, value in violations.items()},
@@ -90,12 +90,27 @@ def _save(axes: Any, path: Path) -> Path:
     return path
 
 
-def learning_curves(mlflow_client: Any, children: list[Any], metric: str, path: Path) -> Path:
-    """Validation metric by epoch for every trial; ASHA-stopped trials dashed."""
+CURVES_SHOWN = 30  # trials drawn in the learning-curve plot: more lines read as noise, and each costs a request
+
+
+def shown_in_curves(children: list[Any], goal: Any) -> list[Any]:
+    """The trials the learning-curve plot draws: every one up to :data:`CURVES_SHOWN`, else the
+    best that many by the goal's last value (each curve is one metric-history request to MLflow)."""
+    if len(children) <= CURVES_SHOWN:
+        return children
+    scored = [run for run in children if goal.metric in run.data.metrics]
+    return sorted(scored, key=lambda run: -goal.gain(run.data.metrics[goal.metric]))[:CURVES_SHOWN]
+
+
+def learning_curves(mlflow_client: Any, children: list[Any], goal: Any, path: Path) -> Path:
+    """Validation metric by epoch per trial (the best :data:`CURVES_SHOWN` of larger sweeps);
+    ASHA-stopped trials dashed."""
     import matplotlib.pyplot as plt
 
+    metric = goal.metric
+    shown = shown_in_curves(children, goal)
     figure, axes = plt.subplots(figsize=(9, 5.5))
-    for run in sorted(children, key=lambda r: r.info.start_time):
+    for run in sorted(shown, key=lambda r: r.info.start_time):
         history = sorted(mlflow_client.get_metric_history(run.info.run_id, metric), key=lambda m: m.step)
         if not history:
             continue
@@ -109,7 +124,8 @@ def learning_curves(mlflow_client: Any, children: list[Any], metric: str, path: 
         )
     axes.set_xlabel("epoch")
     axes.set_ylabel(metric)
-    axes.set_title(f"Learning curves ({metric}); dashed = stopped early by ASHA")
+    best = f"the best {len(shown)} of {len(children)} trials, " if len(shown) < len(children) else ""
+    axes.set_title(f"Learning curves ({metric}; {best}dashed = stopped early by ASHA)")
     axes.xaxis.get_major_locator().set_params(integer=True)
     axes.legend(fontsize=7, ncol=2)
     return _save(axes, path)
@@ -125,7 +141,7 @@ def sweep_plots(mlflow_client: Any, parent: Any, children: list[Any], objective:
 
     out.mkdir(parents=True, exist_ok=True)
     metric = objective.primary.metric
-    paths = [learning_curves(mlflow_client, children, metric, out / "learning_curves.png")]
+    paths = [learning_curves(mlflow_client, children, objective.primary, out / "learning_curves.png")]
     if objective.multi:
         front = study_from_runs(mlflow_client, parent, children, objective)
         if any(t.state.name == "COMPLETE" for t in front.trials):

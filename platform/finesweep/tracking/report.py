@@ -13,8 +13,8 @@ import pandas as pd
 
 from finesweep.objective import Objective
 from finesweep.tracking.baselines import baseline_lines, best_trial_of
-from finesweep.tracking.leaderboard import leaderboard, rounded, significant, sweep_parent
-from finesweep.tracking.listing import sweep_trials
+from finesweep.tracking.leaderboard import rank, rounded, significant, sweep_objective
+from finesweep.tracking.snapshot import SweepSnapshot, read_sweep
 from finesweep.tracking.store import client
 
 
@@ -39,35 +39,33 @@ class SweepFacts:
         return self.planned_epochs - self.run_epochs
 
 
-def sweep_facts(tracking_uri: str, sweep: str) -> tuple[SweepFacts, Any, list[Any]]:
-    """Leaderboard, best configuration, timings and ASHA savings of a sweep."""
-    mlflow_client = client(tracking_uri)
-    parent = sweep_parent(mlflow_client, sweep)
-    children = sweep_trials(mlflow_client, parent.info.experiment_id, sweep)
-    board = leaderboard(tracking_uri, sweep, include_pruned=True)
+def sweep_facts(snapshot: SweepSnapshot) -> SweepFacts:
+    """Leaderboard, best configuration, timings and ASHA savings of a sweep already read."""
+    parent, children = snapshot.parent, list(snapshot.trials)
+    sweep = parent.data.tags.get("finesweep.sweep", parent.info.run_name)
+    board = rank(snapshot, include_pruned=True)
     table = board.table
     searched = [p for p in parent.data.tags.get("finesweep.searched", "").split(",") if p]
     best = table[table["status"] == "completed"].head(1)
     best_params = {}
     if not best.empty:
-        best_run = mlflow_client.get_run(best.iloc[0]["run_id"])
+        best_run = next(run for run in children if run.info.run_id == best.iloc[0]["run_id"])
         best_params = {k: v for k, v in sorted(best_run.data.params.items()) if not searched or k in searched}
     planned = sum(int(float(r.data.params.get("epochs", 0))) for r in children)
     ran = sum(int(r.data.metrics.get("epoch", 0)) for r in children)
     compared = baseline_lines(board.baselines, board.goal, best_trial_of(board))
-    facts = SweepFacts(sweep, board.objective, board.describe(), board.front, table, best_params,
-                       dict(parent.data.metrics), planned, ran, compared)  # fmt: skip
-    return facts, parent, children
+    return SweepFacts(sweep, board.objective, board.describe(), board.front, table, best_params,
+                      dict(parent.data.metrics), planned, ran, compared)  # fmt: skip
 
 
-def log_sweep_plots(tracking_uri: str, sweep: str) -> list[Path]:
-    """Render the sweep's plots and attach them to its parent run under ``plots/``."""
+def log_sweep_plots(mlflow_client: Any, snapshot: SweepSnapshot) -> list[Path]:
+    """Render the plots of a sweep already read and attach them to its parent run under ``plots/``."""
     from finesweep.tracking.plots import sweep_plots
 
-    facts, parent, children = sweep_facts(tracking_uri, sweep)
-    mlflow_client = client(tracking_uri)
+    parent = snapshot.parent
+    objective = sweep_objective(parent)
     with tempfile.TemporaryDirectory(prefix="finesweep-plots-") as tmp:
-        paths = sweep_plots(mlflow_client, parent, children, facts.objective, Path(tmp))
+        paths = sweep_plots(mlflow_client, parent, list(snapshot.trials), objective, Path(tmp))
         for path in paths:
             mlflow_client.log_artifact(parent.info.run_id, str(path), "plots")
         return [Path("plots") / p.name for p in paths]
@@ -107,7 +105,8 @@ def _summary_lines(facts: SweepFacts) -> list[str]:
 
 def write_report(tracking_uri: str, sweep: str, output: Path) -> Path:
     """Write ``output`` (.html: self-contained; .md: Markdown with PNGs in ``<stem>_plots/``)."""
-    facts, parent, children = sweep_facts(tracking_uri, sweep)
+    snapshot = read_sweep(client(tracking_uri), sweep)
+    facts, parent, children = sweep_facts(snapshot), snapshot.parent, list(snapshot.trials)
     output.parent.mkdir(parents=True, exist_ok=True)
     if output.suffix.lower() != ".md":
         # the HTML report embeds its plots: they are drawn in a temporary folder, removed whatever happens

@@ -196,36 +196,9 @@ class SweepTracker:
         self.client.log_batch(self.parent_id, tags=[_tag(TAG_STATUS, "running")])
         return self.parent_id
 
-    def trial_statuses(self) -> dict[str, str]:
-        """Status tag of every child run of the sweep, from MLflow (survives restarts of the driver)."""
-        return {trial: status for trial, (status, _) in self._trial_outcomes().items()}
-
-    def trial_errors(self) -> dict[str, str]:
-        """The one-line error of every failed trial (MLflow tags, else this session's memory)."""
-        errors = {trial: error for trial, (status, error) in self._trial_outcomes().items() if status == "failed"}
-        for trial, text in self._errors.items():
-            if not errors.get(trial):
-                errors[trial] = error_headline(text)
-        return {trial: error or "unknown error" for trial, error in errors.items()}
-
-    def mean_metrics(self, prefix: str) -> dict[str, float]:
-        """Mean over the sweep's trials of every reported key starting with ``prefix`` (as reported:
-        ``startup_data_s``, whatever MLflow name it was logged under)."""
-        values: dict[str, list[float]] = {}
-        for run in self._trial_runs():
-            for key, value in run.data.metrics.items():
-                reported = key.removeprefix(SYSTEM_PREFIX)
-                if reported.startswith(prefix):
-                    values.setdefault(reported, []).append(value)
-        return {key: sum(v) / len(v) for key, v in sorted(values.items())}
-
-    def metric_values(self, key: str) -> list[float]:
-        """The latest value of reported key ``key`` of every trial that recorded it."""
-        name = mlflow_name(key)
-        return [run.data.metrics[name] for run in self._trial_runs() if name in run.data.metrics]
-
-    def close_orphans(self) -> list[str]:
-        """Retire child runs still marked running once Tune has finished every trial; return their ids.
+    def close_orphans(self, trial_runs: list[Any]) -> list[Any]:
+        """Retire the child runs among ``trial_runs`` still marked running once Tune has finished
+        every trial; return them.
 
         A driver killed after a trial started (its child run created) but before Tune saved its
         experiment state leaves a run that ``--resume`` cannot know: Tune restores the trials it
@@ -234,7 +207,7 @@ class SweepTracker:
         run per trial and none stays RUNNING, and the parent run names it in the tag
         ``finesweep.interrupted_runs``.
         """
-        stale = [run for run in self._trial_runs() if run.data.tags.get(TAG_STATUS) == "running"]
+        stale = [run for run in trial_runs if run.data.tags.get(TAG_STATUS) == "running"]
         for run in stale:
             reason = "interrupted with the sweep driver before Tune saved this trial; rerun as a new trial on --resume"
             self.client.log_batch(run.info.run_id, tags=[_tag(TAG_STATUS, "interrupted"), _tag(TAG_ERROR, reason)])
@@ -243,11 +216,16 @@ class SweepTracker:
         if stale and self.parent_id:
             ids = ",".join(run.info.run_id for run in stale)
             self.client.log_batch(self.parent_id, tags=[_tag("finesweep.interrupted_runs", ids)])
-        return [run.data.tags.get(TAG_TRIAL, run.info.run_id) for run in stale]
+        return stale
 
     def remember_error(self, trial_id: str, error: str) -> None:
         """Keep a failed trial's error in memory (reported even if MLflow cannot take it)."""
         self._errors[trial_id] = error
+
+    @property
+    def remembered_errors(self) -> dict[str, str]:
+        """Failed trials' errors as this driver saw them (for runs whose error tag is missing)."""
+        return dict(self._errors)
 
     def _trial_runs(self) -> list[Any]:
         if self.experiment_id is None:
@@ -259,13 +237,6 @@ class SweepTracker:
     def completed_runs(self) -> list[Any]:
         """The sweep's completed trial runs, read from MLflow."""
         return [run for run in self._trial_runs() if run.data.tags.get(TAG_STATUS) == "completed"]
-
-    def _trial_outcomes(self) -> dict[str, tuple[str, str]]:
-        runs = self._trial_runs()
-        return {
-            r.data.tags.get(TAG_TRIAL, r.info.run_id): (r.data.tags.get(TAG_STATUS, "unknown"), r.data.tags.get(TAG_ERROR, ""))
-            for r in runs
-        }
 
     # -- parent ---------------------------------------------------------------------------------
 

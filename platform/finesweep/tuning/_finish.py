@@ -42,17 +42,20 @@ def finish(state: SweepState, closing: Closing) -> Any:
     summary = SweepSummary(state.name, state.tracking_uri, state.tracker.parent_id or "", state.objective, {},
                            wall_time_s=time.time() - state.started, max_concurrent=closing.plan.max_concurrent,
                            resources_released=released, leaked=leaked, storage_path=str(state.results))  # fmt: skip
-    for step in (_drain, _retire_orphans, _mark_interrupted):
+    for step in (_drain, _mark_interrupted):
         try:
             step(state, closing)
         except Exception as exc:  # noqa: BLE001 - reported below, after the parent run is closed
             problems.append(exc)
+    snapshot = None
     try:
-        summary = summarise(state, closing, released, leaked)
-        _tag_trials(state, summary)
+        snapshot = _retire_orphans(state, closing, _read_once(state))  # every later step reads this snapshot
+        summary = summarise(state, closing, released, leaked, snapshot)
+        _tag_trials(state, summary, snapshot)
     except Exception as exc:  # noqa: BLE001
         problems.append(exc)
-    _log_plots(state)
+    if snapshot is not None:
+        _log_plots(state, snapshot)
     failed = closing.failed or bool(problems)
     tags = _summary_tags(summary, failed)
     if closing.interrupted:
@@ -150,32 +153,45 @@ def _mark_interrupted(state: SweepState, closing: Closing) -> None:
         state.tracker.mark_interrupted()
 
 
-def _retire_orphans(state: SweepState, closing: Closing) -> None:
+def _read_once(state: SweepState) -> Any:
+    """The sweep's parent and trial runs, read from MLflow once after Tune (every trial, those
+    before a resume included)."""
+    from finesweep.tracking.snapshot import read_sweep
+
+    return read_sweep(state.tracker.client, state.name)
+
+
+def _retire_orphans(state: SweepState, closing: Closing, snapshot: Any) -> Any:
+    """Retire trial runs left RUNNING by an earlier, killed driver; the snapshot without them."""
     if closing.failed or closing.interrupted:
-        return
-    orphans = state.tracker.close_orphans()
+        return snapshot
+    orphans = state.tracker.close_orphans(list(snapshot.trials))
     if orphans:
+        names = ", ".join(run.data.tags.get("finesweep.trial_id", run.info.run_id) for run in orphans)
         say(f"retired {len(orphans)} trial run(s) the interrupted driver had started but Tune never saved "
-            f"(rerun as new trials; soft-deleted in MLflow): {', '.join(orphans)}")  # fmt: skip
+            f"(rerun as new trials; soft-deleted in MLflow): {names}")  # fmt: skip
+    return snapshot.without({run.info.run_id for run in orphans})
 
 
-def summarise(state: SweepState, closing: Closing, released: bool, leaked: dict[str, float]) -> Any:
-    """The sweep's summary, read back from MLflow (every trial, those before a resume included)."""
-    from finesweep.tracking.leaderboard import leaderboard
+def summarise(state: SweepState, closing: Closing, released: bool, leaked: dict[str, float], snapshot: Any) -> Any:
+    """The sweep's summary from its snapshot (every trial, those before a resume included)."""
+    from finesweep.tracking.leaderboard import rank
     from finesweep.tuning.sweep import SweepSummary
 
     tracker = state.tracker
-    board = leaderboard(state.tracking_uri, state.name)
+    everything = rank(snapshot, include_pruned=True)  # what the CLI prints
+    board = rank(snapshot)
     best = board.table.iloc[0] if not board.table.empty else None
-    firsts = sorted(tracker.metric_values("time_to_first_step_s"))  # every trial, pruned ones too
+    firsts = sorted(snapshot.metric_values("time_to_first_step_s"))  # every trial, pruned ones too
     return SweepSummary(
         name=state.name,
         tracking_uri=state.tracking_uri,
         parent_run_id=tracker.parent_id,
         objective=state.objective,
-        statuses=tracker.trial_statuses(),
-        errors=tracker.trial_errors(),
-        startup=tracker.mean_metrics("startup_"),
+        statuses=snapshot.statuses(),
+        errors=snapshot.errors(tracker.remembered_errors),
+        startup=snapshot.mean_metrics("startup_"),
+        board=everything,
         storage_path=str(state.results),
         best_trial_id=None if best is None else best["trial_id"],
         best_value=None if best is None else float(best[state.objective.primary.metric]),
@@ -193,13 +209,13 @@ def summarise(state: SweepState, closing: Closing, released: bool, leaked: dict[
     )
 
 
-def _tag_trials(state: SweepState, summary: Any) -> None:
+def _tag_trials(state: SweepState, summary: Any, snapshot: Any) -> None:
     """Tag each completed trial on or off the Pareto front (several objectives) and feasible or
     not (constraints), so MLflow's runs table can filter on them."""
     objective = state.objective
     if not objective.multi and not objective.constraints:
         return
-    for run in state.tracker.completed_runs():
+    for run in snapshot.with_status("completed"):
         tags = {}
         if objective.multi:
             tags["finesweep.pareto"] = str(run.data.tags.get("finesweep.trial_id") in summary.front).lower()
@@ -210,12 +226,12 @@ def _tag_trials(state: SweepState, summary: Any) -> None:
         state.tracker.set_trial_tags(run.info.run_id, tags)
 
 
-def _log_plots(state: SweepState) -> None:
+def _log_plots(state: SweepState, snapshot: Any) -> None:
     """Attach the sweep's plots to its parent run; a plotting problem never fails the sweep."""
     from finesweep.tracking.report import log_sweep_plots
 
     try:
-        log_sweep_plots(state.tracking_uri, state.name)
+        log_sweep_plots(state.tracker.client, snapshot)
     except Exception as exc:  # noqa: BLE001 - plots are a convenience; the runs are already recorded
         say(f"warning: could not render the sweep's plots ({type(exc).__name__}: {exc})")
 

@@ -124,7 +124,8 @@ def _replay(loaded: Any) -> Any:
     config = loaded.job.replay
     if loaded.job.scaling.runtime != "replay" or config is None:
         return None
-    from finesweep.tuning.replay import Replay, read_table
+    from finesweep.replay.table import read_table
+    from finesweep.tuning.replay import Replay
 
     return Replay(read_table(loaded.resolve_path(config.table)), config.time_scale)
 

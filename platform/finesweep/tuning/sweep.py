@@ -53,6 +53,7 @@ class SweepSummary:
     infeasible: int = 0  # completed trials that break a constraint
     ended_by: str = "trials"  # trials | budget.wall | budget.trial_epochs
     warm_started: int = 0  # prior trials from earlier sweeps the searcher started with
+    board: Any = None  # the leaderboard of every trial (a tracking.leaderboard.Leaderboard), from the sweep's one read
 
     def count(self, status: str) -> int:
         """Number of trials that ended with ``status``."""

@@ -1,0 +1,164 @@
+"""How finesweep's own costs grow with the number of trials: replay sweeps of 10, 100 and 1,000
+trials, 64 at once, through the real stack (Ray Tune, the searcher, ASHA, the MLflow callback and
+store), each trial replaying a recorded CARER learning curve (bench/curves/README.md).
+
+Per sweep size it measures the driver (the ``finesweep sweep`` process: peak resident memory,
+CPU seconds per trial), the MLflow record (rows written per trial, the store's size) and the
+commands a user runs on that store afterwards (``leaderboard``, ``sweeps``, ``report``,
+``promote-best-model --dry-run``), and the searchers' time per suggestion at each size (TPE,
+GP, CMA-ES, NSGA-II, driven directly). Writes ``bench/results/replay_scale.json``.
+
+    FINESWEEP_DATA_DIR=../shared/data python bench/replay_scale.py [--sizes 10 100 1000] [--concurrency 64]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import RESULTS, ROOT, machine  # noqa: E402
+
+JOB = ROOT / "bench" / "curves" / "replay_carer.yaml"
+FINESWEEP = [sys.executable, "-m", "finesweep"]
+_TICK_S = 0.25  # how often the driver's /proc entry is read while it runs
+_PAGE = os.sysconf("SC_PAGE_SIZE")
+_HZ = os.sysconf("SC_CLK_TCK")
+
+
+def _proc_figures(pid: int) -> tuple[float, float] | None:
+    """(peak resident MiB so far, CPU seconds so far) of a running process, from /proc."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+        stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    peak_kib = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:"))
+    cpu_s = (int(stat[11]) + int(stat[12])) / _HZ  # utime + stime, in clock ticks
+    return peak_kib / 1024, cpu_s
+
+
+def run_driver(args: list[str], env: dict[str, str]) -> dict[str, float]:
+    """Run ``finesweep ARGS`` and watch its process: wall seconds, peak MiB, CPU seconds."""
+    started = time.time()
+    process = subprocess.Popen([*FINESWEEP, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    last = (0.0, 0.0)
+    while process.poll() is None:
+        last = _proc_figures(process.pid) or last
+        time.sleep(_TICK_S)
+    output = process.stdout.read() if process.stdout else ""
+    if process.returncode != 0:
+        raise SystemExit(f"finesweep {' '.join(args)} exited {process.returncode}:\n{output[-4000:]}")
+    return {"wall_s": time.time() - started, "peak_mb": last[0], "cpu_s": last[1], "output": output}
+
+
+def timed(args: list[str], env: dict[str, str], allowed: tuple[int, ...] = (0,)) -> float:
+    """Wall seconds of one command, as a user runs it (a fresh process)."""
+    started = time.time()
+    done = subprocess.run([*FINESWEEP, *args], env=env, capture_output=True, text=True, timeout=1800)
+    if done.returncode not in allowed:
+        raise SystemExit(f"finesweep {' '.join(args)} exited {done.returncode}: {done.stderr[-2000:]}")
+    return time.time() - started
+
+
+def store_rows(db: Path, trials: int) -> dict[str, float]:
+    """Rows the sweep wrote per trial, by table, and the store's size."""
+    with sqlite3.connect(db) as connection:
+        counts = {table: connection.execute(f"select count(*) from {table}").fetchone()[0]
+                  for table in ("metrics", "params", "tags", "runs")}  # fmt: skip
+    return {**{f"{table}_rows_per_trial": count / trials for table, count in counts.items() if table != "runs"},
+            "runs": counts["runs"], "store_mb": db.stat().st_size / 2**20}  # fmt: skip
+
+
+def folder_mb(folder: Path) -> float:
+    """Bytes under ``folder`` in MiB (the Tune results and MLflow artifacts)."""
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / 2**20
+
+
+def one_size(trials: int, concurrency: int, folder: Path) -> dict[str, Any]:
+    """One replay sweep of ``trials`` trials and the commands on its store."""
+    db = folder / "mlflow.db"
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{db}"}
+    sweep = f"replay-{trials}"
+    sets = [f"search.num_samples={trials}", f"scaling.max_concurrent_trials={concurrency}",
+            f"storage_path={folder / 'results'}"]  # fmt: skip
+    args = ["sweep", str(JOB), "--name", sweep] + [a for s in sets for a in ("--set", s)]
+    driver = run_driver(args, env)
+    row: dict[str, Any] = {"trials": trials, "concurrency": concurrency, "wall_s": round(driver["wall_s"], 1),
+                           "driver_peak_mb": round(driver["peak_mb"], 1),
+                           "driver_cpu_s_per_trial": round(driver["cpu_s"] / trials, 3)}  # fmt: skip
+    row.update({k: round(v, 2) for k, v in store_rows(db, trials).items()})
+    row["results_mb"] = round(folder_mb(folder / "results"), 1)
+    row["leaderboard_s"] = round(timed(["leaderboard", "--sweep", sweep], env), 2)
+    row["sweeps_s"] = round(timed(["sweeps"], env), 2)
+    row["report_s"] = round(timed(["report", "--sweep", sweep, "--output", str(folder / "report.html")], env), 2)
+    # a replay trial logs no model: the dry run reads the sweep, ranks it and picks the best trial
+    # (what grows with the trial count), then stops with exit 2 where it would load that model
+    row["promote_dry_run_s"] = round(timed(["promote-best-model", "--sweep", sweep, "--model-name", "replay",
+                                            "--dry-run"], env, allowed=(0, 2, 3)), 2)  # fmt: skip
+    print(json.dumps(row), flush=True)
+    return row
+
+
+def suggestion_times(sizes: list[int], algorithms: list[str]) -> list[dict[str, Any]]:
+    """Seconds per suggestion of each searcher after 10, 100, ... finished trials, driven directly
+    (suggest, then complete with the nearest recorded curve's final figure)."""
+    from finesweep.config.loader import load_job
+    from finesweep.tuning.replay import read_table
+    from finesweep.tuning.searchers import build_search, default_request
+
+    table = read_table(ROOT / "bench" / "curves" / "carer_minilm.csv")
+    rows = []
+    for algorithm in algorithms:
+        loaded = load_job(JOB, [f"search.algorithm={algorithm}", f"search.num_samples={max(sizes)}"])
+        search = build_search(loaded, default_request(loaded)).search_alg
+        search.set_search_properties("val_macro_f1", "max", {})
+        done, row, spent = 0, {"algorithm": algorithm}, 0.0
+        for size in sorted(sizes):
+            window = []
+            while done < size:
+                started = time.perf_counter()
+                config = search.suggest(f"t{done}")
+                window.append(time.perf_counter() - started)
+                curve, _ = table.nearest({**loaded.params.model_dump(), **(config or {})})
+                search.on_trial_complete(f"t{done}", {"val_macro_f1": curve.epochs[-1]["val_macro_f1"], "epoch": 4})
+                done += 1
+                spent += window[-1]
+                if spent > 600:  # a searcher slower than 10 minutes in all is stopped here, and says so
+                    break
+            row[f"s_per_suggestion_at_{size}"] = round(sum(window[-10:]) / max(len(window[-10:]), 1), 4)
+            if spent > 600:
+                row["stopped_after_trials"] = done
+                break
+        print(json.dumps(row), flush=True)
+        rows.append(row)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10, 100, 1000])
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--searchers", nargs="*", default=["tpe", "gp", "cmaes", "nsga2"])
+    args = parser.parse_args()
+    rows = []
+    for trials in args.sizes:
+        with tempfile.TemporaryDirectory(prefix=f"replay-scale-{trials}-") as tmp:
+            rows.append(one_size(trials, args.concurrency, Path(tmp)))
+    suggestions = suggestion_times(args.sizes, args.searchers) if args.searchers else []
+    result = {"date": time.strftime("%Y-%m-%d"), "machine": machine(), "job": str(JOB.relative_to(ROOT)),
+              "sweeps": rows, "suggestions": suggestions}  # fmt: skip
+    (RESULTS / "replay_scale.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {RESULTS / 'replay_scale.json'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Replayed trials: recorded learning curves (``table``) reported again through the real stack."""
