@@ -41,7 +41,10 @@ def _proc_figures(pid: int) -> tuple[float, float] | None:
         stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return None
-    peak_kib = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:"))
+    peak = [int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:")]
+    if not peak:  # a process that has exited and not yet been reaped keeps no memory figures
+        return None
+    peak_kib = peak[0]
     cpu_s = (int(stat[11]) + int(stat[12])) / _HZ  # utime + stime, in clock ticks
     return peak_kib / 1024, cpu_s
 

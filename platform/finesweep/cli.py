@@ -288,7 +288,7 @@ def _echo_baselines(board: Any) -> None:
     """The sweep's baselines on the ranking metric, with the top trial's gain over each."""
     from finesweep.tracking.baselines import baseline_lines, best_trial_of
 
-    lines = baseline_lines(board.baselines, board.goal, best_trial_of(board))
+    lines = baseline_lines(board.baselines, board.goal, best_trial_of(board), board.compute)
     if lines:
         typer.echo("")
         typer.echo(safe_lines("\n".join(lines)))

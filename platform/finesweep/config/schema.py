@@ -610,9 +610,9 @@ class ReplayConfig(_Strict):
 
 
 class BaselinesConfig(_Strict):
-    """References every classification sweep is compared with (tags on its parent run,
-    ``baseline_<name>_val_*`` and ``baseline_<name>_test_*``). The trivial baseline (the most
-    frequent label) is always computed: it costs nothing."""
+    """References every sweep is compared with (tags on its parent run, ``baseline_<name>_val_*``
+    and ``baseline_<name>_test_*``): the job's default configuration trained once, and for
+    classification the trivial baseline (always computed: it costs nothing) and frozen-base probes."""
 
     frozen_probe: bool = Field(
         default=True,
@@ -620,6 +620,12 @@ class BaselinesConfig(_Strict):
                     "embeddings of the same splits, beside the trials (CPU, in a Ray task that holds no CPU of theirs).",
     )  # fmt: skip
     knn_neighbours: int = Field(default=10, ge=1, le=1000, description="k of the frozen kNN baseline.")
+    default_trial: bool = Field(
+        default=True,
+        description="Also train the job's own train: values once, without the search space's (what you would "
+                    "have trained without a sweep), beside the trials with a trial's resources; the best trial's "
+                    "gain over it and the compute of each are in the summary. Not a trial: no searcher learns from it.",
+    )  # fmt: skip
 
 
 class JobConfig(_Strict):
@@ -670,7 +676,8 @@ class JobConfig(_Strict):
     )
     baselines: BaselinesConfig = Field(
         default_factory=BaselinesConfig,
-        description="What classification sweeps are compared with: the trivial baseline, and frozen-base probes.",
+        description="What sweeps are compared with: the default configuration trained once, and for "
+                    "classification the trivial baseline and frozen-base probes.",
     )  # fmt: skip
     replay: ReplayConfig | None = Field(
         default=None,

@@ -17,6 +17,9 @@ from typing import Any
 from finesweep.objective import MetricGoal
 
 BASELINE_PREFIX = "baseline_"  # every baseline figure's tag on the parent run starts so
+# The job's default configuration trained once (every task's sweeps log it; tuning._background)
+DEFAULT_BASELINE = ("baseline_default_", "default configuration, trained once")
+DEFAULT_EPOCHS = "baseline_default_epochs"
 
 
 def is_baseline(name: str) -> bool:
@@ -69,7 +72,7 @@ def recorded_baselines(task_name: str, figures: dict[str, float], goal: MetricGo
     if not stem or task_name not in task_names():
         return []
     found = []
-    for prefix, label in get_task(task_name).baselines:
+    for prefix, label in (*get_task(task_name).baselines, DEFAULT_BASELINE):
         val, test = figures.get(f"{prefix}val_{stem}"), figures.get(f"{prefix}test_{stem}")
         if val is not None or test is not None:
             found.append(BaselineFigure(prefix.rstrip("_"), label, val, test))
@@ -91,9 +94,31 @@ def _signed(value: float | None) -> str:
     return "-" if value is None else f"{value:+.4f}"
 
 
-def baseline_lines(figures: list[BaselineFigure], goal: MetricGoal, best: Any = None) -> list[str]:
+@dataclass(frozen=True)
+class Compute:
+    """Trial-epochs of the sweep's trials against those of its default configuration, trained once."""
+
+    sweep_epochs: float
+    default_epochs: float
+
+    def line(self) -> str:
+        """``compute: the sweep's trials ran 17 trial-epochs, the default configuration 3 (5.7x)``."""
+        ratio = self.sweep_epochs / self.default_epochs if self.default_epochs else float("inf")
+        return (f"compute: the sweep's trials ran {self.sweep_epochs:.0f} trial-epochs, the default configuration "
+                f"{self.default_epochs:.0f} ({ratio:.1f}x)")  # fmt: skip
+
+
+def sweep_compute(figures: dict[str, float], trial_epochs: float) -> Compute | None:
+    """The compute comparison, when the sweep logged its default trial."""
+    default = figures.get(DEFAULT_EPOCHS)
+    return None if default is None else Compute(trial_epochs, default)
+
+
+def baseline_lines(figures: list[BaselineFigure], goal: MetricGoal, best: Any = None,
+                   compute: Compute | None = None) -> list[str]:  # fmt: skip
     """The baselines as printed: each one's validation / test figure and, given the best trial's
-    (``best``: its trial id and validation and test values), the trial's gain over it."""
+    (``best``: its trial id and validation and test values), the trial's gain over it; then the
+    compute of the sweep against its default configuration's."""
     if not figures:
         return []
     stem = _stem(goal.metric)
@@ -107,6 +132,8 @@ def baseline_lines(figures: list[BaselineFigure], goal: MetricGoal, best: Any = 
         if best is not None:
             line += f"   gain {_signed(gain(goal, best.val, figure.val))} / {_signed(gain(goal, best.test, figure.test))}"
         lines.append(line)
+    if compute is not None:
+        lines.append("  " + compute.line())
     return lines
 
 

@@ -18,7 +18,7 @@ import pandas as pd
 from finesweep.errors import TrackingError
 from finesweep.objective import MetricGoal, Objective
 from finesweep.objective.pareto import non_dominated_ranks
-from finesweep.tracking.baselines import BaselineFigure, recorded_baselines, recorded_figures
+from finesweep.tracking.baselines import BaselineFigure, Compute, recorded_baselines, recorded_figures, sweep_compute
 from finesweep.tracking.listing import all_runs
 from finesweep.tracking.runs import TAG_ROLE, TAG_STATUS, TAG_SWEEP, TAG_TRIAL, mlflow_name, recorded_metric
 from finesweep.tracking.snapshot import SweepSnapshot, read_sweep, sweep_parent
@@ -40,6 +40,7 @@ class Leaderboard:
     front: list[str] = field(default_factory=list)  # trial ids of the Pareto front (several objectives)
     metrics: dict[str, dict[str, float]] = field(default_factory=dict)  # run id -> every metric it logged
     baselines: list[BaselineFigure] = field(default_factory=list)  # the parent's, on the ranking metric
+    compute: Compute | None = None  # the sweep's trial-epochs against its default trial's
 
     @property
     def goal(self) -> MetricGoal:
@@ -98,7 +99,9 @@ def rank(snapshot: SweepSnapshot, metric: str | None = None, top: int | None = N
         if objective.multi:
             row["pareto"] = row["trial_id"] in board.front
     board.table = _ranked(rows, board, searched, top)
-    board.baselines = recorded_baselines(task, recorded_figures(parent), board.goal)
+    figures = recorded_figures(parent)
+    board.baselines = recorded_baselines(task, figures, board.goal)
+    board.compute = sweep_compute(figures, sum(run.data.metrics.get("epoch", 0.0) for run in trials))
     return board
 
 

@@ -53,7 +53,7 @@ def sweep_facts(snapshot: SweepSnapshot) -> SweepFacts:
         best_params = {k: v for k, v in sorted(best_run.data.params.items()) if not searched or k in searched}
     planned = sum(int(float(r.data.params.get("epochs", 0))) for r in children)
     ran = sum(int(r.data.metrics.get("epoch", 0)) for r in children)
-    compared = baseline_lines(board.baselines, board.goal, best_trial_of(board))
+    compared = baseline_lines(board.baselines, board.goal, best_trial_of(board), board.compute)
     return SweepFacts(sweep, board.objective, board.describe(), board.front, table, best_params,
                       dict(parent.data.metrics), planned, ran, compared)  # fmt: skip
 

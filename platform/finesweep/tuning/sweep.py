@@ -131,7 +131,7 @@ def _tune(state: SweepState) -> SweepSummary:
     probe = None
     try:
         open_parent(state)
-        probe = start_background_baselines(state)  # beside the trials: it delays none of them
+        probe = start_background_baselines(state, parts.spec)  # beside the trials
         extra = {"base_model": state.base.reference, "dataset": state.data.source,
                  "dataset_fingerprint": state.data.fingerprint}  # fmt: skip
         # MLflow writes (a finished trial's model above all) run on one writer thread, off Tune's loop
