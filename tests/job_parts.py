@@ -7,9 +7,9 @@ import json
 import re
 from typing import Any
 
-# the frozen probe is tested in test_baselines; in the other sweeps it would only share the 2 CPUs
-# with the trials
-WITHOUT_PROBE: dict[str, bool] = {"frozen_probe": False}
+# the frozen probe and the default trial are tested in test_baselines; in the other sweeps they
+# would only share the 2 CPUs with the trials
+WITHOUT_BASELINES: dict[str, bool] = {"frozen_probe": False, "default_trial": False}
 
 DELETE = object()  # a change that removes the key
 

@@ -154,3 +154,48 @@ def test_promotion_refuses_a_model_that_does_not_beat_the_trivial_baseline_unles
     assert forced.returncode == 0, forced.stdout + forced.stderr
     assert "forced: the challenger's test_macro_f1" in forced.stdout
     assert client.get_model_version_by_alias("flat", "champion").version
+
+
+@pytest.mark.slow
+def test_the_default_configuration_is_trained_once_beside_the_trials_and_compared(tmp_path, mlflow_store, tiny_bert,
+                                                                                   data_dir, ray_clean):  # fmt: skip
+    """``baselines.default_trial``: the job's own train: values, trained once outside Tune, give the
+    same figures as ``finesweep train`` of the job; they are logged on the parent run, not as a
+    trial, and the summary compares the best trial with them and their compute with the sweep's."""
+    from finesweep.config import load_job
+    from finesweep.tracking.baselines import baseline_lines, best_trial_of, recorded_figures
+    from finesweep.tracking.leaderboard import sweep_parent
+    from finesweep.tracking.store import client
+    from finesweep.tuning.sweep import run_sweep
+    from finesweep.tuning.train import train_one
+
+    job = {
+        "name": "with-default",
+        "dataset": {"name": "emotion_carer", "max_train_samples": 200, "max_eval_samples": 80},
+        "model": {"base": str(tiny_bert)},
+        "train": {"max_length": 32, "batch_size": 16, "epochs": 2, "seed": 5, "learning_rate": 2e-3},
+        "search": {"algorithm": "grid", "space": None,
+                   "overrides": {"learning_rate": {"distribution": "grid", "values": [1e-3, 3e-3]}}},
+        "scheduler": {"type": "none"},
+        "scaling": {"cpus_per_worker": 0.9},  # two trials fill the session's 2 CPUs: the default queues with them
+        "baselines": {"frozen_probe": False},
+        "tracking": {"uri": mlflow_store, "experiment": "default-trial"},
+        "storage_path": str(tmp_path / "results"),
+        "verbose": 0,
+    }  # fmt: skip
+    path = tmp_path / "job.yaml"
+    path.write_text(yaml.safe_dump(job))
+    summary = run_sweep(load_job(path), name="with-default")
+    assert sorted(summary.statuses.values()) == ["completed", "completed"], "the default is no trial of the sweep"
+
+    figures = recorded_figures(sweep_parent(client(mlflow_store), "with-default"))
+    alone = train_one(load_job(path), tmp_path / "alone", tracking=False).final
+    assert figures["baseline_default_val_macro_f1"] == pytest.approx(alone["val_macro_f1"], abs=1e-6)
+    assert figures["baseline_default_test_macro_f1"] == pytest.approx(alone["test_macro_f1"], abs=1e-6)
+    assert figures["baseline_default_epochs"] == 2.0
+
+    board = summary.board
+    lines = baseline_lines(board.baselines, board.goal, best_trial_of(board), board.compute)
+    default_line = next(line for line in lines if "default configuration, trained once" in line)
+    assert f"{figures['baseline_default_val_macro_f1']:.4f}" in default_line and "gain" in default_line
+    assert lines[-1].strip() == "compute: the sweep's trials ran 4 trial-epochs, the default configuration 2 (2.0x)"

@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from finesweep.config import load_job
-from job_parts import WITHOUT_PROBE
+from job_parts import WITHOUT_BASELINES
 
 pytestmark = [pytest.mark.slow, pytest.mark.heavy]  # CI time: see tests/conftest.py
 
@@ -23,7 +23,7 @@ def _job(tmp_path, tiny_bert, workers: int):
         "scaling": {"workers_per_trial": workers, "cpus_per_worker": 0.9},
         "tracking": {"uri": f"sqlite:///{tmp_path / 'mlflow.db'}", "experiment": "dp"},
         "storage_path": str(tmp_path / "results"),
-        "baselines": dict(WITHOUT_PROBE),
+        "baselines": dict(WITHOUT_BASELINES),
         "verbose": 0,
     }  # fmt: skip
     path = tmp_path / f"dp{workers}.yaml"

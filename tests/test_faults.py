@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from finesweep.config import load_job
-from job_parts import WITHOUT_PROBE
+from job_parts import WITHOUT_BASELINES
 
 pytestmark = pytest.mark.slow
 
@@ -35,7 +35,7 @@ def _job(tmp_path, tiny_bert, name: str, retries: int, samples: int = 1, train_s
         "failure": {"max_retries": retries},
         "tracking": {"uri": f"sqlite:///{tmp_path / 'mlflow.db'}", "experiment": "faults"},
         "storage_path": str(tmp_path / "results"),
-        "baselines": dict(WITHOUT_PROBE),
+        "baselines": dict(WITHOUT_BASELINES),
         "verbose": 0,
     }  # fmt: skip
     path = tmp_path / f"{name}.yaml"
@@ -210,7 +210,7 @@ def test_full_disk_under_storage_path_fails_clearly_and_reports_nothing_as_done(
         "scaling": {"cpus_per_worker": 0.9},
         "tracking": {"uri": f"sqlite:///{tmp_path / 'mlflow.db'}", "experiment": "faults"},
         "storage_path": str(small_disk / "results"),
-        "baselines": dict(WITHOUT_PROBE),
+        "baselines": dict(WITHOUT_BASELINES),
         "verbose": 0,
     }
     path = tmp_path / "full.yaml"

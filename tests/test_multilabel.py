@@ -12,7 +12,7 @@ from finesweep.config import load_job
 from finesweep.config.schema import DatasetConfig
 from finesweep.data.prepare import prepare_dataset
 from finesweep.errors import DataError, FinesweepError
-from job_parts import WITHOUT_PROBE
+from job_parts import WITHOUT_BASELINES
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -53,7 +53,7 @@ def _job(tmp_path: Path, **train) -> Path:
         "scaling": {"workers_per_trial": 1, "cpus_per_worker": 1.9, "trial_driver_cpus": 0.1},
         "tracking": {"uri": f"sqlite:///{tmp_path / 'mlflow.db'}", "experiment": "multilabel"},
         "storage_path": str(tmp_path / "results"),
-        "baselines": dict(WITHOUT_PROBE),
+        "baselines": dict(WITHOUT_BASELINES),
         "verbose": 0,
     }  # fmt: skip
     path = tmp_path / "job.yaml"

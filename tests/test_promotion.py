@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from finesweep.config import load_job
-from job_parts import WITHOUT_PROBE
+from job_parts import WITHOUT_BASELINES
 
 pytestmark = pytest.mark.slow
 
@@ -29,7 +29,7 @@ def _job(folder: Path, base: str, name: str, train: dict, store: str) -> Path:
         "scaling": {"cpus_per_worker": 0.9},
         "tracking": {"uri": store, "experiment": "promotion"},
         "storage_path": str(folder / "results"),
-        "baselines": dict(WITHOUT_PROBE),
+        "baselines": dict(WITHOUT_BASELINES),
         "verbose": 0,
     }  # fmt: skip
     path = folder / "job.yaml"

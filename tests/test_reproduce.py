@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from finesweep.config import load_job
-from job_parts import WITHOUT_PROBE
+from job_parts import WITHOUT_BASELINES
 
 pytestmark = pytest.mark.slow
 
@@ -46,7 +46,7 @@ def swept(tmp_path_factory, tiny_bert, data_dir, ray_session):
         "scaling": {"cpus_per_worker": 0.9},
         "tracking": {"uri": store, "experiment": "reproduce"},
         "storage_path": str(root / "results"),
-        "baselines": dict(WITHOUT_PROBE),
+        "baselines": dict(WITHOUT_BASELINES),
         "verbose": 0,
     }  # fmt: skip
     path = root / "job.yaml"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from job_parts import WITHOUT_PROBE
+from job_parts import WITHOUT_BASELINES
 from processes import S3_SECRET as SECRET
 from processes import aws_env as _aws_env
 from processes import bucket_keys as _keys
@@ -187,7 +187,7 @@ def _sweep_job(tmp_path: Path, tiny_bert: Path, bucket: str, **top) -> Path:
         "scaling": {"cpus_per_worker": 0.9, "trial_runtime": "in_trial"},
         "tracking": {"uri": f"sqlite:///{tmp_path / 'mlflow.db'}", "experiment": "s3"},
         "storage_path": f"s3://{bucket}/sweeps",
-        "baselines": dict(WITHOUT_PROBE),
+        "baselines": dict(WITHOUT_BASELINES),
         "verbose": 0,
         **top,
     }  # fmt: skip

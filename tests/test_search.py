@@ -14,7 +14,7 @@ import yaml
 
 from finesweep.config import load_job
 from finesweep.tracking.runs import TAG_STATUS, TAG_TRIAL
-from job_parts import WITHOUT_PROBE
+from job_parts import WITHOUT_BASELINES
 
 pytestmark = pytest.mark.slow
 
@@ -37,7 +37,7 @@ def _job(folder: Path, model: Path, name: str, store: str, **sections) -> Path:
         "scaling": {"cpus_per_worker": 0.9, "trial_driver_cpus": 0.1},
         "tracking": {"uri": store, "experiment": "search"},
         "storage_path": str(folder / "results"),
-        "baselines": dict(WITHOUT_PROBE),
+        "baselines": dict(WITHOUT_BASELINES),
         "verbose": 0,
     }
     for key, value in sections.items():

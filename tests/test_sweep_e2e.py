@@ -14,7 +14,7 @@ import yaml
 
 from finesweep.config import load_job
 from finesweep.tracking.runs import TAG_PARENT, TAG_ROLE, TAG_STATUS, TAG_SWEEP, TAG_TRIAL
-from job_parts import WITHOUT_PROBE
+from job_parts import WITHOUT_BASELINES
 
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
@@ -34,7 +34,7 @@ def _write_job(tmp_path: Path, model_dir: Path, space: dict, **sections) -> Path
         "tracking": {"uri": f"sqlite:///{tmp_path / 'mlflow.db'}", "experiment": "e2e"},
         "storage_path": str(tmp_path / "results"),
         "verbose": 0,
-        "baselines": dict(WITHOUT_PROBE),
+        "baselines": dict(WITHOUT_BASELINES),
     }
     for key, value in sections.items():
         job[key] = {**job[key], **value} if isinstance(value, dict) else value

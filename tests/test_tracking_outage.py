@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from finesweep.tuning.ray_runtime import free_local_port
-from job_parts import WITHOUT_PROBE
+from job_parts import WITHOUT_BASELINES
 
 pytestmark = [pytest.mark.slow, pytest.mark.heavy]  # CI time: see tests/conftest.py
 
@@ -81,7 +81,7 @@ def _job(tmp_path: Path, tiny_bert: Path, uri: str, retry_for_s: float) -> Path:
         "scaling": {"cpus_per_worker": 0.9},
         "tracking": {"uri": uri, "experiment": "outage", "retry_for_s": retry_for_s},
         "storage_path": str(tmp_path / "results"),
-        "baselines": dict(WITHOUT_PROBE),
+        "baselines": dict(WITHOUT_BASELINES),
         "verbose": 0,
     }  # fmt: skip
     path = tmp_path / "job.yaml"

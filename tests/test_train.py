@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from finesweep.config import load_job
-from job_parts import WITHOUT_PROBE
+from job_parts import WITHOUT_BASELINES
 
 pytestmark = pytest.mark.slow
 
@@ -26,7 +26,7 @@ def _job(folder: Path, model: Path, name: str, **sections) -> Path:
         "scaling": {"cpus_per_worker": 1.0, "trial_driver_cpus": 0.1},
         "tracking": {"uri": f"sqlite:///{folder / 'mlflow.db'}", "experiment": "train"},
         "storage_path": str(folder / "results"),
-        "baselines": dict(WITHOUT_PROBE),
+        "baselines": dict(WITHOUT_BASELINES),
         "verbose": 0,
     }
     for key, value in sections.items():

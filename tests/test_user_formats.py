@@ -31,7 +31,7 @@ from finesweep.data.catalog import CATALOG, load_catalog_dataset, locate_file
 from finesweep.data.prepare import prepare_dataset
 from finesweep.data.readers import format_from_name, infer_format, label_ids_to_names, read_frame
 from finesweep.errors import DataError
-from job_parts import WITHOUT_PROBE
+from job_parts import WITHOUT_BASELINES
 
 CARER_NAMES = list(CATALOG["emotion_carer"].label_names)  # sadness, joy, love, anger, fear, surprise
 ROWS = 400  # real rows per test file: enough for stratified splits of six classes, quick to train on
@@ -275,7 +275,7 @@ def _job(tmp: Path, dataset: dict[str, Any], store: Path, **more: Any) -> Path:
         "scheduler": {"type": "none"},
         "tracking": {"uri": f"sqlite:///{store}", "experiment": "own-data-refused"},
         "storage_path": str(tmp / "results"),
-        "baselines": dict(WITHOUT_PROBE),
+        "baselines": dict(WITHOUT_BASELINES),
         **more,
     }
     path = tmp / "job.yaml"

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from finesweep.config import load_job
-from job_parts import WITHOUT_PROBE
+from job_parts import WITHOUT_BASELINES
 
 METRICS = ("val_loss", "val_accuracy", "val_macro_f1", "test_accuracy", "train_loss")
 
@@ -27,7 +27,7 @@ def _job(tmp_path: Path, tiny_bert: Path, ranks: list[int], name: str) -> Path:
         "scaling": {"cpus_per_worker": 0.9, "max_concurrent_trials": 1, "trial_runtime": "in_trial"},
         "tracking": {"uri": f"sqlite:///{tmp_path / 'mlflow.db'}", "experiment": "warm"},
         "storage_path": str(tmp_path / "results"),
-        "baselines": dict(WITHOUT_PROBE),
+        "baselines": dict(WITHOUT_BASELINES),
         "verbose": 0,
     }  # fmt: skip
     path = tmp_path / f"{name}.yaml"
