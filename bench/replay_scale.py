@@ -88,9 +88,19 @@ def folder_mb(folder: Path) -> float:
 
 def one_size(trials: int, concurrency: int, folder: Path) -> dict[str, Any]:
     """One replay sweep of ``trials`` trials and the commands on its store."""
-    db = folder / "mlflow.db"
-    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{db}"}
-    sweep = f"replay-{trials}"
+    row = sweep_costs(trials, concurrency, folder)
+    row.update(command_times(trials, folder))
+    print(json.dumps(row), flush=True)
+    return row
+
+
+def _env(folder: Path) -> dict[str, str]:
+    return {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{folder / 'mlflow.db'}"}
+
+
+def sweep_costs(trials: int, concurrency: int, folder: Path) -> dict[str, Any]:
+    """The sweep itself: its driver's memory and CPU, and what it wrote."""
+    db, env, sweep = folder / "mlflow.db", _env(folder), f"replay-{trials}"
     sets = [f"search.num_samples={trials}", f"scaling.max_concurrent_trials={concurrency}",
             f"storage_path={folder / 'results'}"]  # fmt: skip
     args = ["sweep", str(JOB), "--name", sweep] + [a for s in sets for a in ("--set", s)]
@@ -100,6 +110,12 @@ def one_size(trials: int, concurrency: int, folder: Path) -> dict[str, Any]:
                            "driver_cpu_s_per_trial": round(driver["cpu_s"] / trials, 3)}  # fmt: skip
     row.update({k: round(v, 2) for k, v in store_rows(db, trials).items()})
     row["results_mb"] = round(folder_mb(folder / "results"), 1)
+    return row
+
+
+def command_times(trials: int, folder: Path) -> dict[str, float]:
+    """Wall seconds of the commands a user runs on the sweep's store, each in a fresh process."""
+    env, sweep, row = _env(folder), f"replay-{trials}", {}
     row["leaderboard_s"] = round(timed(["leaderboard", "--sweep", sweep], env), 2)
     row["sweeps_s"] = round(timed(["sweeps"], env), 2)
     row["report_s"] = round(timed(["report", "--sweep", sweep, "--output", str(folder / "report.html")], env), 2)
@@ -107,7 +123,6 @@ def one_size(trials: int, concurrency: int, folder: Path) -> dict[str, Any]:
     # (what grows with the trial count), then stops with exit 2 where it would load that model
     row["promote_dry_run_s"] = round(timed(["promote-best-model", "--sweep", sweep, "--model-name", "replay",
                                             "--dry-run"], env, allowed=(0, 2, 3)), 2)  # fmt: skip
-    print(json.dumps(row), flush=True)
     return row
 
 
@@ -146,19 +161,50 @@ def suggestion_times(sizes: list[int], algorithms: list[str]) -> list[dict[str, 
     return rows
 
 
+PER_TRIAL = ("driver_cpu_s_per_trial", "metrics_rows_per_trial", "params_rows_per_trial", "tags_rows_per_trial")
+
+
+def targets(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The issue's goals at the largest size: per-trial costs flat within 2x from the smallest size,
+    ``leaderboard`` and ``sweeps`` under 5 s, the driver under 2 GiB; each met or missed as measured."""
+    if len(rows) < 2:
+        return []
+    small, large = min(rows, key=lambda r: r["trials"]), max(rows, key=lambda r: r["trials"])
+    span = f"{small['trials']} -> {large['trials']} trials"
+    found = [{"target": f"{key}: growth <= 2x ({span})", "measured": round(large[key] / small[key], 2),
+              "met": large[key] / small[key] <= 2.0} for key in PER_TRIAL]  # fmt: skip
+    for key, limit in (("leaderboard_s", 5.0), ("sweeps_s", 5.0), ("driver_peak_mb", 2048.0)):
+        found.append({"target": f"{key} < {limit:g} at {large['trials']} trials", "measured": large[key],
+                      "met": large[key] < limit})  # fmt: skip
+    return found
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10, 100, 1000])
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--searchers", nargs="*", default=["tpe", "gp", "cmaes", "nsga2"])
+    parser.add_argument("--keep", type=Path, help="keep each size's store and results under this folder")
+    parser.add_argument("--commands-only", action="store_true",
+                        help="with --keep: time the commands again on the kept stores (a quiet machine), keeping the sweeps' rows")
     args = parser.parse_args()
     rows = []
-    for trials in args.sizes:
+    if args.commands_only:
+        earlier = {row["trials"]: row for row in json.loads((RESULTS / "replay_scale.json").read_text())["sweeps"]}
+        rows = [{**earlier[trials], **command_times(trials, args.keep / str(trials))} for trials in args.sizes]
+    for trials in [] if args.commands_only else args.sizes:
+        if args.keep:
+            folder = args.keep / str(trials)
+            folder.mkdir(parents=True, exist_ok=False)
+            rows.append(one_size(trials, args.concurrency, folder))
+            continue
         with tempfile.TemporaryDirectory(prefix=f"replay-scale-{trials}-") as tmp:
             rows.append(one_size(trials, args.concurrency, Path(tmp)))
     suggestions = suggestion_times(args.sizes, args.searchers) if args.searchers else []
+    if args.commands_only and not suggestions:
+        suggestions = json.loads((RESULTS / "replay_scale.json").read_text()).get("suggestions", [])
     result = {"date": time.strftime("%Y-%m-%d"), "machine": machine(), "job": str(JOB.relative_to(ROOT)),
-              "sweeps": rows, "suggestions": suggestions}  # fmt: skip
+              "targets": targets(rows), "sweeps": rows, "suggestions": suggestions}  # fmt: skip
     (RESULTS / "replay_scale.json").write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {RESULTS / 'replay_scale.json'}")
 
