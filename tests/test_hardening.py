@@ -10,6 +10,7 @@ symlink loops, local HTTP servers on 127.0.0.1 and real SQLite stores in tmp_pat
 from __future__ import annotations
 
 import base64
+import csv
 import gzip
 import http.server
 import json
@@ -25,7 +26,7 @@ from typing import Any, Callable
 
 import pytest
 import yaml
-from job_parts import Y, changed_yaml
+from job_parts import DELETE, Y, changed_yaml
 
 from finesweep.config import load_job, load_space_file
 from finesweep.config.schema import DatasetConfig
@@ -1009,3 +1010,57 @@ def test_a_200_mb_line_in_a_corpus_is_refused_by_the_cli_before_a_tokenizer_sees
         handle.write("x" * 200 * 2**20 + "\n")
     done = finesweep("search", "--model", str(tmp_path / "no-model"), "--corpus", str(corpus), "a query", cwd=tmp_path)
     assert_refused(done, str(corpus), "line 2: 209,715,200 characters, more than the 1,000,000")
+
+
+# ---------------------------------------------------------------------------------------------
+# `finesweep train --output`: never deletes what finesweep did not write (issue 44, defect 1)
+
+
+def _own_data_folder(folder: Path, data_dir: Path) -> dict[str, bytes]:
+    """A user's folder as `train` finds it: the job, its data, its space file and a file of their
+    own; returns every file's bytes, to compare with afterwards."""
+    rows = data_dir.joinpath("emotion_carer", "train.txt").read_text(encoding="utf-8").splitlines()[:120]
+    with (folder / "data.csv").open("w", encoding="utf-8", newline="") as handle:
+        csv.writer(handle).writerows([["text", "label"], *(row.rsplit(";", 1) for row in rows)])
+    (folder / "thesis.txt").write_text("three years of work\n", encoding="utf-8")
+    dataset = {"name": DELETE, "path": "data.csv", "text_column": "text", "label_column": "label",
+               "max_train_samples": 60, "max_eval_samples": 20}  # fmt: skip
+    _write_job(folder, job_yaml({f"dataset.{k}": v for k, v in dataset.items()}))
+    return {p.name: p.read_bytes() for p in folder.iterdir()}
+
+
+def _contents(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in folder.iterdir()}
+
+
+def test_train_output_dot_is_refused_and_the_folder_keeps_its_files(tmp_path, data_dir):
+    before = _own_data_folder(tmp_path, data_dir)
+    assert sorted(before) == ["data.csv", "job.yaml", "space.yaml", "thesis.txt"]
+    done = finesweep("train", "job.yaml", "--no-tracking", "--output", ".", cwd=tmp_path)
+    assert_refused(done, "--output .: is the current folder or one above it")
+    assert _contents(tmp_path) == before, "the user's files are still there, unchanged"
+
+
+@pytest.mark.parametrize("overwrite", [(), ("--overwrite",)], ids=["plain", "with-overwrite"])
+def test_train_output_holding_the_users_files_is_refused_even_with_overwrite(tmp_path, data_dir, overwrite):
+    _own_data_folder(tmp_path, data_dir)
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "thesis.txt").write_text("chapter one\n", encoding="utf-8")
+    (mine / "notes.md").write_text("# notes\n", encoding="utf-8")
+    before = _contents(mine)
+    done = finesweep("train", "job.yaml", "--no-tracking", "--output", "mine", *overwrite, cwd=tmp_path)
+    assert_refused(done, "--output mine: already exists and is not a model folder finesweep train wrote (it holds notes.md)")
+    assert _contents(mine) == before
+    assert not list(tmp_path.glob(".mine.*")), "no staging folder was left behind"
+
+
+def test_train_output_that_is_a_file_or_a_link_is_refused(tmp_path, data_dir):
+    _own_data_folder(tmp_path, data_dir)
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "elsewhere")
+    assert_refused(finesweep("train", "job.yaml", "--no-tracking", "--output", "thesis.txt", cwd=tmp_path),
+                   "--output thesis.txt: is a file, not a folder")  # fmt: skip
+    assert_refused(finesweep("train", "job.yaml", "--no-tracking", "--output", "link", cwd=tmp_path),
+                   "--output link: is a symbolic link")  # fmt: skip
+    assert (tmp_path / "thesis.txt").read_text(encoding="utf-8") == "three years of work\n"

@@ -4,6 +4,9 @@ refused in one line."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -93,3 +96,33 @@ def test_four_trials_share_one_declared_gpu_and_release_it(tmp_path, mlflow_stor
     for error in summary.errors.values():
         assert "CUDA is not available" in error and "CUDA_VISIBLE_DEVICES=0" in error, error
     assert summary.resources_released, summary.leaked
+
+
+def _cli_train(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``python -m finesweep train ARGS`` in ``folder``, as a user runs it."""
+    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "RAY_ADDRESS")}
+    return subprocess.run([sys.executable, "-m", "finesweep", "train", *args], cwd=folder, env=env,
+                          capture_output=True, text=True, timeout=600)  # fmt: skip
+
+
+def test_train_replaces_its_own_model_folder_only_with_overwrite(tmp_path, tiny_bert):
+    """A model folder `train` wrote is refused without --overwrite, refused with it once the user
+    put a file of their own in it, and replaced with it otherwise (issue 44, defect 1)."""
+    _job(tmp_path, tiny_bert, "own", train={"epochs": 1})
+    first = _cli_train(tmp_path, "own.yaml", "--no-tracking", "--output", "model")
+    assert first.returncode == 0, first.stderr
+    card = tmp_path / "model" / "finesweep_model.json"
+    assert card.is_file() and (tmp_path / "model" / ".finesweep-train.json").is_file()
+    again = _cli_train(tmp_path, "own.yaml", "--no-tracking", "--output", "model")
+    assert again.returncode == 2 and again.stderr.strip().splitlines() == [
+        "error: --output model: is a model folder finesweep train wrote; add --overwrite to replace it"]
+    (tmp_path / "model" / "notes.md").write_text("mine\n", encoding="utf-8")
+    refused = _cli_train(tmp_path, "own.yaml", "--no-tracking", "--output", "model", "--overwrite")
+    assert refused.returncode == 2 and "holds notes.md, which finesweep train did not write" in refused.stderr
+    assert (tmp_path / "model" / "notes.md").read_text(encoding="utf-8") == "mine\n"
+    (tmp_path / "model" / "notes.md").unlink()
+    card.write_text(card.read_text(encoding="utf-8") + " ", encoding="utf-8")  # marks the old folder's card
+    replaced = _cli_train(tmp_path, "own.yaml", "--no-tracking", "--output", "model", "--overwrite")
+    assert replaced.returncode == 0, replaced.stderr
+    assert not card.read_text(encoding="utf-8").endswith(" "), "the model folder is the new one"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model", "own.yaml"], "no staging folder left behind"

@@ -164,7 +164,8 @@ def sweep(
 def train(
     job_file: Path = typer.Argument(..., help="The job file, e.g. jobs/quickstart.yaml."),
     set_: List[str] = typer.Option([], "--set", help="Override a job key: dotted.key=value (YAML value), e.g. train.learning_rate=1e-3."),
-    output: Optional[Path] = typer.Option(None, "--output", help="Where the model folder goes (default: ./<job name>-model)."),
+    output: Optional[Path] = typer.Option(None, "--output", help="Where the model folder goes (default: ./<job name>-model); a new or empty folder."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace --output when it is a model folder finesweep train wrote (never any other folder)."),
     no_tracking: bool = typer.Option(False, "--no-tracking", help="Record nothing in MLflow."),
 ) -> None:
     """Train one configuration (the job's `train:` values) in this process, without Ray: for
@@ -174,7 +175,7 @@ def train(
 
     loaded = load_job(job_file, set_)
     target = output or Path(f"{loaded.name}-model")
-    result = train_one(loaded, target, tracking=not no_tracking)
+    result = train_one(loaded, target, tracking=not no_tracking, overwrite=overwrite)
     from finesweep.tasks import get_task
 
     catalog = get_task(loaded.job.task).metrics

@@ -8,7 +8,6 @@ as one MLflow run unless tracking is off; the final model folder is copied to ``
 
 from __future__ import annotations
 
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Any
 
 from finesweep.config.loader import LoadedJob
 from finesweep.tuning._output import say
+from finesweep.tuning.output_folder import check_output, place_model
 
 
 @dataclass
@@ -32,17 +32,22 @@ class TrainResult:
         return self.epochs[-1] if self.epochs else {}
 
 
-def train_one(loaded: LoadedJob, output: Path, tracking: bool = True) -> TrainResult:
-    """Train the job's configuration once, here; the model folder ends in ``output``."""
+def train_one(loaded: LoadedJob, output: Path, tracking: bool = True, overwrite: bool = False) -> TrainResult:
+    """Train the job's configuration once, here; the model folder ends in ``output``.
+
+    ``output`` is checked first, before the data is read: an existing folder is replaced only when
+    it is a model folder ``finesweep train`` wrote and ``overwrite`` is set (tuning/output_folder.py).
+    """
     from finesweep.tasks import get_task
     from finesweep.training.context import LocalContext
     from finesweep.training.loop import run_trial_loop
     from finesweep.tuning._inputs import data_and_model
 
+    check_output(output, overwrite)
     task = get_task(loaded.job.task)
     data, base = data_and_model(loaded, task)
     result = TrainResult()
-    recorder = _Recorder(loaded, result, output) if not tracking else _TrackedRecorder(loaded, result, output)
+    recorder = (_TrackedRecorder if tracking else _Recorder)(loaded, result, output, overwrite)
     say(f"training one {loaded.job.task} trial in this process: {loaded.objective.describe()}")
     started = time.time()  # the trial's clock for time-to-first-step, as a sweep's trial actor starts it
     try:
@@ -69,8 +74,8 @@ def _spec(loaded: LoadedJob, data: Any, base: Any) -> Any:
 class _Recorder:
     """Prints each epoch and keeps the final model folder."""
 
-    def __init__(self, loaded: LoadedJob, result: TrainResult, output: Path) -> None:
-        self.loaded, self.result, self.output = loaded, result, output
+    def __init__(self, loaded: LoadedJob, result: TrainResult, output: Path, overwrite: bool) -> None:
+        self.loaded, self.result, self.output, self.overwrite = loaded, result, output, overwrite
 
     def report(self, metrics: dict[str, Any], checkpoint: Path | None) -> None:
         from finesweep.training import FINAL_KEY
@@ -87,9 +92,7 @@ class _Recorder:
         served = next((card.parent for card in sorted(checkpoint.glob("*/finesweep_model.json"))), None)
         if served is None:
             return
-        if self.output.exists():
-            shutil.rmtree(self.output)
-        shutil.copytree(served, self.output)
+        place_model(served, self.output, self.overwrite)
         self.result.model_dir = self.output
         say(f"model folder: {self.output}")
 
@@ -103,14 +106,14 @@ class _Recorder:
 class _TrackedRecorder(_Recorder):
     """Also records the trial as one MLflow run (``finesweep.role``: ``train``)."""
 
-    def __init__(self, loaded: LoadedJob, result: TrainResult, output: Path) -> None:
+    def __init__(self, loaded: LoadedJob, result: TrainResult, output: Path, overwrite: bool) -> None:
         from mlflow.entities import Param
 
         from finesweep.tracking.runs import TAG_ROLE, _param_text
         from finesweep.tracking.store import client, ensure_experiment, resolve_tracking_uri
         from finesweep.tuning._record import source_tags
 
-        super().__init__(loaded, result, output)
+        super().__init__(loaded, result, output, overwrite)
         uri = resolve_tracking_uri(loaded.job.tracking.uri)
         self.client = client(uri)
         experiment = ensure_experiment(uri, loaded.job.tracking.experiment)
