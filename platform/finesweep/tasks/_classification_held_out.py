@@ -68,9 +68,9 @@ def evaluate_classifier(classifier: Any, split: LabelledSplit) -> HeldOut:
 
 
 def _per_label_names(label_names: list[str]) -> list[str]:
-    from finesweep.tasks.text_classification import metric_key
+    from finesweep.tasks.text_classification import label_keys
 
-    return [f"test_f1_{metric_key(name)}" for name in label_names]
+    return [f"test_f1_{key}" for key in label_keys(label_names)]
 
 
 def _single_label(split: LabelledSplit, probabilities: np.ndarray) -> tuple[Callable[[str, np.ndarray], float], list[str]]:

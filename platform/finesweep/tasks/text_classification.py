@@ -59,9 +59,25 @@ def encode(tokenizer: Any, texts: list[str], max_length: int) -> list[list[int]]
     return tokenizer(texts, truncation=True, max_length=max_length)["input_ids"]
 
 
+# MLflow 3.17 takes word characters of any script (Korean letters included), '_', '-', '.', ' ',
+# ':' and '/' in a metric name and refuses others such as '(' (measured): a label keeps its letters
+# and digits, and every other character becomes '_'.
+_UNSAFE = re.compile(r"[^\w\-.]")
+
+
 def metric_key(label: str) -> str:
-    """The MLflow-safe metric suffix for a label name (``val_f1_<key>``)."""
-    return re.sub(r"[^0-9A-Za-z_\-.]", "_", label)
+    """The MLflow-safe, readable metric suffix for one label name (``val_f1_<key>``): ``joy``,
+    ``기쁨``, ``흐뭇함_귀여움_예쁨_``. :func:`label_keys` keeps a label set's keys distinct."""
+    return _UNSAFE.sub("_", label)
+
+
+def label_keys(label_names: list[str]) -> list[str]:
+    """Distinct metric suffixes for a label set, in its order: each label's :func:`metric_key`, or
+    ``<id>_<key>`` (its index first) for labels whose keys would collide or hold no letter or
+    digit, so that no per-label metric overwrites another."""
+    keys = [metric_key(name) for name in label_names]
+    counts = {key: keys.count(key) for key in keys}
+    return [key if counts[key] == 1 and key.strip("_-.") else f"{index}_{key}" for index, key in enumerate(keys)]
 
 
 class TextClassificationTask(Task):
@@ -96,7 +112,7 @@ class TextClassificationTask(Task):
                     f"{loaded.path}: balancing: 'oversample' needs one label per text; {data.source} is multi-label "
                     "(use none or class_weight, which weights each label's positive examples)"
                 )
-        keys = [metric_key(name) for name in data.label_names]
+        keys = label_keys(data.label_names)
         for where, metric in loaded.objective_keys():
             if metric.endswith("_micro_f1") and not data.multi_label:
                 raise DataError(
@@ -332,7 +348,7 @@ class ClassificationRuntime:
             f"{prefix}macro_f1": float(f1_score(labels, predicted, average="macro", zero_division=0)),
             f"{prefix}threshold": self._threshold,
         }
-        metrics.update({f"{prefix}f1_{metric_key(n)}": float(v) for n, v in zip(self.label_names, per_label)})
+        metrics.update({f"{prefix}f1_{k}": float(v) for k, v in zip(label_keys(self.label_names), per_label)})
         metrics.update(latency)
         if prefix == "test_":
             self._last_test = (labels, predicted)
@@ -358,7 +374,7 @@ class ClassificationRuntime:
             f"{prefix}accuracy": float(accuracy_score(labels, predictions)),
             f"{prefix}macro_f1": float(f1_score(labels, predictions, labels=classes, average="macro", zero_division=0)),
         }
-        metrics.update({f"{prefix}f1_{metric_key(n)}": float(v) for n, v in zip(self.label_names, per_class)})
+        metrics.update({f"{prefix}f1_{k}": float(v) for k, v in zip(label_keys(self.label_names), per_class)})
         metrics.update(latency)
         if prefix == "test_":
             self._last_test = (labels, predictions)
