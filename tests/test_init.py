@@ -242,3 +242,58 @@ def test_an_unknown_task_is_refused(data: Path, tmp_path: Path) -> None:
     assert error.value.problems == [
         "--task: init writes jobs for text_classification, contrastive_embedding, sparse_encoder (got 'summarization')"
     ]
+
+
+# ---------------------------------------------------------------------------------------------
+# text from the data or a path never ends a line of the job (issue 44, defect 2)
+
+# what a hostile label or file name carries: a line end YAML honours, then a job key
+_INJECTED = "  max_train_samples: 10"
+_LINE_ENDS = {"U+2028": "\u2028", "U+2029": "\u2029", "NEL": "\x85", "CR": "\r", "VT": "\x0b", "ESC": "\x1b[2K"}
+
+
+def _hostile_emotions(data: Path, path: Path, end: str) -> dict[str, str]:
+    """Real emotion_carer rows as a CSV whose labels carry ``end`` and a job key; returns each
+    original label's hostile name."""
+    rows = [line.rsplit(";", 1) for line in (data / "emotion_carer" / "train.txt").read_text(encoding="utf-8").splitlines()[:600]]
+    renamed = {label: f"{label}{end}{_INJECTED}" for label in {label for _, label in rows}}
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        csv.writer(handle).writerows([["text", "label"], *([text, renamed[label]] for text, label in rows)])
+    return renamed
+
+
+def _meant(data_file: Path) -> dict[str, object]:
+    """The dataset section init means to write for this CSV (a header, text and label): its keys only."""
+    return {"path": data_file.name, "header": True, "text_column": "text", "label_column": "label",
+            "validation_fraction": 0.1, "test_fraction": 0.1, "split_seed": 13}  # fmt: skip
+
+
+@pytest.mark.parametrize("end", list(_LINE_ENDS.values()), ids=list(_LINE_ENDS))
+def test_labels_and_a_file_name_holding_line_ends_write_no_job_key(data: Path, tmp_path: Path, end: str) -> None:
+    """Through the CLI: labels and the file's name carry a line end and `max_train_samples: 10`
+    (the name also `name: evil`); the job init writes loads back as exactly what init meant: the
+    dataset section has its own keys only, the name is init's, and the texts appear escaped."""
+    from finesweep.config.loader import parse_yaml_text
+
+    data_file = tmp_path / f"emo{end}name: evil{end}x.csv"
+    renamed = _hostile_emotions(data, data_file, end)
+    before = data_file.read_bytes()
+    run = _cli(tmp_path, data_file.name)
+    assert run.returncode == 0, run.stderr
+    text = (tmp_path / "job.yaml").read_text(encoding="utf-8")
+    assert text.splitlines() == text.split("\n")[:-1], "no character any reader takes as a line end"
+    raw = parse_yaml_text(text)
+    assert raw["dataset"] == _meant(data_file), raw["dataset"]
+    assert raw["name"] != "evil" and list(raw) == ["name", "task", "dataset", "model", "train", "search",
+                                                   "scheduler", "scaling", "tracking", "storage_path"]  # fmt: skip
+    loaded = load_job(tmp_path / "job.yaml")
+    assert Path(loaded.job.dataset.path).name == data_file.name and loaded.job.dataset.max_train_samples is None
+    classes = next(line for line in text.splitlines() if "# Classes" in line)
+    assert end[0] not in text and f"joy{escape(end)}" in text.replace(classes, classes + " "), classes
+    assert all(label.replace(end[0], escape(end)) in text.replace("\n  # ", " ") for label in renamed.values())
+    assert data_file.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == sorted([data_file.name, "job.yaml"])
+
+
+def escape(end: str) -> str:
+    """How init writes ``end`` in the job file: its first character as a \\uXXXX escape."""
+    return f"\\u{ord(end[0]):04x}"

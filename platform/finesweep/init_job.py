@@ -44,6 +44,13 @@ _COMMENT_COLUMN = 36  # inline comments start here, so that a section reads as t
 _WIDTH = 100
 # Characters a plain (unquoted) scalar may hold here; whether it reads back as itself is checked too.
 _PLAIN = re.compile(r"[\w./][\w./+-]*")
+# Characters that never reach the job file raw, whether from the data (labels, column names) or a
+# path (the data file's name): those a YAML reader takes as a line end (\n, \r, NEL U+0085, U+2028,
+# U+2029; a line end would close a comment and start a job key), those it refuses (the other C0 and
+# C1 controls, DEL, lone surrogates, U+FFFE, U+FFFF; ESC among them), and those that hide or reorder
+# text (the byte-order mark, bidirectional overrides and isolates). Each is written as ``\uXXXX``:
+# a JSON and YAML double-quoted escape in a value, plain visible text in a comment.
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff\ufeff\ufffe\uffff]")
 
 
 @dataclass(frozen=True)
@@ -225,7 +232,15 @@ def yaml_value(value: Any) -> str:
     text = str(value)
     if _PLAIN.fullmatch(text) and _reads_back(text):
         return text
-    return json.dumps(text, ensure_ascii=False)  # a JSON string is a YAML double-quoted scalar
+    # a JSON string is a YAML double-quoted scalar; json.dumps escapes C0 controls but leaves
+    # NEL, U+2028 and the rest of _UNSAFE raw, so those are escaped here (the escapes read back as them)
+    return escaped(json.dumps(text, ensure_ascii=False))
+
+
+def escaped(text: str) -> str:
+    """``text`` with every character of ``_UNSAFE`` written as ``\\uXXXX``: it cannot end a YAML
+    line, be refused by the loader or hide the text around it."""
+    return _UNSAFE.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
 
 
 def _reads_back(text: str) -> bool:
@@ -244,15 +259,20 @@ class _Document:
     def __init__(self) -> None:
         self.lines: list[str] = []
 
+    def _add(self, line: str) -> None:
+        # the one way in: whatever a comment, a note or a value carries from the data or a path,
+        # no line of the file can end early (values come escaped already; this is a no-op for them)
+        self.lines.append(escaped(line))
+
     def blank(self) -> None:
         """An empty line between sections."""
-        self.lines.append("")
+        self._add("")
 
     def comment(self, text: str, indent: int = 0) -> None:
-        """A full-line comment, wrapped."""
+        """A full-line comment, wrapped; escaped before wrapping, so the wrapped lines are the file's."""
         prefix = " " * indent + "# "
-        for line in textwrap.wrap(text, _WIDTH - len(prefix), break_on_hyphens=False) or [""]:
-            self.lines.append((prefix + line).rstrip())
+        for line in textwrap.wrap(escaped(text), _WIDTH - len(prefix), break_on_hyphens=False) or [""]:
+            self._add((prefix + line).rstrip())
 
     def key(self, indent: int, key: str, value: Any = None, note: str = "", commented: str = "") -> None:
         """``key: value  # note``; ``commented`` ("# " or "# or: ") writes it as a comment."""
@@ -260,12 +280,12 @@ class _Document:
         line = " " * indent + commented + body
         if note:
             line = f"{line.ljust(_COMMENT_COLUMN - 1)} # {note}"
-        self.lines.append(line)
+        self._add(line)
 
     def item(self, indent: int, value: str, note: str = "") -> None:
         """``- value  # note``: one entry of a block list."""
         line = " " * indent + f"- {value}"
-        self.lines.append(f"{line.ljust(_COMMENT_COLUMN - 1)} # {note}" if note else line)
+        self._add(f"{line.ljust(_COMMENT_COLUMN - 1)} # {note}" if note else line)
 
     def text(self) -> str:
         """The whole file."""
