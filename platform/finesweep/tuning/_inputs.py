@@ -71,6 +71,14 @@ def _preflight_tokenizer(location: str, trust_remote_code: bool) -> None:
         raise ModelError(f"model.base: cannot load {location!r}: {first}") from None
 
 
+def _check_same_data(state: SweepState, tags: dict[str, str]) -> None:
+    """``--more`` on other data would mix two datasets' trials in one sweep: refused, in one line,
+    before Ray starts (task, objective and space were compared before the data was read)."""
+    from finesweep.tuning.warm_start import data_change, refuse_changes
+
+    refuse_changes(state.name, data_change(tags, state.data.fingerprint))
+
+
 def _prior_trials(state: SweepState) -> Any:
     """``--more``: every finished trial of this sweep; a new sweep: its warm-start sources' trials
     that fit (printed: what was taken, what was skipped and why); otherwise nothing."""
@@ -81,6 +89,7 @@ def _prior_trials(state: SweepState) -> Any:
                                loaded.job.search.warm_start_transfer)  # fmt: skip
     if state.options.more:
         parent = state.tracker.client.get_run(state.tracker.find_parent())
+        _check_same_data(state, parent.data.tags)
         history = sweep_history(state.tracking_uri, parent, request)
         say(f"--more {state.options.more}: the searcher continues from the sweep's {len(history.trials)} finished trial(s)")
         return history

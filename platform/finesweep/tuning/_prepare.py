@@ -81,6 +81,17 @@ def _check_local_resources(scaling: Any) -> None:
     plan_concurrency([local_machine_resources()], scaling, 1)
 
 
+def _check_same_sweep(state: SweepState, parent_id: str, tags: dict[str, str]) -> None:
+    """``--more`` adds trials to the sweep it names; a job with another task, objective or space is
+    another sweep, refused here, before the data is read (the data's fingerprint is compared once
+    it is read, in ``_inputs``)."""
+    from finesweep.tuning.warm_start import SweepIdentity, identity_changes, recorded_space, refuse_changes, space_record
+
+    loaded = state.loaded
+    current = SweepIdentity(loaded.job.task, state.objective, space_record(loaded.space))
+    refuse_changes(state.name, identity_changes(tags, recorded_space(state.tracker.client, parent_id), current))
+
+
 def _check_continuation(state: SweepState) -> None:
     """A new sweep needs a fresh name; a resumed one its parent run and Tune state; an extended
     one (``--more``) a parent run whose sweep has ended."""
@@ -109,6 +120,7 @@ def _check_continuation(state: SweepState) -> None:
                 f"--more: sweep {sweep!r} has not ended (its status is {status or 'unknown'}); finish it with "
                 "--resume first, then add trials with --resume --more K"
             )
+        _check_same_sweep(state, parent_id, tags)
         return
     if options.resume and not Tuner.can_restore(*for_ray(state.results)):
         raise SweepError(f"--resume: no Tune state for {sweep!r} under {state.results}")

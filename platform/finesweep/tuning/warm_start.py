@@ -117,3 +117,91 @@ def sweep_history(tracking_uri: str, parent: Any, request: WarmStartRequest) -> 
     for run in sweep_trials(client(tracking_uri), parent.info.experiment_id, sweep):
         _take(run, sweep, request, found, statuses=("completed", "pruned"))
     return found
+
+
+# -- what a sweep is, for ``--more`` ----------------------------------------------------------------
+
+SPACE_ARTIFACT = "resolved/search_space.yaml"
+
+
+@dataclass(frozen=True)
+class SweepIdentity:
+    """What makes a sweep the sweep it is: ``--more`` may add trials, never change one of these.
+
+    ``space`` is the search space as the parent run records it (plain YAML values per parameter).
+    The data's fingerprint is the fourth, compared by :func:`data_change` once the data is read.
+    """
+
+    task: str
+    objective: Objective
+    space: dict[str, Any]
+
+
+def space_record(space: dict[str, Any]) -> dict[str, Any]:
+    """A resolved space (name -> spec) as plain values, exactly as ``resolved/search_space.yaml``
+    reads back: the YAML round trip makes a recorded space and a job's comparable."""
+    import yaml
+
+    from finesweep.config.loader import parse_yaml_text
+
+    dumped = yaml.safe_dump({name: spec.model_dump() for name, spec in space.items()}, sort_keys=False)
+    return parse_yaml_text(dumped) or {}
+
+
+def recorded_space(mlflow_client: Any, parent_run_id: str) -> dict[str, Any] | None:
+    """The search space the sweep's parent run recorded, or None when it has none to read."""
+    import tempfile
+    from pathlib import Path
+
+    from mlflow.exceptions import MlflowException
+
+    from finesweep.config.loader import parse_yaml_text
+
+    with tempfile.TemporaryDirectory(prefix="finesweep-space-") as tmp:  # removed with its download
+        try:
+            local = mlflow_client.download_artifacts(parent_run_id, SPACE_ARTIFACT, tmp)
+            parsed = parse_yaml_text(Path(local).read_text(encoding="utf-8"))
+        except (MlflowException, OSError, ValueError):
+            return None
+    parameters = parsed.get("parameters") if isinstance(parsed, dict) else None
+    return parameters if isinstance(parameters, dict) else None
+
+
+def identity_changes(tags: dict[str, str], space: dict[str, Any] | None, current: SweepIdentity) -> list[str]:
+    """What ``current`` changes against the sweep its parent run's ``tags`` and recorded ``space``
+    describe, one phrase each (empty: the same sweep). A sweep recorded without its space artifact
+    is compared by the searched names its ``finesweep.searched`` tag lists."""
+    changes = []
+    if tags.get("finesweep.task") != current.task:
+        changes.append(f"task {current.task} (the sweep's is {tags.get('finesweep.task')})")
+    recorded = recorded_objective(tags)
+    if (recorded.goals, [c.text for c in recorded.constraints]) != (current.objective.goals, [c.text for c in current.objective.constraints]):
+        changes.append(f"objective {current.objective.describe()} (the sweep's is {recorded.describe()})")
+    return changes + _space_changes(tags, space, current.space)
+
+
+def data_change(tags: dict[str, str], fingerprint: str) -> list[str]:
+    """The data change, as :func:`identity_changes` words one, when ``fingerprint`` is not the sweep's."""
+    recorded = tags.get("finesweep.dataset_fingerprint")
+    return [] if recorded == fingerprint else [f"other data (dataset fingerprint {fingerprint}, the sweep's is {recorded})"]
+
+
+def _space_changes(tags: dict[str, str], recorded: dict[str, Any] | None, current: dict[str, Any]) -> list[str]:
+    if recorded is None:  # no artifact to read: the searched names are all there is to compare
+        names = [n for n in tags.get("finesweep.searched", "").split(",") if n]
+        recorded = {name: current.get(name) for name in names}
+    added = [name for name in current if name not in recorded]
+    removed = [name for name in recorded if name not in current]
+    changed = [name for name in current if name in recorded and recorded[name] != current[name]]
+    parts = [f"{', '.join(names)} {what}" for names, what in ((changed, "changed"), (added, "added"), (removed, "removed")) if names]
+    return [f"search space: {'; '.join(parts)}"] if parts else []
+
+
+def refuse_changes(sweep: str, changes: list[str]) -> None:
+    """SweepError naming every change, in one line, when ``--more`` would change what the sweep is."""
+    if changes:
+        raise SweepError(
+            f"--more: this job would change sweep {sweep!r}: {'; '.join(changes)}; --more adds trials to the same "
+            "sweep only: run it with the sweep's own job file, or start a new sweep (another --name, or "
+            "search.warm_start to reuse its trials)"
+        )
