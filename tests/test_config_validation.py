@@ -106,7 +106,7 @@ def standalone_case(id: str, space: str, key: str | None, *fragments: str):
     return pytest.param(Case(None, space, "space.yaml", key, fragments), id=id)
 
 
-JOB_KEYS = "baselines, dataset, description, failure, model, name, promotion, scaling, scheduler, search, storage_path, task, tracking, train, verbose"
+JOB_KEYS = "baselines, dataset, description, failure, model, name, promotion, replay, scaling, scheduler, search, storage_path, task, tracking, train, verbose"
 
 CASES = [
     # --- job file: keys and types
@@ -238,6 +238,16 @@ CASES = [
     job_case("empty-budget", {"search.budget": {}}, "search.budget", "give wall, trial_epochs or both (got neither)"),
     job_case("budget-of-no-time", {"search.budget": {"wall": "2 weeks"}}, "search.budget.wall",
              "must be seconds or a duration such as 2h, 90m, 1h30m or 45s", "(got '2 weeks')"),
+    # only ASCII digits are numbers, and a budget must outlast one trial's first step (issue 44, defect 7)
+    job_case("budget-in-fullwidth-digits", {"search.budget": {"wall": "\uff15\uff10s"}}, "search.budget.wall",
+             "must be seconds or a duration", "(got '\uff15\uff10s')"),
+    job_case("budget-in-arabic-indic-digits", {"search.budget": {"wall": "\u0665\u0660m"}}, "search.budget.wall",
+             "must be seconds or a duration"),
+    job_case("budget-shorter-than-a-first-step", {"search.budget": {"wall": "0.001s"}}, "search.budget.wall",
+             "0.001 s is shorter than one trial's first step: no trial would run; give at least 10 s", "(got '0.001s')"),
+    job_case("budget-of-five-seconds", {"search.budget": {"wall": 5}}, "search.budget.wall", "give at least 10 s", "(got 5)"),
+    job_case("constraint-in-fullwidth-digits", {"search.constraints": ["latency_ms_per_text <= \uff15"]},
+             "search.constraints[0]", "a constraint is `METRIC OP NUMBER`"),
     job_case("budget-of-zero-epochs", {"search.budget": {"trial_epochs": 0}}, "search.budget.trial_epochs",
              "greater than or equal to 1", "(got 0)"),
     # --- scheduler

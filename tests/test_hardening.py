@@ -709,7 +709,24 @@ REGISTRY_CASES = [
                  ("--min-delta: must be a finite number >= 0 (got -0.1)",), id="promote-negative-delta"),
     pytest.param(("promote-best-model", "--sweep", "s1", "--model-name", "m", "--min-delta", "inf"),
                  ("--min-delta: must be a finite number >= 0 (got inf)",), id="promote-infinite-delta"),
+    # a test_ constraint selects on the judging split too (issue 44, defect 4)
+    pytest.param(("promote-best-model", "--sweep", "s1", "--model-name", "m", "--constraint", "test_macro_f1 >= 0", "--dry-run"),
+                 ("--constraint: test_macro_f1 is measured on the held-out test split", "val_macro_f1"),
+                 id="promote-constraint-on-a-test-metric"),
+    # only ASCII digits are numbers (issue 44, defect 7): fullwidth and Arabic-Indic digits are not
+    pytest.param(("promote-best-model", "--sweep", "s1", "--model-name", "m", "--constraint", "val_loss <= \uff15", "--dry-run"),
+                 ("--constraint: a constraint is `METRIC OP NUMBER`", "(got 'val_loss <= \uff15')"), id="promote-constraint-fullwidth-digit"),
+    pytest.param(("promote-best-model", "--sweep", "s1", "--model-name", "m", "--constraint", "val_loss <= \u0665", "--dry-run"),
+                 ("--constraint: a constraint is `METRIC OP NUMBER`",), id="promote-constraint-arabic-indic-digit"),
 ]  # fmt: skip
+
+
+def test_promotion_refuses_a_test_constraint_in_the_library_too(store):
+    """promote_best_model itself, not only the CLI, refuses a test_ constraint, before the store is read."""
+    from finesweep.promotion.registry import promote_best_model
+
+    with pytest.raises(ConfigError, match=r"constraints: test_accuracy is measured on the held-out test split"):
+        promote_best_model(store, "s1", "m", dry_run=True, constraints=("test_accuracy > 0.5",))
 
 
 @pytest.mark.parametrize("args, fragments", REGISTRY_CASES)

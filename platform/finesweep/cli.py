@@ -216,15 +216,11 @@ def _check_names(*named: tuple[str, str | None]) -> None:
 
 
 def _check_constraints(constraints: list[str]) -> None:
-    """``--constraint`` values: ``METRIC OP NUMBER`` each (the job file's grammar), refused together."""
-    from finesweep.objective import parse_constraint
+    """``--constraint`` values: ``METRIC OP NUMBER`` each (the job file's grammar), none on a
+    ``test_*`` metric, refused together before the store is opened."""
+    from finesweep.objective.constraints import promotion_constraint_problems
 
-    problems = []
-    for text in constraints:
-        try:
-            parse_constraint(text)
-        except ValueError as exc:
-            problems.append(f"--constraint: {exc}")
+    problems = promotion_constraint_problems(constraints)
     if problems:
         raise ConfigError(problems)
 
@@ -278,6 +274,7 @@ def leaderboard_command(
         document = {"sweep": sweep, "metric": board.goal.metric, "mode": board.goal.mode, "objective": objective,
                     "constraints": [c.text for c in board.objective.constraints], "pareto_front": board.front,
                     "baselines": baselines, "trials": records}  # fmt: skip
+        _echo_warnings(board.warnings)
         typer.echo(json.dumps(document, indent=2))
     else:
         typer.echo(safe_for_console(f"Sweep {sweep!r}, {board.describe()}:"))
@@ -285,10 +282,18 @@ def leaderboard_command(
         _echo_baselines(board)
 
 
+def _echo_warnings(warnings: list[str]) -> None:
+    """What a command read but left out (a baseline tag of ``nan``), one ``warning:`` line each on stderr."""
+    for line in dict.fromkeys(warnings):
+        typer.echo(safe_for_console(f"warning: {line}"), err=True)
+
+
 def _echo_baselines(board: Any) -> None:
-    """The sweep's baselines on the ranking metric, with the top trial's gain over each."""
+    """The sweep's baselines on the ranking metric, with the top trial's gain over each (and a
+    warning for each baseline tag left out)."""
     from finesweep.tracking.baselines import baseline_lines, best_trial_of
 
+    _echo_warnings(board.warnings)
     lines = baseline_lines(board.baselines, board.goal, best_trial_of(board), board.compute)
     if lines:
         typer.echo("")
@@ -305,7 +310,9 @@ def sweeps_command(
     uri = _store(tracking_uri)
     from finesweep.tracking.leaderboard import format_sweeps, sweeps_table
 
-    table = sweeps_table(uri, experiment)
+    warnings: list[str] = []
+    table = sweeps_table(uri, experiment, warnings)
+    _echo_warnings(warnings)
     if as_json:
         typer.echo(json.dumps(json.loads(table.to_json(orient="records")), indent=2))
     else:
@@ -313,6 +320,7 @@ def sweeps_command(
 
 
 def _print_promotion(outcome) -> None:
+    _echo_warnings(outcome.warnings)
     if outcome.chosen:
         typer.echo(safe_for_console(f"challenger: {outcome.chosen}"))
     typer.echo(f"Held-out test split, deciding metric {outcome.goal.describe()}:")

@@ -303,7 +303,14 @@ class ObjectiveConfig(_Strict):
     mode: Literal["max", "min"] | None = Field(default=None, description="max or min; must agree with the task's declaration when given.")
 
 
-_DURATION = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m)?\s*(?:(\d+(?:\.\d+)?)s)?\s*$")
+# ASCII digits only: ``\d`` and float() also take fullwidth or Arabic-Indic digits ("５s")
+_DURATION = re.compile(r"^\s*(?:([0-9]+(?:\.[0-9]+)?)h)?\s*(?:([0-9]+(?:\.[0-9]+)?)m)?\s*(?:([0-9]+(?:\.[0-9]+)?)s)?\s*$", re.ASCII)
+# The shortest search.budget.wall: a budget that ends before a trial's first step runs no trial,
+# yet would start Ray and the baselines for nothing. A cold trial needs about 3.6 s from its start
+# to its first step on 2 CPUs (median, bench/results/overhead.json), after the sweep has started
+# Ray (about 12 s for a local one) and read its data; 10 s is below what any sweep needs, so it
+# refuses only budgets that cannot see one epoch, and tests' short budgets (15 s) stay valid.
+MIN_WALL_S = 10.0
 
 
 def parse_duration(value: Any) -> float:
@@ -336,8 +343,9 @@ class BudgetConfig(_Strict):
     @field_validator("wall")
     @classmethod
     def _duration(cls, value: Any) -> Any:
-        if value is not None:
-            parse_duration(value)
+        if value is not None and (seconds := parse_duration(value)) < MIN_WALL_S:
+            raise ValueError(f"{seconds:g} s is shorter than one trial's first step: no trial would run; give at "
+                             f"least {MIN_WALL_S:g} s (got {value!r})")  # fmt: skip
         return value
 
     @model_validator(mode="after")

@@ -15,8 +15,10 @@ from typing import Any, Literal
 
 Comparison = Literal["<=", "<", ">=", ">"]
 
-_NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
-_GRAMMAR = re.compile(rf"^\s*([A-Za-z_][A-Za-z0-9_.\-]*)\s*(<=|>=|<|>)\s*({_NUMBER})\s*$")
+# ASCII digits only (and ASCII spaces): ``\d`` and float() also read fullwidth ("５") and
+# Arabic-Indic digits, which a reader of the constraint would not take for a number
+_NUMBER = r"[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?"
+_GRAMMAR = re.compile(rf"^\s*([A-Za-z_][A-Za-z0-9_.\-]*)\s*(<=|>=|<|>)\s*({_NUMBER})\s*$", re.ASCII)
 # a strict comparison that lands exactly on its bound is still a (tiny) violation for Optuna,
 # which treats violation <= 0 as feasible
 _STRICT_MARGIN = 1e-12
@@ -63,3 +65,22 @@ def parse_constraint(text: str) -> Constraint:
         raise ValueError(f"a constraint's bound must be a finite number (got {text!r})")
     op: Comparison = match.group(2)  # type: ignore[assignment]  # the regex admits only these four
     return Constraint(match.group(1), op, bound)
+
+
+def promotion_constraint_problems(texts: tuple[str, ...] | list[str], option: str = "--constraint") -> list[str]:
+    """One line per promotion constraint that is not ``METRIC OP NUMBER`` or that constrains a
+    held-out figure: a ``test_*`` metric is measured on the split that then judges the challenger,
+    so selecting on it would pick the challenger by its own exam (as ``--metric test_*`` and a job
+    file's ``test_`` constraints are refused)."""
+    problems = []
+    for text in texts:
+        try:
+            constraint = parse_constraint(text)
+        except ValueError as exc:
+            problems.append(f"{option}: {exc}")
+            continue
+        if constraint.metric.startswith("test_"):
+            problems.append(f"{option}: {constraint.metric} is measured on the held-out test split, which decides the "
+                            f"promotion; constrain its validation counterpart val_{constraint.metric.removeprefix('test_')} "
+                            "instead")  # fmt: skip
+    return problems

@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -49,6 +49,7 @@ class Promotion:
     table: pd.DataFrame
     significance: dict[str, float] | None
     chosen: str = ""  # which trial challenges, and why (the rule on the front and the constraints)
+    warnings: list[str] = field(default_factory=list)  # what was read but left out (a baseline tag of nan)
 
 
 @contextlib.contextmanager
@@ -178,12 +179,15 @@ def sweep_test_split(tracking_uri: str, parent_run_id: str, task: Any = None, jo
         return task.held_out_split(DatasetConfig.model_validate(job["dataset"]))
 
 
-def check_promotion_options(metric: str | None, min_delta: float | None, alpha: float | None) -> None:
+def check_promotion_options(metric: str | None, min_delta: float | None, alpha: float | None,
+                            constraints: tuple[str, ...] = ()) -> None:
     """Refuse options that would make the held-out comparison meaningless, all at once: a
     ``min_delta`` that is not a finite number >= 0 (``nan`` compares false with everything, so a
     losing challenger would "win"), an ``alpha`` outside (0, 1), and selection by a ``test_*``
-    metric (the challenger would be chosen on the very split that then judges it)."""
-    problems = []
+    metric or constraint (the challenger would be chosen on the very split that then judges it)."""
+    from finesweep.objective.constraints import promotion_constraint_problems
+
+    problems = promotion_constraint_problems(constraints, "constraints")
     if min_delta is not None and not (math.isfinite(min_delta) and min_delta >= 0):
         problems.append(f"--min-delta: must be a finite number >= 0 (got {min_delta})")
     if alpha is not None and not (math.isfinite(alpha) and 0 < alpha < 1):
@@ -222,7 +226,7 @@ def promote_best_model(
     from finesweep.serving.loading import load_model
     from finesweep.tasks import get_task
 
-    check_promotion_options(metric, min_delta, alpha)
+    check_promotion_options(metric, min_delta, alpha, constraints)
     mlflow_client = client(tracking_uri)
     board = leaderboard(tracking_uri, sweep, metric)
     parent = sweep_parent(mlflow_client, sweep)
@@ -244,7 +248,7 @@ def promote_best_model(
     challenger = task.evaluate_held_out(load_model(model_uri, tracking_uri=tracking_uri), split)
     if test_metric not in challenger.metrics:
         raise TrackingError(f"--metric: {metric} has no held-out counterpart; compared: {', '.join(sorted(challenger.metrics))}")
-    floor = trivial_floor(task, recorded_figures(parent))
+    floor = trivial_floor(task, recorded_figures(parent))  # the board's warnings name what it leaves out
     trivial_problem = _below_floor(deciding, challenger, floor)
     lock = contextlib.nullcontext() if dry_run else registry_lock(tracking_uri)
     with lock:
@@ -279,7 +283,7 @@ def promote_best_model(
                 mlflow_client.set_registered_model_alias(model_name, PREVIOUS, champion_version)
             mlflow_client.set_registered_model_alias(model_name, CHAMPION, version)
     outcome = Promotion(model_name, deciding, version, champion_version, promoted, reason, table,
-                        significance, choice.reason)  # fmt: skip
+                        significance, choice.reason, board.warnings)  # fmt: skip
     if not promoted:
         raise PromotionRefused(reason, outcome)
     return outcome
