@@ -11,6 +11,7 @@ signed by the metric's direction: positive when the trial is better, for a loss 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,16 +33,31 @@ def baseline_tag_value(value: float) -> str:
     return repr(float(value))
 
 
-def recorded_figures(parent: Any) -> dict[str, float]:
-    """The baseline figures a sweep's parent run holds, as numbers (a tag that is not a number,
-    which finesweep never writes, is left out)."""
+def recorded_figures(parent: Any, warnings: list[str] | None = None) -> dict[str, float]:
+    """The baseline figures a sweep's parent run holds, as numbers: the one place that reads them
+    back, for the summary, ``leaderboard``, ``sweeps``, the report and promotion's floor.
+
+    A tag whose value is not a finite number (``nan``, ``inf``, text) is left out: read as a figure,
+    ``nan`` compares false with everything (it would hide the other baselines from ``sweeps``, print
+    ``gain +nan`` and make a floor no model beats). Each tag left out adds a line naming it to
+    ``warnings``, when given, for the caller to print."""
+    from finesweep.tracking.runs import TAG_SWEEP
+
     figures = {}
     for key, text in parent.data.tags.items():
-        if is_baseline(key):
-            try:
-                figures[key] = float(text)
-            except ValueError:
-                continue
+        if not is_baseline(key):
+            continue
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if math.isfinite(value):
+            figures[key] = value
+        elif warnings is not None:
+            sweep = parent.data.tags.get(TAG_SWEEP, parent.info.run_name)
+            shown = text if len(text) <= 40 else text[:40] + "..."
+            warnings.append(f"sweep {sweep!r}: its parent run's tag {key} is {shown!r}, not a finite number; "
+                            "left out of the baselines")  # fmt: skip
     return figures
 
 

@@ -41,6 +41,7 @@ class Leaderboard:
     metrics: dict[str, dict[str, float]] = field(default_factory=dict)  # run id -> every metric it logged
     baselines: list[BaselineFigure] = field(default_factory=list)  # the parent's, on the ranking metric
     compute: Compute | None = None  # the sweep's trial-epochs against its default trial's
+    warnings: list[str] = field(default_factory=list)  # what was read but left out (a baseline tag of nan), to print
 
     @property
     def goal(self) -> MetricGoal:
@@ -99,7 +100,7 @@ def rank(snapshot: SweepSnapshot, metric: str | None = None, top: int | None = N
         if objective.multi:
             row["pareto"] = row["trial_id"] in board.front
     board.table = _ranked(rows, board, searched, top)
-    figures = recorded_figures(parent)
+    figures = recorded_figures(parent, board.warnings)
     board.baselines = recorded_baselines(task, figures, board.goal)
     board.compute = sweep_compute(figures, sum(run.data.metrics.get("epoch", 0.0) for run in trials))
     return board
@@ -178,11 +179,12 @@ def format_table(table: pd.DataFrame) -> str:
     return rounded(table.drop(columns=["run_id"])).to_string()
 
 
-def sweeps_table(tracking_uri: str, experiment: str | None = None) -> pd.DataFrame:
+def sweeps_table(tracking_uri: str, experiment: str | None = None, warnings: list[str] | None = None) -> pd.DataFrame:
     """Every sweep in the store (or in ``experiment``), newest first: name, experiment, task, start
     time, status, completed/pruned/failed trial counts, its objective, the best value of its
     primary metric and the best of its baselines on it (for several objectives, the size of its
-    Pareto front too)."""
+    Pareto front too). A baseline tag that is not a finite number is left out, named in
+    ``warnings`` when given."""
     mlflow_client = client(tracking_uri)
     experiments = {e.experiment_id: e.name for e in mlflow_client.search_experiments()}
     if experiment is not None:
@@ -190,13 +192,13 @@ def sweeps_table(tracking_uri: str, experiment: str | None = None) -> pd.DataFra
         if not experiments:
             raise TrackingError(f"--experiment: no experiment named {experiment!r} in the MLflow store")
     parents = all_runs(mlflow_client, list(experiments), f"tags.`{TAG_ROLE}` = 'sweep'", order_by=["attributes.start_time DESC"])
-    rows = [_sweep_row(run, experiments) for run in parents]
+    rows = [_sweep_row(run, experiments, warnings) for run in parents]
     columns = ["sweep", "experiment", "task", "started (UTC)", "status", "completed", "pruned", "failed",
                "objective", "best", "best_baseline", "pareto_front"]  # fmt: skip
     return pd.DataFrame(rows, columns=columns)
 
 
-def _sweep_row(run: Any, experiments: dict[str, str]) -> dict[str, Any]:
+def _sweep_row(run: Any, experiments: dict[str, str], warnings: list[str] | None = None) -> dict[str, Any]:
     tags, metrics = run.data.tags, run.data.metrics
     objective = sweep_objective(run)
     return {
@@ -210,7 +212,7 @@ def _sweep_row(run: Any, experiments: dict[str, str]) -> dict[str, Any]:
         "failed": _count(recorded_metric(metrics, "n_failed")),
         "objective": objective.describe(),
         "best": metrics.get(f"best_{objective.primary.metric}"),
-        "best_baseline": _best_baseline(tags.get("finesweep.task", "text_classification"), recorded_figures(run), objective.primary),
+        "best_baseline": _best_baseline(tags.get("finesweep.task", "text_classification"), recorded_figures(run, warnings), objective.primary),
         "pareto_front": _count(recorded_metric(metrics, "pareto_front_size")) if objective.multi else None,
     }
 
