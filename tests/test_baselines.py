@@ -199,3 +199,28 @@ def test_the_default_configuration_is_trained_once_beside_the_trials_and_compare
     default_line = next(line for line in lines if "default configuration, trained once" in line)
     assert f"{figures['baseline_default_val_macro_f1']:.4f}" in default_line and "gain" in default_line
     assert lines[-1].strip() == "compute: the sweep's trials ran 4 trial-epochs, the default configuration 2 (2.0x)"
+
+
+def test_a_sweep_whose_trials_all_failed_names_no_best_trial_beside_its_baselines(mlflow_store):
+    """Every trial failed: the baselines print without a best trial's gain (no ``(- / -)``)."""
+    from mlflow.tracking import MlflowClient
+
+    from finesweep.tracking.baselines import baseline_lines, best_trial_of
+    from finesweep.tracking.leaderboard import rank
+    from finesweep.tracking.snapshot import SweepSnapshot
+
+    client = MlflowClient(mlflow_store)
+    experiment = client.create_experiment("all-failed")
+    parent_tags = {"finesweep.sweep": "s", "finesweep.role": "sweep", "finesweep.task": "text_classification",
+                   "finesweep.objective": '{"goals":[["val_macro_f1","max"]],"constraints":[]}',
+                   "baseline_trivial_val_macro_f1": "0.1", "baseline_trivial_test_macro_f1": "0.09"}  # fmt: skip
+    parent = client.create_run(experiment, tags=parent_tags)
+    for trial in ("a1", "b2"):
+        run = client.create_run(experiment, tags={"finesweep.sweep": "s", "finesweep.role": "trial", "finesweep.trial_id": trial,
+                                                  "finesweep.status": "failed", "mlflow.parentRunId": parent.info.run_id})  # fmt: skip
+        client.set_terminated(run.info.run_id, "FAILED")
+    runs = client.search_runs([experiment], "tags.`finesweep.role` = 'trial'")
+    board = rank(SweepSnapshot(client.get_run(parent.info.run_id), tuple(runs)), include_pruned=True)
+    assert len(board.table) == 2 and best_trial_of(board) is None
+    lines = baseline_lines(board.baselines, board.goal, best_trial_of(board))
+    assert lines[0] == "baselines on macro_f1 (validation / test):" and "gain" not in "\n".join(lines)

@@ -122,6 +122,7 @@ def test_one_ctrl_c_stops_the_sweep_cleanly_and_resume_finishes_it(tmp_path, tin
         return
     [parent] = [r for r in runs if r.data.tags.get("finesweep.role") == "sweep"]
     assert parent.info.status == "KILLED" and parent.data.tags["finesweep.status"] == "interrupted"
+    assert parent.data.tags["finesweep.ended_by"] == "interrupted", "Ctrl-C ended it, not its trials"
     trials = [r for r in runs if r.data.tags.get("finesweep.role") == "trial"]
     assert any(r.data.tags["finesweep.status"] == "interrupted" and r.info.status == "KILLED" for r in trials)
 
@@ -134,6 +135,8 @@ def test_one_ctrl_c_stops_the_sweep_cleanly_and_resume_finishes_it(tmp_path, tin
         [(r.data.tags["finesweep.status"], r.info.status) for r in trials]
     [parent] = [r for r in runs if r.data.tags.get("finesweep.role") == "sweep"]
     assert parent.info.status == "FINISHED"
+    # the probe the interrupted run never finished runs on --resume
+    assert {"baseline_probe_val_macro_f1", "baseline_knn_test_macro_f1"} <= set(parent.data.tags), sorted(parent.data.tags)
 
 
 @pytest.mark.slow

@@ -163,10 +163,12 @@ class BestTrial:
 
 
 def best_trial_of(board: Any) -> BestTrial | None:
-    """The top trial of a leaderboard with its validation and test figures on the ranking metric."""
-    if board.table.empty:
+    """The top completed trial of a leaderboard with its validation and test figures on the ranking
+    metric; None when no trial completed (pruned and failed ones have no final figures)."""
+    completed = board.table[board.table["status"] == "completed"] if not board.table.empty else board.table
+    if completed.empty:
         return None
-    top = board.table.iloc[0]
+    top = completed.iloc[0]
     metrics = board.metrics.get(top["run_id"], {})
     stem = _stem(board.goal.metric)
     return BestTrial(str(top["trial_id"]), metrics.get(f"val_{stem}"), metrics.get(f"test_{stem}"))

@@ -93,14 +93,18 @@ class BackgroundBaselines:
 
 
 def start_background_baselines(state: SweepState, spec: Any = None) -> BackgroundBaselines | None:
-    """Start the task's background baselines and the default trial; None when there are none (or a
-    resumed or extended sweep logged them when it started, or the sweep re-runs one trial)."""
-    if state.options.resume or state.options.reproduces is not None:  # logged at the start; a re-run of one trial
+    """Start the task's background baselines and the default trial; None when there are none. A
+    resumed or extended sweep starts only those its parent run does not hold yet (an interrupted
+    first run never logged them); a re-run of one trial starts none."""
+    if state.options.reproduces is not None:
         return None
     import time
 
     started = time.perf_counter()
-    running = [item for item in (_start_probe(state), _start_default(state, spec)) if item is not None]
+    logged = _logged_baselines(state) if state.options.resume else set()
+    candidates = (("probe", _start_probe), ("default", _start_default))
+    running = [item for name, start in candidates if name not in logged
+               for item in [start(state, spec)] if item is not None]  # fmt: skip
     if not running:
         return None
     background = BackgroundBaselines(running, time.perf_counter() - started)
@@ -109,7 +113,18 @@ def start_background_baselines(state: SweepState, spec: Any = None) -> Backgroun
     return background
 
 
-def _start_probe(state: SweepState) -> _Running | None:
+def _logged_baselines(state: SweepState) -> set[str]:
+    """Which background baselines the parent run already holds: ``probe``, ``default``."""
+    tags = state.tracker.client.get_run(state.tracker.parent_id).data.tags
+    held = set()
+    if any(key.startswith(("baseline_probe_", "baseline_knn_")) for key in tags):
+        held.add("probe")
+    if any(key.startswith(DEFAULT_PREFIX) for key in tags):
+        held.add("default")
+    return held
+
+
+def _start_probe(state: SweepState, _spec: Any = None) -> _Running | None:
     job = state.task.background_baselines(state.loaded, state.data, state.base.location)
     if job is None:
         return None

@@ -60,6 +60,7 @@ def finish(state: SweepState, closing: Closing) -> Any:
     tags = _summary_tags(summary, failed)
     if closing.interrupted:
         tags["finesweep.status"] = "interrupted"
+        tags["finesweep.ended_by"] = "interrupted"  # Ctrl-C, not its trials or a budget
     try:
         state.tracker.finish_parent(_summary_metrics(summary), tags, failed=failed, interrupted=closing.interrupted)
     except Exception as exc:  # noqa: BLE001
