@@ -95,7 +95,7 @@ def _drive(path: Path, trials: int) -> list[tuple[dict, dict]]:
     for number in range(trials):
         config = searcher.suggest(f"t{number}")
         overrides = [f"train.{name}={json.dumps(value)}" for name, value in config.items()]
-        result = train_one(load_job(path, overrides), path.parent / f"model-{number}", tracking=False)
+        result = train_one(load_job(path, overrides), path.parent / f"model-{path.stem}-{number}", tracking=False)
         searcher.on_trial_complete(f"t{number}", result.final)
         seen.append((config, result.final))
     return seen

@@ -70,9 +70,10 @@ def test_a_reused_process_gives_the_same_metrics_as_a_fresh_one(tmp_path, mlflow
 
 
 def test_a_failing_close_neither_hides_the_error_nor_leaves_the_parent_running(tmp_path, tiny_bert, ray_clean):
-    """``_finish`` runs in the sweep's ``finally``. Its leaderboard read fails here (it is pointed
-    at an empty store): after a Tune failure that second error is only reported, after a success
-    it is raised; either way the parent run ends FAILED instead of staying RUNNING."""
+    """``_finish`` runs in the sweep's ``finally``. Its one read of the sweep fails here (it asks
+    the store for a sweep name the store does not hold): after a Tune failure that second error is
+    only reported, after a success it is raised; either way the parent run ends FAILED instead of
+    staying RUNNING."""
     from finesweep.tasks import get_task
     from finesweep.tracking.outbox import Outbox
     from finesweep.tracking.runs import SweepTracker
@@ -82,15 +83,12 @@ def test_a_failing_close_neither_hides_the_error_nor_leaves_the_parent_running(t
 
     loaded = load_job(_job(tmp_path, tiny_bert, [4], "close"))
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    empty = tmp_path / "empty"
-    empty.mkdir()
     plan = plan_concurrency([{"CPU": 2.0}], loaded.job.scaling, 1)
     for failed in (True, False):
         tracker = SweepTracker(store, "warm", f"close-{failed}")
         tracker.start_parent({"finesweep.metric": "val_loss", "finesweep.mode": "min"}, {})
         outbox = Outbox(f"test {failed}", say=lambda _: None)
-        broken_store = f"sqlite:///{empty / 'mlflow.db'}"
-        state = SweepState(loaded, get_task(loaded.job.task), f"close-{failed}", SweepOptions(), broken_store, tracker,
+        state = SweepState(loaded, get_task(loaded.job.task), f"absent-{failed}", SweepOptions(), store, tracker,
                            tmp_path, Console(0), started=0.0)  # fmt: skip
         if failed:
             finish(state, Closing(plan, outbox, failed=True))
