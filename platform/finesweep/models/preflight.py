@@ -1,9 +1,10 @@
-"""Checks on a base model's files before any trial loads it: weights that can be read, and a
-``max_length`` the model's position embeddings can hold.
+"""Checks on a model folder's files before anything loads it (the base model, a sparse encoder's
+teacher): weights that can be read, a ``config.json`` that is a model config, tokenizer files that
+are JSON, and a ``max_length`` the model's position embeddings can hold.
 
-Only ``config.json`` and the first bytes of the weights are read (no torch, no transformers), so
-``finesweep validate`` catches a truncated download or an impossible length in milliseconds
-instead of every trial failing after Ray started.
+Only ``config.json``, the tokenizer's JSON files and the first bytes of the weights are read (no
+torch, no transformers), so ``finesweep validate`` catches a truncated download or an impossible
+length at once instead of every trial failing after Ray started.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ _HEADER_LIMIT = 100 * 2**20  # bytes: safetensors caps its JSON header at 100 MB
 _POSITION_KEYS = ("max_position_embeddings", "n_positions", "max_seq_len", "seq_length")
 # RoBERTa-family models offset positions by the padding index: 514 positions hold 512 tokens
 _POSITION_OFFSET = {"roberta": 2, "xlm-roberta": 2, "camembert": 2, "bart": 2}
+# a tokenizer's files that transformers parses as JSON objects when it loads the tokenizer
+_TOKENIZER_JSON = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json", "vocab.json")
 
 
 def model_config(folder: Path) -> dict | None:
@@ -66,6 +69,49 @@ def weights_problems(folder: Path) -> list[str]:
         problem = safetensors_problem(single)
         return [problem] if problem else []
     return []
+
+
+def config_problem(folder: Path) -> str | None:
+    """Why ``config.json`` of a local model folder is no model config transformers can build, or None."""
+    path = folder / "config.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        return f"{path} cannot be read ({exc.strerror or exc})"
+    except ValueError:  # UnicodeDecodeError included
+        return f"{path} is not readable JSON"
+    if not isinstance(data, dict) or not isinstance(data.get("model_type"), str) or not data["model_type"]:
+        return f"{path} is not a model config (it names no model_type)"
+    return None
+
+
+def tokenizer_problems(folder: Path) -> list[str]:
+    """The tokenizer files of a local model folder that are not JSON objects (transformers refuses to
+    load such a tokenizer)."""
+    problems = []
+    for name in _TOKENIZER_JSON:
+        path = folder / name
+        if not path.exists():
+            continue
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            problems.append(f"{path} cannot be read ({exc.strerror or exc}); the tokenizer cannot load")
+            continue
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            problems.append(f"{path} is not a JSON object; the tokenizer cannot load")
+    return problems
+
+
+def model_folder_problems(folder: Path) -> list[str]:
+    """Every problem of a local model folder found without loading it: unreadable weights, a
+    ``config.json`` that is no model config, tokenizer files that are not JSON. The same check for
+    ``model.base`` and ``train.teacher``."""
+    problems = weights_problems(folder)
+    problem = config_problem(folder)
+    return problems + ([problem] if problem else []) + tokenizer_problems(folder)
 
 
 def max_positions(config: dict) -> int | None:

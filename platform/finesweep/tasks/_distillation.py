@@ -47,6 +47,15 @@ class TeacherEmbeddings:
         return self.query[queries] @ self.corpus[passages].T
 
 
+def _safetensor_error() -> type[Exception]:
+    """safetensors' error for an unreadable weights file (not an OSError or ValueError)."""
+    try:
+        from safetensors import SafetensorError
+    except ImportError:  # pragma: no cover - transformers needs safetensors
+        return OSError
+    return SafetensorError
+
+
 def encode_texts(location: str, texts: list[str], prefix: str, trust_remote_code: bool = False,
                  batch_size: int = 32) -> "torch.Tensor":  # fmt: skip
     """Mean-pooled, L2-normalised embeddings of ``texts`` (input order) by the frozen encoder at
@@ -60,9 +69,16 @@ def encode_texts(location: str, texts: list[str], prefix: str, trust_remote_code
     hf_logging.set_verbosity_error()  # a load report per teacher (its unused pooler) is noise in the sweep log
     hf_logging.disable_progress_bar()
 
-    # offline only: a teacher is a local folder or already in the Hugging Face cache (checked with the job)
-    tokenizer = AutoTokenizer.from_pretrained(location, trust_remote_code=trust_remote_code, local_files_only=True)
-    model = AutoModel.from_pretrained(location, trust_remote_code=trust_remote_code, local_files_only=True).eval()
+    # offline only: a teacher is a local folder or already in the Hugging Face cache (checked with the
+    # job, its folder as model.base's is); what that check cannot see is refused here, as model.base's is
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(location, trust_remote_code=trust_remote_code, local_files_only=True)
+        model = AutoModel.from_pretrained(location, trust_remote_code=trust_remote_code, local_files_only=True).eval()
+    except (OSError, ValueError, _safetensor_error()) as exc:
+        from finesweep.errors import ModelError
+
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelError(f"train.teacher: cannot load {location!r}: {first}") from None
     max_length = min(TEACHER_MAX_LENGTH, tokenizer.model_max_length)
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # similar lengths: little padding
     out = torch.empty(0)

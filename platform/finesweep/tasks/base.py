@@ -143,16 +143,17 @@ _LENGTH_KEYS = ("max_length", "max_query_length")  # token lengths a trial may p
 
 
 def _model_file_problems(loaded: "LoadedJob", source: str, location: str) -> list[str]:
-    """Unreadable weights, and token lengths beyond the model's position embeddings."""
+    """The model folder's own problems (:func:`~finesweep.models.preflight.model_folder_problems`,
+    as for a teacher), and token lengths beyond the model's position embeddings."""
     from pathlib import Path
 
-    from finesweep.models.preflight import max_positions, model_config, weights_problems
+    from finesweep.models.preflight import max_positions, model_config, model_folder_problems
 
     folder = Path(location)
-    problems = [f"{source}: model.base: {problem}" for problem in weights_problems(folder)]
+    problems = [f"{source}: model.base: {problem}" for problem in model_folder_problems(folder)]
     config = model_config(folder)
     if config is None:
-        return problems + [f"{source}: model.base: {folder / 'config.json'} is not readable JSON"]
+        return problems
     limit = max_positions(config)
     for key in _LENGTH_KEYS:
         if limit is None or not hasattr(loaded.params, key):

@@ -221,8 +221,7 @@ def teacher_problems(loaded: "LoadedJob", source: str) -> list[str]:
         problems += [f"{source}: {key}: {metric} is logged only with train.term_script (got no term_script)"
                      for key, metric in loaded.objective_keys() if metric.endswith("_script_term_share")]  # fmt: skip
     if params.teacher is not None:
-        problem = _offline_teacher_problem(params.teacher, loaded.path.parent)
-        problems += [f"{source}: train.teacher: {problem}"] if problem else []
+        problems += [f"{source}: train.teacher: {problem}" for problem in _offline_teacher_problems(params.teacher, loaded.path.parent)]
     return problems
 
 
@@ -230,17 +229,21 @@ def _where(key: str, space: dict) -> str:
     return f"search.space {key}" if key in space else f"train.{key}"
 
 
-def _offline_teacher_problem(reference: str, relative_to: "Path") -> str | None:
-    """Why teacher ``reference`` cannot be loaded offline (resolved as model.base is), or None."""
+def _offline_teacher_problems(reference: str, relative_to: "Path") -> list[str]:
+    """Why teacher ``reference`` cannot be loaded offline (resolved as model.base is, and its folder
+    checked as model.base's is: weights, config.json, tokenizer files); empty when it can."""
+    from pathlib import Path
+
     from finesweep.errors import FinesweepError
+    from finesweep.models.preflight import model_folder_problems
     from finesweep.models.resolve import resolve_base_model
 
     try:
         teacher = resolve_base_model(reference, relative_to)
     except FinesweepError as exc:
-        return str(exc).removeprefix("model.base: ")
+        return [str(exc).removeprefix("model.base: ")]
     if teacher.kind != "hub":
-        return None
+        return model_folder_problems(Path(teacher.location))
     from huggingface_hub import try_to_load_from_cache
 
     try:
@@ -248,9 +251,9 @@ def _offline_teacher_problem(reference: str, relative_to: "Path") -> str | None:
     except Exception:  # noqa: BLE001 - a malformed repo id is no cached model either
         cached = None
     if isinstance(cached, str):
-        return None
-    return (f"{reference!r} is not a local folder, an installed model package, a named build or in the Hugging "
-            "Face cache; a teacher is loaded offline only")  # fmt: skip
+        return []
+    return [f"{reference!r} is not a local folder, an installed model package, a named build or in the Hugging "
+            "Face cache; a teacher is loaded offline only"]  # fmt: skip
 
 
 def bm25_index(tokenizer: Any, corpus: list[str]) -> Any:
