@@ -268,6 +268,9 @@ def _render(data: dict[str, Any], level: int) -> list[str]:
     for key, value in data.items():
         if key == "machine":
             continue
+        if key == "figures" and isinstance(value, list):  # plots a benchmark drew: {path, caption}
+            lines += [f"![{figure['caption']}]({figure['path']})" for figure in value] + [""]
+            continue
         if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
             columns = list(dict.fromkeys(k for row in value for k in row))
             lines += [f"{'#' * level} {key}", "", _table([tuple(_fmt(row.get(c, "")) for c in columns) for row in value],
