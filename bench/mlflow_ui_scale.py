@@ -61,8 +61,11 @@ def main() -> int:
             figures["runs_table_s"] = round(time.monotonic() - opened, 1) if shown else None
             figures["runs_table_loaded"] = bool(shown)
             expanded = time.monotonic()
-            driver.execute_script("""for (const b of document.querySelectorAll('button[aria-label], [role=button]')) {
-                if ((b.getAttribute('aria-label') || '').toLowerCase().includes('expand')) { b.click(); break; } }""")
+            # the parent row's expander: the icon button MLflow's run-name cell renders before the name
+            driver.execute_script("""const row = [...document.querySelectorAll('[role=row]')]
+                .find(r => r.textContent.includes(arguments[0]));
+                const button = row && row.querySelector('button[data-component-id*=runnamecellrenderer]');
+                if (button) { button.click(); }""", parent_name)
             figures["trials_shown_s"] = (round(time.monotonic() - expanded, 1)
                                          if wait_for(driver, TEXT_HAS_ALL, args.timeout, ["trial 1 ·"]) else None)  # fmt: skip
             figures["screenshot"] = save_png(driver, ROOT / "docs" / "images" / "mlflow-runs-1000.png")
