@@ -52,12 +52,16 @@ def _proc_figures(pid: int) -> tuple[float, float] | None:
 def run_driver(args: list[str], env: dict[str, str]) -> dict[str, float]:
     """Run ``finesweep ARGS`` and watch its process: wall seconds, peak MiB, CPU seconds."""
     started = time.time()
-    process = subprocess.Popen([*FINESWEEP, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    last = (0.0, 0.0)
-    while process.poll() is None:
-        last = _proc_figures(process.pid) or last
-        time.sleep(_TICK_S)
-    output = process.stdout.read() if process.stdout else ""
+    # its output goes to a file, not a pipe: a 1,000-trial summary overfills a pipe nobody reads
+    # while this loop polls, and the driver then blocks in its last print
+    with tempfile.TemporaryFile("w+") as sink:
+        process = subprocess.Popen([*FINESWEEP, *args], env=env, stdout=sink, stderr=subprocess.STDOUT, text=True)
+        last = (0.0, 0.0)
+        while process.poll() is None:
+            last = _proc_figures(process.pid) or last
+            time.sleep(_TICK_S)
+        sink.seek(0)
+        output = sink.read()
     if process.returncode != 0:
         raise SystemExit(f"finesweep {' '.join(args)} exited {process.returncode}:\n{output[-4000:]}")
     return {"wall_s": time.time() - started, "peak_mb": last[0], "cpu_s": last[1], "output": output}
