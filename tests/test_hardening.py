@@ -35,6 +35,7 @@ from finesweep.tuning.ray_runtime import free_local_port
 
 # ---------------------------------------------------------------------------------------------
 # a valid job (the shape of jobs/quickstart.yaml) and its space, mutated by each case
+from damaged_models import config_not_json as _config_not_json, garbage_header as _garbage_header, truncate as _truncate  # noqa: E402,F401
 
 
 BASE_JOB: dict[str, Any] = {
@@ -336,20 +337,6 @@ def _tiny_copy(tiny_bert: Path, tmp: Path, damage: Callable[[Path], None] | None
     if damage:
         damage(model)
     return model
-
-
-def _truncate(model: Path) -> None:
-    weights = model / "model.safetensors"
-    data = weights.read_bytes()
-    weights.write_bytes(data[: len(data) // 2])
-
-
-def _garbage_header(model: Path) -> None:
-    (model / "model.safetensors").write_bytes(b"\xff" * 8 + b"garbage" * 100)
-
-
-def _config_not_json(model: Path) -> None:
-    (model / "config.json").write_text("{not json", encoding="utf-8")
 
 
 MODEL_CASES = [

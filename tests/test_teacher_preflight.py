@@ -20,20 +20,7 @@ import yaml
 
 from finesweep.config import load_job
 from finesweep.errors import ConfigError
-
-
-def _truncate(model: Path) -> None:
-    weights = model / "model.safetensors"
-    data = weights.read_bytes()
-    weights.write_bytes(data[: len(data) // 2])
-
-
-def _garbage_header(model: Path) -> None:
-    (model / "model.safetensors").write_bytes(b"\xff" * 8 + b"garbage" * 100)
-
-
-def _config_not_json(model: Path) -> None:
-    (model / "config.json").write_text("{not json", encoding="utf-8")
+from damaged_models import config_not_json as _config_not_json, garbage_header as _garbage_header, truncate as _truncate  # noqa: E402,F401
 
 
 def _config_no_model(model: Path) -> None:
