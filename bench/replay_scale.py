@@ -130,36 +130,49 @@ def command_times(trials: int, folder: Path) -> dict[str, float]:
     return row
 
 
-def suggestion_times(sizes: list[int], algorithms: list[str]) -> list[dict[str, Any]]:
-    """Seconds per suggestion of each searcher after 10, 100, ... finished trials, driven directly
-    (suggest, then complete with the nearest recorded curve's final figure)."""
+def suggestion_times(sizes: list[int], algorithms: list[str], repeats: int = 10) -> list[dict[str, Any]]:
+    """Seconds per suggestion of each searcher with 10, 100, ... finished trials behind it.
+
+    For each size, the searcher starts from that many finished trials (a warm start's priors:
+    random configurations of the job's space, each scored with its nearest recorded curve's final
+    figure), then proposes ``repeats`` more, each completed the same way; the mean of those is the
+    figure. This is the cost a sweep of that size pays per proposal, without running the proposals
+    before it (a GP over 1,000 sequential proposals alone takes most of an hour here).
+    """
     from finesweep.config.loader import load_job
     from finesweep.tuning.replay import read_table
-    from finesweep.tuning.searchers import build_search, default_request
+    from finesweep.tuning.searchers import SearchRequest, build_search, default_request
+    from finesweep.tuning.study_search import PriorTrial
 
     table = read_table(ROOT / "bench" / "curves" / "carer_minilm.csv")
+    fixed = load_job(JOB).params.model_dump()
+
+    def score(config: dict[str, Any]) -> dict[str, float]:
+        curve, _ = table.nearest({**fixed, **config})
+        return {"val_macro_f1": curve.epochs[-1]["val_macro_f1"], "epoch": 4}
+
+    randoms = load_job(JOB, ["search.algorithm=random", f"search.num_samples={max(sizes)}"])
+    draw = build_search(randoms, default_request(randoms)).search_alg
+    draw.set_search_properties("val_macro_f1", "max", {})
+    priors = []
+    for number in range(max(sizes)):
+        config = draw.suggest(f"p{number}")
+        draw.on_trial_complete(f"p{number}", score(config))
+        priors.append(PriorTrial(f"random/p{number}", config, score(config)))
     rows = []
     for algorithm in algorithms:
-        loaded = load_job(JOB, [f"search.algorithm={algorithm}", f"search.num_samples={max(sizes)}"])
-        search = build_search(loaded, default_request(loaded)).search_alg
-        search.set_search_properties("val_macro_f1", "max", {})
-        done, row, spent = 0, {"algorithm": algorithm}, 0.0
+        loaded = load_job(JOB, [f"search.algorithm={algorithm}", f"search.num_samples={max(sizes) + repeats}"])
+        row: dict[str, Any] = {"algorithm": algorithm}
         for size in sorted(sizes):
-            window = []
-            while done < size:
+            search = build_search(loaded, SearchRequest(size + repeats, tuple(priors[:size]))).search_alg
+            search.set_search_properties("val_macro_f1", "max", {})
+            spent = 0.0
+            for number in range(repeats):
                 started = time.perf_counter()
-                config = search.suggest(f"t{done}")
-                window.append(time.perf_counter() - started)
-                curve, _ = table.nearest({**loaded.params.model_dump(), **(config or {})})
-                search.on_trial_complete(f"t{done}", {"val_macro_f1": curve.epochs[-1]["val_macro_f1"], "epoch": 4})
-                done += 1
-                spent += window[-1]
-                if spent > 600:  # a searcher slower than 10 minutes in all is stopped here, and says so
-                    break
-            row[f"s_per_suggestion_at_{size}"] = round(sum(window[-10:]) / max(len(window[-10:]), 1), 4)
-            if spent > 600:
-                row["stopped_after_trials"] = done
-                break
+                config = search.suggest(f"t{number}")
+                spent += time.perf_counter() - started
+                search.on_trial_complete(f"t{number}", score(config or {}))
+            row[f"s_per_suggestion_at_{size}"] = round(spent / repeats, 4)
         print(json.dumps(row), flush=True)
         rows.append(row)
     return rows
@@ -187,27 +200,31 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10, 100, 1000])
     parser.add_argument("--concurrency", type=int, default=64)
-    parser.add_argument("--searchers", nargs="*", default=["tpe", "gp", "cmaes", "nsga2"])
+    parser.add_argument("--searchers", nargs="*", default=["tpe", "gp", "cmaes", "nsga2"],
+                        help="searchers whose suggestion time is measured at each size (none: skip)")
     parser.add_argument("--keep", type=Path, help="keep each size's store and results under this folder")
     parser.add_argument("--commands-only", action="store_true",
                         help="with --keep: time the commands again on the kept stores (a quiet machine), keeping the sweeps' rows")
+    parser.add_argument("--no-sweeps", action="store_true", help="measure only the searchers' suggestion times")
     args = parser.parse_args()
+    earlier = json.loads((RESULTS / "replay_scale.json").read_text()) if (RESULTS / "replay_scale.json").exists() else {}
+    earlier_rows = {row["trials"]: row for row in earlier.get("sweeps", [])}
     rows = []
     if args.commands_only:
-        earlier = {row["trials"]: row for row in json.loads((RESULTS / "replay_scale.json").read_text())["sweeps"]}
-        rows = [{**earlier[trials], **command_times(trials, args.keep / str(trials))} for trials in args.sizes]
-    for trials in [] if args.commands_only else args.sizes:
+        rows = [{**earlier_rows[trials], **command_times(trials, args.keep / str(trials)),
+                 "commands_date": time.strftime("%Y-%m-%d")} for trials in args.sizes]  # fmt: skip
+    for trials in [] if args.commands_only or args.no_sweeps else args.sizes:
         if args.keep:
             folder = args.keep / str(trials)
             folder.mkdir(parents=True, exist_ok=False)
-            rows.append(one_size(trials, args.concurrency, folder))
+            rows.append({**one_size(trials, args.concurrency, folder), "date": time.strftime("%Y-%m-%d")})
             continue
         with tempfile.TemporaryDirectory(prefix=f"replay-scale-{trials}-") as tmp:
-            rows.append(one_size(trials, args.concurrency, Path(tmp)))
-    suggestions = suggestion_times(args.sizes, args.searchers) if args.searchers else []
-    if args.commands_only and not suggestions:
-        suggestions = json.loads((RESULTS / "replay_scale.json").read_text()).get("suggestions", [])
-    result = {"date": time.strftime("%Y-%m-%d"), "machine": machine(), "job": str(JOB.relative_to(ROOT)),
+            rows.append({**one_size(trials, args.concurrency, Path(tmp)), "date": time.strftime("%Y-%m-%d")})
+    measured = {row["trials"] for row in rows}
+    rows = sorted(rows + [row for trials, row in earlier_rows.items() if trials not in measured], key=lambda r: r["trials"])
+    suggestions = suggestion_times(args.sizes, args.searchers) if args.searchers else earlier.get("suggestions", [])
+    result = {**earlier, "date": time.strftime("%Y-%m-%d"), "machine": machine(), "job": str(JOB.relative_to(ROOT)),
               "targets": targets(rows), "sweeps": rows, "suggestions": suggestions}  # fmt: skip
     (RESULTS / "replay_scale.json").write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {RESULTS / 'replay_scale.json'}")
