@@ -196,6 +196,20 @@ def targets(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return found
 
 
+def suggestion_targets(suggestions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each searcher's seconds per suggestion, flat within 2x from the smallest size to the largest."""
+    found = []
+    for row in suggestions:
+        sizes = sorted(int(key.rsplit("_", 1)[1]) for key in row if key.startswith("s_per_suggestion_at_"))
+        if len(sizes) < 2:
+            continue
+        small, large = row[f"s_per_suggestion_at_{sizes[0]}"], row[f"s_per_suggestion_at_{sizes[-1]}"]
+        growth = large / small
+        found.append({"target": f"{row['algorithm']} s_per_suggestion: growth <= 2x ({sizes[0]} -> {sizes[-1]} trials)",
+                      "measured": round(growth, 2), "met": growth <= 2.0})  # fmt: skip
+    return found
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10, 100, 1000])
@@ -225,7 +239,7 @@ def main() -> None:
     rows = sorted(rows + [row for trials, row in earlier_rows.items() if trials not in measured], key=lambda r: r["trials"])
     suggestions = suggestion_times(args.sizes, args.searchers) if args.searchers else earlier.get("suggestions", [])
     result = {**earlier, "date": time.strftime("%Y-%m-%d"), "machine": machine(), "job": str(JOB.relative_to(ROOT)),
-              "targets": targets(rows), "sweeps": rows, "suggestions": suggestions}  # fmt: skip
+              "targets": targets(rows) + suggestion_targets(suggestions), "sweeps": rows, "suggestions": suggestions}  # fmt: skip
     (RESULTS / "replay_scale.json").write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {RESULTS / 'replay_scale.json'}")
 
