@@ -6,6 +6,7 @@
 - ``reference/commands.md``: every command and option, from the CLI's argument parser;
 - ``reference/datasets.md``: the dataset catalog;
 - ``reference/presets.md``: the shipped job files in ``jobs/``;
+- ``reference/tags.md``: every MLflow tag a sweep writes or reads, from ``finesweep.tracking.schema``;
 - ``benchmarks.md``: every figure in ``bench/results/*.json``, with its date and machine.
 
 ``tests/test_docs.py`` checks each page against the code it describes.
@@ -219,6 +220,30 @@ def presets_page() -> str:
     ])  # fmt: skip
 
 
+# -- MLflow tags ------------------------------------------------------------------------------
+
+
+def tag_rows() -> list[tuple[str, str, str, str]]:
+    """(tag, runs, written by, values) of every tag in ``finesweep.tracking.schema.TAGS``."""
+    from finesweep.tracking.schema import TAGS
+
+    return [(f"`{tag.key}{tag.suffix}`", tag.runs, ", ".join(f"`{module.strip()}`" for module in tag.writer.split(",")),
+             tag.values) for tag in TAGS]  # fmt: skip
+
+
+def tags_page() -> str:
+    """Every MLflow tag finesweep writes or reads: on which runs, written by which module, holding what."""
+    return "\n".join([
+        "# MLflow tags", "",
+        "Generated from `finesweep.tracking.schema`, where every tag name finesweep writes or reads is "
+        "defined once. Runs: a sweep's *parent* run, its *trial* runs, the run of `finesweep train` "
+        "(*train*) and the registry's *model versions* that `promote-best-model` registers. Filter on them "
+        "in the MLflow UI or with `search_runs`, e.g. ``tags.`finesweep.status` = 'completed'``; "
+        "[Comparing in the MLflow UI](../mlflow-ui.md) says what else each run holds.", "",
+        _table(tag_rows(), ("Tag", "Runs", "Written by", "Values")), "",
+    ])  # fmt: skip
+
+
 # -- benchmarks -------------------------------------------------------------------------------
 
 
@@ -309,5 +334,6 @@ PAGES = {
     "reference/commands.md": commands_page,
     "reference/datasets.md": datasets_page,
     "reference/presets.md": presets_page,
+    "reference/tags.md": tags_page,
     "benchmarks.md": benchmarks_page,
 }

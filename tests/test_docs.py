@@ -1,6 +1,6 @@
 """The manual against the code: every generated page covers what it describes (job keys, commands,
-datasets, presets, benchmark results), every job field has its help text, the printed JSON Schema
-accepts every shipped file, and the README stays short with the three commands CI runs."""
+datasets, presets, MLflow tags, benchmark results), every job field has its help text, the printed
+JSON Schema accepts every shipped file, and the README stays short with the three commands CI runs."""
 
 from __future__ import annotations
 
@@ -85,6 +85,15 @@ def test_catalog_presets_and_benchmark_pages_cover_every_entry_with_dates():
     for path in generate.result_files():
         section = benchmarks.split(f"## {path.stem}\n")[1]
         assert re.match(r"\n`bench/results/[\w.]+`, measured 20\d\d-\d\d-\d\d( to 20\d\d-\d\d-\d\d \(each section's own date below\))? on \d+ CPUs", section), section[:200]
+
+
+def test_tag_page_lists_every_tag_of_the_schema():
+    from finesweep.tracking.schema import TAGS
+
+    page = generate.tags_page()
+    for tag in TAGS:
+        assert f"| `{tag.key}{tag.suffix}` |" in page, tag.key
+    assert "](../mlflow-ui.md)" in page
 
 
 def _shipped(folder: str) -> list[Path]:

@@ -121,7 +121,7 @@ def test_reproduce_refuses_changed_data_and_foreign_runs(swept, tmp_path):
 def test_a_tampered_record_is_refused_against_the_run_not_a_temporary_file(swept, tmp_path):
     from mlflow.tracking import MlflowClient
 
-    from finesweep.tracking.runs import TAG_CONFIG
+    from finesweep.tracking.schema import TAG_CONFIG
 
     store, summary, _ = swept
     client = MlflowClient(store)

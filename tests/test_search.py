@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from finesweep.config import load_job
-from finesweep.tracking.runs import TAG_STATUS, TAG_TRIAL
+from finesweep.tracking.schema import TAG_STATUS, TAG_TRIAL
 from job_parts import WITHOUT_BASELINES
 
 pytestmark = pytest.mark.slow

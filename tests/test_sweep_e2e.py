@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from finesweep.config import load_job
-from finesweep.tracking.runs import TAG_PARENT, TAG_ROLE, TAG_STATUS, TAG_SWEEP, TAG_TRIAL
+from finesweep.tracking.schema import TAG_PARENT, TAG_ROLE, TAG_STATUS, TAG_SWEEP, TAG_TRIAL
 from job_parts import WITHOUT_BASELINES
 
 REPO = Path(__file__).resolve().parents[1]

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from finesweep.errors import FinesweepError
+from finesweep.tracking.schema import TAG_SWEEP
 
 # Environment a sweep reads, forwarded to the job when set on the submitting machine.
 FORWARDED_ENV = ("FINESWEEP_DATA_DIR", "FINESWEEP_CACHE_DIR", "MLFLOW_TRACKING_URI", "FINESWEEP_STORAGE_PATH",
@@ -72,7 +73,7 @@ def submit(
     job_id = client.submit_job(
         entrypoint=build_entrypoint(job_path, working_dir, name, overrides),
         runtime_env={"working_dir": str(working_dir), "env_vars": env},
-        metadata={"finesweep.sweep": name},
+        metadata={TAG_SWEEP: name},  # the Ray job names its sweep under the key its runs' tag has
     )
     print(f"submitted Ray job {job_id} (sweep {name!r}) to {address}", flush=True)
     if not follow:

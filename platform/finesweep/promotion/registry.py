@@ -29,7 +29,8 @@ from finesweep.tasks.base import HeldOut
 from finesweep.tracking.baselines import recorded_figures
 from finesweep.tracking.leaderboard import leaderboard, sweep_parent
 from finesweep.tracking.record import recorded_data, resolved_job
-from finesweep.tracking.runs import TAG_MODEL_URI, TAG_TRIAL
+from finesweep.tracking.schema import (TAG_DATASET_FINGERPRINT, TAG_GIT_COMMIT, TAG_MODEL_URI, TAG_SOURCE_GIT_COMMIT,
+                                       TAG_SWEEP, TAG_TASK, TAG_TRIAL)  # fmt: skip
 from finesweep.tracking.store import client
 
 CHAMPION = "champion"
@@ -258,11 +259,11 @@ def promote_best_model(
             served = load_model(f"models:/{model_name}/{champion_version}", tracking_uri=tracking_uri)
             champion = task.evaluate_held_out(served, split)
         tags = {
-            "finesweep.sweep": sweep,
-            "finesweep.task": task.name,
-            "finesweep.trial_id": run.data.tags.get(TAG_TRIAL, ""),
-            "finesweep.dataset_fingerprint": split.fingerprint,
-            "finesweep.git_commit": parent.data.tags.get("mlflow.source.git.commit", "unknown"),
+            TAG_SWEEP: sweep,
+            TAG_TASK: task.name,
+            TAG_TRIAL: run.data.tags.get(TAG_TRIAL, ""),
+            TAG_DATASET_FINGERPRINT: split.fingerprint,
+            TAG_GIT_COMMIT: parent.data.tags.get(TAG_SOURCE_GIT_COMMIT, "unknown"),
             metric: str(run.data.metrics.get(metric)),
             **{name: f"{value:.6f}" for name, value in challenger.metrics.items()},
         }

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from finesweep.objective import MetricGoal
+from finesweep.tracking.schema import BASELINE_PREFIX, TAG_SWEEP
 
-BASELINE_PREFIX = "baseline_"  # every baseline figure's tag on the parent run starts so
 # The job's default configuration trained once (every task's sweeps log it; tuning._background)
 DEFAULT_BASELINE = ("baseline_default_", "default configuration, trained once")
 DEFAULT_EPOCHS = "baseline_default_epochs"
@@ -41,8 +41,6 @@ def recorded_figures(parent: Any, warnings: list[str] | None = None) -> dict[str
     ``nan`` compares false with everything (it would hide the other baselines from ``sweeps``, print
     ``gain +nan`` and make a floor no model beats). Each tag left out adds a line naming it to
     ``warnings``, when given, for the caller to print."""
-    from finesweep.tracking.runs import TAG_SWEEP
-
     figures = {}
     for key, text in parent.data.tags.items():
         if not is_baseline(key):

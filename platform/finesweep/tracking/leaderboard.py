@@ -20,7 +20,8 @@ from finesweep.objective import MetricGoal, Objective
 from finesweep.objective.pareto import non_dominated_ranks
 from finesweep.tracking.baselines import BaselineFigure, Compute, recorded_baselines, recorded_figures, sweep_compute
 from finesweep.tracking.listing import all_runs
-from finesweep.tracking.runs import TAG_ROLE, TAG_STATUS, TAG_SWEEP, TAG_TRIAL, mlflow_name, recorded_metric
+from finesweep.tracking.runs import mlflow_name, recorded_metric
+from finesweep.tracking.schema import TAG_ROLE, TAG_SEARCHED, TAG_STATUS, TAG_SWEEP, TAG_TASK, TAG_TRIAL
 from finesweep.tracking.snapshot import SweepSnapshot, read_sweep, sweep_parent
 from finesweep.tracking.store import client
 from finesweep.tracking.trials import recorded_objective, trial_config
@@ -89,9 +90,9 @@ def rank(snapshot: SweepSnapshot, metric: str | None = None, top: int | None = N
     parent, trials = snapshot.parent, list(snapshot.trials)
     sweep = parent.data.tags.get(TAG_SWEEP, parent.info.run_name)
     objective = sweep_objective(parent)
-    task = parent.data.tags.get("finesweep.task", "text_classification")
+    task = parent.data.tags.get(TAG_TASK, "text_classification")
     ranking = metric_goal(task, metric, trials) if metric else None
-    searched = [p for p in parent.data.tags.get("finesweep.searched", "").split(",") if p]
+    searched = [p for p in parent.data.tags.get(TAG_SEARCHED, "").split(",") if p]
     board = Leaderboard(sweep, task, objective, pd.DataFrame(), ranking)
     rows = [_row(run, board, searched) for run in trials if include_pruned or run.data.tags.get(TAG_STATUS) == "completed"]
     board.front = _front(rows, objective)
@@ -204,7 +205,7 @@ def _sweep_row(run: Any, experiments: dict[str, str], warnings: list[str] | None
     return {
         "sweep": tags.get(TAG_SWEEP),
         "experiment": experiments.get(run.info.experiment_id),
-        "task": tags.get("finesweep.task"),
+        "task": tags.get(TAG_TASK),
         "started (UTC)": pd.Timestamp(run.info.start_time, unit="ms").strftime("%Y-%m-%d %H:%M"),
         "status": tags.get(TAG_STATUS, run.info.status.lower()),
         "completed": _count(recorded_metric(metrics, "n_completed")),
@@ -212,7 +213,7 @@ def _sweep_row(run: Any, experiments: dict[str, str], warnings: list[str] | None
         "failed": _count(recorded_metric(metrics, "n_failed")),
         "objective": objective.describe(),
         "best": metrics.get(f"best_{objective.primary.metric}"),
-        "best_baseline": _best_baseline(tags.get("finesweep.task", "text_classification"), recorded_figures(run, warnings), objective.primary),
+        "best_baseline": _best_baseline(tags.get(TAG_TASK, "text_classification"), recorded_figures(run, warnings), objective.primary),
         "pareto_front": _count(recorded_metric(metrics, "pareto_front_size")) if objective.multi else None,
     }
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from finesweep.tracking.runs import TAG_ROLE, TAG_SWEEP
+from finesweep.tracking.schema import TAG_ROLE, TAG_SWEEP
 
 PAGE_SIZE = 1000  # runs per request: MLflow's servers cap a page at 50,000; smaller pages answer sooner
 

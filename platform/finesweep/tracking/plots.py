@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from finesweep.objective import Objective
-from finesweep.tracking.runs import TAG_STATUS, TAG_TRIAL
+from finesweep.tracking.schema import TAG_STATUS, TAG_TRIAL
 
 
 def _space(mlflow_client: Any, parent_run_id: str) -> dict[str, Any]:

@@ -9,6 +9,8 @@ import platform
 import subprocess
 from pathlib import Path
 
+from finesweep.tracking.schema import TAG_DEVICE, version_tag
+
 # the libraries whose behaviour a sweep depends on; their versions are recorded and pinned
 LIBRARIES = ("torch", "transformers", "peft", "ray", "optuna", "mlflow", "pydantic", "scikit-learn", "safetensors")
 SERVING = ("torch", "transformers", "peft", "mlflow", "scikit-learn", "safetensors", "pandas")  # what a served model imports
@@ -45,14 +47,14 @@ def provenance_tags() -> dict[str, str]:
     Python, each library, CUDA, and the device the driver sees."""
     import torch
 
-    tags = {"finesweep.version.finesweep": version_of("finesweep") or "unknown",
-            "finesweep.version.python": platform.python_version()}  # fmt: skip
+    tags = {version_tag("finesweep"): version_of("finesweep") or "unknown",
+            version_tag("python"): platform.python_version()}  # fmt: skip
     commit = git_commit(code_folder())
     if commit:
-        tags["finesweep.version.finesweep_commit"] = commit
-    tags.update({f"finesweep.version.{name}": version_of(name) or "not installed" for name in LIBRARIES})
-    tags["finesweep.version.cuda"] = torch.version.cuda or "none (CPU build)"
-    tags["finesweep.device"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else f"cpu ({platform.machine()})"
+        tags[version_tag("finesweep_commit")] = commit
+    tags.update({version_tag(name): version_of(name) or "not installed" for name in LIBRARIES})
+    tags[version_tag("cuda")] = torch.version.cuda or "none (CPU build)"
+    tags[TAG_DEVICE] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else f"cpu ({platform.machine()})"
     return tags
 
 

@@ -14,6 +14,7 @@ import pandas as pd
 from finesweep.objective import Objective
 from finesweep.tracking.baselines import baseline_lines, best_trial_of
 from finesweep.tracking.leaderboard import rank, rounded, significant, sweep_objective
+from finesweep.tracking.schema import TAG_SEARCHED, TAG_SWEEP
 from finesweep.tracking.snapshot import SweepSnapshot, read_sweep
 from finesweep.tracking.store import client
 
@@ -42,10 +43,10 @@ class SweepFacts:
 def sweep_facts(snapshot: SweepSnapshot) -> SweepFacts:
     """Leaderboard, best configuration, timings and ASHA savings of a sweep already read."""
     parent, children = snapshot.parent, list(snapshot.trials)
-    sweep = parent.data.tags.get("finesweep.sweep", parent.info.run_name)
+    sweep = parent.data.tags.get(TAG_SWEEP, parent.info.run_name)
     board = rank(snapshot, include_pruned=True)
     table = board.table
-    searched = [p for p in parent.data.tags.get("finesweep.searched", "").split(",") if p]
+    searched = [p for p in parent.data.tags.get(TAG_SEARCHED, "").split(",") if p]
     best = table[table["status"] == "completed"].head(1)
     best_params = {}
     if not best.empty:

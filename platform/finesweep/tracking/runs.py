@@ -16,16 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from finesweep.redact import redact
+from finesweep.tracking.schema import (BOOKKEEPING_TAGS, TAG_CHECKPOINT_PATH, TAG_CONFIG, TAG_ERROR,
+                                       TAG_INTERRUPTED_RUNS, TAG_MODEL_URI, TAG_NODE, TAG_NODES, TAG_PARENT, TAG_ROLE,
+                                       TAG_SOURCE_GIT_COMMIT, TAG_SOURCE_NAME, TAG_SOURCE_TYPE, TAG_STATUS,
+                                       TAG_STORAGE_PATH, TAG_SWEEP, TAG_TRIAL, TAG_USER)  # fmt: skip
 from finesweep.tracking.store import client, ensure_experiment
-
-TAG_SWEEP = "finesweep.sweep"
-TAG_ROLE = "finesweep.role"
-TAG_TRIAL = "finesweep.trial_id"
-TAG_STATUS = "finesweep.status"
-TAG_PARENT = "mlflow.parentRunId"
-TAG_MODEL_URI = "finesweep.model_uri"
-TAG_ERROR = "finesweep.error"
-TAG_CONFIG = "finesweep.config"  # a trial's sampled values as JSON (typed, unlike MLflow's text params)
 
 # Tune's own bookkeeping in every result; not metrics of the model.
 _TUNE_KEYS = {
@@ -36,8 +31,9 @@ _TUNE_KEYS = {
 
 # What a trial reports about itself rather than about its model: whether this was its last report,
 # whether early stopping ended it, how often it restarted from a checkpoint, and how many trials its
-# process had run. Recorded as ``finesweep.<key>`` tags, so MLflow's charts show only measurements.
-BOOKKEEPING = ("final", "stopped_early", "ended_by_budget", "restarts", "process_trial_index")
+# process had run. Recorded as tags (``finesweep.<key>``, schema.BOOKKEEPING_TAGS), so MLflow's
+# charts show only measurements.
+BOOKKEEPING = tuple(BOOKKEEPING_TAGS)
 
 
 # What a trial measures about its run rather than its model (timings, memory, the schedule's rate):
@@ -64,7 +60,7 @@ def recorded_metric(metrics: dict[str, float], key: str) -> float | None:
 
 def bookkeeping_tags(result: dict[str, Any]) -> dict[str, str]:
     """The bookkeeping values of a result as ``finesweep.<key>`` tags (integers as text)."""
-    return {f"finesweep.{key}": str(int(result[key])) for key in BOOKKEEPING if isinstance(result.get(key), (int, float))}
+    return {BOOKKEEPING_TAGS[key]: str(int(result[key])) for key in BOOKKEEPING if isinstance(result.get(key), (int, float))}
 
 
 def bookkeeping_from_tags(tags: dict[str, str]) -> dict[str, float]:
@@ -72,7 +68,7 @@ def bookkeeping_from_tags(tags: dict[str, str]) -> dict[str, float]:
     out: dict[str, float] = {}
     for key in BOOKKEEPING:
         try:
-            out[key] = float(tags[f"finesweep.{key}"])
+            out[key] = float(tags[BOOKKEEPING_TAGS[key]])
         except (KeyError, ValueError):
             continue
     return out
@@ -215,7 +211,7 @@ class SweepTracker:
             self.client.delete_run(run.info.run_id)
         if stale and self.parent_id:
             ids = ",".join(run.info.run_id for run in stale)
-            self.client.log_batch(self.parent_id, tags=[_tag("finesweep.interrupted_runs", ids)])
+            self.client.log_batch(self.parent_id, tags=[_tag(TAG_INTERRUPTED_RUNS, ids)])
         return stale
 
     def remember_error(self, trial_id: str, error: str) -> None:
@@ -423,7 +419,7 @@ class SweepTracker:
         visited = self._nodes.setdefault(trial_id, [])
         if node not in visited:
             visited.append(node)
-        return {"finesweep.node": node, "finesweep.nodes": ",".join(visited)}
+        return {TAG_NODE: node, TAG_NODES: ",".join(visited)}
 
     def last_result(self, trial_id: str) -> dict[str, Any]:
         """The last result of a trial: from Tune in this session, else from MLflow and the trial's
@@ -443,7 +439,7 @@ class SweepTracker:
     def _storage(self) -> str | None:
         """The sweep's results location (its parent run's ``finesweep.storage_path`` tag), read once."""
         if self._storage_path is None and self.parent_id:
-            self._storage_path = self.client.get_run(self.parent_id).data.tags.get("finesweep.storage_path") or None
+            self._storage_path = self.client.get_run(self.parent_id).data.tags.get(TAG_STORAGE_PATH) or None
         return self._storage_path
 
     def _latest_checkpoint(self, trial_id: str) -> Path | str | None:
@@ -496,7 +492,7 @@ class SweepTracker:
             if not is_complete(folder):
                 return []
             log_trial_artifacts(self.client, run_id, folder, config)
-            tags = [_tag("finesweep.checkpoint_path", location)]
+            tags = [_tag(TAG_CHECKPOINT_PATH, location)]
             served = served_folder(folder)
             if served is not None:
                 # named after the trial, as its run is: the UI's Models list tells them apart
@@ -519,7 +515,7 @@ def _reconnect(tracking_uri: str, experiment: str, sweep: str) -> SweepTracker:
 
 
 # MLflow's source tags a sweep's parent and trial runs share (the UI's Source and User columns)
-SHARED_TAGS = ("mlflow.source.name", "mlflow.source.type", "mlflow.source.git.commit", "mlflow.user")
+SHARED_TAGS = (TAG_SOURCE_NAME, TAG_SOURCE_TYPE, TAG_SOURCE_GIT_COMMIT, TAG_USER)
 
 
 def _inputs_of(run: Any) -> list[Any]:

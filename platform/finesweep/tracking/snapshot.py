@@ -13,8 +13,8 @@ from typing import Any
 
 from finesweep.errors import TrackingError
 from finesweep.tracking.listing import sweep_trials
-from finesweep.tracking.runs import (SYSTEM_PREFIX, TAG_ERROR, TAG_ROLE, TAG_STATUS, TAG_SWEEP, TAG_TRIAL,
-                                     error_headline, mlflow_name)  # fmt: skip
+from finesweep.tracking.runs import SYSTEM_PREFIX, error_headline, mlflow_name
+from finesweep.tracking.schema import TAG_ERROR, TAG_ROLE, TAG_STATUS, TAG_SWEEP, TAG_TRIAL
 
 
 @dataclass(frozen=True)

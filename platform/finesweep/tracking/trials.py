@@ -6,16 +6,16 @@ import json
 from typing import Any
 
 from finesweep.objective import MetricGoal, Objective
-from finesweep.tracking.runs import TAG_CONFIG
+from finesweep.tracking.schema import TAG_CONFIG, TAG_METRIC, TAG_MODE, TAG_OBJECTIVE
 
 
 def recorded_objective(tags: dict[str, str]) -> Objective:
     """A sweep's objective from its parent run's tags (its ``finesweep.metric``/``mode`` tags for
     sweeps recorded before the objective was kept as JSON)."""
-    if "finesweep.objective" in tags:
-        return Objective.from_json(tags["finesweep.objective"])
-    mode = "min" if tags.get("finesweep.mode") == "min" else "max"
-    return Objective((MetricGoal(tags.get("finesweep.metric", "val_macro_f1"), mode),))
+    if TAG_OBJECTIVE in tags:
+        return Objective.from_json(tags[TAG_OBJECTIVE])
+    mode = "min" if tags.get(TAG_MODE) == "min" else "max"
+    return Objective((MetricGoal(tags.get(TAG_METRIC, "val_macro_f1"), mode),))
 
 
 def trial_config(run: Any, space: dict[str, Any]) -> dict[str, Any]:

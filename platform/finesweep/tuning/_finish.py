@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from finesweep.errors import TrackingError
+from finesweep.tracking.schema import (TAG_BEST_TRIAL_ID, TAG_ENDED_BY, TAG_FEASIBLE, TAG_PARETO, TAG_PARETO_FRONT,
+                                       TAG_RESOURCES_RELEASED, TAG_STATUS, TAG_TRIAL, TAG_VIOLATIONS)  # fmt: skip
 from finesweep.tuning._output import say
 from finesweep.tuning._state import SweepState
 
@@ -59,8 +61,8 @@ def finish(state: SweepState, closing: Closing) -> Any:
     failed = closing.failed or bool(problems)
     tags = _summary_tags(summary, failed)
     if closing.interrupted:
-        tags["finesweep.status"] = "interrupted"
-        tags["finesweep.ended_by"] = "interrupted"  # Ctrl-C, not its trials or a budget
+        tags[TAG_STATUS] = "interrupted"
+        tags[TAG_ENDED_BY] = "interrupted"  # Ctrl-C, not its trials or a budget
     try:
         state.tracker.finish_parent(_summary_metrics(summary), tags, failed=failed, interrupted=closing.interrupted)
     except Exception as exc:  # noqa: BLE001
@@ -168,7 +170,7 @@ def _retire_orphans(state: SweepState, closing: Closing, snapshot: Any) -> Any:
         return snapshot
     orphans = state.tracker.close_orphans(list(snapshot.trials))
     if orphans:
-        names = ", ".join(run.data.tags.get("finesweep.trial_id", run.info.run_id) for run in orphans)
+        names = ", ".join(run.data.tags.get(TAG_TRIAL, run.info.run_id) for run in orphans)
         say(f"retired {len(orphans)} trial run(s) the interrupted driver had started but Tune never saved "
             f"(rerun as new trials; soft-deleted in MLflow): {names}")  # fmt: skip
     return snapshot.without({run.info.run_id for run in orphans})
@@ -219,11 +221,11 @@ def _tag_trials(state: SweepState, summary: Any, snapshot: Any) -> None:
     for run in snapshot.with_status("completed"):
         tags = {}
         if objective.multi:
-            tags["finesweep.pareto"] = str(run.data.tags.get("finesweep.trial_id") in summary.front).lower()
+            tags[TAG_PARETO] = str(run.data.tags.get(TAG_TRIAL) in summary.front).lower()
         if objective.constraints:
             violations = objective.violations(run.data.metrics)
-            tags["finesweep.feasible"] = str(not violations).lower()
-            tags["finesweep.violations"] = "; ".join(violations) or "none"
+            tags[TAG_FEASIBLE] = str(not violations).lower()
+            tags[TAG_VIOLATIONS] = "; ".join(violations) or "none"
         state.tracker.set_trial_tags(run.info.run_id, tags)
 
 
@@ -262,10 +264,10 @@ def _summary_metrics(summary: Any) -> dict[str, float]:
 
 def _summary_tags(summary: Any, failed: bool) -> dict[str, str]:
     status = "failed" if failed else ("budget_spent" if summary.ended_by.startswith("budget") else "finished")
-    tags = {"finesweep.status": status, "finesweep.resources_released": str(summary.resources_released),
-            "finesweep.ended_by": summary.ended_by}  # fmt: skip
+    tags = {TAG_STATUS: status, TAG_RESOURCES_RELEASED: str(summary.resources_released),
+            TAG_ENDED_BY: summary.ended_by}  # fmt: skip
     if summary.best_trial_id:
-        tags["finesweep.best_trial_id"] = summary.best_trial_id
+        tags[TAG_BEST_TRIAL_ID] = summary.best_trial_id
     if summary.objective.multi:
-        tags["finesweep.pareto_front"] = ",".join(summary.front)
+        tags[TAG_PARETO_FRONT] = ",".join(summary.front)
     return tags

@@ -9,6 +9,7 @@ from typing import Any
 
 from finesweep.config.loader import LoadedJob
 from finesweep.errors import ConfigError, SweepError
+from finesweep.tracking.schema import TAG_EXTENSIONS, TAG_STATUS
 from finesweep.tuning._output import say
 from finesweep.tuning._state import Console, SweepOptions, SweepState
 
@@ -113,8 +114,8 @@ def _check_continuation(state: SweepState) -> None:
         raise SweepError(f"--resume: no sweep named {sweep!r} in experiment {experiment!r}")
     if options.more:
         tags = state.tracker.client.get_run(parent_id).data.tags
-        status = tags.get("finesweep.status", "")
-        state.extension = int(tags.get("finesweep.extensions", "0")) + 1  # this is the sweep's n-th --more
+        status = tags.get(TAG_STATUS, "")
+        state.extension = int(tags.get(TAG_EXTENSIONS, "0")) + 1  # this is the sweep's n-th --more
         if status not in ENDED:
             raise SweepError(
                 f"--more: sweep {sweep!r} has not ended (its status is {status or 'unknown'}); finish it with "

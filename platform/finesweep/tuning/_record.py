@@ -9,6 +9,10 @@ from typing import Any
 import yaml
 
 from finesweep.config.loader import LoadedJob
+from finesweep.tracking.schema import (TAG_BASE_MODEL, TAG_DATASET_FINGERPRINT, TAG_EXTENSIONS, TAG_JOB, TAG_METRIC,
+                                       TAG_MODE, TAG_OBJECTIVE, TAG_SEARCHED, TAG_SOURCE_GIT_COMMIT, TAG_SOURCE_NAME,
+                                       TAG_SOURCE_TYPE, TAG_STORAGE_PATH, TAG_TASK, TAG_TRIAL_RUNTIME, TAG_USER,
+                                       TAG_WARM_START, TAG_WARM_START_TRIALS, extension_tag)  # fmt: skip
 from finesweep.tuning._output import say
 from finesweep.tuning._state import SweepState
 
@@ -40,22 +44,22 @@ def _parent_tags(state: SweepState) -> dict[str, str]:
 
     job, data = state.loaded.job, state.data
     tags = {
-        "finesweep.objective": state.objective.to_json(),
+        TAG_OBJECTIVE: state.objective.to_json(),
         # the primary goal, as its own tags: what MLflow's UI and older readers sort by
-        "finesweep.metric": state.objective.primary.metric,
-        "finesweep.mode": state.objective.primary.mode,
-        "finesweep.task": job.task,
-        "finesweep.job": state.loaded.name,
-        "finesweep.searched": ",".join(state.loaded.space),
-        "finesweep.dataset_fingerprint": data.fingerprint,
-        "finesweep.base_model": state.base.reference,
-        "finesweep.storage_path": str(state.results),
-        "finesweep.trial_runtime": job.scaling.runtime,
+        TAG_METRIC: state.objective.primary.metric,
+        TAG_MODE: state.objective.primary.mode,
+        TAG_TASK: job.task,
+        TAG_JOB: state.loaded.name,
+        TAG_SEARCHED: ",".join(state.loaded.space),
+        TAG_DATASET_FINGERPRINT: data.fingerprint,
+        TAG_BASE_MODEL: state.base.reference,
+        TAG_STORAGE_PATH: str(state.results),
+        TAG_TRIAL_RUNTIME: job.scaling.runtime,
         **provenance_tags(),  # finesweep's version and commit, the libraries', CUDA's, the device
     }
     if state.prior is not None and state.prior.trials:
-        tags["finesweep.warm_start"] = ",".join(state.warm_sources)
-        tags["finesweep.warm_start_trials"] = str(len(state.prior.trials))
+        tags[TAG_WARM_START] = ",".join(state.warm_sources)
+        tags[TAG_WARM_START_TRIALS] = str(len(state.prior.trials))
     if state.options.reproduces is not None:
         tags.update(state.options.reproduces.tags())
     return tags
@@ -65,8 +69,8 @@ def _note_extension(state: SweepState) -> None:
     """Record on the parent that ``--more`` added trials, and which extension this is."""
     if not state.options.more:
         return
-    state.tracker.set_parent_tags({"finesweep.extensions": str(state.extension),
-                                   f"finesweep.extension_{state.extension}": f"{state.options.more} more trials"})  # fmt: skip
+    state.tracker.set_parent_tags({TAG_EXTENSIONS: str(state.extension),
+                                   extension_tag(state.extension): f"{state.options.more} more trials"})  # fmt: skip
 
 
 def _parent_params(loaded: LoadedJob) -> dict[str, Any]:
@@ -119,11 +123,11 @@ def source_tags(loaded: LoadedJob, commit: str | None) -> dict[str, str]:
     the git commit of the code that runs, and the user who ran it."""
     import getpass
 
-    tags = {"mlflow.source.name": str(loaded.path), "mlflow.source.type": "LOCAL"}
+    tags = {TAG_SOURCE_NAME: str(loaded.path), TAG_SOURCE_TYPE: "LOCAL"}
     if commit:
-        tags["mlflow.source.git.commit"] = commit
+        tags[TAG_SOURCE_GIT_COMMIT] = commit
     try:
-        tags["mlflow.user"] = getpass.getuser()
+        tags[TAG_USER] = getpass.getuser()
     except (KeyError, OSError):  # no user name for this uid (some containers)
         pass
     return tags

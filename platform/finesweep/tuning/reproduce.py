@@ -19,6 +19,9 @@ import yaml
 
 from finesweep.errors import ConfigError, DataError, FinesweepError, TrackingError
 from finesweep.redact import printable
+from finesweep.tracking.schema import (TAG_CONFIG, TAG_DATASET_FINGERPRINT, TAG_PARENT, TAG_REPRODUCES_RUN,
+                                       TAG_REPRODUCES_SWEEP, TAG_REPRODUCES_TRIAL, TAG_ROLE, TAG_SEARCHED,
+                                       TAG_SOURCE_NAME, TAG_SOURCE_TYPE, TAG_STORAGE_PATH, TAG_SWEEP, TAG_TRIAL)  # fmt: skip
 
 _RUN_ID = re.compile(r"^[0-9a-f]{32}$")  # MLflow's run ids
 
@@ -36,9 +39,9 @@ class Reproduction:
     def tags(self) -> dict[str, str]:
         """Tags of the reproduction's parent run, pointing back at the original trial."""
         return {
-            "finesweep.reproduces_run": self.original_run_id,
-            "finesweep.reproduces_sweep": self.original_sweep,
-            "finesweep.reproduces_trial": self.trial_id,
+            TAG_REPRODUCES_RUN: self.original_run_id,
+            TAG_REPRODUCES_SWEEP: self.original_sweep,
+            TAG_REPRODUCES_TRIAL: self.trial_id,
         }
 
     def check_data(self, fingerprint: str, source: str) -> None:
@@ -72,7 +75,6 @@ def original_trial(tracking_uri: str, run_id: str) -> tuple[Any, Any]:
     """The trial's child run and its sweep's parent run (TrackingError when it is not one)."""
     from mlflow.exceptions import MlflowException
 
-    from finesweep.tracking.runs import TAG_PARENT, TAG_ROLE
     from finesweep.tracking.store import client
 
     if _RUN_ID.match(run_id.lower()):
@@ -98,7 +100,7 @@ def reproduction_job(tracking_uri: str, run: Any, parent: Any, sweep: str) -> di
 
     job = resolved_job(tracking_uri, parent.info.run_id)
     job.pop("overrides", None)  # a record of the original command line, not a job key
-    searched = [name for name in parent.data.tags.get("finesweep.searched", "").split(",") if name]
+    searched = [name for name in parent.data.tags.get(TAG_SEARCHED, "").split(",") if name]
     values = _trial_values(run, searched)
     # one grid point; no warm start or budget: the trial's own values, run to the original's end
     job["search"] = {**job["search"], "algorithm": "grid", "num_samples": 1, "space": None, "options": {},
@@ -108,7 +110,7 @@ def reproduction_job(tracking_uri: str, run: Any, parent: Any, sweep: str) -> di
     # epochs runs on to its planned epochs, and the figures are compared at epoch k.
     job["scheduler"] = {"type": "none"}
     job["tracking"] = {**job.get("tracking", {}), "uri": tracking_uri}
-    results = parent.data.tags["finesweep.storage_path"]  # <storage_path>/<sweep>: a folder or an s3:// URI
+    results = parent.data.tags[TAG_STORAGE_PATH]  # <storage_path>/<sweep>: a folder or an s3:// URI
     job["storage_path"] = results.rsplit("/", 1)[0] if "://" in results else str(Path(results).parent)
     job["name"] = sweep
     job["model"] = {**job["model"], "base": _absolute_base(job["model"]["base"], parent)}
@@ -119,7 +121,6 @@ def _trial_values(run: Any, searched: list[str]) -> dict[str, Any]:
     """The trial's sampled values, typed: from the JSON its run recorded, else (runs recorded before
     that) its text params read as YAML."""
     from finesweep.config.loader import parse_yaml_text
-    from finesweep.tracking.runs import TAG_CONFIG
     from finesweep.tracking.trials import trial_config
 
     if run.data.tags.get(TAG_CONFIG):
@@ -152,7 +153,7 @@ def _absolute_base(base: str, parent: Any) -> str:
     """A base model given as a relative folder, made absolute against the original job's folder."""
     if not base.startswith("."):
         return base
-    source = parent.data.tags.get("mlflow.source.name")
+    source = parent.data.tags.get(TAG_SOURCE_NAME)
     folder = Path(source).parent if source else Path.cwd()
     return str((folder / base).resolve())
 
@@ -161,7 +162,6 @@ def reproduce(tracking_uri: str, run_id: str, verbose: int = 1, show_tracebacks:
     """Re-run trial ``run_id`` as a one-trial sweep and compare its figures with the original's."""
     from finesweep.config import load_job
     from finesweep.tracking.record import recorded_data
-    from finesweep.tracking.runs import TAG_SWEEP, TAG_TRIAL
     from finesweep.tracking.trials import recorded_objective
     from finesweep.tuning.sweep import SweepOptions, run_sweep
 
@@ -169,8 +169,8 @@ def reproduce(tracking_uri: str, run_id: str, verbose: int = 1, show_tracebacks:
     original_sweep, trial_id = run.data.tags[TAG_SWEEP], run.data.tags[TAG_TRIAL]
     sweep = f"{original_sweep}-repro-{trial_id}-{datetime.now(timezone.utc).strftime('%H%M%S')}"
     # the original's job file as the source; the git commit stays the one that runs now
-    source = {k: v for k, v in parent.data.tags.items() if k in ("mlflow.source.name", "mlflow.source.type")}
-    origin = Reproduction(run_id, original_sweep, trial_id, parent.data.tags.get("finesweep.dataset_fingerprint", ""),
+    source = {k: v for k, v in parent.data.tags.items() if k in (TAG_SOURCE_NAME, TAG_SOURCE_TYPE)}
+    origin = Reproduction(run_id, original_sweep, trial_id, parent.data.tags.get(TAG_DATASET_FINGERPRINT, ""),
                           source)  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="finesweep-reproduce-") as tmp:
         path = Path(tmp) / f"{sweep}.yaml"
@@ -188,7 +188,6 @@ def reproduce(tracking_uri: str, run_id: str, verbose: int = 1, show_tracebacks:
 
 def compare(tracking_uri: str, original: Any, sweep: str, metric: str) -> Comparison:
     """The original trial's figures beside the reproduction's, at the original's last epoch."""
-    from finesweep.tracking.runs import TAG_ROLE, TAG_SWEEP
     from finesweep.tracking.store import client
 
     mlflow_client = client(tracking_uri)

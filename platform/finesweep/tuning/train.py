@@ -109,7 +109,8 @@ class _TrackedRecorder(_Recorder):
     def __init__(self, loaded: LoadedJob, result: TrainResult, output: Path, overwrite: bool) -> None:
         from mlflow.entities import Param
 
-        from finesweep.tracking.runs import TAG_ROLE, _param_text
+        from finesweep.tracking.runs import _param_text
+        from finesweep.tracking.schema import TAG_OBJECTIVE, TAG_ROLE, TAG_TASK
         from finesweep.tracking.store import client, ensure_experiment, resolve_tracking_uri
         from finesweep.tuning._record import source_tags
 
@@ -117,8 +118,8 @@ class _TrackedRecorder(_Recorder):
         uri = resolve_tracking_uri(loaded.job.tracking.uri)
         self.client = client(uri)
         experiment = ensure_experiment(uri, loaded.job.tracking.experiment)
-        tags = {**source_tags(loaded, None), TAG_ROLE: "train", "finesweep.task": loaded.job.task,
-                "finesweep.objective": loaded.objective.to_json()}  # fmt: skip
+        tags = {**source_tags(loaded, None), TAG_ROLE: "train", TAG_TASK: loaded.job.task,
+                TAG_OBJECTIVE: loaded.objective.to_json()}  # fmt: skip
         run = self.client.create_run(experiment, run_name=f"train · {loaded.name}", tags=tags)
         self.result.run_id = run.info.run_id
         params = [Param(k, _param_text(v)) for k, v in sorted(loaded.params.model_dump().items())]
@@ -136,6 +137,8 @@ class _TrackedRecorder(_Recorder):
         self.client.log_batch(self.result.run_id, metrics=values)
 
     def close(self, failed: bool) -> None:
+        from finesweep.tracking.schema import TAG_MODEL_DIR
+
         if self.result.model_dir is not None:
-            self.client.set_tag(self.result.run_id, "finesweep.model_dir", str(self.result.model_dir.resolve()))
+            self.client.set_tag(self.result.run_id, TAG_MODEL_DIR, str(self.result.model_dir.resolve()))
         self.client.set_terminated(self.result.run_id, "FAILED" if failed else "FINISHED")

@@ -19,7 +19,7 @@ from finesweep.config.space import contains
 from finesweep.errors import SweepError
 from finesweep.objective import Objective
 from finesweep.tracking.listing import sweep_trials
-from finesweep.tracking.runs import TAG_STATUS, TAG_TRIAL
+from finesweep.tracking.schema import TAG_DATASET_FINGERPRINT, TAG_SEARCHED, TAG_STATUS, TAG_SWEEP, TAG_TASK, TAG_TRIAL
 from finesweep.tracking.trials import recorded_objective, trial_config
 from finesweep.tuning.study_search import PriorTrial
 
@@ -67,7 +67,7 @@ def warm_start(tracking_uri: str, sources: list[str], request: WarmStartRequest)
         if reason is not None:
             found.skipped[(sweep, reason)] += len(runs)
             continue
-        if parent.data.tags.get("finesweep.dataset_fingerprint") != request.fingerprint:
+        if parent.data.tags.get(TAG_DATASET_FINGERPRINT) != request.fingerprint:
             found.notes.append(f"warm start: {sweep!r} ran on other data; its trials are taken because "
                                "search.warm_start_transfer is true")  # fmt: skip
         for run in runs:
@@ -78,14 +78,14 @@ def warm_start(tracking_uri: str, sources: list[str], request: WarmStartRequest)
 def _sweep_mismatch(parent: Any, request: WarmStartRequest) -> str | None:
     """Why no trial of this sweep can inform the current one, or None."""
     tags = parent.data.tags
-    if tags.get("finesweep.task") != request.task:
-        return f"its task is {tags.get('finesweep.task')}, not {request.task}"
+    if tags.get(TAG_TASK) != request.task:
+        return f"its task is {tags.get(TAG_TASK)}, not {request.task}"
     recorded = recorded_objective(tags)
     if recorded.metrics != request.objective.metrics:
         return f"it optimised {', '.join(recorded.metrics)}, not {', '.join(request.objective.metrics)}"
-    if not request.transfer and tags.get("finesweep.dataset_fingerprint") != request.fingerprint:
+    if not request.transfer and tags.get(TAG_DATASET_FINGERPRINT) != request.fingerprint:
         return ("it ran on other data (dataset fingerprint "
-                f"{tags.get('finesweep.dataset_fingerprint')}, this sweep's is {request.fingerprint}); "
+                f"{tags.get(TAG_DATASET_FINGERPRINT)}, this sweep's is {request.fingerprint}); "
                 "set search.warm_start_transfer: true to take them anyway")  # fmt: skip
     return None
 
@@ -113,7 +113,7 @@ def sweep_history(tracking_uri: str, parent: Any, request: WarmStartRequest) -> 
     from finesweep.tracking.store import client
 
     found = WarmStart()
-    sweep = parent.data.tags.get("finesweep.sweep", "")
+    sweep = parent.data.tags.get(TAG_SWEEP, "")
     for run in sweep_trials(client(tracking_uri), parent.info.experiment_id, sweep):
         _take(run, sweep, request, found, statuses=("completed", "pruned"))
     return found
@@ -172,8 +172,8 @@ def identity_changes(tags: dict[str, str], space: dict[str, Any] | None, current
     describe, one phrase each (empty: the same sweep). A sweep recorded without its space artifact
     is compared by the searched names its ``finesweep.searched`` tag lists."""
     changes = []
-    if tags.get("finesweep.task") != current.task:
-        changes.append(f"task {current.task} (the sweep's is {tags.get('finesweep.task')})")
+    if tags.get(TAG_TASK) != current.task:
+        changes.append(f"task {current.task} (the sweep's is {tags.get(TAG_TASK)})")
     recorded = recorded_objective(tags)
     if (recorded.goals, [c.text for c in recorded.constraints]) != (current.objective.goals, [c.text for c in current.objective.constraints]):
         changes.append(f"objective {current.objective.describe()} (the sweep's is {recorded.describe()})")
@@ -182,13 +182,13 @@ def identity_changes(tags: dict[str, str], space: dict[str, Any] | None, current
 
 def data_change(tags: dict[str, str], fingerprint: str) -> list[str]:
     """The data change, as :func:`identity_changes` words one, when ``fingerprint`` is not the sweep's."""
-    recorded = tags.get("finesweep.dataset_fingerprint")
+    recorded = tags.get(TAG_DATASET_FINGERPRINT)
     return [] if recorded == fingerprint else [f"other data (dataset fingerprint {fingerprint}, the sweep's is {recorded})"]
 
 
 def _space_changes(tags: dict[str, str], recorded: dict[str, Any] | None, current: dict[str, Any]) -> list[str]:
     if recorded is None:  # no artifact to read: the searched names are all there is to compare
-        names = [n for n in tags.get("finesweep.searched", "").split(",") if n]
+        names = [n for n in tags.get(TAG_SEARCHED, "").split(",") if n]
         recorded = {name: current.get(name) for name in names}
     added = [name for name in current if name not in recorded]
     removed = [name for name in recorded if name not in current]
