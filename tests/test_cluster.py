@@ -189,3 +189,53 @@ def test_submit_refuses_a_broken_job_before_contacting_a_cluster(tmp_path):
         capture_output=True, text=True, timeout=60,
     )
     assert done.returncode == 2 and "search.algorithm" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("uri", "path"),
+    [("sqlite:///mlflow.db", "mlflow.db"), ("sqlite:////srv/mlflow.db", "/srv/mlflow.db"),
+     ("file:///srv/mlruns", "/srv/mlruns"), ("file:./mlruns", "./mlruns"), ("mlruns", "mlruns"),
+     ("http://127.0.0.1:5000", None), ("postgresql://u@db/mlflow", None), ("sqlite://", None)],
+)  # fmt: skip
+def test_local_store_paths_follow_each_schemes_slashes(uri, path):
+    from finesweep.cluster.job_paths import local_store_path
+
+    assert local_store_path(uri) == (Path(path) if path else None)
+
+
+def test_an_absolute_store_is_kept_and_a_relative_one_refused_inside_a_ray_job(tmp_path):
+    from finesweep.cluster.job_paths import ephemeral_problems
+
+    job_dir = tmp_path / "runtime_resources" / "working_dir_files" / "_ray_pkg_x"
+    job_dir.mkdir(parents=True)
+    outside = tmp_path / "store"
+    for uri in (f"file://{outside}", f"sqlite:///{outside / 'mlflow.db'}", "http://127.0.0.1:5000"):
+        assert ephemeral_problems(uri, str(outside / "results"), job_dir) == [], uri
+    for uri in ("sqlite:///mlflow.db", "file:./mlruns", "mlruns", f"file://{job_dir / 'mlruns'}"):
+        [problem] = ephemeral_problems(uri, str(outside / "results"), job_dir)
+        assert problem.startswith("tracking: the MLflow store") and "temporary working directory" in problem, uri
+
+
+def _submit(job: Path, env_storage: str | None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "MLFLOW_TRACKING_URI": "http://127.0.0.1:9"}
+    env.pop("FINESWEEP_STORAGE_PATH", None)
+    if env_storage:
+        env["FINESWEEP_STORAGE_PATH"] = env_storage
+    return subprocess.run([sys.executable, "-m", "finesweep", "submit", str(job), "--address", "http://127.0.0.1:9"],
+                          capture_output=True, text=True, timeout=120, env=env)  # fmt: skip
+
+
+def test_submit_refuses_a_named_relative_storage_path_that_the_environment_does_not_replace(tmp_path, data_dir):
+    # the loader applies $FINESWEEP_STORAGE_PATH only to jobs that name no storage_path, on the
+    # cluster as here: a job naming ./finesweep_results keeps it there, and Ray deletes it
+    named = tmp_path / "named.yaml"
+    named.write_text("dataset: {name: emotion_carer}\nstorage_path: ./finesweep_results\n")
+    done = _submit(named, "s3://bucket/sweeps")
+    assert done.returncode == 2, done.stderr
+    assert "storage_path: './finesweep_results' resolves inside this Ray job's temporary working directory" in done.stderr
+    unnamed = tmp_path / "unnamed.yaml"
+    unnamed.write_text("dataset: {name: emotion_carer}\n")
+    done = _submit(unnamed, "s3://bucket/sweeps")
+    assert "storage_path" not in done.stderr, "the environment's bucket replaces the default of a job naming none"
+    done = _submit(unnamed, None)
+    assert done.returncode == 2 and "storage_path: './finesweep_results' resolves inside" in done.stderr

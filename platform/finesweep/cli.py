@@ -662,7 +662,8 @@ def submit(
         extra[key] = value
     from finesweep.cluster.submit import job_environment, job_location_problems, needs_token_auth
 
-    problems = job_location_problems(loaded.job.tracking.uri, loaded.job.storage_path, job_environment(extra))
+    named = loaded.job.storage_path if loaded.storage_path_named else None
+    problems = job_location_problems(loaded.job.tracking.uri, named, job_environment(extra))
     if problems:  # the job runs in Ray's temporary copy of --working-dir: refused before submitting
         raise ConfigError(problems)
     if needs_token_auth():

@@ -10,6 +10,7 @@ sweep is refused before anything starts.
 from __future__ import annotations
 
 import os
+import urllib.parse
 from pathlib import Path
 
 _RAY_COPY = "runtime_resources"  # a folder of every Ray session's copies of jobs' working directories
@@ -29,12 +30,26 @@ def _inside(path: Path, folder: Path) -> bool:
     return True
 
 
+def local_store_path(tracking_uri: str) -> Path | None:
+    """The file or folder of a local MLflow store (None for a server or a database).
+
+    SQLAlchemy's ``sqlite:///relative.db`` and ``sqlite:////absolute.db`` differ in their slashes;
+    a ``file:`` URI is RFC 8089's, where ``file:///absolute/folder`` names an absolute path.
+    """
+    if tracking_uri.startswith("sqlite:"):
+        rest = tracking_uri.removeprefix("sqlite:")
+        return Path(rest.removeprefix("///")) if rest.startswith("///") else None  # sqlite:// is in memory
+    if tracking_uri.startswith("file:"):
+        return Path(urllib.parse.unquote(urllib.parse.urlsplit(tracking_uri).path))
+    return None if "://" in tracking_uri else Path(tracking_uri)
+
+
 def ephemeral_problems(tracking_uri: str, storage_path: str, cwd: Path | None = None) -> list[str]:
     """One line per location that would sit inside the job's temporary working directory ``cwd``."""
     folder = cwd or Path.cwd()
     problems = []
-    if tracking_uri.startswith(("sqlite:", "file:")) or "://" not in tracking_uri:
-        local = Path(tracking_uri.split(":///", 1)[1] if ":///" in tracking_uri else tracking_uri.removeprefix("file:"))
+    local = local_store_path(tracking_uri)
+    if local is not None:
         if _inside(local if local.is_absolute() else folder / local, folder):
             problems.append(
                 f"tracking: the MLflow store {tracking_uri} sits inside this Ray job's temporary working directory "

@@ -23,13 +23,20 @@ def needs_token_auth() -> bool:
     return "RAY_AUTH_MODE" not in os.environ and (Path.home() / ".ray" / "auth_token").is_file()
 
 
-def job_location_problems(tracking_uri: str | None, storage_path: str, env: dict[str, str]) -> list[str]:
+def job_location_problems(tracking_uri: str | None, named_storage: str | None, env: dict[str, str]) -> list[str]:
     """What would be lost with the job's temporary working directory: a tracking store or results
-    folder given relative to it (or left at their defaults, which are)."""
+    folder given relative to it (or left at their defaults, which are).
+
+    ``named_storage`` is the job's ``storage_path`` when its file or ``--set`` names one (None
+    otherwise): only then does $FINESWEEP_STORAGE_PATH in the job's environment not replace it, as
+    the loader does on the cluster.
+    """
     from finesweep.cluster.job_paths import ephemeral_problems
+    from finesweep.config.loader import STORAGE_ENV
+    from finesweep.config.schema import JobConfig
 
     uri = tracking_uri or env.get("MLFLOW_TRACKING_URI") or "sqlite:///mlflow.db"
-    storage = env.get("FINESWEEP_STORAGE_PATH", storage_path) if storage_path == "./finesweep_results" else storage_path
+    storage = named_storage or env.get(STORAGE_ENV, "").strip() or JobConfig.model_fields["storage_path"].default
     return ephemeral_problems(uri, storage, Path("/ray-job-working-dir"))
 
 

@@ -125,6 +125,7 @@ class LoadedJob:
     raw: dict[str, Any]
     objective: Objective
     overrides: tuple[str, ...] = field(default=())
+    storage_path_named: bool = False  # the file or a --set names storage_path ($FINESWEEP_STORAGE_PATH does not replace it)
 
     @property
     def name(self) -> str:
@@ -471,6 +472,7 @@ def load_job(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> L
         problem = apply_override(raw, assignment)
         if problem:
             problems.append(f"{source}: {problem}")
+    storage_path_named = "storage_path" in raw
     _default_storage_from_environment(raw, problems)
     if problems:
         raise ConfigError(problems)
@@ -487,7 +489,7 @@ def load_job(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> L
         objective = build_objective(job, task, source, problems)
     if problems or job is None or params is None or objective is None:
         raise ConfigError(problems or [f"{source}: invalid job file"])
-    loaded = LoadedJob(job_path, job, params, space, space_path, raw, objective, tuple(overrides))
+    loaded = LoadedJob(job_path, job, params, space, space_path, raw, objective, tuple(overrides), storage_path_named)
     _check_cross_section(loaded, source, problems)
     problems.extend(task.check_job(loaded, source))
     if problems:
