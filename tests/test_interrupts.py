@@ -143,7 +143,8 @@ def test_one_ctrl_c_stops_the_sweep_cleanly_and_resume_finishes_it(tmp_path, tin
 @pytest.mark.heavy  # CI time (about a minute); the single press at three moments runs in CI
 def test_a_second_ctrl_c_stops_at_once_and_leaves_nothing_running(tmp_path, tiny_bert):
     """The second press does not wait for Tune's orderly stop: it raises at once, and the driver
-    still ends every process it started and marks no run as RUNNING."""
+    still ends every process it started, marks no run as RUNNING, and leaves a record that
+    ``--resume`` finishes."""
     job = _job(tmp_path, tiny_bert)
     command = [sys.executable, "-m", "finesweep", "sweep", str(job), "--name", "S"]
     code, output = _interrupt_when(command, tmp_path, "trial 1 · ", tmp_path / "driver.log", presses=2)
@@ -151,3 +152,10 @@ def test_a_second_ctrl_c_stops_at_once_and_leaves_nothing_running(tmp_path, tiny
     assert "Traceback" not in output, output[-3000:]
     assert [line for line in output.splitlines() if line.startswith("interrupted")], output[-2000:]
     assert not [r for r in _runs(tmp_path) if r.info.status == "RUNNING"], "no run left RUNNING"
+    [parent] = [r for r in _runs(tmp_path) if r.data.tags.get("finesweep.role") == "sweep"]
+    assert parent.data.tags["finesweep.status"] == "interrupted", "the hurried close still records why it ended"
+    resumed = subprocess.run([*command, "--resume"], cwd=tmp_path, env=_env(), capture_output=True, text=True,
+                             timeout=600)  # fmt: skip
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    trials = [r for r in _runs(tmp_path) if r.data.tags.get("finesweep.role") == "trial"]
+    assert len(trials) == 2 and {r.data.tags["finesweep.status"] for r in trials} <= {"completed", "pruned"}

@@ -28,6 +28,7 @@ class Closing:
     before: RaySnapshot | None = None  # what was alive on the cluster when the sweep started
     ended_by: str = "trials"  # "trials" (num_samples or the space ran out), "budget.wall", "budget.trial_epochs"
     interrupted: bool = False  # Ctrl-C: Tune stopped its trials and saved its state for --resume
+    hurried: bool = False  # a second Ctrl-C: close the record now, without waiting for Ray to free the trials
 
 
 def finish(state: SweepState, closing: Closing) -> Any:
@@ -39,7 +40,9 @@ def finish(state: SweepState, closing: Closing) -> Any:
     """
     from finesweep.tuning.sweep import SweepSummary
 
-    released, leaked = wait_for_release(closing.before)
+    # after a second Ctrl-C the trials' actors are not stopped by Tune: they end with Ray (a local
+    # one is shut down next; a cluster ends a dead driver's actors), so one look, no 60 s wait
+    released, leaked = wait_for_release(closing.before, timeout_s=0.0 if closing.hurried else 60.0)
     problems: list[BaseException] = []
     summary = SweepSummary(state.name, state.tracking_uri, state.tracker.parent_id or "", state.objective, {},
                            wall_time_s=time.time() - state.started, max_concurrent=closing.plan.max_concurrent,
@@ -56,7 +59,7 @@ def finish(state: SweepState, closing: Closing) -> Any:
         _tag_trials(state, summary, snapshot)
     except Exception as exc:  # noqa: BLE001
         problems.append(exc)
-    if snapshot is not None:
+    if snapshot is not None and not closing.hurried:  # after a second Ctrl-C, --resume draws them
         _log_plots(state, snapshot)
     failed = closing.failed or bool(problems)
     tags = _summary_tags(summary, failed)

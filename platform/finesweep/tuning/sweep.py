@@ -144,7 +144,7 @@ def _tune(state: SweepState) -> SweepSummary:
             closing.interrupted = _fit(tuner, state.results)
             closing.failed = False
         except KeyboardInterrupt:  # a second Ctrl-C, or one outside Tune's loop
-            closing.interrupted = True
+            closing.interrupted = closing.hurried = True
             raise
         finally:
             closing.ended_by = _ended_by(ledger)
