@@ -157,8 +157,9 @@ def suggestion_times(sizes: list[int], algorithms: list[str], repeats: int = 10)
     priors = []
     for number in range(max(sizes)):
         config = draw.suggest(f"p{number}")
-        draw.on_trial_complete(f"p{number}", score(config))
-        priors.append(PriorTrial(f"random/p{number}", config, score(config)))
+        metrics = score(config)
+        draw.on_trial_complete(f"p{number}", metrics)
+        priors.append(PriorTrial(f"random/p{number}", config, metrics))
     rows = []
     for algorithm in algorithms:
         loaded = load_job(JOB, [f"search.algorithm={algorithm}", f"search.num_samples={max(sizes) + repeats}"])
