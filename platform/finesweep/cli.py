@@ -34,19 +34,29 @@ def _options(debug: bool = typer.Option(False, "--debug", help="Show tracebacks 
     _state["debug"] = debug
 
 
+_COLUMN_HELP = "by header name, or 0-based position in a file without a header line (default: detected)"
+
+
 @app.command(name="init")
 def init_command(
     data_file: Path = typer.Argument(..., help="Your data file: csv, tsv, jsonl or parquet (csv, tsv and jsonl may be gzipped)."),
     task: Optional[str] = typer.Option(
         None, "--task", help="text_classification, contrastive_embedding or sparse_encoder (default: what the data suggests)."
     ),
+    text_column: Optional[str] = typer.Option(None, "--text-column", help=f"The column of texts to classify, {_COLUMN_HELP}."),
+    label_column: Optional[str] = typer.Option(None, "--label-column", help=f"The column of labels, {_COLUMN_HELP}."),
+    query_column: Optional[str] = typer.Option(None, "--query-column", help=f"Pairs: the column of queries, {_COLUMN_HELP}."),
+    passage_column: Optional[str] = typer.Option(None, "--passage-column", help=f"Pairs: the column of passages, {_COLUMN_HELP}."),
     output: Path = typer.Option(Path("job.yaml"), "--output", help="The job file to write; an existing file is never overwritten."),
 ) -> None:
     """Write a commented job file for your own data file: its format, columns, labels or pairs, balance and a
-    search space sized to it; validated, with the `finesweep sweep` command to run it."""
+    search space sized to it; validated, with the `finesweep sweep` command to run it. The column options
+    override what is detected."""
+    from finesweep.data.detect import ColumnOverrides
     from finesweep.init_job import init_job
 
-    result = init_job(data_file, task, output)
+    columns = ColumnOverrides(text=text_column, label=label_column, query=query_column, passage=passage_column)
+    result = init_job(data_file, task, output, columns)
     for line in result.lines:
         typer.echo(safe_for_console(line))
 
@@ -171,10 +181,14 @@ def train(
     """Train one configuration (the job's `train:` values) in this process, without Ray: for
     debugging a task with a breakpoint, or a quick check on one machine."""
     from finesweep.config import load_job
+    from finesweep.files import check_output_folder
     from finesweep.tuning.train import train_one
 
     loaded = load_job(job_file, set_)
     target = output or Path(f"{loaded.name}-model")
+    # where the folder goes is checked before the data is read or a model loads (train_one checks
+    # what an existing folder holds; this, that a missing one can be created at all)
+    check_output_folder(target, "--output")
     result = train_one(loaded, target, tracking=not no_tracking, overwrite=overwrite)
     from finesweep.tasks import get_task
 
@@ -685,14 +699,17 @@ def schema(
     """Print the JSON Schema of job files or search-space files, for your editor's completion and
     checking (yaml-language-server: ``# yaml-language-server: $schema=FILE`` as a file's first line)."""
     from finesweep.config.json_schema import schema_text
+    from finesweep.files import check_output_file, write_new_file
 
     if kind not in ("job", "space"):
         raise FinesweepError(f"schema: expected job or space (got {kind!r})")
+    if output is not None:  # a schema is regenerated: an existing regular file is replaced, nothing else
+        check_output_file(output, "--output", replace=True)
     text = schema_text(kind) + "\n"
     if output is None:
         typer.echo(text, nl=False)
     else:
-        output.write_text(text, encoding="utf-8")
+        write_new_file(output, text, "--output", replace=True)
         shown = printable(str(output))
         typer.echo(f"wrote {shown}: add `# yaml-language-server: $schema={shown}` as your file's first line")
 

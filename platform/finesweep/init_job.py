@@ -27,6 +27,7 @@ from finesweep.data.detect import (
     TASKS,
     Column,
     ColumnChoice,
+    ColumnOverrides,
     Detection,
     Labels,
     detect,
@@ -598,7 +599,8 @@ def _shown(column: Column) -> str:
     return f"column {column}" if isinstance(column, int) else repr(column)
 
 
-def init_job(data_file: Path, task: str | None = None, output: Path = Path("job.yaml")) -> InitResult:
+def init_job(data_file: Path, task: str | None = None, output: Path = Path("job.yaml"),
+             columns: ColumnOverrides | None = None) -> InitResult:  # fmt: skip
     """Detect what ``data_file`` holds, write a commented, validated job file at ``output`` (never
     over an existing file) and return it with the lines to print.
 

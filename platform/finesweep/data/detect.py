@@ -57,6 +57,9 @@ SPLIT_NAMES = {"validation_path": ("validation", "valid", "val", "dev"), "test_p
 
 _WHOLE = re.compile(r"[0-9]+")
 _NUMBERS = re.compile(r"-?[0-9]+(?:\s*,\s*-?[0-9]+)*")  # a whole number, or comma-joined whole numbers
+# label ids: a whole number, or whole numbers joined by one of LABEL_SEPARATORS ("0,6,10,22")
+_IDS = {separator: re.compile(rf"[0-9]+(?:\s*{re.escape(separator)}\s*[0-9]+)*") for separator in LABEL_SEPARATORS}
+_THOUSANDS = re.compile(r"[0-9]{1,3}(?:,[0-9]{3})+")  # 12,345: one number written with a thousands separator
 _SPACE = re.compile(r"\s")
 
 # Column names that say what a column holds; a hint outranks the shape-based ranking.
@@ -70,14 +73,37 @@ _PASSAGE_HINTS = {"passage", "passages", "context", "document", "doc", "answer",
 _GROUP_HINTS = {"group", "article", "title", "doc_id", "document_id", "article_id", "source", "topic", "url"}
 
 
+SMALL_FILE_ROWS = 2000  # up to here a class may have as few as 5 rows (300 rows, 44 labels: KOTE's head)
+MIN_ROWS = 10  # the fewest rows a job can split: 10% validation and 10% test take one row each
+
+
 def label_limit(rows: int) -> int:
     """The most distinct values a label column of ``rows`` rows may hold: few relative to the rows
-    (about one class per 20 rows, at least 10, at most 500), and never more than half the rows."""
-    return max(2, min(500, max(10, rows // 20), rows // 2))
+    (about one class per 20 rows, at least 10, at most 500; in a small file one per 5 rows, up to
+    100), and never more than half the rows."""
+    small = min(rows // 5, 100) if rows <= SMALL_FILE_ROWS else 0
+    return max(2, min(500, max(10, rows // 20, small), rows // 2))
 
 
 # ---------------------------------------------------------------------------------------------
 # the result
+
+
+@dataclass(frozen=True)
+class ColumnOverrides:
+    """Columns the user named (``--text-column`` and the like), as typed: a header name, or a
+    0-based position in a file without a header line. None leaves the role to detection."""
+
+    text: str | None = None
+    label: str | None = None
+    query: str | None = None
+    passage: str | None = None
+
+    def given(self) -> dict[str, str]:
+        """The options given, by their command-line names."""
+        named = {"--text-column": self.text, "--label-column": self.label, "--query-column": self.query,
+                 "--passage-column": self.passage}  # fmt: skip
+        return {option: value for option, value in named.items() if value is not None}
 
 
 @dataclass(frozen=True)
@@ -226,6 +252,7 @@ class _Profile:
     mean_chars: float
     spaced: float  # share of cells holding whitespace (words)
     numeric: float  # share of non-empty cells that are numbers
+    id_like: float = 0.0  # share of non-empty cells that are label ids, alone or joined ("0,6,10")
 
     @property
     def name(self) -> str:
@@ -274,12 +301,15 @@ def _profile(frame: "pd.DataFrame", column: Column, position: int) -> _Profile:
     empty_mask = stripped == ""
     filled = cells[~empty_mask]
     numeric = float(pd.to_numeric(filled, errors="coerce").notna().mean()) if len(filled) else 0.0
+    stripped_filled = filled.str.strip()
+    id_like = max((float(stripped_filled.str.fullmatch(pattern).mean()) for pattern in _IDS.values()), default=0.0) \
+        if len(filled) and kind == "scalar" else 0.0
     first_empty = int(cells.index[empty_mask.to_numpy().nonzero()[0][0]]) if empty_mask.any() else None
     return _Profile(
         column=column, position=position, cells=cells, kind=kind, list_separator=separator,
         empty=int(empty_mask.sum()), first_empty_row=first_empty, distinct=int(filled.nunique()),
         mean_chars=float(filled.str.len().mean()) if len(filled) else 0.0,
-        spaced=float(filled.str.contains(_SPACE).mean()) if len(filled) else 0.0, numeric=numeric,
+        spaced=float(filled.str.contains(_SPACE).mean()) if len(filled) else 0.0, numeric=numeric, id_like=id_like,
     )  # fmt: skip
 
 
@@ -290,8 +320,9 @@ def _scalar_list_or_missing(value: object) -> bool:
 
 
 def _is_text(profile: _Profile, rows: int) -> bool:
-    """String-valued words, with more distinct values than a label column could have."""
-    if profile.kind != "scalar" or profile.numeric >= 0.5:
+    """String-valued words, with more distinct values than a label column could have; never
+    numbers, nor label ids joined in one cell ("0,6,10,22,23,36" is 15 characters, not a text)."""
+    if profile.kind != "scalar" or profile.numeric >= 0.5 or profile.id_like >= 0.9:
         return False
     wordy = profile.mean_chars >= MIN_TEXT_CHARS or (profile.mean_chars >= 5 and profile.spaced >= 0.5)
     return wordy and profile.distinct > label_limit(rows)
@@ -335,23 +366,27 @@ def _counts(values: "pd.Series") -> tuple[ClassCount, ...]:
     return tuple(ClassCount(str(name), int(count)) for name, count in counts.items())
 
 
-def _label_candidate(profile: _Profile, rows: int) -> _LabelCandidate | None:
-    """The column as a label column, or None when it cannot be one (text, ids, objects)."""
+def _label_candidate(profile: _Profile, rows: int, forced: bool = False) -> _LabelCandidate | None:
+    """The column as a label column, or None when it cannot be one (text, ids, objects).
+
+    ``forced`` (the user named it with ``--label-column``) lifts the limits on the number of
+    classes and their length: the user knows their labels.
+    """
     import pandas as pd
 
     if profile.kind == "other" or profile.distinct == 0:
         return None
     filled = profile.cells[profile.cells.str.strip() != ""].str.strip()
-    limit = label_limit(rows)
+    limit = 10**9 if forced else label_limit(rows)
     hinted = _hinted(profile, _LABEL_HINTS, ("label", "class", "category"))
-    multi = _multi_label(filled, profile, limit)
+    multi = _multi_label(filled, profile, forced)
     if multi is not None:
         separator, atoms, share = multi
         ids = bool(atoms.map(lambda a: bool(_WHOLE.fullmatch(a))).all())
         # texts carrying each label: a label twice in one cell counts once
         per_text = pd.DataFrame({"row": atoms.index, "label": atoms.to_numpy()}).drop_duplicates()["label"]
         return _LabelCandidate(profile, hinted, int(atoms.nunique()), True, separator, ids, _counts(per_text), share)
-    if profile.distinct > limit or profile.mean_chars > MAX_LABEL_CHARS:
+    if profile.distinct > limit or (profile.mean_chars > MAX_LABEL_CHARS and not forced):
         return None
     ids = bool(filled.map(lambda a: bool(_WHOLE.fullmatch(a))).all())
     # the readers compare single labels as written (ids are stripped): count them the same way
@@ -359,28 +394,47 @@ def _label_candidate(profile: _Profile, rows: int) -> _LabelCandidate | None:
     return _LabelCandidate(profile, hinted, profile.distinct, False, ",", ids, _counts(values), 0.0)
 
 
-def _multi_label(filled: "pd.Series", profile: _Profile, limit: int) -> tuple[str, "pd.Series", float] | None:
-    """(separator, one row per label atom, share of multi-label cells) when cells join known labels."""
+def _multi_label(filled: "pd.Series", profile: _Profile, forced: bool = False) -> tuple[str, "pd.Series", float] | None:
+    """(separator, one row per label atom, share of multi-label cells) when cells join labels.
+
+    Cells join labels when their pieces are label ids ("0,6,10", whatever share of the rows holds
+    one id alone), or names that also stand alone or recur across cells. The labels are counted
+    against the label occurrences, not the rows: 300 rows of 3 labels each may hold 44 labels.
+    """
     if profile.kind == "list":
         atoms = filled.str.split(profile.list_separator, regex=False).explode().str.strip()
         atoms = atoms[atoms != ""]
         share = float((filled.str.contains(profile.list_separator, regex=False)).mean())
+        limit = 10**9 if forced else label_limit(len(atoms))
         return (profile.list_separator, atoms, share) if 2 <= atoms.nunique() <= limit else None
     for separator in LABEL_SEPARATORS:
         joined = filled.str.contains(separator, regex=False)
         count = int(joined.sum())
-        if count == 0 or (count < 3 and joined.mean() < 0.01):  # a stray separator is no multi-label column
+        if count == 0 or (count < 3 and joined.mean() < 0.01 and not forced):  # a stray separator is no multi-label column
             continue
         atoms = filled.str.split(separator, regex=False).explode().str.strip()
         atoms = atoms[atoms != ""]
-        if not 2 <= atoms.nunique() <= limit or atoms.str.len().mean() > MAX_LABEL_CHARS:
+        limit = 10**9 if forced else label_limit(len(atoms))
+        if not 2 <= atoms.nunique() <= limit or (atoms.str.len().mean() > MAX_LABEL_CHARS and not forced):
             continue
-        # "joining known labels": the pieces of joined cells are labels that also stand alone
-        known = set(filled[~joined])
-        pieces = atoms[atoms.index.isin(filled.index[joined])]
-        if len(pieces) and pieces.isin(known).mean() >= 0.9:
+        if _joins_labels(filled, joined, atoms, separator) or forced:
             return separator, atoms, float(joined.mean())
     return None
+
+
+def _joins_labels(filled: "pd.Series", joined: "pd.Series", atoms: "pd.Series", separator: str) -> bool:
+    """Whether the joined cells are sets of labels: ids ("0,6,10", not one number written "12,345"),
+    or pieces that mostly stand alone elsewhere, or that recur (each piece in 3 cells or more on
+    average, and more distinct cells than pieces: combinations of a small vocabulary)."""
+    if filled.str.fullmatch(_IDS[separator]).all():
+        return not (separator == "," and filled[joined].str.fullmatch(_THOUSANDS).all())
+    pieces = atoms[atoms.index.isin(filled.index[joined])]
+    if not len(pieces):
+        return False
+    if pieces.isin(set(filled[~joined])).mean() >= 0.9:
+        return True
+    vocabulary = atoms.nunique()
+    return len(atoms) >= 3 * vocabulary and filled.nunique() > vocabulary
 
 
 def _hinted(profile: _Profile, names: set[str], parts: tuple[str, ...] = ()) -> bool:
