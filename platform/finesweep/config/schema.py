@@ -134,7 +134,7 @@ class DatasetConfig(_Strict):
     max_eval_samples: int | None = Field(
         default=None, ge=10,
         description="Keep at most this many examples in each of the validation and test splits (retrieval: "
-                    "queries; the corpus keeps every passage of its split). None: keep them all.",
+                    "queries; they rank the dataset's whole corpus, every passage of every split). None: keep them all.",
     )  # fmt: skip
 
     # keys added after sweeps were first recorded: in a fingerprint only when not at their default,
