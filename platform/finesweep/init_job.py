@@ -33,6 +33,7 @@ from finesweep.data.detect import (
     detect,
 )
 from finesweep.errors import ConfigError
+from finesweep.files import output_file_problem
 
 # The shipped search spaces sit next to the package's source tree (the repository's search_spaces/).
 SHIPPED_SPACES = Path(__file__).resolve().parents[2] / "search_spaces"
@@ -493,13 +494,13 @@ def render_job(detection: Detection, output: Path, model: ModelChoice, space: Sp
     doc.blank()
     doc.comment("The job's name: its sweeps are named <name>-<UTC time>.")
     doc.key(0, "name", yaml_value(job_name(detection)))
-    task_why = ("given with --task" if detection.task != detection.suggested_task
+    task_why = (f"given with {' and '.join(detection.given)}" if detection.task != detection.suggested_task
                 else "the data holds (query, passage) pairs" if detection.task in PAIR_TASKS
                 else "the data holds labelled texts")  # fmt: skip
     doc.key(0, "task", detection.task, task_why)
-    if detection.task != detection.suggested_task:
-        doc.key(0, "task", detection.suggested_task, "what the data suggests", commented="# or: ")
-    elif detection.task in PAIR_TASKS:
+    if detection.other_task is not None:
+        doc.key(0, "task", detection.other_task, detection.other_task_why, commented="# or: ")
+    if detection.task in PAIR_TASKS and detection.other_task not in PAIR_TASKS:
         other = next(t for t in PAIR_TASKS if t != detection.task)
         doc.key(0, "task", other, "the other retrieval task (a sparse or dense encoder)", commented="# or: ")
     doc.blank()
@@ -524,12 +525,14 @@ def render_job(detection: Detection, output: Path, model: ModelChoice, space: Sp
 
 
 def _check_output(output: Path) -> None:
-    if output.is_dir():
-        raise ConfigError([f"{output}: is a folder; give --output the job file's name, e.g. {output / 'job.yaml'}"])
-    if output.exists() or output.is_symlink():
+    """Refuse an --output that cannot be a new job file (the shared check of every command's output)."""
+    if output.is_symlink():  # a dangling link too: init never writes through one
         raise ConfigError([f"{output}: already exists; init never overwrites a file: give another --output or move it away"])
-    if not output.parent.is_dir():
-        raise ConfigError([f"{output}: the folder {output.parent} does not exist"])
+    problem = output_file_problem(output)
+    if problem is not None:
+        if output.is_dir():
+            problem += f", e.g. {output / 'job.yaml'}"
+        raise ConfigError([f"{output}: {problem.replace('it is never overwritten', 'init never overwrites a file')}"])
 
 
 def _validate(text: str, output: Path, detection: Detection) -> list[str]:
@@ -571,8 +574,10 @@ def _summary(detection: Detection, output: Path, model: ModelChoice, space: Spac
                      f"{detection.rows:,} rows")  # fmt: skip
     elif detection.catalog is not None:
         lines.append(f"read {detection.path}: the catalog dataset {detection.catalog.name}'s file, {detection.rows:,} rows")
-    given = " (given with --task)" if detection.task != detection.suggested_task else ""
+    given = f" (given with {' and '.join(detection.given)})" if detection.task != detection.suggested_task else ""
     lines.append(f"task: {detection.task}{given}")
+    if detection.other_task is not None:
+        lines.append(f"or task: {detection.other_task} ({detection.other_task_why}): see `# or:` at task")
     labels = detection.labels
     if detection.text is not None:
         lines.append(f"text column: {_shown(detection.text.column)}")
@@ -605,13 +610,14 @@ def init_job(data_file: Path, task: str | None = None, output: Path = Path("job.
     over an existing file) and return it with the lines to print.
 
     ``task`` forces the task (text_classification, contrastive_embedding or sparse_encoder); None
-    takes what the data suggests. Raises ConfigError or DataError, one line each, for a file or
+    takes what the data suggests. ``columns`` names the text, label, query or passage column
+    (a header name, or a 0-based position in a file without a header line). Raises ConfigError or DataError, one line each, for a file or
     an option init cannot make a job from.
     """
     if task is not None and task not in TASKS:
         raise ConfigError([f"--task: init writes jobs for {', '.join(TASKS)} (got {task!r})"])
     _check_output(output)  # before reading a large file for nothing
-    detection = detect(Path(data_file), task)
+    detection = detect(Path(data_file), task, columns)
     model = choose_model(detection)
     space = choose_space(detection, model)
     text = render_job(detection, output, model, space)

@@ -231,6 +231,9 @@ class Detection:
     lengths: Lengths
     split_files: tuple[SplitFile, ...] = ()
     notes: tuple[str, ...] = ()  # ambiguities and choices a human should read
+    other_task: str | None = None  # a second task the data fits (a `# or:` line), and why
+    other_task_why: str = ""
+    given: tuple[str, ...] = ()  # the command-line options that chose (--task, --label-column, ...)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -672,18 +675,23 @@ def _split_files(path: Path) -> tuple[SplitFile, ...]:
     return tuple(found)
 
 
-def _pairs(path: Path, texts: list[_Profile], profiles: list[_Profile], rows: int, notes: list[str]) -> Pairs:
-    """Query and passage among the text columns, and a group column among the rest."""
-    query = next((p for p in texts if _hinted(p, _QUERY_HINTS)), None)
-    passage = next((p for p in texts if p is not query and _hinted(p, _PASSAGE_HINTS)), None)
+def _pairs(path: Path, texts: list[_Profile], profiles: list[_Profile], rows: int, notes: list[str],
+           query_given: _Profile | None = None, passage_given: _Profile | None = None) -> Pairs:  # fmt: skip
+    """Query and passage among the text columns (or as given), and a group column among the rest."""
+    if query_given is not None and query_given is passage_given:
+        raise ConfigError([f"{path}: --query-column and --passage-column name the same column ({_show(query_given.column)})"])
+    query = query_given or next((p for p in texts if p is not passage_given and _hinted(p, _QUERY_HINTS)), None)
+    passage = passage_given or next((p for p in texts if p is not query and _hinted(p, _PASSAGE_HINTS)), None)
     named = query is not None and passage is not None
     # what the names leave open goes by length: the shorter text asks, the longer one answers
     if passage is None:
         passage = max((p for p in texts if p is not query), key=lambda p: p.mean_chars)
     if query is None:
         query = min((p for p in texts if p is not passage), key=lambda p: p.mean_chars)
-    query_why = "its name says query" if _hinted(query, _QUERY_HINTS) else f"the shorter text: mean {query.mean_chars:.0f} characters"
-    passage_why = ("its name says passage" if _hinted(passage, _PASSAGE_HINTS)
+    query_why = ("given with --query-column" if query is query_given else "its name says query" if _hinted(query, _QUERY_HINTS)
+                 else f"the shorter text: mean {query.mean_chars:.0f} characters")  # fmt: skip
+    passage_why = ("given with --passage-column" if passage is passage_given
+                   else "its name says passage" if _hinted(passage, _PASSAGE_HINTS)
                    else f"the longer text: mean {passage.mean_chars:.0f} characters")  # fmt: skip
     if not named:
         notes.append(f"pairs: {_show(query.column)} read as the query and {_show(passage.column)} as the passage "
@@ -725,31 +733,56 @@ def _group_columns(passage: _Profile, candidates: list[_Profile], rows: int) -> 
     return sorted(found, key=lambda p: (_hinted(p, _GROUP_HINTS), -p.distinct), reverse=True)
 
 
-def detect(path: Path, task: str | None = None) -> Detection:
+def detect(path: Path, task: str | None = None, columns: ColumnOverrides | None = None) -> Detection:
     """Detect the format, header, columns, labels or pairs, and balance of one data file.
 
     ``task`` forces the kind of data looked for (labels or pairs); None takes what the data
-    suggests. Raises :class:`DataError` (one line naming the file) for a file that cannot make a job.
+    suggests. ``columns`` names columns for their roles (``--label-column`` and the like), which
+    detection then only checks. Raises :class:`DataError` (one line naming the file) for a file
+    that cannot make a job, :class:`ConfigError` for an option that names no column of it.
     A catalog dataset's own file that the readers cannot read as it is (CARER's ``text;label``
     lines, KorQuAD's JSON document) is described as that catalog dataset instead.
     """
     if task is not None and task not in TASKS:
         raise ConfigError([f"--task: init writes jobs for {', '.join(TASKS)} (got {task!r})"])
+    overrides = columns or ColumnOverrides()
+    implied = _implied_task(task, overrides)
     try:
-        return _detect_file(path, task)
+        return _detect_file(path, task, implied, overrides)
     except _ReadersRefuse as exc:
         # only a byte-identical catalog file is described as its dataset: never a guess
         match = _catalog_match(path, task, str(exc).removeprefix(f"{path}: ")) if path.is_file() else None
         if match is None:
             raise DataError(str(exc)) from None
+        if overrides.given():
+            raise ConfigError([f"{path}: {', '.join(overrides.given())}: the file is the catalog dataset {match.name}'s, "
+                               "which maps its own columns; leave the column options out"]) from None  # fmt: skip
         return _detect_catalog(path, match, task)
+
+
+def _implied_task(task: str | None, overrides: ColumnOverrides) -> str | None:
+    """The kind of task the column options ask for (labels or pairs), refused when they mix
+    both kinds or contradict ``--task``."""
+    given = overrides.given()
+    labelled = [o for o in given if o in ("--text-column", "--label-column")]
+    paired = [o for o in given if o in ("--query-column", "--passage-column")]
+    if labelled and paired:
+        raise ConfigError([f"{' and '.join(labelled)} name the columns of labelled texts (text_classification), "
+                           f"{' and '.join(paired)} those of pairs: give one kind"])  # fmt: skip
+    implied = TEXT_CLASSIFICATION if labelled else PAIR_TASKS[0] if paired else None
+    if task is not None and implied is not None and (task in PAIR_TASKS) != (implied in PAIR_TASKS):
+        options = " and ".join(labelled or paired)
+        raise ConfigError([f"--task {task}: {options} name{'s' if len(labelled or paired) == 1 else ''} the columns of "
+                           f"{'pairs' if paired else 'labelled texts'}, which {task} does not read"])  # fmt: skip
+    return implied
 
 
 class _ReadersRefuse(DataError):
     """The readers cannot read the file as a table at all (not: the table holds no usable column)."""
 
 
-def _detect_file(path: Path, task: str | None) -> Detection:
+def _read_table(path: Path) -> tuple["pd.DataFrame", str, bool, bool | None, bool, str]:
+    """(frame, format, format from the suffix, header, header certain, why), or _ReadersRefuse."""
     fmt = format_from_name(path.name)
     from_suffix = fmt is not None
     try:
@@ -763,57 +796,169 @@ def _detect_file(path: Path, task: str | None) -> Detection:
         frame, header, header_certain, header_why = _read(path, fmt)
     except DataError as exc:
         raise _ReadersRefuse(str(exc)) from None
-    rows = len(frame)
+    return frame, fmt, from_suffix, header, header_certain, header_why
+
+
+def _header_from_options(frame: "pd.DataFrame", header: bool | None, overrides: ColumnOverrides,
+                         ) -> tuple["pd.DataFrame", bool | None, str] | None:  # fmt: skip
+    """(frame, header, why) when the column options settle the header line the other way: a name
+    they give is a cell of a first line read as data, or positions they give name no header column."""
+    given = overrides.given()
+    if header is False and len(frame) > 1:
+        first = [str(v).strip() for v in frame.iloc[0].tolist()]
+        named = next(((o, v) for o, v in given.items() if not v.isdigit() and v in first), None)
+        if named is not None:
+            return (frame.iloc[1:].set_axis(first, axis=1), True,
+                    f"the first line names the columns: {named[0]} names its cell {named[1]!r}")  # fmt: skip
+    if header is True and given and all(v.isdigit() and v not in frame.columns for v in given.values()):
+        lines = frame.columns.to_frame().T.set_axis(range(frame.shape[1]), axis=1)
+        raw = _stacked(lines, frame.set_axis(range(frame.shape[1]), axis=1))
+        return raw, False, f"the first line is data: {', '.join(given)} give{'s' if len(given) == 1 else ''} 0-based positions"
+    return None
+
+
+def _stacked(first: "pd.DataFrame", rest: "pd.DataFrame") -> "pd.DataFrame":
+    """``first`` above ``rest``, renumbered from 0 (the frame a headerless read gives)."""
+    import pandas as pd
+
+    return pd.concat([first.astype(str), rest], ignore_index=True)
+
+
+def _resolve(path: Path, option: str, value: str, columns: tuple[Column, ...], header: bool | None) -> Column:
+    """The column ``value`` names: a header name, or a 0-based position when the file has no header line."""
+    if header is False:
+        if value.isdigit() and int(value) < len(columns):
+            return int(value)
+        raise ConfigError([f"{path}: {option} {value!r}: the file has no header line, so a column is its 0-based "
+                           f"position: 0 to {len(columns) - 1}"])  # fmt: skip
+    if value in columns:
+        return value
+    shown = ", ".join(repr(str(c)) for c in columns[:20]) + (" ..." if len(columns) > 20 else "")
+    raise ConfigError([f"{path}: {option} {value!r}: no such column; the columns are {shown}"])
+
+
+def _too_few_rows(path: Path, rows: int, header: bool | None) -> None:
+    """Refuse a file with fewer rows than a job can split, with its counts."""
+    if rows >= MIN_ROWS:
+        return
+    if rows == 0 and header:
+        raise DataError(f"{path}: one line and 0 rows under it (a file of one line is read as its header line); a job "
+                        f"needs at least {MIN_ROWS} rows: 10% validation and 10% test take one each")  # fmt: skip
     if rows == 0:
         raise DataError(f"{path}: no rows (the file is empty)")
+    raise DataError(f"{path}: {rows} row{'s' if rows > 1 else ''}: too few for a job, which needs at least {MIN_ROWS} "
+                    "(10% validation and 10% test take one row each, and training the rest)")  # fmt: skip
+
+
+def _detect_file(path: Path, task: str | None, implied: str | None, overrides: ColumnOverrides) -> Detection:
+    frame, fmt, from_suffix, header, header_certain, header_why = _read_table(path)
+    notes: list[str] = []
+    flipped = _header_from_options(frame, header, overrides) if fmt in ("csv", "tsv") else None
+    if flipped is not None:
+        frame, header, header_why = flipped
+        header_certain = True
+    rows = len(frame)
+    _too_few_rows(path, rows, header)
     columns = tuple(frame.columns)
+    named = {option: _resolve(path, option, value, columns, header) for option, value in overrides.given().items()}
     repeated = {c for c in columns if columns.count(c) > 1}
     profiles = [_profile(frame, c, i) for i, c in enumerate(columns) if c not in repeated]
-    notes: list[str] = []
     if repeated:
         notes.append(f"the header names {', '.join(map(_show, sorted(map(str, repeated))))} more than once: "
                      "those columns cannot be read by name and are left out")  # fmt: skip
     if not header_certain:
         notes.append(f"header: {header_why}: see `# or:` at dataset.header")
     layout = Layout(fmt, from_suffix, is_gzip_name(path), header, header_why, header_certain, columns)
-    texts = _ranked((p for p in profiles if _is_text(p, rows)),
+    forced = {option: _named_profile(path, option, column, profiles) for option, column in named.items()}
+    label_forced = forced.get("--label-column")
+    texts = _ranked((p for p in profiles if _is_text(p, rows) and p is not label_forced),
                     key=lambda p: (_hinted(p, _TEXT_HINTS, ("text",)), p.empty == 0, p.mean_chars))  # fmt: skip
-    if not texts:
+    if not texts and not {"--text-column", "--query-column", "--passage-column"} & forced.keys():
         shown = ", ".join(_show(c) for c in columns[:12]) + (" ..." if len(columns) > 12 else "")
         one_record = " (one record: a JSON document, not JSON lines?)" if fmt == "jsonl" and rows == 1 else ""
         raise DataError(
             f"{path}: no text column: no column holds words with many distinct values{one_record}; "
-            f"columns: {shown}"
+            f"columns: {shown}; name it with --text-column"
         )
     candidates = [c for c in (_label_candidate(p, rows) for p in profiles if p not in texts) if c is not None]
-    suggested = _suggest_task(texts, candidates, profiles, rows)
-    chosen_task = task or suggested
+    suggested = _suggest_task(texts, candidates, profiles, rows) if texts else (implied or TEXT_CLASSIFICATION)
+    chosen_task = task or implied or suggested
+    given = tuple(o for o in ("--task", *named) if o != "--task" or task is not None)
     if chosen_task in PAIR_TASKS:
-        if len(texts) < 2:
-            raise DataError(
-                f"{path}: --task {chosen_task} needs (query, passage) pairs, two text columns; the file has one "
-                f"({_show(texts[0].column)})"
-            )
-        pairs = _pairs(path, texts, profiles, rows, notes)
-        if suggested != chosen_task and suggested == TEXT_CLASSIFICATION:
-            notes.append(f"task: the data also has label columns; --task {chosen_task} reads it as pairs instead")
-        query = next(p for p in profiles if p.column == pairs.query.column)
-        passage = next(p for p in profiles if p.column == pairs.passage.column)
-        return Detection(
-            path=path, task=chosen_task, suggested_task=suggested, rows=rows, layout=layout, catalog=None, text=None,
-            labels=None, pairs=pairs, lengths=_lengths(passage.cells, query.cells), notes=tuple(notes),
-        )  # fmt: skip
-    text = _classification_text(path, texts, notes)
-    labels = _classification_labels(path, candidates, profiles, texts, notes)
-    if suggested in PAIR_TASKS:
-        notes.append(f"task: the data looks like (query, passage) pairs; --task {chosen_task} reads it as labelled texts")
+        return _pairs_detection(path, chosen_task, suggested, rows, layout, texts, profiles, candidates, forced, notes, given)
+    text_forced = forced.get("--text-column")
+    if text_forced is not None:
+        texts = [text_forced, *(p for p in texts if p is not text_forced)]
+    if label_forced is not None:
+        candidates = [c for c in candidates if c.profile is not label_forced]
+        chosen = _label_candidate(label_forced, rows, forced=True)
+        if chosen is None:
+            raise ConfigError([f"{path}: --label-column {_show(label_forced.column)}: holds objects or nothing, not labels"])
+        candidates.insert(0, chosen)
+    if not texts:
+        raise DataError(f"{path}: no text column besides the label column; name it with --text-column")
+    candidates = [c for c in candidates if c.profile is not texts[0]]
+    text = _classification_text(path, texts, notes, text_forced is not None)
+    labels = _classification_labels(path, candidates, profiles, texts, notes, rows, label_forced is not None)
+    other, other_why = _other_task(chosen_task, suggested, texts, candidates)
+    if suggested in PAIR_TASKS and chosen_task != suggested:
+        notes.append(f"task: the data looks like (query, passage) pairs; it is read as labelled texts, as asked")
     elif len(texts) >= 2:
         notes.append("task: two columns hold text; --task contrastive_embedding would read them as (query, passage) pairs")
     lengths_source = next(p for p in profiles if p.column == text.column)
     return Detection(
         path=path, task=chosen_task, suggested_task=suggested, rows=rows, layout=layout, catalog=None, text=text,
         labels=labels, pairs=None, lengths=_lengths(lengths_source.cells), split_files=_split_files(path),
-        notes=tuple(notes),
+        notes=tuple(notes), other_task=other, other_task_why=other_why, given=given,
+    )  # fmt: skip
+
+
+def _named_profile(path: Path, option: str, column: Column, profiles: list[_Profile]) -> _Profile:
+    """The profile of the column an option names; refused when it cannot hold text or labels."""
+    profile = next((p for p in profiles if p.column == column), None)
+    if profile is None:
+        raise ConfigError([f"{path}: {option} {_show(column)}: the header names it more than once, so it cannot be read by name"])
+    if profile.kind == "other":
+        raise ConfigError([f"{path}: {option} {_show(column)}: holds objects (JSON objects or nested lists), not text or labels"])
+    if option != "--label-column" and profile.kind != "scalar":
+        raise ConfigError([f"{path}: {option} {_show(column)}: holds lists, not text"])
+    return profile
+
+
+def _other_task(chosen: str, suggested: str, texts: list[_Profile], candidates: list[_LabelCandidate]) -> tuple[str | None, str]:
+    """A second task the data fits, for a `# or:` line, and what to run to get its columns."""
+    if chosen != suggested:
+        return suggested, "what the data suggests"
+    if chosen == TEXT_CLASSIFICATION and len(texts) >= 2:
+        return PAIR_TASKS[0], "two columns hold text: `finesweep init FILE --task contrastive_embedding` writes the pair columns"
+    if chosen in PAIR_TASKS and any(c.usable for c in candidates):
+        return TEXT_CLASSIFICATION, "a column holds labels: `finesweep init FILE --task text_classification` writes its columns"
+    return None, ""
+
+
+def _pairs_detection(path: Path, task: str, suggested: str, rows: int, layout: Layout, texts: list[_Profile],
+                     profiles: list[_Profile], candidates: list[_LabelCandidate], forced: dict[str, _Profile],
+                     notes: list[str], given: tuple[str, ...]) -> Detection:  # fmt: skip
+    """The (query, passage) pairs of a file read for a retrieval task."""
+    named = [forced[o] for o in ("--query-column", "--passage-column") if o in forced]
+    texts = [*named, *(p for p in texts if p not in named)]
+    if len(texts) < 2:
+        shown = f" ({_show(texts[0].column)})" if texts else ""
+        raise DataError(
+            f"{path}: {task} needs (query, passage) pairs, two text columns; the file has {len(texts)}{shown}: name "
+            "them with --query-column and --passage-column"
+        )
+    pairs = _pairs(path, texts, profiles, rows, notes, forced.get("--query-column"), forced.get("--passage-column"))
+    if suggested != task and suggested == TEXT_CLASSIFICATION:
+        notes.append(f"task: the data also has label columns; {task} reads it as pairs instead, as asked")
+    query = next(p for p in profiles if p.column == pairs.query.column)
+    passage = next(p for p in profiles if p.column == pairs.passage.column)
+    pair_columns = {query.column, passage.column}
+    other, other_why = _other_task(task, suggested, texts, [c for c in candidates if c.profile.column not in pair_columns])
+    return Detection(
+        path=path, task=task, suggested_task=suggested, rows=rows, layout=layout, catalog=None, text=None,
+        labels=None, pairs=pairs, lengths=_lengths(passage.cells, query.cells), notes=tuple(notes),
+        other_task=other, other_task_why=other_why, given=given,
     )  # fmt: skip
 
 
@@ -832,11 +977,12 @@ def _suggest_task(texts: list[_Profile], candidates: list[_LabelCandidate], prof
     return TEXT_CLASSIFICATION if labels else "contrastive_embedding"
 
 
-def _classification_text(path: Path, texts: list[_Profile], notes: list[str]) -> ColumnChoice:
+def _classification_text(path: Path, texts: list[_Profile], notes: list[str], given: bool = False) -> ColumnChoice:
     chosen = texts[0]
     _refuse_empty(path, chosen, "the text column")
-    why = _text_why(chosen) + ("; its name says text" if _hinted(chosen, _TEXT_HINTS, ("text",)) else "")
-    if texts[1:]:
+    why = _text_why(chosen) + ("; given with --text-column" if given else
+                               "; its name says text" if _hinted(chosen, _TEXT_HINTS, ("text",)) else "")  # fmt: skip
+    if texts[1:] and not given:
         reason = "its name says text" if _hinted(chosen, _TEXT_HINTS, ("text",)) else "the longest texts"
         notes.append(f"text column: {_show(chosen.column)} chosen ({reason}); "
                      f"{', '.join(_show(p.column) for p in texts[1:])} also hold{'s' if len(texts) == 2 else ''} text: see `# or:` at "
@@ -845,8 +991,9 @@ def _classification_text(path: Path, texts: list[_Profile], notes: list[str]) ->
 
 
 def _classification_labels(path: Path, candidates: list[_LabelCandidate], profiles: list[_Profile],
-                           texts: list[_Profile], notes: list[str]) -> Labels:  # fmt: skip
+                           texts: list[_Profile], notes: list[str], rows: int, given: bool = False) -> Labels:  # fmt: skip
     if not candidates:
+        _refuse_too_many(path, [p for p in profiles if p not in texts], rows)
         single = [p for p in profiles if p not in texts and p.kind == "scalar" and p.distinct == 1]
         if single:
             value = single[-1].cells.str.strip().iloc[0]
@@ -857,10 +1004,11 @@ def _classification_labels(path: Path, candidates: list[_LabelCandidate], profil
         shown = ", ".join(_show(p.column) for p in profiles if p not in texts) or "none"
         raise DataError(
             f"{path}: no label column: none of the other columns ({shown}) holds a few distinct values; a "
-            "classifier needs one (or give --task contrastive_embedding for pairs)"
+            "classifier needs one: name it with --label-column (or give --task contrastive_embedding for pairs)"
         )
-    # a label hint first, then a usable column (2+ classes, no empty cell), then the rightmost
-    ranked = sorted(candidates, key=lambda c: (c.hinted, c.usable, c.profile.position), reverse=True)
+    # the given one; else a label hint first, then a usable column (2+ classes, no empty cell), then the rightmost
+    ranked = candidates[:1] if given else []
+    ranked += sorted(candidates[len(ranked):], key=lambda c: (c.hinted, c.usable, c.profile.position), reverse=True)
     chosen = ranked[0]
     if chosen.classes < 2:
         raise DataError(
@@ -869,7 +1017,7 @@ def _classification_labels(path: Path, candidates: list[_LabelCandidate], profil
         )
     _refuse_empty(path, chosen.profile, "the label column")
     others = [c for c in ranked[1:] if c.classes >= 2]
-    if others:
+    if others and not given:
         reason = "its name says label" if chosen.hinted else "the rightmost"
         notes.append(f"label column: {_show(chosen.profile.column)} chosen ({reason}) among {len(others) + 1} "
                      f"label-like columns; {', '.join(_show(c.profile.column) for c in others)}: see `# or:` at "
@@ -884,6 +1032,22 @@ def _classification_labels(path: Path, candidates: list[_LabelCandidate], profil
     counts = chosen.counts
     if names is not None:
         counts = tuple(ClassCount(names[int(c.name)], c.count) for c in counts)
-    column = ColumnChoice(chosen.profile.column, chosen.describe(),
+    column = ColumnChoice(chosen.profile.column, chosen.describe() + ("; given with --label-column" if given else ""),
                           tuple(Alternative(c.profile.column, c.describe()) for c in others))  # fmt: skip
     return Labels(column, chosen.multi_label, chosen.separator, chosen.ids, names, names_file, counts, chosen.multi_share)
+
+
+def _refuse_too_many(path: Path, others: list[_Profile], rows: int) -> None:
+    """Refuse, saying why, when a column repeats its values like labels but holds more of them than
+    the rows can train (the ones detection leaves out), and offer --label-column for it."""
+    limit = label_limit(rows)
+    near = [p for p in others if p.kind == "scalar" and limit < p.distinct < rows and p.empty == 0
+            and p.mean_chars <= MAX_LABEL_CHARS]  # fmt: skip
+    if not near:
+        return
+    chosen = min(near, key=lambda p: p.distinct)
+    raise DataError(
+        f"{path}: no label column: {_show(chosen.column)} repeats its values as labels do, but holds {chosen.distinct:,} "
+        f"of them in {rows:,} rows ({rows / chosen.distinct:.1f} rows each): too many labels for the rows (init reads at "
+        f"most {limit:,} classes from {rows:,} rows); if it is the label column, give --label-column {chosen.column}"
+    )
