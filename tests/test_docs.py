@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import re
 import subprocess
 import sys
@@ -160,3 +161,62 @@ def test_manual_pages_in_the_nav_exist_and_hold_no_lab_notes():
         text = (REPO / "docs" / page).read_text(encoding="utf-8")
         for note in ("a test checks", "I measured", "we measured", "lab note"):
             assert note not in text, (page, note)
+
+
+def test_dataset_splits_are_counted_from_the_data():
+    from finesweep.data.catalog import CATALOG
+
+    recorded = json.loads(generate.SPLITS_FILE.read_text(encoding="utf-8"))
+    assert recorded == generate.count_splits(Path(os.environ["FINESWEEP_DATA_DIR"])), "rerun docs/generate.py --count-splits"
+    page = generate.datasets_page()
+    assert set(recorded) == set(CATALOG)
+    assert "| `korean_hate_speech` | shipped: train 7,896, test 471; validation carved from train" in page
+    assert "ranks all 960 passages" in page and "all 5,183 passages (4,516 of them without a query)" in page
+
+
+def test_presets_page_shows_each_presets_description_and_searched_parameters():
+    from finesweep.config import load_job
+
+    page = generate.presets_page()
+    for path in generate.preset_files():
+        row = next(line for line in page.splitlines() if line.startswith(f"| `jobs/{path.name}` |"))
+        assert row.rstrip(" |").split(" | ")[-1].strip(), f"{path.name}: empty description"
+        section = page.split(f"## `jobs/{path.name}`\n")[1].split("\n## ")[0]
+        for name in load_job(path).space:
+            assert f"| `{name}` |" in section, (path.name, name)
+    assert "| `learning_rate` | loguniform 0.0003 to 0.005 |" in page
+
+
+def test_commands_page_shows_argument_help_defaults_required_marks_bounds_and_exit_codes():
+    import inspect
+
+    page = generate.commands_page()
+    group = generate._commands()
+    for name, command in group.commands.items():
+        section = page.split(f"## `finesweep {name}`")[1].split("\n## ")[0]
+        for param in command.params:
+            if param.param_type_name == "argument":
+                assert f"| `{param.name.upper()}`" in section and (param.help or "") in section, (name, param.name)
+        # every exit code the command's own code raises is listed under it (reproduce: 3)
+        for code in re.findall(r"typer\.Exit\((\d+)\)", inspect.getsource(command.callback)):
+            assert f"`{code}`" in section.split("Exit codes:")[1], (name, code)
+    sweep = page.split("## `finesweep sweep`")[1].split("\n## ")[0]
+    assert "| `--more` | int | `0` | >= 0, <= 100000 |" in sweep
+    assert "| `JOB_FILE` | path | required |" in sweep
+    reproduce = page.split("## `finesweep reproduce`")[1].split("\n## ")[0]
+    assert "| `--run` | str | required |" in reproduce and "`3`" in reproduce.split("Exit codes:")[1]
+    promote = page.split("## `finesweep promote-best-model`")[1].split("\n## ")[0]
+    assert "`3`" in promote.split("Exit codes:")[1], "PromotionRefused exits 3"
+
+
+def test_job_file_page_shows_real_types_objective_items_and_distribution_keys():
+    from finesweep.config.space import DISTRIBUTIONS
+
+    page = generate.job_file_page()
+    assert "`Any`" not in page and "Any]" not in page
+    assert "| `search.objectives[].metric` | `str` | required |" in page
+    assert "| `model.lora_target_modules` | `list[str] \\| str` |" in page
+    for name, model in DISTRIBUTIONS.items():
+        section = page.split(f"### `distribution: {name}`")[1].split("\n### ")[0]
+        for field in model.model_fields:
+            assert field == "distribution" or f"| `parameters.NAME.{field}` |" in section, (name, field)
