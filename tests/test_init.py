@@ -20,6 +20,7 @@ import pytest
 
 from finesweep.config import LoadedJob, load_job
 from finesweep.errors import ConfigError, DataError
+from finesweep.data.detect import ColumnOverrides
 from finesweep.init_job import InitResult, init_job
 
 
@@ -40,9 +41,10 @@ def _cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )  # fmt: skip
 
 
-def _init(path: Path, tmp_path: Path, task: str | None = None, name: str = "job.yaml") -> tuple[InitResult, LoadedJob]:
+def _init(path: Path, tmp_path: Path, task: str | None = None, name: str = "job.yaml",
+          columns: ColumnOverrides | None = None) -> tuple[InitResult, LoadedJob]:  # fmt: skip
     """init in-process, and the written job loaded back as a sweep loads it (raising on any problem)."""
-    result = init_job(path, task, tmp_path / name)
+    result = init_job(path, task, tmp_path / name, columns)
     assert result.output.read_text(encoding="utf-8") == result.text
     return result, load_job(result.output)
 
@@ -297,3 +299,230 @@ def test_labels_and_a_file_name_holding_line_ends_write_no_job_key(data: Path, t
 def escape(end: str) -> str:
     """How init writes ``end`` in the job file: its first character as a \\uXXXX escape."""
     return f"\\u{ord(end[0]):04x}"
+
+
+# ---------------------------------------------------------------------------------------------
+# shapes users have (issue 43, item 1): label ids, headerless files with an id column, small files
+
+
+def _kote(data: Path, path: Path, rows: int = 300) -> list[list[str]]:
+    """KOTE's layout from real rows: a headerless TSV of `id <TAB> Korean text <TAB> ids joined by
+    ','`, every row with several labels (GoEmotions-Korean's multi-label rows, numbered from 1)."""
+    lines = [row for row in _rows_of(data / "goemotions_ko" / "train.tsv") if "," in row[1]][:rows]
+    kept = [[str(number), text, labels] for number, (text, labels) in enumerate(lines, start=1)]
+    path.write_text("\n".join("\t".join(row) for row in kept) + "\n", encoding="utf-8")
+    return kept
+
+
+def _validate_cli(tmp_path: Path, job: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "finesweep", "validate", str(job)], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=120, env=dict(os.environ))  # fmt: skip
+
+
+def test_kote_layout_is_multi_label_classification_with_label_ids(data: Path, tmp_path: Path) -> None:
+    """id, text, `0,6,10`-style ids in every row (no row holds one label alone): multi-label
+    text_classification, never pairs; the joined ids are no text column, the id column no label."""
+    path = tmp_path / "kote.tsv"
+    rows = _kote(data, path)
+    result, loaded = _init(path, tmp_path)
+    dataset = loaded.job.dataset
+    assert loaded.job.task == "text_classification" and result.detection.suggested_task == "text_classification"
+    assert (dataset.header, dataset.text_column, dataset.label_column) == (False, 1, 2)
+    assert dataset.multi_label is True and dataset.label_separator == ","
+    assert loaded.job.search.metric == "val_micro_f1"
+    labels = result.detection.labels
+    assert labels is not None and labels.ids and labels.multi_share == 1.0
+    used = {label for row in rows for label in row[2].split(",")}
+    assert {count.name for count in labels.counts} == used
+    assert "# label_ids: true" in result.text  # no names file beside it: the ids name the classes
+    assert "query_column" not in result.text and "contrastive" not in result.text.split("dataset:")[0]
+    run = _validate_cli(tmp_path, result.output)
+    assert run.returncode == 0 and run.stdout.startswith("ok: "), run.stderr
+
+
+def test_kote_layout_with_a_names_file_beside_it_names_the_ids(data: Path, tmp_path: Path) -> None:
+    """The same file with GoEmotions' label.txt beside it: label_ids true and the names listed."""
+    path = tmp_path / "kote.tsv"
+    _kote(data, path)
+    names = (data / "goemotions_ko" / "label.txt").read_text(encoding="utf-8")
+    (tmp_path / "label.txt").write_text(names, encoding="utf-8")
+    result, loaded = _init(path, tmp_path)
+    dataset = loaded.job.dataset
+    assert dataset.multi_label is True and dataset.label_ids is True and dataset.label_names == names.split()
+    assert "from label.txt next to the data" in result.text
+    run = _validate_cli(tmp_path, result.output)
+    assert run.returncode == 0, run.stderr
+
+
+def test_kote_layout_refuses_pairs_and_takes_named_columns(data: Path, tmp_path: Path) -> None:
+    """--task contrastive_embedding finds one text column and says how to name two; the column
+    options by position give the job detection would, marked as given."""
+    path = tmp_path / "kote.tsv"
+    _kote(data, path)
+    with pytest.raises(DataError) as error:
+        init_job(path, "contrastive_embedding", tmp_path / "pairs.yaml")
+    assert "two text columns" in str(error.value) and "--query-column" in str(error.value)
+    result, loaded = _init(path, tmp_path, columns=ColumnOverrides(text="1", label="2"))
+    assert (loaded.job.dataset.text_column, loaded.job.dataset.label_column) == (1, 2)
+    assert loaded.job.dataset.multi_label is True
+    assert "given with --label-column" in result.text and "given with --text-column" in result.text
+
+
+def _goemotions_own(data: Path, path: Path, header: bool) -> None:
+    """GoEmotions' own layout (text, labels, id) from 300 real rows; the ids are Reddit-style
+    comment ids made from the row number (the Korean copy ships none)."""
+    rows = [row[:2] + [f"ed{number:05x}"] for number, row in enumerate(_rows_of(data / "goemotions_ko" / "train.tsv")[:300])]
+    if header:
+        with path.open("w", encoding="utf-8", newline="") as handle:
+            csv.writer(handle).writerows([["text", "labels", "id"], *rows])
+    else:
+        path.write_text("\n".join("\t".join(row) for row in rows) + "\n", encoding="utf-8")
+
+
+@pytest.mark.parametrize("header", [False, True], ids=["headerless_tsv", "csv_with_header"])
+def test_goemotions_own_layout_text_labels_id(data: Path, tmp_path: Path, header: bool) -> None:
+    """text, joined label ids, a comment id: the id column is neither text nor label."""
+    path = tmp_path / ("goemotions.csv" if header else "goemotions.tsv")
+    _goemotions_own(data, path, header)
+    result, loaded = _init(path, tmp_path)
+    dataset = loaded.job.dataset
+    expected = ("text", "labels") if header else (0, 1)
+    assert (dataset.header, (dataset.text_column, dataset.label_column)) == (header, expected)
+    assert dataset.multi_label is True and loaded.job.task == "text_classification"
+    assert result.detection.labels is not None and result.detection.labels.ids
+
+
+def _head(source: Path, target: Path, rows: int = 300) -> None:
+    """The first ``rows`` records of a shipped file (after its header line, if any), written under
+    tmp_path: csv through the csv module (Davidson's tweets hold line breaks), the rest by lines."""
+    if source.suffix == ".csv":
+        with source.open(encoding="utf-8", newline="") as handle:
+            records = list(csv.reader(handle))[: rows + 1]
+        with target.open("w", encoding="utf-8", newline="") as handle:
+            csv.writer(handle).writerows(records)
+        return
+    lines = source.read_text(encoding="utf-8").splitlines()
+    header = 1 if source.suffix in (".tsv",) and "goemotions" not in str(source) else 0
+    target.write_text("\n".join(lines[: rows + header]) + "\n", encoding="utf-8")
+
+
+# (shipped file, task, text column, label column or (query, passage), multi-label)
+_HEADS = {
+    "davidson_hate/labeled_data.csv": ("text_classification", "tweet", "class", False),
+    "korean_hate_speech/train.tsv": ("text_classification", "comments", "hate", False),
+    "korean_hate_speech/dev.tsv": ("text_classification", "comments", "hate", False),
+    "goemotions_ko/train.tsv": ("text_classification", 0, 1, True),
+    "goemotions_ko/dev.tsv": ("text_classification", 0, 1, True),
+    "goemotions_ko/test.tsv": ("text_classification", 0, 1, True),
+    "scifact_beir/corpus_train.csv": ("text_classification", "abstract", "structured", False),
+}
+
+
+@pytest.mark.parametrize("name", list(_HEADS))
+def test_300_row_heads_of_the_shipped_files(data: Path, tmp_path: Path, name: str) -> None:
+    """300 rows of each shipped table: the same reading as the whole file, a job that loads, and
+    (for GoEmotions' heads, 26-28 labels in 300 rows) the multi-label ids a small file holds."""
+    path = tmp_path / name.replace("/", "_")
+    _head(data / name, path)
+    task, text, label, multi = _HEADS[name]
+    result, loaded = _init(path, tmp_path)
+    dataset = loaded.job.dataset
+    assert result.detection.rows == 300
+    assert (loaded.job.task, dataset.text_column, dataset.label_column, dataset.multi_label) == (task, text, label, multi)
+
+
+@pytest.mark.parametrize("name", ["goemotions_ko/dev.tsv", "goemotions_ko/test.tsv", "korean_hate_speech/dev.tsv",
+                                  "scifact_beir/corpus_train.csv"])  # fmt: skip
+def test_whole_shipped_files_read_as_their_heads(data: Path, tmp_path: Path, name: str) -> None:
+    """The whole file reads as its head does (train files are covered above)."""
+    task, text, label, multi = _HEADS[name]
+    result, loaded = _init(data / name, tmp_path)
+    dataset = loaded.job.dataset
+    assert (loaded.job.task, dataset.text_column, dataset.label_column, dataset.multi_label) == (task, text, label, multi)
+    if name.startswith("goemotions"):
+        assert dataset.label_ids is True  # label.txt is next to the shipped files
+
+
+def test_two_text_columns_offer_the_other_task_as_an_or_line(data: Path, tmp_path: Path) -> None:
+    """SciFact's corpus has a title and an abstract besides a label-like column: classification,
+    with `# or: task: contrastive_embedding`."""
+    result, _ = _init(data / "scifact_beir" / "corpus_train.csv", tmp_path)
+    assert result.detection.other_task == "contrastive_embedding"
+    assert "# or: task: contrastive_embedding" in result.text
+    assert any(line.startswith("or task: contrastive_embedding") for line in result.lines)
+
+
+@pytest.mark.parametrize(("name", "task"), [("nsmc_raw_subset/raw/10001.json", "text_classification"),
+                                             ("korquad_v1/KorQuAD_v1.0_dev.json", "contrastive_embedding")])  # fmt: skip
+def test_catalog_documents_name_their_dataset(data: Path, tmp_path: Path, name: str, task: str) -> None:
+    """A shipped JSON document (NSMC's per-movie reviews, KorQuAD's SQuAD file) is no table; it is
+    a catalog dataset's own file, so the job names that dataset."""
+    result, loaded = _init(data / name, tmp_path)
+    assert loaded.job.task == task and loaded.job.dataset.name == result.detection.catalog.name
+
+
+def test_pair_columns_given_on_the_command_line(data: Path, tmp_path: Path) -> None:
+    """--query-column and --passage-column override the names' reading (here swapped on purpose)
+    and imply a retrieval task; the title stays the group."""
+    path = tmp_path / "pairs.jsonl"
+    _korquad_pairs(data, path)
+    result, loaded = _init(path, tmp_path, columns=ColumnOverrides(query="context", passage="question"))
+    dataset = loaded.job.dataset
+    assert loaded.job.task == "contrastive_embedding"
+    assert (dataset.query_column, dataset.passage_column, dataset.group_column) == ("context", "question", "title")
+    assert "given with --query-column" in result.text
+
+
+# ---------------------------------------------------------------------------------------------
+# files and options that are refused: one line, exit 2, nothing written
+
+
+def _many_labels(data: Path, path: Path) -> None:
+    """30,000 real texts, 3 rows for each of 10,000 labels."""
+    texts = [row[0] for row in _rows_of(data / "goemotions_ko" / "train.tsv")[:30000]]
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        csv.writer(handle).writerows([["text", "label"], *([text, f"topic_{i // 3:05d}"] for i, text in enumerate(texts))])
+
+
+def _one_row(data: Path, path: Path) -> None:
+    path.write_text(_rows_of(data / "goemotions_ko" / "train.tsv")[0][0] + "\t27\n", encoding="utf-8")
+
+
+def _five_rows(data: Path, path: Path) -> None:
+    path.write_text("\n".join("\t".join(row) for row in _rows_of(data / "goemotions_ko" / "train.tsv")[:5]) + "\n",
+                    encoding="utf-8")  # fmt: skip
+
+
+# (how the file is made, its name, extra options, words the one line must hold)
+_REFUSED = {
+    "one_row_headerless_tsv": (_one_row, "one.tsv", (), ("one line and 0 rows", "at least 10 rows")),
+    "five_rows": (_five_rows, "five.tsv", (), ("5 rows: too few", "at least 10")),
+    "too_many_labels": (_many_labels, "many.csv", (), ("10,000 of them in 30,000 rows", "too many labels",
+                                                       "--label-column label")),  # fmt: skip
+    "too_many_labels_forced": (_many_labels, "many.csv", ("--label-column", "label"), ("(not written)", "10000 classes")),
+    "unknown_label_column": (_kote, "kote.tsv", ("--label-column", "labels"), ("no header line", "0 to 2")),
+    "position_past_the_end": (_kote, "kote.tsv", ("--text-column", "3"), ("--text-column '3'", "0 to 2")),
+    "unknown_name": (_goemotions_own, "ge.csv", ("--label-column", "label"), ("no such column", "'text', 'labels', 'id'")),
+    "position_in_a_header_file": (_goemotions_own, "ge.csv", ("--label-column", "1"), ("name a column", "'labels'")),
+    "mixed_kinds": (_kote, "kote.tsv", ("--label-column", "2", "--query-column", "1"), ("give one kind",)),
+    "task_against_columns": (_kote, "kote.tsv", ("--task", "sparse_encoder", "--label-column", "2"), ("does not read",)),
+}
+
+
+@pytest.mark.parametrize("case", list(_REFUSED))
+def test_refused_files_and_options(data: Path, tmp_path: Path, case: str) -> None:
+    """Each: exit 2, one `error:` line naming what is wrong (counts, columns), and no job written."""
+    make, name, options, words = _REFUSED[case]
+    path = tmp_path / name
+    if make is _goemotions_own:
+        make(data, path, True)
+    else:
+        make(data, path)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    run = _cli(tmp_path, name, *options)
+    assert run.returncode == 2, run.stdout + run.stderr
+    errors = run.stderr.strip().splitlines()
+    assert len(errors) == 1 and errors[0].startswith(f"error: "), run.stderr
+    for word in words:
+        assert word in errors[0], errors[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # no job, no staged file

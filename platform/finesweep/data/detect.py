@@ -799,10 +799,11 @@ def _read_table(path: Path) -> tuple["pd.DataFrame", str, bool, bool | None, boo
     return frame, fmt, from_suffix, header, header_certain, header_why
 
 
-def _header_from_options(frame: "pd.DataFrame", header: bool | None, overrides: ColumnOverrides,
+def _header_from_options(frame: "pd.DataFrame", header: bool | None, certain: bool, overrides: ColumnOverrides,
                          ) -> tuple["pd.DataFrame", bool | None, str] | None:  # fmt: skip
     """(frame, header, why) when the column options settle the header line the other way: a name
-    they give is a cell of a first line read as data, or positions they give name no header column."""
+    they give is a cell of a first line read as data, or positions they give name no column of a
+    first line that may not be a header (a certain header keeps its names: positions are refused)."""
     given = overrides.given()
     if header is False and len(frame) > 1:
         first = [str(v).strip() for v in frame.iloc[0].tolist()]
@@ -810,7 +811,7 @@ def _header_from_options(frame: "pd.DataFrame", header: bool | None, overrides: 
         if named is not None:
             return (frame.iloc[1:].set_axis(first, axis=1), True,
                     f"the first line names the columns: {named[0]} names its cell {named[1]!r}")  # fmt: skip
-    if header is True and given and all(v.isdigit() and v not in frame.columns for v in given.values()):
+    if header is True and not certain and given and all(v.isdigit() and v not in frame.columns for v in given.values()):
         lines = frame.columns.to_frame().T.set_axis(range(frame.shape[1]), axis=1)
         raw = _stacked(lines, frame.set_axis(range(frame.shape[1]), axis=1))
         return raw, False, f"the first line is data: {', '.join(given)} give{'s' if len(given) == 1 else ''} 0-based positions"
@@ -834,7 +835,8 @@ def _resolve(path: Path, option: str, value: str, columns: tuple[Column, ...], h
     if value in columns:
         return value
     shown = ", ".join(repr(str(c)) for c in columns[:20]) + (" ..." if len(columns) > 20 else "")
-    raise ConfigError([f"{path}: {option} {value!r}: no such column; the columns are {shown}"])
+    named = " (the file has a header line: name a column, not its position)" if value.isdigit() else ""
+    raise ConfigError([f"{path}: {option} {value!r}: no such column{named}; the columns are {shown}"])
 
 
 def _too_few_rows(path: Path, rows: int, header: bool | None) -> None:
@@ -853,7 +855,7 @@ def _too_few_rows(path: Path, rows: int, header: bool | None) -> None:
 def _detect_file(path: Path, task: str | None, implied: str | None, overrides: ColumnOverrides) -> Detection:
     frame, fmt, from_suffix, header, header_certain, header_why = _read_table(path)
     notes: list[str] = []
-    flipped = _header_from_options(frame, header, overrides) if fmt in ("csv", "tsv") else None
+    flipped = _header_from_options(frame, header, header_certain, overrides) if fmt in ("csv", "tsv") else None
     if flipped is not None:
         frame, header, header_why = flipped
         header_certain = True
@@ -953,7 +955,7 @@ def _pairs_detection(path: Path, task: str, suggested: str, rows: int, layout: L
         notes.append(f"task: the data also has label columns; {task} reads it as pairs instead, as asked")
     query = next(p for p in profiles if p.column == pairs.query.column)
     passage = next(p for p in profiles if p.column == pairs.passage.column)
-    pair_columns = {query.column, passage.column}
+    pair_columns = {query.column, passage.column, *([pairs.group.column] if pairs.group else [])}
     other, other_why = _other_task(task, suggested, texts, [c for c in candidates if c.profile.column not in pair_columns])
     return Detection(
         path=path, task=task, suggested_task=suggested, rows=rows, layout=layout, catalog=None, text=None,
