@@ -161,6 +161,8 @@ def test_manual_pages_in_the_nav_exist_and_hold_no_lab_notes():
         text = (REPO / "docs" / page).read_text(encoding="utf-8")
         for note in ("a test checks", "I measured", "we measured", "lab note"):
             assert note not in text, (page, note)
+        # a seed script's internal version labels (V24, V28a) mean nothing to a reader
+        assert not re.search(r"\(seed \d+, V\d+", text), page
 
 
 def test_dataset_splits_are_counted_from_the_data():
