@@ -222,3 +222,16 @@ def test_job_file_page_shows_real_types_objective_items_and_distribution_keys():
         section = page.split(f"### `distribution: {name}`")[1].split("\n### ")[0]
         for field in model.model_fields:
             assert field == "distribution" or f"| `parameters.NAME.{field}` |" in section, (name, field)
+
+
+def test_readme_retrieval_figures_are_in_the_results_file_with_its_date():
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    section = readme.split("Retrieval presets, each query")[1].split("\n## ")[0]
+    results = json.loads((REPO / "bench" / "results" / "presets_own.json").read_text(encoding="utf-8"))
+    rows = [row for row in results["rows"] if row["task"] != "text_classification"]
+    recorded = {f"{value:.3f}" for row in rows for value in row.values() if isinstance(value, float)}
+    table = [line for line in section.splitlines() if line.startswith("| `")]
+    shown = {figure for line in table for figure in re.findall(r"\b0\.\d{3}\b", line)}
+    assert len(table) == len(rows) and shown, section
+    assert shown <= recorded, f"figures in no result file: {sorted(shown - recorded)}"
+    assert {row["measured"] for row in rows} == {"2026-12-04"} and "measured 2026-12-04" in section
