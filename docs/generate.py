@@ -493,20 +493,60 @@ def _render(data: dict[str, Any], level: int) -> list[str]:
     return lines
 
 
+def result_script(path: Path) -> Path | None:
+    """The benchmark script that writes a result file: ``bench/NAME.py``, else the script whose name
+    is the longest prefix of the file's (``presets_own`` is written by ``presets.py --own-budget``)."""
+    scripts = sorted((REPO / "bench").glob("*.py"), key=lambda script: -len(script.stem))
+    return next((script for script in scripts if path.stem == script.stem or path.stem.startswith(script.stem + "_")), None)
+
+
+def _last_change(path: Path) -> str | None:
+    """The date (YYYY-MM-DD) of the last commit that changed ``path``, or None outside a git checkout."""
+    import subprocess
+
+    try:
+        done = subprocess.run(["git", "log", "-1", "--format=%cs", "--", str(path)], cwd=REPO, capture_output=True,
+                              text=True, timeout=30, check=False)  # fmt: skip
+    except OSError:
+        return None
+    return done.stdout.strip() or None
+
+
+def result_status(path: Path, date: str) -> str:
+    """``current``, or ``stale`` with why: the script that writes the file changed after the file's
+    newest measurement, so its figures may not be what the script measures now."""
+    script = result_script(path)
+    changed = _last_change(script) if script else None
+    newest = max(re.findall(r"20\d\d-\d\d-\d\d", date), default="")
+    if script is None or changed is None or not newest:
+        return "not checked (no script or no git history)"
+    if changed > newest:
+        return f"**stale**: `bench/{script.name}` changed on {changed}, after this run ({newest}); rerun it to refresh"
+    return "current"
+
+
 def benchmarks_page() -> str:
-    """Every benchmark result file, with the date and machine it was measured on."""
+    """Every benchmark result file, with the date and machine it was measured on, and whether it
+    is stale (its script changed since)."""
     parts = [
         "# Benchmarks", "",
         "Generated from `bench/results/*.json`: every figure the benchmark scripts in `bench/` "
         "measured, with its date and machine. Rerun a benchmark with `.venv/bin/python bench/NAME.py`; "
         "it rewrites its own file. Compare figures only within one file: each compares its "
-        "alternatives side by side in one run.", "",
+        "alternatives side by side in one run. A file is flagged **stale** when the script that writes "
+        "it changed after it was measured.", "",
     ]  # fmt: skip
+    summary, sections = [], []
     for path in result_files():
         data = json.loads(path.read_text(encoding="utf-8"))
         date, machine = _measured(data)
-        parts += [f"## {path.stem}", "", f"`bench/results/{path.name}`, measured {date} on {machine}.", ""]
-        parts += _render(data, 3)
+        status = result_status(path, date)
+        summary.append((f"[{path.stem}](#{path.stem})", date.split(" (")[0], status))
+        sections += [f"## {path.stem}", "", f"`bench/results/{path.name}`, measured {date} on {machine}.", ""]
+        if status != "current":
+            sections += [f"Status: {status}.", ""]
+        sections += _render(data, 3)
+    parts += [_table(summary, ("Result", "Measured", "Status")), "", *sections]
     return "\n".join(parts)
 
 

@@ -235,3 +235,14 @@ def test_readme_retrieval_figures_are_in_the_results_file_with_its_date():
     assert len(table) == len(rows) and shown, section
     assert shown <= recorded, f"figures in no result file: {sorted(shown - recorded)}"
     assert {row["measured"] for row in rows} == {"2026-12-04"} and "measured 2026-12-04" in section
+
+
+def test_benchmarks_page_flags_a_result_older_than_its_script():
+    presets = REPO / "bench" / "results" / "presets.json"
+    assert generate.result_script(presets).name == "presets.py"
+    assert generate.result_script(REPO / "bench" / "results" / "presets_own.json").name == "presets.py"
+    assert generate.result_status(presets, "2000-01-01").startswith("**stale**: `bench/presets.py` changed on 20")
+    assert generate.result_status(presets, "2000-01-01 to 2999-12-31 (each section's own date below)") == "current"
+    page = generate.benchmarks_page()
+    for path in generate.result_files():
+        assert f"| [{path.stem}](#{path.stem}) |" in page
