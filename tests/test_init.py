@@ -526,3 +526,24 @@ def test_refused_files_and_options(data: Path, tmp_path: Path, case: str) -> Non
     for word in words:
         assert word in errors[0], errors[0]
     assert sorted(p.name for p in tmp_path.iterdir()) == before  # no job, no staged file
+
+
+@pytest.mark.parametrize("multi", [False, True], ids=["single_ids", "joined_ids"])
+def test_sparse_label_ids_beside_a_row_id_column(data: Path, tmp_path: Path, multi: bool) -> None:
+    """Real Korean comments with their hate labels written as sparse ids (3, 17, 42: not 0..K-1),
+    behind a row-number column, no header: the row numbers are no label, the ids are; joined ids
+    (a second, 17 for `offensive` texts also marked 3) make the column multi-label."""
+    rows = _rows_of(data / "korean_hate_speech" / "train.tsv")[1:301]
+    ids = {"none": "3", "offensive": "17", "hate": "42"}
+    lines = []
+    for number, row in enumerate(rows, start=1):
+        label = ids[row[3]] + (",3" if multi and row[3] == "offensive" and number % 2 else "")
+        lines.append(f"{number}\t{row[0]}\t{label}")
+    path = tmp_path / "sparse.tsv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result, loaded = _init(path, tmp_path)
+    dataset = loaded.job.dataset
+    assert (dataset.header, dataset.text_column, dataset.label_column, dataset.multi_label) == (False, 1, 2, multi)
+    labels = result.detection.labels
+    assert labels is not None and labels.ids and {c.name for c in labels.counts} == {"3", "17", "42"}
+    assert "# label_names: [name_0, name_1, name_2, name_3, name_4, name_5, ...]" in result.text
