@@ -547,3 +547,19 @@ def test_sparse_label_ids_beside_a_row_id_column(data: Path, tmp_path: Path, mul
     labels = result.detection.labels
     assert labels is not None and labels.ids and {c.name for c in labels.counts} == {"3", "17", "42"}
     assert "# label_names: [name_0, name_1, name_2, name_3, name_4, name_5, ...]" in result.text
+
+
+def test_a_job_on_a_one_row_multi_label_file_names_its_counts(data: Path, tmp_path: Path) -> None:
+    """The job init wrote for the KOTE layout, pointed at a one-row copy (as a user edits it): the
+    data preparation refuses it naming the rows, not with scikit-learn's ValueError."""
+    from finesweep.tasks import get_task
+
+    path = tmp_path / "kote.tsv"
+    _kote(data, path)
+    result, _ = _init(path, tmp_path)
+    one = tmp_path / "one.tsv"
+    one.write_text(path.read_text(encoding="utf-8").splitlines()[0] + "\n", encoding="utf-8")
+    loaded = load_job(result.output, [f"dataset.path={one}"])
+    with pytest.raises(DataError) as error:
+        get_task(loaded.job.task).prepare_data(loaded)
+    assert "1 row(s) are too few to carve a 10% split" in str(error.value) and str(one) in str(error.value)

@@ -165,11 +165,23 @@ def _split_names(value: str | list[str], separator: str) -> list[str]:
     return [name.strip() for name in str(value).split(separator) if name.strip()]
 
 
+def _random_split(frame: pd.DataFrame, fraction: float, seed: int, where: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(rest, carved): ``fraction`` of ``frame`` at random; refused with the counts when either
+    part would be empty (scikit-learn's own ValueError names none of the user's words)."""
+    from sklearn.model_selection import train_test_split
+
+    try:
+        rest, carved = train_test_split(frame, test_size=fraction, random_state=seed)
+    except ValueError:
+        raise DataError(f"{where}: {len(frame)} row(s) are too few to carve a {fraction:.0%} split and keep rows to "
+                        "train on; give more rows, or separate validation and test files") from None  # fmt: skip
+    return rest, carved
+
+
 def _prepare_multilabel(config: DatasetConfig, shipped: dict[str, pd.DataFrame], catalog_names: list[str] | None,
                         source: str) -> tuple[list[str], dict[str, dict[str, list[Any]]]]:  # fmt: skip
     """Label names and encoded splits of a multi-label dataset: random (not stratified) splits and
     subsamples, each label a list of label indices."""
-    from sklearn.model_selection import train_test_split
 
     frames = {split: frame.assign(label=frame["label"].map(lambda v: _split_names(v, config.label_separator)))
               for split, frame in shipped.items()}  # fmt: skip
@@ -183,11 +195,12 @@ def _prepare_multilabel(config: DatasetConfig, shipped: dict[str, pd.DataFrame],
                 got = f"label {unknown[0]!r}" if unknown else "no label"
                 raise DataError(f"{where}: row {row}: {got} is not one of dataset.label_names: {abridge(label_names)}")
     if "all" in frames:
-        frames["train"], frames["test"] = train_test_split(frames.pop("all"), test_size=config.test_fraction, random_state=config.split_seed)
+        frames["train"], frames["test"] = _random_split(frames.pop("all"), config.test_fraction, config.split_seed, source)
     if "test" not in frames:
-        frames["train"], frames["test"] = train_test_split(frames["train"], test_size=config.test_fraction, random_state=config.split_seed)
+        frames["train"], frames["test"] = _random_split(frames["train"], config.test_fraction, config.split_seed, source)
     if "validation" not in frames:
-        frames["train"], frames["validation"] = train_test_split(frames["train"], test_size=config.validation_fraction, random_state=config.split_seed + 1)
+        frames["train"], frames["validation"] = _random_split(frames["train"], config.validation_fraction,
+                                                              config.split_seed + 1, source)  # fmt: skip
     limits = {"train": config.max_train_samples, "validation": config.max_eval_samples, "test": config.max_eval_samples}
     splits = {}
     for split in SPLITS:
