@@ -13,12 +13,16 @@ The heuristics, in short:
 
 - a *text* column is string-valued, holds words (long cells, or cells with spaces) and has more
   distinct values than a label column could have;
-- a *label* column has few distinct values relative to the rows (at most ``label_limit(rows)``) and
-  short cells; it is *multi-label* when some cells join known labels (values also seen alone) with a
-  separator, and holds *label ids* when every label is a whole number (a names file next to the data,
-  such as GoEmotions' ``label.txt``, then names them);
+- a *label* column has few distinct values relative to the rows (at most ``label_limit(rows)``,
+  one class per 5 rows in a small file) and short cells; it is *multi-label* when cells join labels
+  with a separator: whole-number ids ("0,6,10,22", whatever share of the rows holds one alone), or
+  names that also stand alone or recur; it holds *label ids* when every label is a whole number (a
+  names file next to the data, such as GoEmotions' ``label.txt``, then names them); cells of joined
+  ids are never text, and a column of row numbers (each value once) is never a label;
 - a csv/tsv file has *no header* when its first line looks like the rows under it (a whole number
   above whole numbers, a known label above labels, a long text above texts);
+- the user's ``--text-column``, ``--label-column``, ``--query-column`` and ``--passage-column``
+  (:class:`ColumnOverrides`) replace the choice for their role, and lift the label limits;
 - *pairs* are two text columns, the shorter the query and the longer the passage, when their names
   say so or no label column is left once the *group* columns (constant for each passage, such as an
   article title) are set aside.
