@@ -7,6 +7,7 @@ threads as a finesweep trial; writes training/evaluation samples per second and 
 from __future__ import annotations
 
 import json
+import os
 import resource
 import sys
 import tempfile
@@ -76,4 +77,7 @@ def main(job_path: str, threads: str, out_path: str) -> None:
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:4])
+    from finesweep.settings import Settings, using
+
+    with using(Settings.from_environment(os.environ)):  # a benchmark is an entry point, as the CLI is
+        main(*sys.argv[1:4])

@@ -113,4 +113,7 @@ def main(job_path: str, configs_path: str, out_path: str, threads: str = "0", sh
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:6])
+    from finesweep.settings import Settings, using
+
+    with using(Settings.from_environment(os.environ)):  # a benchmark is an entry point, as the CLI is
+        main(*sys.argv[1:6])

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -204,4 +205,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from finesweep.settings import Settings, using
+
+    with using(Settings.from_environment(os.environ)):  # a benchmark is an entry point, as the CLI is
+        main()

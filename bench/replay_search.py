@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import statistics
 import sys
 import time
@@ -369,4 +370,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from finesweep.settings import Settings, using
+
+    with using(Settings.from_environment(os.environ)):  # a benchmark is an entry point, as the CLI is
+        main()

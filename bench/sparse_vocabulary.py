@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -99,4 +100,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from finesweep.settings import Settings, using
+
+    with using(Settings.from_environment(os.environ)):  # a benchmark is an entry point, as the CLI is
+        main()

@@ -6,8 +6,11 @@ import os
 import shutil
 import time
 from pathlib import Path
+from typing import Iterator
 
 import pytest
+
+from finesweep.settings import Settings, using
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -20,6 +23,15 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("RAY_DEDUP_LOGS", "1")
+
+
+@pytest.fixture(autouse=True)
+def settings_from_environment() -> Iterator[Settings]:
+    """Each test runs under the settings of the test session's environment (FINESWEEP_DATA_DIR
+    above, ...), as a CLI command runs under its own: the library reads no environment variable, so
+    a Python caller (a test) builds them at its entry and puts them in use."""
+    with using(Settings.from_environment(os.environ)) as settings:
+        yield settings
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -90,7 +102,7 @@ def ray_session():
 
     from finesweep.tuning.ray_runtime import start_local_ray
 
-    start_local_ray(num_cpus=2, num_gpus=1)
+    start_local_ray(num_cpus=2, num_gpus=1, settings=Settings.from_environment(os.environ))
     yield ray
     ray.shutdown()
 

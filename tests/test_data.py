@@ -14,6 +14,7 @@ from finesweep.data.balancing import class_weights, oversample_indices
 from finesweep.data.catalog import CATALOG, load_catalog_dataset
 from finesweep.data.prepare import prepare_dataset
 from finesweep.errors import DataError
+from finesweep.settings import Settings, using
 
 
 def _prepare(tmp_path: Path, **fields):
@@ -74,9 +75,8 @@ def test_checksum_mismatch_is_refused(data_dir, tmp_path, monkeypatch):
     local.mkdir(parents=True)
     shutil.copy(data_dir / "korean_hate_speech" / "dev.tsv", local / "dev.tsv")
     (local / "train.tsv").write_text("comments\tcontain_gender_bias\tbias\thate\nx\tFalse\tnone\tnone\n")
-    monkeypatch.setenv("FINESWEEP_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("FINESWEEP_CACHE_DIR", str(tmp_path / "cache"))
-    with pytest.raises(DataError, match="train.tsv: sha256 is .* expected ebebacdc"):
+    settings = Settings(data_dir=tmp_path / "data", cache_dir=tmp_path / "cache")
+    with using(settings), pytest.raises(DataError, match="train.tsv: sha256 is .* expected ebebacdc"):
         load_catalog_dataset("korean_hate_speech")
 
 

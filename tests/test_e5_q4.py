@@ -21,6 +21,7 @@ from finesweep.errors import ModelError
 from finesweep.files import sha256_of
 from finesweep.models import e5_q4
 from finesweep.models.resolve import resolve_base_model
+from finesweep.settings import Settings, using
 
 KOREAN = "정말 기뻐요! 오늘 날씨가 너무 좋네요."
 LOCK = ".multilingual-e5-small-q4.lock"
@@ -50,8 +51,7 @@ def cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 @pytest.fixture(scope="module")
 def built(cache: Path) -> Path:
     """The model folder, built once through resolve_base_model (about 4 s on 2 cores)."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("FINESWEEP_CACHE_DIR", str(cache))
+    with using(Settings(cache_dir=cache)):
         resolved = resolve_base_model("multilingual-e5-small-q4")
     assert (resolved.kind, resolved.hub_name, resolved.reference) == ("built", None, "multilingual-e5-small-q4")
     assert Path(resolved.location) == cache / "models" / "multilingual-e5-small-q4"
@@ -78,8 +78,7 @@ def test_dequantize_q4_block_order_and_scale() -> None:
 
 def test_missing_package_is_one_line_with_the_install_command(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setattr(e5_q4, "WEIGHTS_PACKAGE", "finesweep-no-such-package")
-    monkeypatch.setenv("FINESWEEP_CACHE_DIR", str(tmp_path))
-    with pytest.raises(ModelError) as caught:
+    with using(Settings(cache_dir=tmp_path)), pytest.raises(ModelError) as caught:
         resolve_base_model("multilingual-e5-small-q4")
     message = str(caught.value)
     assert "\n" not in message

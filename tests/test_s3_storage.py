@@ -59,25 +59,26 @@ def test_storage_uri_with_credentials_or_an_unknown_scheme_is_a_config_error(tmp
     assert "topsecretvalue" not in line
 
 
-def test_storage_path_defaults_to_the_cluster_s_environment(tmp_path, monkeypatch):
+def test_storage_path_defaults_to_the_cluster_s_environment(tmp_path):
     """$FINESWEEP_STORAGE_PATH (cluster.yaml sets it to the bucket) is the storage_path of jobs
     that set none; the job file and --set still win; a bad value is refused naming the variable."""
     from finesweep.config import load_job
     from finesweep.errors import ConfigError
+    from finesweep.settings import Settings
 
     path = tmp_path / "job.yaml"
     path.write_text(yaml.safe_dump({"dataset": {"name": "emotion_carer"}}))
-    assert load_job(path).job.storage_path == "./finesweep_results"
-    monkeypatch.setenv("FINESWEEP_STORAGE_PATH", "s3://team-bucket/sweeps")
-    loaded = load_job(path)
+    assert load_job(path, settings=Settings()).job.storage_path == "./finesweep_results"
+    bucket = Settings.from_environment({"FINESWEEP_STORAGE_PATH": "s3://team-bucket/sweeps"})
+    loaded = load_job(path, settings=bucket)
     assert loaded.job.storage_path == "s3://team-bucket/sweeps" and loaded.raw["storage_path"] == loaded.job.storage_path
-    assert load_job(path, ["storage_path=/mnt/shared"]).job.storage_path == "/mnt/shared"
+    assert load_job(path, ["storage_path=/mnt/shared"], bucket).job.storage_path == "/mnt/shared"
     path.write_text(yaml.safe_dump({"dataset": {"name": "emotion_carer"}, "storage_path": "here"}))
-    assert load_job(path).job.storage_path == "here"
-    monkeypatch.setenv("FINESWEEP_STORAGE_PATH", "s3://AKIAX:topsecretvalue@bucket/p")
+    assert load_job(path, settings=bucket).job.storage_path == "here"
+    secret = Settings.from_environment({"FINESWEEP_STORAGE_PATH": "s3://AKIAX:topsecretvalue@bucket/p"})
     path.write_text(yaml.safe_dump({"dataset": {"name": "emotion_carer"}}))
     with pytest.raises(ConfigError) as caught:
-        load_job(path)
+        load_job(path, settings=secret)
     (line,) = caught.value.problems
     assert line.startswith("$FINESWEEP_STORAGE_PATH: ") and "must not hold credentials" in line, line
     assert "topsecretvalue" not in line

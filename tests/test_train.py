@@ -94,7 +94,7 @@ def test_four_trials_share_one_declared_gpu_and_release_it(tmp_path, mlflow_stor
     assert summary.max_concurrent == 4, summary.max_concurrent
     assert len(summary.errors) == 4, summary.errors
     for error in summary.errors.values():
-        assert "CUDA is not available" in error and "CUDA_VISIBLE_DEVICES=0" in error, error
+        assert "CUDA is not available" in error and "GPU ids Ray gave it: 0" in error, error
     assert summary.resources_released, summary.leaked
 
 

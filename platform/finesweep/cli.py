@@ -19,6 +19,7 @@ import typer
 
 from finesweep.errors import ConfigError, FinesweepError, SweepError
 from finesweep.redact import printable, printable_row, safe_for_console, safe_lines
+from finesweep.settings import PROCESS_ENV, QUIET_ENV, Settings, using
 
 app = typer.Typer(
     add_completion=False,
@@ -27,11 +28,21 @@ app = typer.Typer(
     help="Hyperparameter sweeps for text-model fine-tuning on Ray Tune, Ray Train and MLflow.",
 )
 _state = {"debug": False}
+_SETTINGS: list[Settings] = []  # the command's settings, built from the environment by the callback
 
 
 @app.callback()
-def _options(debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors.")) -> None:
+def _options(ctx: typer.Context, debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors.")) -> None:
+    """Before every command: its settings, read from this process's environment once, and in use
+    (``finesweep.settings.using``) until the command ends."""
     _state["debug"] = debug
+    _SETTINGS[:] = [Settings.from_environment(os.environ)]
+    ctx.with_resource(using(_SETTINGS[0]))
+
+
+def _settings() -> Settings:
+    """The running command's settings (read from the environment by the app's callback)."""
+    return _SETTINGS[0] if _SETTINGS else Settings.from_environment(os.environ)
 
 
 _COLUMN_HELP = "by header name, or 0-based position in a file without a header line (default: detected)"
@@ -75,7 +86,7 @@ def validate(
             if _is_space_file(path):
                 load_space_file(path)
             else:
-                load_job(path, set_)
+                load_job(path, set_, _settings())
             typer.echo(safe_for_console(f"ok: {path}"))
         except ConfigError as exc:
             problems.extend(exc.problems)
@@ -119,20 +130,16 @@ def sweep(
         raise FinesweepError(f"--more {more}: extends an existing sweep; add --resume and its --name")
     if more and name is None:
         raise FinesweepError(f"--more {more}: name the sweep to extend with --name")
-    loaded = load_job(job_file, set_)
+    loaded = load_job(job_file, set_, _settings())
     level = max(loaded.job.verbose, 2) if verbose else loaded.job.verbose
     if level < 2:
-        # MLflow's INFO lines (creating the database tables, ...) are its internals
-        os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
-        # Tune's newer console engine prints its experiment box and result folders even when
-        # silent (verbose 0); the older one prints nothing then. finesweep prints the trials itself.
-        os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+        _quiet_libraries()
     from finesweep.tracking.leaderboard import format_table, leaderboard, significant
     from finesweep.tuning.sweep import SweepOptions, run_sweep
 
     options = SweepOptions(resume=resume, more=more, warm_start=tuple(warm_start), verbose=level,
                            show_tracebacks=_state["debug"])  # fmt: skip
-    summary = run_sweep(loaded, name=name, options=options)
+    summary = run_sweep(loaded, name=name, options=options, settings=_settings())
     board = summary.board or leaderboard(summary.tracking_uri, summary.name, include_pruned=True)
     typer.echo("")
     typer.echo(safe_for_console(f"Leaderboard for sweep {summary.name!r} ({board.describe()}):"))
@@ -184,12 +191,12 @@ def train(
     from finesweep.files import check_output_folder
     from finesweep.tuning.train import train_one
 
-    loaded = load_job(job_file, set_)
+    loaded = load_job(job_file, set_, _settings())
     target = output or Path(f"{loaded.name}-model")
     # where the folder goes is checked before the data is read or a model loads (train_one checks
     # what an existing folder holds; this, that a missing one can be created at all)
     check_output_folder(target, "--output")
-    result = train_one(loaded, target, tracking=not no_tracking, overwrite=overwrite)
+    result = train_one(loaded, target, tracking=not no_tracking, overwrite=overwrite, settings=_settings())
     from finesweep.tasks import get_task
 
     catalog = get_task(loaded.job.task).metrics
@@ -247,7 +254,7 @@ def _store(tracking_uri: str | None, must_exist: bool = True) -> str:
     """
     from finesweep.tracking.store import preflight, resolve_tracking_uri
 
-    uri = resolve_tracking_uri(tracking_uri)
+    uri = resolve_tracking_uri(tracking_uri, _settings())
     preflight(uri, must_exist=must_exist)
     return uri
 
@@ -439,8 +446,7 @@ def reproduce(
     """
     uri = _store(tracking_uri)
     if not verbose:
-        os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
-        os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # see `sweep`
+        _quiet_libraries()
     from finesweep.tracking.leaderboard import significant
     from finesweep.tuning.reproduce import reproduce as run_reproduction
 
@@ -483,8 +489,8 @@ def plan(
     from finesweep.cluster.submit import needs_token_auth
 
     spec = parse_cluster_spec(cluster)
-    loaded = load_job(job_file, set_)  # the same checks as `validate`, before any cluster is asked
-    if needs_token_auth():  # a running cluster started here requires the token from clients
+    loaded = load_job(job_file, set_, _settings())  # the same checks as `validate`, before any cluster is asked
+    if needs_token_auth(_settings()):  # a running cluster started here requires the token from clients
         os.environ["RAY_AUTH_MODE"] = "token"
     result = plan_job(loaded, spec)
     if as_json:
@@ -551,7 +557,7 @@ def _load_served(model: str, device: str | None, batch_size: int, tracking_uri: 
     uri = _store(tracking_uri) if model.startswith(("models:/", "runs:/")) else tracking_uri
     from finesweep.serving.loading import load_model
 
-    return load_model(model, device=device, batch_size=batch_size, tracking_uri=uri)
+    return load_model(model, device=device, batch_size=batch_size, tracking_uri=uri, settings=_settings())
 
 
 @app.command()
@@ -667,7 +673,7 @@ def submit(
     from finesweep.tuning.sweep import default_sweep_name
 
     _check_names(("--name", name))
-    loaded = load_job(job_file, set_)  # refuse a broken job before it reaches the cluster
+    loaded = load_job(job_file, set_, _settings())  # refuse a broken job before it reaches the cluster
     extra = {}
     for item in env:
         key, sep, value = item.partition("=")
@@ -677,14 +683,16 @@ def submit(
     from finesweep.cluster.submit import job_environment, job_location_problems, needs_token_auth
 
     named = loaded.job.storage_path if loaded.storage_path_named else None
-    problems = job_location_problems(loaded.job.tracking.uri, named, job_environment(extra))
+    settings = _settings()
+    job_env = job_environment(settings, extra)
+    problems = job_location_problems(loaded.job.tracking.uri, named, job_env)
     if problems:  # the job runs in Ray's temporary copy of --working-dir: refused before submitting
         raise ConfigError(problems)
-    if needs_token_auth():
+    if needs_token_auth(settings):
         os.environ["RAY_AUTH_MODE"] = "token"
-    target = address or os.environ.get("RAY_API_SERVER_ADDRESS") or DEFAULT_ADDRESS
+    target = address or settings.jobs_server or DEFAULT_ADDRESS
     sweep_name = name or default_sweep_name(loaded)
-    job_id, status = do_submit(job_file, target, working_dir, sweep_name, list(set_), extra, follow)
+    job_id, status = do_submit(job_file, target, working_dir, sweep_name, list(set_), job_env, follow)
     if status is not None:
         typer.echo(f"Ray job {job_id}: {status}")
         if status != "SUCCEEDED":
@@ -714,23 +722,21 @@ def schema(
         typer.echo(f"wrote {shown}: add `# yaml-language-server: $schema={shown}` as your file's first line")
 
 
+def _quiet_libraries() -> None:
+    """Below verbose 2: MLflow's INFO lines and Tune's newer console engine off (settings.QUIET_ENV)."""
+    for key, value in QUIET_ENV.items():
+        os.environ.setdefault(key, value)
+
+
 _INTERRUPTED = 130
 
 
 def main() -> None:
     """Console entry point: run the app, mapping errors to exit codes 2 (user) and 1 (internal)."""
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    # the driver tokenizes before Ray forks workers; a forked tokenizer pool would warn and deadlock
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    # a tracking server that went away must not hold a command for minutes in MLflow's retries
-    # (7 retries, backoff factor 2 by default); the preflight has already checked it answers
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
-    # Tune saves its experiment state at most every 10 s by default; warm trials start within
-    # seconds of each other, so a driver killed in between would lose more started trials to
-    # --resume. One second costs little (the state of a sweep is a few KiB).
-    os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "1")
+    # the defaults of the libraries finesweep drives (MLflow, Tune, tokenizers, cuBLAS), which read
+    # them from the environment: settings.PROCESS_ENV says why each
+    for key, value in PROCESS_ENV.items():
+        os.environ.setdefault(key, value)
     try:
         # not standalone, so that our own errors below keep their codes; typer turns a Ctrl-C
         # (KeyboardInterrupt) into exit code 130, the shell's convention (128 + SIGINT)

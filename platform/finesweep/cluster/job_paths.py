@@ -9,17 +9,17 @@ sweep is refused before anything starts.
 
 from __future__ import annotations
 
-import os
 import urllib.parse
 from pathlib import Path
 
 _RAY_COPY = "runtime_resources"  # a folder of every Ray session's copies of jobs' working directories
 
 
-def in_ray_job(cwd: Path | None = None) -> bool:
-    """True inside a Ray job: Ray sets RAY_JOB_ID, and the working directory is Ray's copy."""
+def in_ray_job(has_job_id: bool, cwd: Path | None = None) -> bool:
+    """True inside a Ray job: Ray sets RAY_JOB_ID (``has_job_id``, the settings' ``in_ray_job``),
+    and the working directory is Ray's copy."""
     here = str((cwd or Path.cwd()).resolve())
-    return bool(os.environ.get("RAY_JOB_ID")) or f"/{_RAY_COPY}/" in here
+    return has_job_id or f"/{_RAY_COPY}/" in here
 
 
 def _inside(path: Path, folder: Path) -> bool:

@@ -3,24 +3,23 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import shlex
 import time
 from pathlib import Path
 
 from finesweep.errors import FinesweepError
+from finesweep.settings import CUBLAS_ENV, DEFAULT_TRIAL_THREAD_TIMEOUT_S, FORWARDED_ENV, Settings
 from finesweep.tracking.schema import TAG_SWEEP
 
-# Environment a sweep reads, forwarded to the job when set on the submitting machine.
-FORWARDED_ENV = ("FINESWEEP_DATA_DIR", "FINESWEEP_CACHE_DIR", "MLFLOW_TRACKING_URI", "FINESWEEP_STORAGE_PATH",
-                 "HF_HUB_OFFLINE", "HF_HOME")  # fmt: skip
+__all__ = ["DEFAULT_ADDRESS", "FORWARDED_ENV", "build_entrypoint", "job_environment", "job_location_problems",
+           "needs_token_auth", "submit"]  # fmt: skip
 DEFAULT_ADDRESS = "http://127.0.0.1:8265"
 
 
-def needs_token_auth() -> bool:
+def needs_token_auth(settings: Settings) -> bool:
     """Ray 2.60 clusters started on a machine with ~/.ray/auth_token require the token from clients
-    (the CLI then sets RAY_AUTH_MODE=token for this process)."""
-    return "RAY_AUTH_MODE" not in os.environ and (Path.home() / ".ray" / "auth_token").is_file()
+    (the CLI then sets RAY_AUTH_MODE=token for this process) unless RAY_AUTH_MODE is set already."""
+    return settings.ray_auth_mode is None and (Path.home() / ".ray" / "auth_token").is_file()
 
 
 def job_location_problems(tracking_uri: str | None, named_storage: str | None, env: dict[str, str]) -> list[str]:
@@ -32,11 +31,12 @@ def job_location_problems(tracking_uri: str | None, named_storage: str | None, e
     the loader does on the cluster.
     """
     from finesweep.cluster.job_paths import ephemeral_problems
-    from finesweep.config.loader import STORAGE_ENV
     from finesweep.config.schema import JobConfig
+    from finesweep.tracking.store import resolve_tracking_uri
 
-    uri = tracking_uri or env.get("MLFLOW_TRACKING_URI") or "sqlite:///mlflow.db"
-    storage = named_storage or env.get(STORAGE_ENV, "").strip() or JobConfig.model_fields["storage_path"].default
+    there = Settings.from_environment(env)  # the settings the job's `finesweep sweep` will build
+    uri = resolve_tracking_uri(tracking_uri, there, folder=Path("."))  # its default store is relative to its copy
+    storage = named_storage or there.storage_path or JobConfig.model_fields["storage_path"].default
     return ephemeral_problems(uri, storage, Path("/ray-job-working-dir"))
 
 
@@ -52,12 +52,14 @@ def build_entrypoint(job_path: Path, working_dir: Path, name: str, overrides: li
     return shlex.join(parts)
 
 
-def job_environment(extra_env: dict[str, str]) -> dict[str, str]:
-    """The job's environment: what a sweep reads, forwarded from here, then ``--env``."""
-    env = {key: os.environ[key] for key in FORWARDED_ENV if os.environ.get(key)}
+def job_environment(settings: Settings, extra_env: dict[str, str]) -> dict[str, str]:
+    """The job's environment: what a sweep reads, forwarded from here (the settings'
+    ``forwarded_env``), then ``--env``."""
     # the job's trial actors wait up to 30 s (Tune's default: 2 s) for a finished trial's thread
     # before reusing the actor; a busy node otherwise errors the next trial before it starts
-    return {"TUNE_FUNCTION_THREAD_TIMEOUT_S": "30", **env, **extra_env}
+    # (CUBLAS_ENV: deterministic cuBLAS kernels on the cluster's GPU workers, see training/seeding.py)
+    return {"TUNE_FUNCTION_THREAD_TIMEOUT_S": DEFAULT_TRIAL_THREAD_TIMEOUT_S, **CUBLAS_ENV,
+            **dict(settings.forwarded_env), **extra_env}  # fmt: skip
 
 
 def submit(
@@ -66,13 +68,13 @@ def submit(
     working_dir: Path,
     name: str,
     overrides: list[str],
-    extra_env: dict[str, str],
+    env: dict[str, str],
     follow: bool,
 ) -> tuple[str, str | None]:
-    """Submit the sweep; return (job id, final status when following, else None)."""
+    """Submit the sweep with ``env`` (:func:`job_environment`) as its environment; return (job id,
+    final status when following, else None)."""
     from ray.job_submission import JobSubmissionClient
 
-    env = job_environment(extra_env)
     try:
         client = JobSubmissionClient(address)
     except (ConnectionError, RuntimeError, ValueError) as exc:

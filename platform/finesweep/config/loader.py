@@ -8,7 +8,6 @@ problems are raised together as a :class:`~finesweep.errors.ConfigError` before 
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +22,7 @@ from finesweep.errors import ConfigError
 from finesweep.objective import Objective
 from finesweep.files import regular_file_problem
 from finesweep.redact import printable
+from finesweep.settings import STORAGE_ENV, Settings, in_use, using
 
 _SPEC_ADAPTER: TypeAdapter[Any] = TypeAdapter(ParamSpec)
 _NAME_RULE = "must start with a letter or digit and hold only letters, digits, '_', '.' and '-' (at most 100)"
@@ -432,33 +432,39 @@ def _task_for(raw: dict[str, Any], source: str, problems: list[str]) -> Any:
     return None
 
 
-STORAGE_ENV = "FINESWEEP_STORAGE_PATH"
+def _default_storage(raw: dict[str, Any], storage_path: str | None, problems: list[str]) -> None:
+    """A job that names no ``storage_path`` stores its results at the settings' ``storage_path``.
 
-
-def _default_storage_from_environment(raw: dict[str, Any], problems: list[str]) -> None:
-    """A job that names no ``storage_path`` stores its results where $FINESWEEP_STORAGE_PATH says.
-
-    A cluster sets it once for every job (cluster.yaml: the S3 bucket), as MLFLOW_TRACKING_URI
-    sets ``tracking.uri``; a job file or ``--set storage_path=`` still wins. The value is checked
-    like the key and written into the job, so the sweep's record says where its results went.
+    A cluster sets $FINESWEEP_STORAGE_PATH once for every job (cluster.yaml: the S3 bucket), as
+    MLFLOW_TRACKING_URI sets ``tracking.uri``; a job file or ``--set storage_path=`` still wins. The
+    value is checked like the key and written into the job, so the sweep's record says where its
+    results went.
     """
-    value = os.environ.get(STORAGE_ENV, "").strip()
-    if "storage_path" in raw or not value:
+    if "storage_path" in raw or not storage_path:
         return
     from finesweep.storage import uri_problem
 
-    problem = uri_problem(value)
+    problem = uri_problem(storage_path)
     if problem:
         problems.append(f"${STORAGE_ENV}: {problem} (the storage_path of jobs that set none)")
     else:
-        raw["storage_path"] = value
+        raw["storage_path"] = storage_path
 
 
-def load_job(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> LoadedJob:
-    """Load and validate a job file (and its search space) with ``--set`` overrides applied.
+def load_job(path: str | Path, overrides: list[str] | tuple[str, ...] = (), settings: Settings | None = None) -> LoadedJob:
+    """Load and validate a job file (and its search space) with ``--set`` overrides applied, under
+    ``settings`` (default: those in use, :func:`finesweep.settings.in_use`): their ``storage_path``
+    for a job that names none, their cache folder for the base model's checks.
 
     Raises :class:`ConfigError` listing every problem found; imports nothing heavy.
     """
+    settings = settings or in_use()
+    with using(settings):
+        return _load_job(path, overrides, settings)
+
+
+def _load_job(path: str | Path, overrides: list[str] | tuple[str, ...], settings: Settings) -> LoadedJob:
+    """:func:`load_job`'s steps."""
     source = str(path)
     try:
         job_path = Path(path).expanduser().resolve()
@@ -473,7 +479,7 @@ def load_job(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> L
         if problem:
             problems.append(f"{source}: {problem}")
     storage_path_named = "storage_path" in raw
-    _default_storage_from_environment(raw, problems)
+    _default_storage(raw, settings.storage_path, problems)
     if problems:
         raise ConfigError(problems)
     job = _validate(JobConfig, raw, source, "", problems)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import json
-import os
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ if TYPE_CHECKING:  # pandas is imported by the loaders: validating a job file st
 
 from finesweep.errors import DataError
 from finesweep.files import sha256_of
+from finesweep.settings import in_use
 
 SPLITS = ("train", "validation", "test")
 
@@ -342,13 +342,10 @@ _DATA_DIR_OVERRIDE: contextvars.ContextVar[Path | None] = contextvars.ContextVar
 
 
 def data_dir() -> Path | None:
-    """The local data directory: the one a sweep recorded while re-reading its data, else
-    $FINESWEEP_DATA_DIR, else None."""
+    """The local data directory: the one a sweep recorded while re-reading its data, else the
+    settings' ``data_dir`` (:func:`finesweep.settings.in_use`; $FINESWEEP_DATA_DIR from the CLI), else None."""
     override = _DATA_DIR_OVERRIDE.get()
-    if override is not None:
-        return override
-    value = os.environ.get("FINESWEEP_DATA_DIR")
-    return Path(value).expanduser().resolve() if value else None
+    return override if override is not None else in_use().data_dir
 
 
 @contextlib.contextmanager
@@ -362,9 +359,10 @@ def recorded_data_dir(path: Path | None) -> Iterator[None]:
 
 
 def cache_dir() -> Path:
-    """Where downloaded catalog files are kept ($FINESWEEP_CACHE_DIR or ~/.cache/finesweep/datasets)."""
-    value = os.environ.get("FINESWEEP_CACHE_DIR")
-    return Path(value).expanduser() if value else Path.home() / ".cache" / "finesweep" / "datasets"
+    """Where downloaded catalog files are kept: the settings' ``cache_dir`` itself
+    ($FINESWEEP_CACHE_DIR from the CLI), else ~/.cache/finesweep/datasets."""
+    settings = in_use()
+    return settings.cache_dir.expanduser() if settings.cache_dir else settings.cache_root() / "datasets"
 
 
 def _download(remote: RemoteFile, target: Path) -> None:

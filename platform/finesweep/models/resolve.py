@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -60,9 +59,11 @@ def _package_model_dir(package: str) -> Path | None:
 
 
 def model_cache_dir() -> Path:
-    """Where named base models are built ($FINESWEEP_CACHE_DIR/models or ~/.cache/finesweep/models)."""
-    value = os.environ.get("FINESWEEP_CACHE_DIR")
-    return (Path(value).expanduser() if value else Path.home() / ".cache" / "finesweep") / "models"
+    """Where named base models are built: ``models`` in the settings' cache folder
+    (:func:`finesweep.settings.in_use`; $FINESWEEP_CACHE_DIR from the CLI, else ~/.cache/finesweep)."""
+    from finesweep.settings import in_use
+
+    return in_use().cache_root() / "models"
 
 
 def _built_model_dir(name: str) -> Path:
@@ -107,15 +108,14 @@ def resolve_base_model(reference: str, relative_to: Path | None = None) -> Resol
     return ResolvedModel(reference, "hub", reference, reference)
 
 
-def hub_unavailable(name: str, timeout_s: float = 3.0) -> str | None:
+def hub_unavailable(name: str, offline: bool, timeout_s: float = 3.0) -> str | None:
     """Why hub model ``name`` cannot be loaded here, found in seconds; None when it can (or may).
 
-    A model in the local Hugging Face cache always loads. Otherwise, in offline mode
-    (``HF_HUB_OFFLINE``) it cannot, and without a network the hub's own client would retry for
+    A model in the local Hugging Face cache always loads. Otherwise, in ``offline`` mode (the
+    settings' ``hub_offline``, $HF_HUB_OFFLINE from the CLI) it cannot, and without a network the hub's own client would retry for
     about a minute and print a line per retry before saying so; one short connection attempt to
     the hub's host answers the same question first.
     """
-    import os
     import socket
     import urllib.parse
 
@@ -128,7 +128,7 @@ def hub_unavailable(name: str, timeout_s: float = 3.0) -> str | None:
     if isinstance(cached, str):
         return None
     where = "not a local folder, an installed model package, or in the Hugging Face cache"
-    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
+    if offline:
         return f"model.base: {name!r} is {where}, and HF_HUB_OFFLINE is set"
     endpoint = urllib.parse.urlsplit(constants.ENDPOINT)
     try:

@@ -44,9 +44,12 @@ class Hit:
 
 
 def index_cache_dir() -> Path:
-    """Where corpus indexes are kept ($FINESWEEP_CACHE_DIR/indexes or ~/.cache/finesweep/indexes)."""
-    value = os.environ.get("FINESWEEP_CACHE_DIR")
-    return (Path(value).expanduser() if value else Path.home() / ".cache" / "finesweep") / "indexes"
+    """Where corpus indexes are kept: ``indexes`` in the settings' cache folder
+    (:func:`finesweep.settings.in_use`; $FINESWEEP_CACHE_DIR from the CLI, else ~/.cache/finesweep).
+    A served model is built through its task's ``served_by`` hook, whose signature carries no settings."""
+    from finesweep.settings import in_use
+
+    return in_use().cache_root() / "indexes"
 
 
 def model_version(model_dir: Path) -> str:

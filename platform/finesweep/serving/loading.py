@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
 
@@ -11,6 +10,8 @@ import yaml
 
 from finesweep.errors import ModelError
 from finesweep.serving.classifier import CARD, TextClassifier, read_card
+from finesweep.settings import Settings, in_use, using
+from finesweep.tracking.store import resolve_tracking_uri
 
 if TYPE_CHECKING:
     from finesweep.serving.encoder import TextEncoder
@@ -52,28 +53,33 @@ def open_model(folder: Path, device: str | None = None, batch_size: int = 64) ->
     return served(folder, device=device, batch_size=batch_size)
 
 
-def load_model(uri: str, device: str | None = None, batch_size: int = 64, tracking_uri: str | None = None) -> ServedModel:
+def load_model(uri: str, device: str | None = None, batch_size: int = 64, tracking_uri: str | None = None,
+               settings: Settings | None = None) -> ServedModel:  # fmt: skip
     """Load ``models:/NAME@ALIAS``, ``models:/NAME/VERSION``, a trial's ``models:/m-ID``, ``runs:/RUN/PATH``
     (runs recorded before trials logged their models as MLflow models) or a local folder.
 
     A classifier has ``predict(texts)``; an encoder ``encode(texts)`` and ``search(queries, corpus)``.
+    ``settings`` (default: those in use, :func:`finesweep.settings.in_use`) give the store when
+    ``tracking_uri`` is None, and an encoder's index cache.
     """
-    path = Path(uri).expanduser()
-    if path.exists():
-        return open_model(path, device=device, batch_size=batch_size)
-    return open_model(download_model(uri, tracking_uri), device=device, batch_size=batch_size)
+    settings = settings or in_use()
+    with using(settings):  # the encoder's index cache, built through the task's served_by hook
+        path = Path(uri).expanduser()
+        if path.exists():
+            return open_model(path, device=device, batch_size=batch_size)
+        return open_model(download_model(uri, resolve_tracking_uri(tracking_uri, settings)), device=device,
+                          batch_size=batch_size)  # fmt: skip
 
 
-def download_model(uri: str, tracking_uri: str | None = None) -> Path:
+def download_model(uri: str, tracking_uri: str) -> Path:
     """A local copy of ``models:/NAME@ALIAS``, ``models:/NAME/VERSION``, ``models:/m-ID`` or
     ``runs:/RUN/PATH``, resolved through a client of ``tracking_uri`` (its registry too): MLflow's
-    global tracking URI is neither read nor changed. ``tracking_uri`` defaults to
-    $MLFLOW_TRACKING_URI, else ./mlflow.db."""
+    global tracking URI is neither read nor changed."""
     import mlflow
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
-    store = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path.cwd() / 'mlflow.db'}"
+    store = tracking_uri
     mlflow_client = MlflowClient(tracking_uri=store, registry_uri=store)
     try:
         location = _artifact_location(mlflow_client, uri)

@@ -5,6 +5,7 @@ MLflow copies this file beside the model's artifacts and runs it on load: nothin
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import mlflow
@@ -19,8 +20,11 @@ class FinesweepTextEncoder(PythonModel):
 
     def load_context(self, context: Any) -> None:
         from finesweep.serving.encoder import TextEncoder
+        from finesweep.settings import Settings
 
-        self.encoder = TextEncoder(context.artifacts["model_dir"])
+        # the entry point of MLflow's serving process: its settings come from its environment here
+        settings = Settings.from_environment(os.environ)
+        self.encoder = TextEncoder(context.artifacts["model_dir"], cache_dir=settings.cache_root() / "indexes")
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
         from finesweep.serving.corpus import texts_from

@@ -15,19 +15,17 @@ from pathlib import Path
 from typing import Iterator
 
 from finesweep.errors import TrackingError
+from finesweep.settings import Settings
 
 DB_FILE = "mlflow.db"
 ARTIFACT_DIR = "mlartifacts"
 
 
-def resolve_tracking_uri(configured: str | None = None) -> str:
-    """``tracking.uri`` if set, else $MLFLOW_TRACKING_URI, else a SQLite store in the working directory."""
-    if configured:
-        return configured
-    env = os.environ.get("MLFLOW_TRACKING_URI")
-    if env:
-        return env
-    return f"sqlite:///{Path.cwd() / DB_FILE}"
+def resolve_tracking_uri(configured: str | None, settings: Settings, folder: Path | None = None) -> str:
+    """The one rule for which MLflow store a command uses: ``configured`` (a job's ``tracking.uri``,
+    a ``--tracking-uri``) if set, else the settings' ``tracking_uri`` ($MLFLOW_TRACKING_URI from the
+    CLI), else a SQLite store in ``folder`` (default: the working directory)."""
+    return configured or settings.tracking_uri or f"sqlite:///{(Path.cwd() if folder is None else folder) / DB_FILE}"
 
 
 def artifact_location(tracking_uri: str, experiment: str) -> str | None:

@@ -9,7 +9,6 @@ Tune trial actor, and :class:`TrainWorkerContext` for a Ray Train worker of a ``
 from __future__ import annotations
 
 import contextlib
-import os
 from pathlib import Path
 from typing import Any, Iterator, Protocol
 
@@ -53,12 +52,21 @@ def first_device(use_gpu: bool) -> Any:
     if not use_gpu:
         return torch.device("cpu")
     if not torch.cuda.is_available():
-        visible = os.environ.get("CUDA_VISIBLE_DEVICES", "unset")
         raise RuntimeError(
             f"scaling.gpus_per_worker > 0, but CUDA is not available in this trial's process (torch {torch.__version__}, "
-            f"CUDA_VISIBLE_DEVICES={visible}); install torch's CUDA build on the GPU nodes or set gpus_per_worker: 0"
+            f"GPU ids Ray gave it: {_ray_gpu_ids()}); install torch's CUDA build on the GPU nodes or set gpus_per_worker: 0"
         )
     return torch.device("cuda:0")
+
+
+def _ray_gpu_ids() -> str:
+    """The GPUs Ray assigned to this process (it sets CUDA_VISIBLE_DEVICES from them), e.g. ``0``;
+    ``none`` when it assigned none or this process is no Ray worker (``finesweep train``)."""
+    import ray
+
+    if not ray.is_initialized():
+        return "none"
+    return ",".join(str(gpu) for gpu in ray.get_gpu_ids()) or "none"
 
 
 class LocalContext:

@@ -25,6 +25,7 @@ from finesweep.training.context import TrialContext
 from finesweep.training.optim import build_optimizer, build_scheduler
 from finesweep.training.seeding import seed_everything
 from finesweep.training.spec import TrialSpec
+from finesweep.settings import using
 
 
 
@@ -181,7 +182,15 @@ def run_trial_loop(spec: TrialSpec, sampled: dict[str, Any], build_runtime: Runt
 
     The same loop runs in a Tune trial actor (single worker) and in each Ray Train worker; the
     task's runtime factory is resolved by the caller, so this module never imports ``tasks/``.
+    The trial runs under the driver's settings (``spec.settings``), not this process's environment.
     """
+    with using(spec.settings):
+        _run_trial_loop(spec, sampled, build_runtime, ctx, started)
+
+
+def _run_trial_loop(spec: TrialSpec, sampled: dict[str, Any], build_runtime: RuntimeFactory,
+                    ctx: TrialContext, started: float) -> None:  # fmt: skip
+    """:func:`run_trial_loop` under its settings."""
     trial = _setup(spec, sampled, build_runtime, ctx, started)
     try:
         progress = _resume(trial)

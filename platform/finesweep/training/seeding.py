@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import random
 
 import numpy as np
@@ -10,9 +9,14 @@ import torch
 
 
 def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and torch, and ask torch for deterministic kernels."""
+    """Seed Python, NumPy and torch, and ask torch for deterministic kernels.
+
+    cuBLAS is deterministic only with ``CUBLAS_WORKSPACE_CONFIG`` set before its first use; this
+    library sets no environment variable, so the entry points give it (:data:`finesweep.settings.CUBLAS_ENV`): the CLI
+    to its own process (which a local Ray's workers inherit), a local Ray's and a submitted job's
+    runtime environment to their workers.
+    """
     random.seed(seed)
     np.random.seed(seed % (2**32))
     torch.manual_seed(seed)
-    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     torch.use_deterministic_algorithms(True, warn_only=True)

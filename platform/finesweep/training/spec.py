@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from finesweep.models.resolve import ResolvedModel
 from finesweep.objective import Objective
+from finesweep.settings import Settings
 
 # in_trial: a single-worker trial trains inside its Tune trial actor, which Tune reuses for the
 # next trial (imports, data and base weights stay warm); train: every trial fits a Ray Train
@@ -42,6 +43,8 @@ class TrialSpec:
     budget: Any = None  # a tuning.budget.BudgetSignal when the sweep has a budget: after_epoch() -> str | None
     replay: Any = None  # a tuning.replay.Replay (runtime "replay" only): the curve table and its time scale
     extra: dict[str, Any] = field(default_factory=dict)
+    # the driver's settings (cache folder, data directory, ...): a worker reads none from its environment
+    settings: Settings = field(default_factory=Settings)
 
     @property
     def threads(self) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from finesweep.settings import Settings, using
 from finesweep.tuning._output import say
 from finesweep.tuning._state import SweepState
 
@@ -13,7 +14,8 @@ def read_inputs(state: SweepState) -> None:
     """Data and base model (see :func:`data_and_model`), baselines, then the prior trials; every
     check before Ray starts."""
     loaded, task = state.loaded, state.task
-    data, base = data_and_model(loaded, task, state.options.reproduces)
+    with using(state.settings):  # the catalog's data directory and the cache, read beneath the task's hooks
+        data, base = data_and_model(loaded, task, state.settings, state.options.reproduces)
     state.data, state.base = data, base
     if not state.options.resume:  # a resumed sweep logged its baselines when it started
         state.baseline = task.baseline_metrics(loaded, data, base.location)
@@ -23,7 +25,7 @@ def read_inputs(state: SweepState) -> None:
     state.prior = _prior_trials(state)
 
 
-def data_and_model(loaded: Any, task: Any, reproduces: Any = None) -> tuple[Any, Any]:
+def data_and_model(loaded: Any, task: Any, settings: Settings, reproduces: Any = None) -> tuple[Any, Any]:
     """Data (read, split, checked against the job and, for a reproduction, the original's
     fingerprint) and base model (resolved, tokenizer loaded, LoRA targets checked), with the splits
     pre-tokenized for it."""
@@ -39,7 +41,7 @@ def data_and_model(loaded: Any, task: Any, reproduces: Any = None) -> tuple[Any,
     if reproduces is not None:
         reproduces.check_data(data.fingerprint, data.source)
     base = resolve_base_model(job.model.base, loaded.path.parent)
-    _check_hub(base)
+    _check_hub(base, settings.hub_offline)
     _preflight_tokenizer(base.location, job.model.trust_remote_code)
     check_targets_without_weights(base.location, job.model.lora_target_modules, job.model.trust_remote_code)
     task.pretokenize(loaded, data, base.location)
@@ -47,13 +49,13 @@ def data_and_model(loaded: Any, task: Any, reproduces: Any = None) -> tuple[Any,
     return data, base
 
 
-def _check_hub(base: Any) -> None:
+def _check_hub(base: Any, offline: bool) -> None:
     if base.kind != "hub":
         return
     from finesweep.errors import ModelError
     from finesweep.models.resolve import hub_unavailable
 
-    problem = hub_unavailable(base.location)
+    problem = hub_unavailable(base.location, offline)
     if problem:
         raise ModelError(problem)
 

@@ -3,12 +3,12 @@ storage, and whether it is new, resumed or extended."""
 
 from __future__ import annotations
 
-import os
 from datetime import datetime, timezone
 from typing import Any
 
 from finesweep.config.loader import LoadedJob
 from finesweep.errors import ConfigError, SweepError
+from finesweep.settings import Settings, in_use
 from finesweep.tracking.schema import TAG_EXTENSIONS, TAG_STATUS
 from finesweep.tuning._output import say
 from finesweep.tuning._state import Console, SweepOptions, SweepState
@@ -22,22 +22,25 @@ def default_sweep_name(loaded: LoadedJob) -> str:
     return f"{loaded.name}-{datetime.now(timezone.utc).strftime('%Y%m%d-%H%M%S')}"
 
 
-def prepare_sweep(loaded: LoadedJob, name: str | None, options: SweepOptions) -> SweepState:
+def prepare_sweep(loaded: LoadedJob, name: str | None, options: SweepOptions,
+                  settings: Settings | None = None) -> SweepState:  # fmt: skip
     """The sweep's state, after every check that needs neither its data nor Ray: tracking store,
-    sweep name, resources, storage, then whether it may start, resume or be extended."""
+    sweep name, resources, storage, then whether it may start, resume or be extended. ``settings``
+    default to those in use (:func:`finesweep.settings.in_use`)."""
     from finesweep.storage import preflight_storage, sweep_location
     from finesweep.tasks import get_task
     from finesweep.tracking.provenance import code_folder, git_commit
     from finesweep.tracking.runs import SweepTracker
     from finesweep.tracking.store import check_reachable, resolve_tracking_uri
 
+    settings = settings or in_use()
     job = loaded.job
     sweep = name or default_sweep_name(loaded)
     _check_sweep_name(sweep)
-    tracking_uri = resolve_tracking_uri(job.tracking.uri)
-    _check_job_locations(tracking_uri, job.storage_path)
+    tracking_uri = resolve_tracking_uri(job.tracking.uri, settings)
+    _check_job_locations(tracking_uri, job.storage_path, settings)
     check_reachable(tracking_uri)
-    _check_local_resources(job.scaling)
+    _check_local_resources(job.scaling, settings)
     # nothing is created locally: a sweep refused later (bad data, a LoRA target the model lacks)
     # leaves no folder behind
     preflight_storage(job.storage_path)
@@ -45,17 +48,17 @@ def prepare_sweep(loaded: LoadedJob, name: str | None, options: SweepOptions) ->
     console = Console(job.verbose if options.verbose is None else options.verbose, options.show_tracebacks)
     tracker = SweepTracker(tracking_uri, job.tracking.experiment, sweep)
     state = SweepState(loaded, get_task(job.task), sweep, options, tracking_uri, tracker,
-                       sweep_location(job.storage_path, sweep), console, commit=git_commit(code_folder()))  # fmt: skip
+                       sweep_location(job.storage_path, sweep), console, settings, commit=git_commit(code_folder()))  # fmt: skip
     _check_continuation(state)
     return state
 
 
-def _check_job_locations(tracking_uri: str, storage_path: str) -> None:
+def _check_job_locations(tracking_uri: str, storage_path: str, settings: Settings) -> None:
     """Inside a Ray job, refuse a tracking store or results folder in Ray's temporary copy of the
     working directory (see :mod:`finesweep.cluster.job_paths`)."""
     from finesweep.cluster.job_paths import ephemeral_problems, in_ray_job
 
-    if in_ray_job():
+    if in_ray_job(settings.in_ray_job):
         problems = ephemeral_problems(tracking_uri, storage_path)
         if problems:
             raise ConfigError(problems)
@@ -70,12 +73,12 @@ def _check_sweep_name(sweep: str) -> None:
         raise ConfigError([problem])
 
 
-def _check_local_resources(scaling: Any) -> None:
+def _check_local_resources(scaling: Any, settings: Settings) -> None:
     """When this sweep will start its own local Ray, check a trial fits this machine first, so an
     impossible request fails in milliseconds instead of after Ray's start (about 12 s here)."""
     import ray
 
-    if ray.is_initialized() or os.environ.get("RAY_ADDRESS"):
+    if ray.is_initialized() or settings.ray_address:
         return  # a cluster's resources are known only once connected; planning checks them then
     from finesweep.tuning.planning import local_machine_resources, plan_concurrency
 

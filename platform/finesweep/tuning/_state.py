@@ -9,6 +9,7 @@ from typing import Any
 
 from finesweep.config.loader import LoadedJob
 from finesweep.objective import Objective
+from finesweep.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,7 @@ class SweepState:
     tracker: Any  # finesweep.tracking.runs.SweepTracker
     results: Path | str  # <storage_path>/<sweep>: a local folder or an object-store URI
     console: Console
+    settings: Settings = field(default_factory=Settings)  # tracking, storage, Ray address, ... (the entry point's)
     started: float = field(default_factory=time.time)  # wall clock (s) when this run began
     commit: str | None = None  # the git commit of the code that runs
     data: Any = None

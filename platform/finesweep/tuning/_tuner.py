@@ -116,6 +116,7 @@ def trial_spec(state: SweepState, data_ref: Any) -> Any:
         storage_path=str(state.results),
         budget=budget,
         replay=_replay(state.loaded),
+        settings=state.settings,
     )
 
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import os
 import socket
+
+from finesweep.settings import CUBLAS_ENV, Settings
 
 
 _started: dict[str, str] = {}
@@ -21,7 +22,8 @@ def free_local_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_local_ray(num_cpus: int | None = None, num_gpus: int | None = None, log_to_driver: bool = True) -> str:
+def start_local_ray(num_cpus: int | None = None, num_gpus: int | None = None, log_to_driver: bool = True,
+                    settings: Settings | None = None) -> str:  # fmt: skip
     """Start a fresh local Ray bound to 127.0.0.1 with its dashboard; return the dashboard URL.
 
     The dashboard must run: Train V2's placement-group cleaner asks its state API whether a
@@ -33,9 +35,13 @@ def start_local_ray(num_cpus: int | None = None, num_gpus: int | None = None, lo
 
     ``log_to_driver=False`` keeps the workers' output (and Ray's own warnings) off this console;
     it stays in Ray's log files under its session folder.
+
+    The workers get ``settings.trial_thread_timeout_s`` (default settings when None) and
+    :data:`~finesweep.settings.CUBLAS_ENV` in their environment.
     """
     import ray
 
+    settings = settings or Settings()
     port = free_local_port()
     url = f"http://127.0.0.1:{port}"
     ray.init(
@@ -45,11 +51,11 @@ def start_local_ray(num_cpus: int | None = None, num_gpus: int | None = None, lo
         include_dashboard=True,
         dashboard_host="127.0.0.1",
         dashboard_port=port,
-        runtime_env={"env_vars": {"RAY_API_SERVER_ADDRESS": url, "TOKENIZERS_PARALLELISM": "false",
+        runtime_env={"env_vars": {"RAY_API_SERVER_ADDRESS": url, "TOKENIZERS_PARALLELISM": "false", **CUBLAS_ENV,
                                   # a reused trial actor waits this long (s) for the previous trial's thread
                                   # to end (Tune's default, 2 s, is too short on a busy node: the next
                                   # trial is then errored before it starts)
-                                  "TUNE_FUNCTION_THREAD_TIMEOUT_S": os.environ.get("TUNE_FUNCTION_THREAD_TIMEOUT_S", "30")}},
+                                  "TUNE_FUNCTION_THREAD_TIMEOUT_S": settings.trial_thread_timeout_s}},
         configure_logging=True,
         logging_level="warning" if log_to_driver else "error",
         log_to_driver=log_to_driver,
@@ -58,8 +64,9 @@ def start_local_ray(num_cpus: int | None = None, num_gpus: int | None = None, lo
     return url
 
 
-def connect_or_start(log_to_driver: bool = True) -> bool:
-    """Use an initialised Ray, connect to $RAY_ADDRESS (Ray Jobs set it), or start a local Ray.
+def connect_or_start(settings: Settings, log_to_driver: bool = True) -> bool:
+    """Use an initialised Ray, connect to the settings' ``ray_address`` ($RAY_ADDRESS, which Ray
+    Jobs set), or start a local Ray.
 
     Returns True when this call started a local Ray that the caller must shut down.
     ``log_to_driver`` says whether the workers' output is printed here (see :func:`start_local_ray`).
@@ -68,9 +75,9 @@ def connect_or_start(log_to_driver: bool = True) -> bool:
 
     if ray.is_initialized():
         return False
-    if os.environ.get("RAY_ADDRESS"):
-        ray.init(address=os.environ["RAY_ADDRESS"], log_to_driver=log_to_driver,
+    if settings.ray_address:
+        ray.init(address=settings.ray_address, log_to_driver=log_to_driver,
                  logging_level="warning" if log_to_driver else "error")  # fmt: skip
         return False
-    start_local_ray(log_to_driver=log_to_driver)
+    start_local_ray(log_to_driver=log_to_driver, settings=settings)
     return True

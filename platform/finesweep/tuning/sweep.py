@@ -12,7 +12,6 @@ each step lives in a private sibling module and the steps share one :class:`Swee
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Any, Iterator
 from finesweep.config.loader import LoadedJob
 from finesweep.errors import Interrupted, SweepError
 from finesweep.objective import Objective
+from finesweep.settings import Settings, in_use, using
 from finesweep.tuning._output import echo, say
 from finesweep.tuning._prepare import default_sweep_name
 from finesweep.tuning._state import Console, SweepOptions, SweepState
@@ -60,17 +60,25 @@ class SweepSummary:
         return sum(1 for s in self.statuses.values() if s == status)
 
 
-def run_sweep(loaded: LoadedJob, name: str | None = None, options: SweepOptions | None = None) -> SweepSummary:
+def run_sweep(loaded: LoadedJob, name: str | None = None, options: SweepOptions | None = None,
+              settings: Settings | None = None) -> SweepSummary:  # fmt: skip
     """Run the sweep a validated job describes; returns its summary. Raises FinesweepError on user
     errors. Every check that can fail runs before the data is read, and every check on the data and
-    the model before Ray starts."""
+    the model before Ray starts.
+
+    ``settings`` (tracking store, data and cache folders, Ray address, ...) default to those in use:
+    an enclosing :func:`finesweep.settings.using` block's, else ``Settings()``. The CLI passes
+    ``Settings.from_environment(os.environ)``; the environment itself is never read here.
+    """
     from finesweep.tuning._inputs import read_inputs
     from finesweep.tuning._prepare import prepare_sweep
 
-    state = prepare_sweep(loaded, name, options or SweepOptions())
-    read_inputs(state)
-    with _ray(state):
-        return _tune(state)
+    settings = settings or in_use()
+    with using(settings):  # the catalog's data directory and the cache, read beneath the task's hooks
+        state = prepare_sweep(loaded, name, options or SweepOptions(), settings)
+        read_inputs(state)
+        with _ray(state):
+            return _tune(state)
 
 
 @contextlib.contextmanager
@@ -80,7 +88,7 @@ def _ray(state: SweepState) -> Iterator[None]:
     from finesweep.tuning.ray_runtime import connect_or_start
 
     with _ctrl_c_deferred() as pressed:
-        started_ray = connect_or_start(log_to_driver=state.console.level >= 2)
+        started_ray = connect_or_start(state.settings, log_to_driver=state.console.level >= 2)
     try:
         if pressed:  # raised here, where Ray is shut down on the way out
             raise KeyboardInterrupt
@@ -141,7 +149,7 @@ def _tune(state: SweepState) -> SweepSummary:
         tuner = build_tuner(state, parts, callbacks)
         closing = Closing(parts.plan, outbox, failed=True, before=before)
         try:
-            closing.interrupted = _fit(tuner, state.results)
+            closing.interrupted = _fit(tuner, state.results, state.settings.tune_sigint_handler)
             closing.failed = False
         except KeyboardInterrupt:  # a second Ctrl-C, or one outside Tune's loop
             closing.interrupted = closing.hurried = True
@@ -192,7 +200,7 @@ def _progress(state: SweepState) -> Any:
                            state.console.show_tracebacks, level=min(state.console.level, 1), echo=echo)  # fmt: skip
 
 
-def _fit(tuner: Any, results: Path | str) -> bool:
+def _fit(tuner: Any, results: Path | str, tune_handles_sigint: bool) -> bool:
     """``tuner.fit()``, with a full disk under ``storage_path`` reported as such; True when Ctrl-C
     (SIGINT) ended it.
 
@@ -218,7 +226,7 @@ def _fit(tuner: Any, results: Path | str) -> bool:
         if isinstance(results, Path) and out_of_space(results, str(exc)):
             raise SweepError(storage_full_message(results)) from exc
         raise RuntimeError(f"Tune failed: {type(exc).__name__}: {exc}") from exc
-    if not on_main_thread or os.environ.get("TUNE_DISABLE_SIGINT_HANDLER", "0") not in ("", "0"):
+    if not on_main_thread or not tune_handles_sigint:  # the settings' tune_sigint_handler
         return False  # Tune installed no handler: a Ctrl-C raised KeyboardInterrupt instead
     interrupted = signal.getsignal(signal.SIGINT) is before
     signal.signal(signal.SIGINT, before)  # Tune leaves its handler installed after a full run

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from finesweep.config.loader import LoadedJob
+from finesweep.settings import Settings, in_use, using
 from finesweep.tuning._output import say
 from finesweep.tuning.output_folder import check_output, place_model
 
@@ -32,8 +33,10 @@ class TrainResult:
         return self.epochs[-1] if self.epochs else {}
 
 
-def train_one(loaded: LoadedJob, output: Path, tracking: bool = True, overwrite: bool = False) -> TrainResult:
-    """Train the job's configuration once, here; the model folder ends in ``output``.
+def train_one(loaded: LoadedJob, output: Path, tracking: bool = True, overwrite: bool = False,
+              settings: Settings | None = None) -> TrainResult:  # fmt: skip
+    """Train the job's configuration once, here, under ``settings`` (default: those in use,
+    :func:`finesweep.settings.in_use`); the model folder ends in ``output``.
 
     ``output`` is checked first, before the data is read: an existing folder is replaced only when
     it is a model folder ``finesweep train`` wrote and ``overwrite`` is set (tuning/output_folder.py).
@@ -43,15 +46,17 @@ def train_one(loaded: LoadedJob, output: Path, tracking: bool = True, overwrite:
     from finesweep.training.loop import run_trial_loop
     from finesweep.tuning._inputs import data_and_model
 
+    settings = settings or in_use()
     check_output(output, overwrite)
     task = get_task(loaded.job.task)
-    data, base = data_and_model(loaded, task)
+    with using(settings):  # the catalog's data directory and the cache, read beneath the task's hooks
+        data, base = data_and_model(loaded, task, settings)
     result = TrainResult()
-    recorder = (_TrackedRecorder if tracking else _Recorder)(loaded, result, output, overwrite)
+    recorder = _TrackedRecorder(loaded, result, output, overwrite, settings) if tracking else _Recorder(loaded, result, output, overwrite)
     say(f"training one {loaded.job.task} trial in this process: {loaded.objective.describe()}")
     started = time.time()  # the trial's clock for time-to-first-step, as a sweep's trial actor starts it
     try:
-        run_trial_loop(_spec(loaded, data, base), {}, task, LocalContext(recorder.report), started)
+        run_trial_loop(_spec(loaded, data, base, settings), {}, task, LocalContext(recorder.report), started)
     except BaseException:
         recorder.close(failed=True)
         raise
@@ -59,7 +64,7 @@ def train_one(loaded: LoadedJob, output: Path, tracking: bool = True, overwrite:
     return result
 
 
-def _spec(loaded: LoadedJob, data: Any, base: Any) -> Any:
+def _spec(loaded: LoadedJob, data: Any, base: Any, settings: Settings) -> Any:
     from finesweep.training.spec import TrialSpec
 
     job = loaded.job
@@ -67,7 +72,7 @@ def _spec(loaded: LoadedJob, data: Any, base: Any) -> Any:
         task=job.task, data_ref=data, data_key=data.fingerprint + "-train", objective=loaded.objective,
         base_model=base, lora_target_modules=job.model.lora_target_modules, trust_remote_code=job.model.trust_remote_code,
         fixed_params=loaded.params.model_dump(), runtime="in_trial", cpus_per_worker=job.scaling.cpus_per_worker,
-        gpus_per_worker=job.scaling.gpus_per_worker,
+        gpus_per_worker=job.scaling.gpus_per_worker, settings=settings,
     )  # fmt: skip
 
 
@@ -106,7 +111,7 @@ class _Recorder:
 class _TrackedRecorder(_Recorder):
     """Also records the trial as one MLflow run (``finesweep.role``: ``train``)."""
 
-    def __init__(self, loaded: LoadedJob, result: TrainResult, output: Path, overwrite: bool) -> None:
+    def __init__(self, loaded: LoadedJob, result: TrainResult, output: Path, overwrite: bool, settings: Settings) -> None:
         from mlflow.entities import Param
 
         from finesweep.tracking.runs import _param_text
@@ -115,7 +120,7 @@ class _TrackedRecorder(_Recorder):
         from finesweep.tuning._record import source_tags
 
         super().__init__(loaded, result, output, overwrite)
-        uri = resolve_tracking_uri(loaded.job.tracking.uri)
+        uri = resolve_tracking_uri(loaded.job.tracking.uri, settings)
         self.client = client(uri)
         experiment = ensure_experiment(uri, loaded.job.tracking.experiment)
         tags = {**source_tags(loaded, None), TAG_ROLE: "train", TAG_TASK: loaded.job.task,
@@ -130,10 +135,10 @@ class _TrackedRecorder(_Recorder):
     def record(self, metrics: dict[str, Any]) -> None:
         from mlflow.entities import Metric
 
-        from finesweep.tracking.runs import model_metrics
+        from finesweep.tracking.runs import mlflow_name, model_metrics
 
         now, step = int(time.time() * 1000), int(metrics.get("epoch", 0))
-        values = [Metric(k, v, now, step) for k, v in model_metrics(metrics).items()]
+        values = [Metric(mlflow_name(k), v, now, step) for k, v in model_metrics(metrics).items()]
         self.client.log_batch(self.result.run_id, metrics=values)
 
     def close(self, failed: bool) -> None:
