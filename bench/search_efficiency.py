@@ -86,6 +86,7 @@ def _trials(store: str, sweep: str) -> list[dict[str, Any]]:
     from mlflow.tracking import MlflowClient
 
     from finesweep.tracking.listing import sweep_trials
+    from finesweep.tracking.runs import recorded_metric
     from finesweep.tracking.trials import trial_config
 
     client = MlflowClient(store)
@@ -93,7 +94,7 @@ def _trials(store: str, sweep: str) -> list[dict[str, Any]]:
     rows = []
     for run in sweep_trials(client, experiment.experiment_id, sweep):
         rows.append({**trial_config(run, {}), "status": run.data.tags["finesweep.status"], "end_ms": run.info.end_time,
-                     "epoch": int(run.data.metrics.get("epoch", 0)), "val_macro_f1": run.data.metrics.get("val_macro_f1"),
+                     "epoch": int(recorded_metric(run.data.metrics, "epoch") or 0), "val_macro_f1": run.data.metrics.get("val_macro_f1"),
                      "model_size_mb": run.data.metrics.get("model_size_mb")})  # fmt: skip
     return sorted(rows, key=lambda r: r["end_ms"])
 

@@ -45,7 +45,7 @@ def sweep_figures(tracking_uri: str, sweep: str) -> dict[str, object]:
         epochs = metrics.get("epoch", 0.0)
         evaluation = metrics.get("eval_time_s", 0.0) * epochs + metrics.get("test_eval_time_s", 0.0)  # seconds
         useful += metrics.get("train_time_s", 0.0) + evaluation
-        history = client.get_metric_history(run.info.run_id, "epoch")
+        history = client.get_metric_history(run.info.run_id, "system/epoch") or client.get_metric_history(run.info.run_id, "epoch")
         if history and run.info.end_time:
             teardown.append((run.info.end_time - max(m.timestamp for m in history)) / 1000)
         if run.info.end_time and "train_time_s" in metrics:

@@ -70,7 +70,7 @@ def _kill_one_worker_after_first_epoch(tracking_uri: str, sweep: str, killed: li
     deadline = time.time() + 300
     while time.time() < deadline:
         _, runs = _trials(tracking_uri, sweep)
-        if any(r.data.metrics.get("epoch", 0) >= 1 for r in runs):
+        if any(r.data.metrics.get("system/epoch", 0) >= 1 for r in runs):
             break
         time.sleep(0.5)
     time.sleep(1.5)  # inside epoch 2

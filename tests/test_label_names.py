@@ -3,10 +3,13 @@ KOTE's 44 Korean labels give 44 ``val_f1_*`` keys, not 8 that overwrite each oth
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 import yaml
 
-from finesweep.tasks.text_classification import label_keys
+from finesweep.tasks._label_keys import label_keys
 from job_parts import WITHOUT_BASELINES
 
 # KOTE's 44 labels (Korean online comments, 43 emotions and "none")
@@ -56,7 +59,25 @@ def test_a_sweep_on_44_korean_labels_records_44_keys_per_split(tmp_path, mlflow_
     }  # fmt: skip
     (tmp_path / "job.yaml").write_text(yaml.safe_dump(job, allow_unicode=True), encoding="utf-8")
     run_sweep(load_job(tmp_path / "job.yaml"), name="kote-like")
-    [trial] = read_sweep(client(mlflow_store), "kote-like").trials
+    store = client(mlflow_store)
+    snapshot = read_sweep(store, "kote-like")
+    [trial] = snapshot.trials
+    table = _artifact_json(store, trial.info.run_id, "per_label_f1.json", tmp_path / "trial")
+    names = [label["name"] for label in table["labels"]]
+    assert sorted(names) == sorted(KOTE), "the label table: id -> name -> key"
+    assert [label["key"] for label in table["labels"]] == label_keys(names)
+    assert [label["id"] for label in table["labels"]] == list(range(44))
+    last = table["epochs"]["1"]
     for split in ("val", "test"):
-        keys = [key for key in trial.data.metrics if key.startswith(f"{split}_f1_")]
-        assert len(keys) == 44, (split, sorted(keys))
+        keys = [key for key in last if key.startswith(f"{split}_f1_")]
+        assert len(keys) == 44 and len(set(keys)) == 44, (split, sorted(keys))
+        charted = [key for key in trial.data.metrics if key.startswith(f"{split}_f1_")]
+        assert len(charted) == 3, "the three most frequent labels' F1 are metrics too; the rest are in the table"
+        assert all(trial.data.metrics[key] == pytest.approx(last[key]) for key in charted)
+    parent_labels = _artifact_json(store, snapshot.parent.info.run_id, "labels.json", tmp_path / "parent")
+    assert parent_labels == table["labels"]
+
+
+def _artifact_json(store, run_id: str, name: str, folder: Path):
+    folder.mkdir()
+    return json.loads(Path(store.download_artifacts(run_id, name, str(folder))).read_text(encoding="utf-8"))

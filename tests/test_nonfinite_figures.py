@@ -33,7 +33,7 @@ def store(mlflow_store):
                                                   "finesweep.model_uri": "runs:/fake/model",
                                                   "mlflow.parentRunId": parent.info.run_id})  # fmt: skip
         if status == "completed":
-            for key in ("val_macro_f1", "test_macro_f1", "epoch"):
+            for key in ("val_macro_f1", "test_macro_f1", "system/epoch"):
                 client.log_metric(run.info.run_id, key, 1.0)
         client.set_terminated(run.info.run_id, "FINISHED" if status == "completed" else "FAILED")
     client.set_terminated(parent.info.run_id)

@@ -124,7 +124,7 @@ def test_a_replay_sweep_of_50_trials_16_at_once_records_what_the_table_holds(tmp
     assert summary.max_concurrent == 16 and snapshot.parent.data.tags["finesweep.status"] == "finished"
     for run in snapshot.trials:
         curve = table.curves[int(run.data.metrics["replay_config"])]
-        epoch = int(run.data.metrics["epoch"])
+        epoch = int(run.data.metrics["system/epoch"])
         assert run.data.metrics["val_macro_f1"] == pytest.approx(curve.epochs[epoch - 1]["val_macro_f1"])
         assert (run.data.tags["finesweep.status"] == "completed") == (epoch == 4)
         assert table.nearest({**loaded.params.model_dump(), **_config(run)})[0] is curve
@@ -133,7 +133,7 @@ def test_a_replay_sweep_of_50_trials_16_at_once_records_what_the_table_holds(tmp
     tags = snapshot.parent.data.tags
     default = table.nearest(loaded.params.model_dump())[0]
     assert float(tags["baseline_default_val_macro_f1"]) == pytest.approx(default.epochs[-1]["val_macro_f1"])
-    assert summary.board.compute.sweep_epochs == sum(run.data.metrics["epoch"] for run in snapshot.trials) < 200
+    assert summary.board.compute.sweep_epochs == sum(run.data.metrics["system/epoch"] for run in snapshot.trials) < 200
 
 
 def _config(run) -> dict:

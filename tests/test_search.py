@@ -230,7 +230,7 @@ def test_the_front_is_the_brute_force_front_of_the_feasible_completed_trials(par
 
 def test_the_budget_ended_the_sweep_at_an_epoch_boundary(pareto, store):
     runs = _trials(store, pareto)
-    spent = sum(int(r.data.metrics["epoch"]) for r in runs)
+    spent = sum(int(r.data.metrics["system/epoch"]) for r in runs)
     assert 9 <= spent <= 9 + 1, f"{spent} trial-epochs: the budget, plus at most one epoch per other running trial"
     parent = _parent(store, pareto)
     assert parent.data.tags["finesweep.ended_by"] == "budget.trial_epochs"
@@ -244,7 +244,7 @@ def test_the_budget_ended_the_sweep_at_an_epoch_boundary(pareto, store):
 def test_mo_asha_stopped_trials_at_its_rungs(pareto, store):
     pruned = [r for r in _trials(store, pareto) if r.data.tags[TAG_STATUS] == "pruned"]
     for run in pruned:
-        assert run.data.metrics["epoch"] in (1, 2), "stopped at a rung (epochs 1 and 2 below max_t 3)"
+        assert run.data.metrics["system/epoch"] in (1, 2), "stopped at a rung (epochs 1 and 2 below max_t 3)"
 
 
 def test_promotion_honours_constraints_and_names_its_choice(pareto, store):
@@ -297,5 +297,5 @@ def test_a_wall_budget_ends_trials_at_their_next_epoch(folder, store, tiny_bert,
     assert summary.ended_by == "budget.wall"
     assert 1 <= len(runs) <= summary.max_concurrent, "no trial starts once the time is spent"
     for run in runs:
-        assert run.data.metrics["epoch"] < 1000 and run.data.tags["finesweep.ended_by_budget"] == "1"
+        assert run.data.metrics["system/epoch"] < 1000 and run.data.tags["finesweep.ended_by_budget"] == "1"
         assert run.data.tags[TAG_STATUS] == "completed" and run.data.tags.get("finesweep.model_uri"), "ended with its model"

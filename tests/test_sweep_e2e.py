@@ -101,6 +101,15 @@ def test_tpe_asha_sweep_records_every_trial_and_frees_resources(tmp_path, mlflow
             assert child.data.metrics[f"system/{timing}"] > 0, "run measurements sit in MLflow's system section"
             assert timing not in child.data.metrics
         artifacts = {a.path for a in client.list_artifacts(child.info.run_id)}
+        assert {"trial_config.json", "per_label_f1.json"} <= artifacts, "every trial, pruned ones too"
+        model_metrics = sorted(key for key in child.data.metrics if not key.startswith("system/"))
+        assert "epoch" not in model_metrics and "system/epoch" in child.data.metrics, "epoch is bookkeeping"
+        per_label = [key for key in model_metrics if key.startswith(("val_f1_", "test_f1_"))]
+        assert len(per_label) == (6 if status == "completed" else 3), "the 3 most frequent labels' F1 per split"
+        assert len(model_metrics) <= 16, model_metrics
+        config = json.loads(Path(mlflow.artifacts.download_artifacts(
+            run_id=child.info.run_id, artifact_path="trial_config.json")).read_text())
+        assert config["learning_rate"] == pytest.approx(float(child.data.params["learning_rate"]))
         if status == "completed":
             assert len(steps) == int(child.data.params["epochs"])
             assert {"confusion_matrix.png", "classification_report.txt"} <= artifacts

@@ -137,7 +137,7 @@ def _wait_for_a_checkpoint_on_the_second_node(tmp_path: Path, log: Path, s3, dri
             tags = run.data.tags
             if tags.get("finesweep.node") != SECOND_NODE_IP or tags.get("finesweep.status") != "running":
                 continue
-            if _checkpoints_in_bucket(s3, tags["finesweep.trial_id"]) and run.data.metrics.get("epoch", 0) < 3:
+            if _checkpoints_in_bucket(s3, tags["finesweep.trial_id"]) and run.data.metrics.get("system/epoch", 0) < 3:
                 return tags["finesweep.trial_id"]
     pytest.fail("no trial on the second node checkpointed mid-trial:\n" + log.read_text()[-3000:])
 

@@ -18,6 +18,7 @@ from sklearn.metrics import accuracy_score, f1_score, log_loss
 
 from finesweep.errors import TrackingError
 from finesweep.files import folder_size_mb
+from finesweep.tasks._label_keys import label_keys
 from finesweep.tasks.base import HeldOut
 
 
@@ -68,8 +69,6 @@ def evaluate_classifier(classifier: Any, split: LabelledSplit) -> HeldOut:
 
 
 def _per_label_names(label_names: list[str]) -> list[str]:
-    from finesweep.tasks.text_classification import label_keys
-
     return [f"test_f1_{key}" for key in label_keys(label_names)]
 
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Callable, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from finesweep.objective import MetricCatalog, MetricFamily
+from finesweep.objective.layout import MetricTable
 
 if TYPE_CHECKING:
     import numpy as np
@@ -260,6 +261,11 @@ class Task:
 
     def check_prepared(self, loaded: "LoadedJob", data: "PreparedData") -> None:
         """Problems visible only once the data is read (e.g. ``val_f1_<label>`` for an unknown label)."""
+
+    def metric_table(self, data: "PreparedData", named: set[str]) -> MetricTable | None:
+        """The family of per-item metrics this task keeps in a table artifact rather than one chart
+        each, given the metrics the sweep's goals and constraints name; none by default."""
+        return None
 
     def pretokenize(self, loaded: "LoadedJob", data: "PreparedData", tokenizer_location: str) -> None:
         """Tokenize the splits once on the driver (into ``data.extra``) when every trial would do the

@@ -12,7 +12,6 @@ applied unchanged to the test split and recorded in the model card for serving.
 from __future__ import annotations
 
 import json
-import re
 import time
 from pathlib import Path
 from collections.abc import Iterator
@@ -22,6 +21,8 @@ from pydantic import Field
 
 from finesweep.errors import DataError
 from finesweep.objective import MetricCatalog, MetricFamily, cost_families
+from finesweep.objective.layout import MetricTable
+from finesweep.tasks._label_keys import PER_LABEL, label_keys, per_label_table
 from finesweep.tasks.base import SPLITS_WITH_TRAIN, Task, TrainParams
 
 if TYPE_CHECKING:
@@ -32,7 +33,6 @@ if TYPE_CHECKING:
     from finesweep.data.prepare import PreparedData
 
 THRESHOLDS = [round(0.05 * i, 2) for i in range(1, 20)]  # decision thresholds tried for multi-label (0.05 .. 0.95)
-_PER_CLASS = re.compile(r"^(?:train|val|test)_f1_(.+)$")
 
 
 class TextClassificationParams(TrainParams):
@@ -57,27 +57,6 @@ TOKEN_CACHE = "input_ids"
 def encode(tokenizer: Any, texts: list[str], max_length: int) -> list[list[int]]:
     """Token ids, truncated to ``max_length``; padding is left to each batch (dynamic)."""
     return tokenizer(texts, truncation=True, max_length=max_length)["input_ids"]
-
-
-# MLflow 3.17 takes word characters of any script (Korean letters included), '_', '-', '.', ' ',
-# ':' and '/' in a metric name and refuses others such as '(' (measured): a label keeps its letters
-# and digits, and every other character becomes '_'.
-_UNSAFE = re.compile(r"[^\w\-.]")
-
-
-def metric_key(label: str) -> str:
-    """The MLflow-safe, readable metric suffix for one label name (``val_f1_<key>``): ``joy``,
-    ``기쁨``, ``흐뭇함_귀여움_예쁨_``. :func:`label_keys` keeps a label set's keys distinct."""
-    return _UNSAFE.sub("_", label)
-
-
-def label_keys(label_names: list[str]) -> list[str]:
-    """Distinct metric suffixes for a label set, in its order: each label's :func:`metric_key`, or
-    ``<id>_<key>`` (its index first) for labels whose keys would collide or hold no letter or
-    digit, so that no per-label metric overwrites another."""
-    keys = [metric_key(name) for name in label_names]
-    counts = {key: keys.count(key) for key in keys}
-    return [key if counts[key] == 1 and key.strip("_-.") else f"{index}_{key}" for index, key in enumerate(keys)]
 
 
 class TextClassificationTask(Task):
@@ -119,10 +98,15 @@ class TextClassificationTask(Task):
                     f"{loaded.path}: {where}: {metric} is reported for multi-label data; {data.source} has one "
                     "label per text, where micro-F1 equals the accuracy"
                 )
-            match = _PER_CLASS.match(metric)
+            match = PER_LABEL.match(metric)
             if match and match.group(1) not in keys:
                 shown = ", ".join(f"val_f1_{k}" for k in keys[:8]) + (f" and {len(keys) - 8} more" if len(keys) > 8 else "")
                 raise DataError(f"{loaded.path}: {where}: no label {match.group(1)!r} in the data; per-class metrics are {shown}")
+
+    def metric_table(self, data: "PreparedData", named: set[str]) -> MetricTable:
+        """Every label's F1 in ``per_label_f1.json``; the most frequent labels' and the named ones'
+        also as metrics (see :func:`per_label_table`)."""
+        return per_label_table(data.label_names, data.class_counts("train"), named)
 
     def pretokenize(self, loaded: "LoadedJob", data: "PreparedData", tokenizer_location: str) -> None:
         """Token ids of every split, once per sweep, when ``max_length`` is not searched: trials

@@ -103,7 +103,7 @@ def rank(snapshot: SweepSnapshot, metric: str | None = None, top: int | None = N
     board.table = _ranked(rows, board, searched, top)
     figures = recorded_figures(parent, board.warnings)
     board.baselines = recorded_baselines(task, figures, board.goal)
-    board.compute = sweep_compute(figures, sum(run.data.metrics.get("epoch", 0.0) for run in trials))
+    board.compute = sweep_compute(figures, sum(recorded_metric(run.data.metrics, "epoch") or 0.0 for run in trials))
     return board
 
 
@@ -114,7 +114,7 @@ def _row(run: Any, board: Leaderboard, searched: list[str]) -> dict[str, Any]:
         row[name] = metrics.get(name)
     if board.objective.constraints:
         row["feasible"] = board.objective.feasible(metrics)
-    row["epochs_run"] = metrics.get("epoch")
+    row["epochs_run"] = recorded_metric(metrics, "epoch")
     config = trial_config(run, {})  # typed values from the trial's JSON; text params for older runs
     row.update({name: config.get(name, run.data.params.get(name)) for name in searched})
     row.update({name: metrics.get(mlflow_name(name), metrics.get(name)) for name in _TIMINGS})

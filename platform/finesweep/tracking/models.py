@@ -1,6 +1,6 @@
 """What a completed trial leaves in MLflow besides its metrics: the model (once, as an MLflow pyfunc
 model named after the trial, with pinned requirements), its reports and plots, and its resolved
-configuration as JSON. Resume state (optimizer, trainable weights, progress, manifest) stays in
+configuration as JSON (every trial, from its start). Resume state (optimizer, trainable weights, progress, manifest) stays in
 ``storage_path``, where ``--resume`` reads it."""
 
 from __future__ import annotations
@@ -29,9 +29,16 @@ def resume_state_names() -> set[str]:
     return {WEIGHTS, STATE, PROGRESS, MANIFEST}
 
 
-def log_trial_artifacts(client: Any, run_id: str, checkpoint: Path, config: dict[str, Any]) -> None:
-    """Reports and plots of the final checkpoint, and the trial's resolved configuration; never
-    the resume state or the model folder (the model is logged once, as the MLflow model)."""
+def log_trial_config(client: Any, run_id: str, config: dict[str, Any]) -> None:
+    """The trial's resolved configuration as ``trial_config.json``, logged when its run is created,
+    so that every trial (pruned and failed ones too) has it: MLflow's compare view breaks on a run
+    with no artifact at all."""
+    client.log_text(run_id, redact(json.dumps(config, indent=2, sort_keys=True, default=str)), CONFIG_ARTIFACT)
+
+
+def log_trial_artifacts(client: Any, run_id: str, checkpoint: Path) -> None:
+    """Reports and plots of the final checkpoint; never the resume state or the model folder (the
+    model is logged once, as the MLflow model)."""
     skipped = resume_state_names()
     served = served_folder(checkpoint)
     for path in sorted(checkpoint.iterdir()):
@@ -41,7 +48,6 @@ def log_trial_artifacts(client: Any, run_id: str, checkpoint: Path, config: dict
             client.log_artifacts(run_id, str(path), path.name)
         elif path.is_file():
             client.log_artifact(run_id, str(path))
-    client.log_text(run_id, redact(json.dumps(config, indent=2, sort_keys=True, default=str)), CONFIG_ARTIFACT)
 
 
 def log_trial_model(client: Any, run_id: str, model_dir: Path, name: str) -> str:

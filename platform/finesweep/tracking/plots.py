@@ -127,7 +127,8 @@ def learning_curves(mlflow_client: Any, children: list[Any], goal: Any, path: Pa
     best = f"the best {len(shown)} of {len(children)} trials, " if len(shown) < len(children) else ""
     axes.set_title(f"Learning curves ({metric}; {best}dashed = stopped early by ASHA)")
     axes.xaxis.get_major_locator().set_params(integer=True)
-    axes.legend(fontsize=7, ncol=2)
+    if axes.get_legend_handles_labels()[0]:  # no curve recorded (e.g. a --resume of ended trials): no empty legend, no warning
+        axes.legend(fontsize=7, ncol=2)
     return _save(axes, path)
 
 

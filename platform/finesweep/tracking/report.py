@@ -14,6 +14,7 @@ import pandas as pd
 from finesweep.objective import Objective
 from finesweep.tracking.baselines import baseline_lines, best_trial_of
 from finesweep.tracking.leaderboard import rank, rounded, significant, sweep_objective
+from finesweep.tracking.runs import recorded_metric
 from finesweep.tracking.schema import TAG_SEARCHED, TAG_SWEEP
 from finesweep.tracking.snapshot import SweepSnapshot, read_sweep
 from finesweep.tracking.store import client
@@ -53,7 +54,7 @@ def sweep_facts(snapshot: SweepSnapshot) -> SweepFacts:
         best_run = next(run for run in children if run.info.run_id == best.iloc[0]["run_id"])
         best_params = {k: v for k, v in sorted(best_run.data.params.items()) if not searched or k in searched}
     planned = sum(int(float(r.data.params.get("epochs", 0))) for r in children)
-    ran = sum(int(r.data.metrics.get("epoch", 0)) for r in children)
+    ran = sum(int(recorded_metric(r.data.metrics, "epoch") or 0) for r in children)
     compared = baseline_lines(board.baselines, board.goal, best_trial_of(board), board.compute)
     return SweepFacts(sweep, board.objective, board.describe(), board.front, table, best_params,
                       dict(parent.data.metrics), planned, ran, compared)  # fmt: skip

@@ -15,11 +15,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+from finesweep.objective.layout import MetricTable
 from finesweep.redact import redact
 from finesweep.tracking.schema import (BOOKKEEPING_TAGS, TAG_CHECKPOINT_PATH, TAG_CONFIG, TAG_ERROR,
                                        TAG_INTERRUPTED_RUNS, TAG_MODEL_URI, TAG_NODE, TAG_NODES, TAG_PARENT, TAG_ROLE,
                                        TAG_SOURCE_GIT_COMMIT, TAG_SOURCE_NAME, TAG_SOURCE_TYPE, TAG_STATUS,
                                        TAG_STORAGE_PATH, TAG_SWEEP, TAG_TRIAL, TAG_USER)  # fmt: skip
+from finesweep.tracking.models import log_trial_config
 from finesweep.tracking.store import client, ensure_experiment
 
 # Tune's own bookkeeping in every result; not metrics of the model.
@@ -40,7 +42,7 @@ BOOKKEEPING = tuple(BOOKKEEPING_TAGS)
 # logged under MLflow's ``system/`` prefix, which the UI keeps in its own chart section, so that the
 # model's metrics lead the chart view.
 SYSTEM_PREFIX = "system/"
-_SYSTEM = {"lr", "eval_time_s", "test_eval_time_s", "time_to_first_step_s", "train_time_s", "peak_memory_mb",
+_SYSTEM = {"epoch", "lr", "eval_time_s", "test_eval_time_s", "time_to_first_step_s", "train_time_s", "peak_memory_mb",
            "resident_memory_mb", "sweep_wall_time_s", "max_concurrent_trials",
            # the parent's counts of its trials: bookkeeping, not figures to chart against the objective
            "n_trials", "n_completed", "n_pruned", "n_failed", "n_infeasible", "pareto_front_size"}  # fmt: skip
@@ -178,6 +180,9 @@ class SweepTracker:
         # inputs (training, validation, test) every trial run carries as well as the parent
         self.run_tags: dict[str, str] = {}
         self.dataset_inputs: list[Any] = []
+        # the task's per-item metrics (one F1 per label) kept in a table artifact, not charted
+        self.metric_table: MetricTable | None = None
+        self._tables: dict[str, dict[int, dict[str, float]]] = {}  # trial id -> epoch -> key -> value
 
     def __reduce__(self):
         # Tune pickles its callbacks into the experiment state; a restored sweep reconnects by
@@ -365,6 +370,7 @@ class SweepTracker:
             run_id = run.info.run_id
             self._log_params(run_id, params)
             self._log_inputs(run_id)
+            log_trial_config(self.client, run_id, {**params, **(config or {})})
         elif not self.client.get_run(run_id).data.params:  # created, then the server went away
             self._log_params(run_id, params)
         self._children[trial_id] = run_id
@@ -404,7 +410,12 @@ class SweepTracker:
         run_id = self._children[trial_id]
         step = int(result.get("epoch", result.get("training_iteration", 0)))
         now = int(time.time() * 1000)
-        metrics = [Metric(mlflow_name(key), value, now, step) for key, value in model_metrics(result).items()]
+        measured = model_metrics(result)
+        if self.metric_table is not None:
+            table = self._tables.setdefault(trial_id, {}).setdefault(step, {})
+            table.update({key: value for key, value in measured.items() if self.metric_table.in_family(key)})
+            measured = {key: value for key, value in measured.items() if key not in self.metric_table.tabled}
+        metrics = [Metric(mlflow_name(key), value, now, step) for key, value in measured.items()]
         tags = {**bookkeeping_tags(result), **self._node_tags(trial_id, result)}
         self.client.log_batch(run_id, metrics=metrics, tags=[_tag(key, value) for key, value in tags.items()])
 
@@ -466,11 +477,21 @@ class SweepTracker:
         logged = TAG_MODEL_URI in run.data.tags  # a resumed trial that reported again
         if status == "completed" and checkpoint and not logged:
             tags.extend(self._log_final_checkpoint(run, str(checkpoint)))
+        self._log_table(trial_id, run_id)
         if error:
             tags.append(_tag(TAG_ERROR, error_headline(error)))
             self.client.log_text(run_id, redact(error), "error.txt")
         self.client.log_batch(run_id, tags=tags)
         self.client.set_terminated(run_id, "FAILED" if status == "failed" else "FINISHED")
+
+    def _log_table(self, trial_id: str, run_id: str) -> None:
+        """The trial's per-item metrics of every epoch (``per_label_f1.json``): every label's F1,
+        charted or not, with the label table (id, name, metric key)."""
+        epochs = self._tables.pop(trial_id, None)
+        if self.metric_table is None or not epochs:
+            return
+        table = {"labels": self.metric_table.items_json(), "epochs": {str(step): epochs[step] for step in sorted(epochs)}}
+        self.client.log_text(run_id, json.dumps(table, indent=1, ensure_ascii=False), self.metric_table.artifact)
 
     def _log_final_checkpoint(self, run: Any, checkpoint: str) -> list[Any]:
         """Log a completed trial's final checkpoint (reports, plots, config, model); return the tags
@@ -487,11 +508,10 @@ class SweepTracker:
         if not (Path(checkpoint).is_absolute() or is_object_store(checkpoint)):
             location = as_uri(self._storage() or "", checkpoint)  # "bucket/prefix/...": the store's
         run_id = run.info.run_id
-        config = {**run.data.params, **json.loads(run.data.tags.get(TAG_CONFIG, "{}"))}
         with local_copy(location) as folder:
             if not is_complete(folder):
                 return []
-            log_trial_artifacts(self.client, run_id, folder, config)
+            log_trial_artifacts(self.client, run_id, folder)
             tags = [_tag(TAG_CHECKPOINT_PATH, location)]
             served = served_folder(folder)
             if served is not None:

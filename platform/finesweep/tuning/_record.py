@@ -17,6 +17,7 @@ from finesweep.tuning._output import say
 from finesweep.tuning._state import SweepState
 
 DATA_SOURCE_ARTIFACT = "resolved/data_source.json"
+LABELS_ARTIFACT = "labels.json"
 
 
 def open_parent(state: SweepState) -> None:
@@ -27,6 +28,8 @@ def open_parent(state: SweepState) -> None:
     if state.options.reproduces is not None:  # a reproduction comes from the original's job file
         tracker.run_tags.update(state.options.reproduces.source_tags)
     tracker.dataset_inputs = _dataset_inputs(state)
+    named = {*state.objective.metrics, *(c.metric for c in state.objective.constraints)}
+    tracker.metric_table = state.task.metric_table(state.data, named)
     if state.options.resume:
         tracker.reopen_parent()
         _note_extension(state)
@@ -35,6 +38,8 @@ def open_parent(state: SweepState) -> None:
         return
     tracker.start_parent(_parent_tags(state), _parent_params(state.loaded))
     _log_parent_files(state)
+    if tracker.metric_table is not None:  # the label table: id, name and metric key of each label
+        tracker.log_parent_text(json.dumps(tracker.metric_table.items_json(), indent=1, ensure_ascii=False), LABELS_ARTIFACT)
     if state.baseline:
         tracker.log_parent_figures(state.baseline)
 

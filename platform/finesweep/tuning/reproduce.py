@@ -19,6 +19,7 @@ import yaml
 
 from finesweep.errors import ConfigError, DataError, FinesweepError, TrackingError
 from finesweep.redact import printable
+from finesweep.tracking.runs import recorded_metric
 from finesweep.tracking.schema import (TAG_CONFIG, TAG_DATASET_FINGERPRINT, TAG_PARENT, TAG_REPRODUCES_RUN,
                                        TAG_REPRODUCES_SWEEP, TAG_REPRODUCES_TRIAL, TAG_ROLE, TAG_SEARCHED,
                                        TAG_SOURCE_NAME, TAG_SOURCE_TYPE, TAG_STORAGE_PATH, TAG_SWEEP, TAG_TRIAL)  # fmt: skip
@@ -194,7 +195,7 @@ def compare(tracking_uri: str, original: Any, sweep: str, metric: str) -> Compar
     [copy] = mlflow_client.search_runs(
         [original.info.experiment_id], filter_string=f"tags.`{TAG_SWEEP}` = '{sweep}' and tags.`{TAG_ROLE}` = 'trial'"
     )
-    epoch = int(original.data.metrics.get("epoch", 0))
+    epoch = int(recorded_metric(original.data.metrics, "epoch") or 0)
     # the model's figures, not timings (test_eval_time_s differs from run to run by nature)
     names = [metric] + sorted(k for k in original.data.metrics if k.startswith(("val_", "test_", "train_loss"))
                               and k != metric and not k.endswith("_time_s"))  # fmt: skip
