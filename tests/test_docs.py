@@ -246,3 +246,33 @@ def test_benchmarks_page_flags_a_result_older_than_its_script():
     page = generate.benchmarks_page()
     for path in generate.result_files():
         assert f"| [{path.stem}](#{path.stem}) |" in page
+
+
+def test_the_new_pages_are_in_the_nav_and_the_api_page_documents_real_objects():
+    import importlib
+
+    nav = (REPO / "mkdocs.yml").read_text(encoding="utf-8")
+    for page in ("concepts.md", "troubleshooting.md", "api.md", "changelog.md"):
+        assert f": {page}\n" in nav, page
+    config = yaml.safe_load(nav.replace("!!python", "#"))
+    assert any("mkdocstrings" in plugin for plugin in config["plugins"] if isinstance(plugin, dict))
+    objects = re.findall(r"^::: ([\w.]+)$", (REPO / "docs" / "api.md").read_text(encoding="utf-8"), flags=re.M)
+    assert {"finesweep.load_model", "finesweep.serving.encoder.TextEncoder", "finesweep.serving.encoder.Hit",
+            "finesweep.tasks.base.Task", "finesweep.searchers.base.Searcher"} <= set(objects)  # fmt: skip
+    for dotted in objects:
+        module, _, name = dotted.rpartition(".")
+        assert getattr(importlib.import_module(module), name).__doc__, dotted
+    pyproject = (REPO / "pyproject.toml").read_text(encoding="utf-8")
+    assert 'license = "Apache-2.0"' in pyproject
+    assert "Apache License\n                           Version 2.0, January 2004" in (REPO / "LICENSE").read_text(encoding="utf-8")
+    assert re.search(r'docs = \[[^\]]*"mkdocstrings\[python\]==[\d.]+"', pyproject)
+
+
+def test_the_changelog_has_a_section_for_every_day_of_commits():
+    done = subprocess.run(["git", "log", "--format=%cs"], cwd=REPO, capture_output=True, text=True, timeout=60)
+    if done.returncode != 0:
+        pytest.skip("no git history")
+    changelog = (REPO / "docs" / "changelog.md").read_text(encoding="utf-8")
+    days = sorted(set(done.stdout.split()))
+    missing = [day for day in days[:-1] if f"## {day}\n" not in changelog]  # today's round may still be open
+    assert missing == []

@@ -315,3 +315,43 @@ def test_a_stale_output_is_told_apart():
     shown = ["sweep experiment task started (UTC) status completed pruned failed metric best"]
     columns = ["sweep", "experiment", "task", "started (UTC)", "status", "completed", "pruned", "failed", "objective", "best"]
     assert shown[0].split() != " ".join(columns).split()
+
+
+# -- the troubleshooting page quotes messages the code writes ----------------------------------
+
+
+def message_fragments(message: str) -> list[str]:
+    """The literal parts of a quoted message: the text between its ``...`` placeholders, without
+    the ``error:`` prefix the CLI adds, each long enough to be told apart."""
+    message = re.sub(r"^error:\s*", "", message.strip())
+    parts = [part.strip(" ;:") for part in message.split("...")]
+    # the dotted key that starts a part is the loader's, added to what the model's check says
+    parts = [re.sub(r"^[a-z_]+(\.[a-z_]+)+:\s*", "", part) for part in parts]
+    return [part for part in parts if len(part) >= 8]
+
+
+def unknown_messages(page: str, source: str) -> list[str]:
+    """Quoted messages (first cell of each table row) with a literal part the code never writes."""
+    missing = []
+    for line in page.splitlines():
+        match = re.match(r"^\| (``? ?)(.+?) ?\1 \|", line)
+        if match and line.startswith("| `"):
+            missing += [f"{match.group(2)!r}: {part!r}" for part in message_fragments(match.group(2)) if part not in source]
+    return missing
+
+
+def _package_source() -> str:
+    return "\n".join(path.read_text(encoding="utf-8") for path in sorted((REPO / "platform" / "finesweep").rglob("*.py")))
+
+
+def test_every_message_on_the_troubleshooting_page_is_written_by_the_code():
+    page = (REPO / "docs" / "troubleshooting.md").read_text(encoding="utf-8")
+    rows = [line for line in page.splitlines() if line.startswith("| `")]
+    assert len(rows) >= 20
+    assert unknown_messages(page, _package_source()) == []
+
+
+def test_a_message_the_code_no_longer_writes_is_found():
+    stale = "| `error: ...: search.algorithm: no such searcher ...; pick one of ...` | cause | fix |\n"
+    found = unknown_messages(stale, _package_source())
+    assert found and found[0].endswith(": 'no such searcher'"), found
