@@ -39,6 +39,9 @@ CUBLAS_ENV = {"CUBLAS_WORKSPACE_CONFIG": ":4096:8"}
 # it imports mlflow or ray. Library code sets none of them.
 PROCESS_ENV = {
     "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+    # with an http store MLflow prints "View run ... at: <url>" at each run's end (one more GET per
+    # run, too); finesweep prints the sweep's own link in its summary
+    "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
     # the driver tokenizes before Ray forks workers; a forked tokenizer pool would warn and deadlock
     "TOKENIZERS_PARALLELISM": "false",
     # a tracking server that went away must not hold a command for minutes in MLflow's retries
