@@ -522,7 +522,7 @@ def test_refused_files_and_options(data: Path, tmp_path: Path, case: str) -> Non
     run = _cli(tmp_path, name, *options)
     assert run.returncode == 2, run.stdout + run.stderr
     errors = run.stderr.strip().splitlines()
-    assert len(errors) == 1 and errors[0].startswith(f"error: "), run.stderr
+    assert len(errors) == 1 and errors[0].startswith("error: "), run.stderr
     for word in words:
         assert word in errors[0], errors[0]
     assert sorted(p.name for p in tmp_path.iterdir()) == before  # no job, no staged file

@@ -908,7 +908,7 @@ def _detect_file(path: Path, task: str | None, implied: str | None, overrides: C
     labels = _classification_labels(path, candidates, profiles, texts, notes, rows, label_forced is not None)
     other, other_why = _other_task(chosen_task, suggested, texts, candidates)
     if suggested in PAIR_TASKS and chosen_task != suggested:
-        notes.append(f"task: the data looks like (query, passage) pairs; it is read as labelled texts, as asked")
+        notes.append("task: the data looks like (query, passage) pairs; it is read as labelled texts, as asked")
     elif len(texts) >= 2:
         notes.append("task: two columns hold text; --task contrastive_embedding would read them as (query, passage) pairs")
     lengths_source = next(p for p in profiles if p.column == text.column)
