@@ -16,8 +16,10 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from finesweep.config.problems import describe_error, format_problems
 from finesweep.config.schema import JobConfig
-from finesweep.config.space import DISTRIBUTIONS, ParamSpec, SearchSpaceFile, candidate_values, upper_bound, value_count
+from finesweep.config.search import build_objective, check_searcher, objective_items
+from finesweep.config.space import ParamSpec, SearchSpaceFile, candidate_values, upper_bound, value_count
 from finesweep.errors import ConfigError
 from finesweep.objective import Objective
 from finesweep.files import regular_file_problem
@@ -25,7 +27,6 @@ from finesweep.redact import printable
 from finesweep.settings import STORAGE_ENV, Settings, in_use, using
 
 _SPEC_ADAPTER: TypeAdapter[Any] = TypeAdapter(ParamSpec)
-_NAME_RULE = "must start with a letter or digit and hold only letters, digits, '_', '.' and '-' (at most 100)"
 
 
 MAX_FILE_BYTES = 1 << 20  # 1 MiB: the longest shipped job or space file is under 4 KiB
@@ -144,8 +145,6 @@ class LoadedJob:
 
     def objective_keys(self) -> list[tuple[str, str]]:
         """``(dotted key, metric)`` of every goal and constraint, for problems found later (in the data)."""
-        from finesweep.config.search import objective_items
-
         goals = [(key, goal.metric) for (key, _, _), goal in zip(objective_items(self.job, ""), self.objective.goals)]
         return goals + [(f"search.constraints[{i}]", c.metric) for i, c in enumerate(self.objective.constraints)]
 
@@ -162,70 +161,6 @@ class LoadedJob:
         if spec is not None:
             return upper_bound(spec)
         return getattr(self.params, key, None)
-
-
-# ---------------------------------------------------------------------------------------------
-# formatting pydantic errors
-
-
-def _dotted(prefix: str, loc: tuple[Any, ...]) -> str:
-    parts = [prefix] if prefix else []
-    for item in loc:
-        if isinstance(item, int):
-            parts[-1:] = [f"{parts[-1]}[{item}]"] if parts else [f"[{item}]"]
-        else:
-            parts.append(printable(str(item)))  # a key may hold a newline or an escape sequence
-    return ".".join(parts) if parts else "(top level)"
-
-
-def _model_at(model: type[BaseModel] | None, loc: tuple[Any, ...]) -> type[BaseModel] | None:
-    """The nested model class at ``loc`` (following sub-models and distribution tags)."""
-    current: Any = model
-    for item in loc:
-        if item in DISTRIBUTIONS and current is None:
-            current = DISTRIBUTIONS[item]
-            continue
-        fields = getattr(current, "model_fields", None)
-        if fields is None or item not in fields:
-            return None
-        annotation = fields[item].annotation
-        current = annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
-    return current
-
-
-def _describe(error: dict[str, Any], model: type[BaseModel] | None) -> str:
-    kind, value = error["type"], error.get("input")
-    if kind == "extra_forbidden":
-        owner = _model_at(model, tuple(error["loc"][:-1]))
-        fields = sorted(owner.model_fields) if owner is not None else None
-        return "unknown key" + (f"; allowed: {', '.join(fields)}" if fields else "")
-    if kind == "missing":
-        return "missing required key"
-    allowed_distributions = ", ".join(DISTRIBUTIONS)
-    if kind == "union_tag_invalid":
-        return f"unknown distribution (got {error['ctx']['tag']!r}); allowed: {allowed_distributions}"
-    if kind == "union_tag_not_found":
-        return f"missing key `distribution`; allowed: {allowed_distributions}"
-    if kind == "string_pattern_mismatch" and tuple(error["loc"]) == ("name",):
-        return f"{_NAME_RULE} (got {value!r})"
-    if kind in ("too_short", "string_too_short"):
-        return f"must not be empty (got {value!r})"
-    message = error["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
-    message = message.replace("Input should be", "must be")
-    if isinstance(value, dict) or "(got " in message:
-        return message  # a whole section adds nothing; the message already shows the value
-    return f"{message} (got {value!r})"
-
-
-def format_problems(source: str, prefix: str, exc: ValidationError, model: type[BaseModel] | None) -> list[str]:
-    """One line per pydantic error: ``source: dotted.key: message (got value)``."""
-    lines = []
-    for error in exc.errors():
-        loc = tuple(error["loc"])
-        if model is None and loc and loc[0] in DISTRIBUTIONS:
-            loc = loc[1:]  # the union branch pydantic names first for a discriminated union
-        lines.append(f"{source}: {_dotted(prefix, loc)}: {_describe(error, model)}")
-    return lines
 
 
 def _validate(model: type[BaseModel], data: Any, source: str, prefix: str, problems: list[str]) -> Any:
@@ -343,7 +278,7 @@ def _check_space_values(
             except ValidationError as exc:
                 where = f"values[{index}]" if finite else ("low" if index == 0 and value == spec.low else "high")
                 for error in exc.errors():
-                    problems.append(f"{source}: {prefix}.{name}.{where}: {_describe(error, None)}")
+                    problems.append(f"{source}: {prefix}.{name}.{where}: {describe_error(error, None)}")
 
 
 def _load_space(raw: dict[str, Any], job_path: Path, source: str, params_model, problems: list[str]):
@@ -375,8 +310,6 @@ def _load_space(raw: dict[str, Any], job_path: Path, source: str, params_model, 
 
 
 def _check_cross_section(loaded: LoadedJob, source: str, problems: list[str]) -> None:
-    from finesweep.config.search import check_searcher
-
     job = loaded.job
     check_searcher(loaded, source, problems)
     _check_replay(loaded, source, problems)
@@ -490,8 +423,6 @@ def _load_job(path: str | Path, overrides: list[str] | tuple[str, ...], settings
     space, space_path = _load_space(raw, job_path, source, task.params_model if task else None, problems)
     objective = None
     if job is not None and task is not None:
-        from finesweep.config.search import build_objective
-
         objective = build_objective(job, task, source, problems)
     if problems or job is None or params is None or objective is None:
         raise ConfigError(problems or [f"{source}: invalid job file"])

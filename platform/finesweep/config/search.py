@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
+from finesweep.config.problems import format_problems
 from finesweep.config.space import grid_size, value_count
 from finesweep.objective import Objective, parse_constraint
 
@@ -68,8 +69,6 @@ def check_searcher(loaded: "LoadedJob", source: str, problems: list[str]) -> Non
     try:
         searcher.options_model.model_validate(search.options)
     except ValidationError as exc:
-        from finesweep.config.loader import format_problems
-
         problems.extend(format_problems(source, "search.options", exc, searcher.options_model))
     continuous = [name for name, spec in loaded.space.items() if value_count(spec) is None]
     problems.extend(f"{source}: search.algorithm: {line}" for line in searcher.problems(loaded.objective, continuous))

@@ -13,6 +13,7 @@ from finesweep.tracking.schema import (TAG_BEST_TRIAL_ID, TAG_ENDED_BY, TAG_FEAS
                                        TAG_RESOURCES_RELEASED, TAG_STATUS, TAG_TRIAL, TAG_VIOLATIONS)  # fmt: skip
 from finesweep.tuning._output import say
 from finesweep.tuning._state import SweepState
+from finesweep.tuning.summary import SweepSummary
 
 # Resources Ray reports that are not handed out to tasks; ignored by the leak check.
 _UNTRACKED = ("memory", "object_store_memory")
@@ -31,15 +32,13 @@ class Closing:
     hurried: bool = False  # a second Ctrl-C: close the record now, without waiting for Ray to free the trials
 
 
-def finish(state: SweepState, closing: Closing) -> Any:
+def finish(state: SweepState, closing: Closing) -> SweepSummary:
     """Record queued writes, summarise, tag, plot, and close the parent run.
 
     Runs in the sweep's ``finally``: when Tune itself failed, a second error here must neither
     replace Tune's nor leave the parent run RUNNING, so each step is guarded and the parent run
     is always closed; when Tune succeeded, the first such error is raised after closing it.
     """
-    from finesweep.tuning.sweep import SweepSummary
-
     # after a second Ctrl-C the trials' actors are not stopped by Tune: they end with Ray (a local
     # one is shut down next; a cluster ends a dead driver's actors), so one look, no 60 s wait
     released, leaked = wait_for_release(closing.before, timeout_s=0.0 if closing.hurried else 60.0)
@@ -179,10 +178,9 @@ def _retire_orphans(state: SweepState, closing: Closing, snapshot: Any) -> Any:
     return snapshot.without({run.info.run_id for run in orphans})
 
 
-def summarise(state: SweepState, closing: Closing, released: bool, leaked: dict[str, float], snapshot: Any) -> Any:
+def summarise(state: SweepState, closing: Closing, released: bool, leaked: dict[str, float], snapshot: Any) -> SweepSummary:
     """The sweep's summary from its snapshot (every trial, those before a resume included)."""
     from finesweep.tracking.leaderboard import rank
-    from finesweep.tuning.sweep import SweepSummary
 
     tracker = state.tracker
     everything = rank(snapshot, include_pruned=True)  # what the CLI prints
