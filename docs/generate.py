@@ -2,14 +2,19 @@
 (``docs/gen_pages.py``, run by the mkdocs-gen-files plugin), so that they cannot drift from it.
 
 - ``reference/job-file.md``: every job key, from the pydantic models (type, default, bounds,
-  allowed values, description), with each task's ``train`` keys and each searcher's options;
-- ``reference/commands.md``: every command and option, from the CLI's argument parser;
-- ``reference/datasets.md``: the dataset catalog;
-- ``reference/presets.md``: the shipped job files in ``jobs/``;
+  allowed values, description), with each task's ``train`` keys, each searcher's options and each
+  search-space distribution's keys;
+- ``reference/commands.md``: every command, argument and option (type, default or required,
+  bounds, help) and each command's exit codes, from the CLI's argument parser and its code;
+- ``reference/datasets.md``: the dataset catalog, with each dataset's splits as counted from its
+  files (``docs/dataset_splits.json``; ``python docs/generate.py --count-splits DATA_DIR`` rewrites it);
+- ``reference/presets.md``: the shipped job files in ``jobs/``, with the parameters each searches;
 - ``reference/tags.md``: every MLflow tag a sweep writes or reads, from ``finesweep.tracking.schema``;
-- ``benchmarks.md``: every figure in ``bench/results/*.json``, with its date and machine.
+- ``benchmarks.md``: every figure in ``bench/results/*.json``, with its date and machine, and a
+  result flagged stale when its script changed after it was measured (from git).
 
-``tests/test_docs.py`` checks each page against the code it describes.
+``tests/test_docs.py`` checks each page against the code it describes; ``tests/test_docs_snippets.py``
+checks the hand-written pages' snippets (YAML through the loader, command lines through the CLI).
 """
 
 from __future__ import annotations
