@@ -25,11 +25,12 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("RAY_DEDUP_LOGS", "1")
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture(scope="session", autouse=True)
 def settings_from_environment() -> Iterator[Settings]:
-    """Each test runs under the settings of the test session's environment (FINESWEEP_DATA_DIR
-    above, ...), as a CLI command runs under its own: the library reads no environment variable, so
-    a Python caller (a test) builds them at its entry and puts them in use."""
+    """The whole session (module fixtures that run sweeps included) runs under the settings of its
+    environment (FINESWEEP_DATA_DIR above, ...), as a CLI command runs under its own: the library
+    reads no environment variable, so a Python caller (a test) builds them at its entry and puts
+    them in use. A test that needs other settings passes them or opens its own ``using`` block."""
     with using(Settings.from_environment(os.environ)) as settings:
         yield settings
 
