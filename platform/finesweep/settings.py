@@ -74,7 +74,8 @@ class Settings:
     - ``ray_address``: the Ray cluster to connect to ($RAY_ADDRESS; Ray Jobs set it; None: start a
       local Ray);
     - ``hub_offline``: the Hugging Face hub is not asked for models ($HF_HUB_OFFLINE);
-    - ``tune_sigint_handler``: Tune catches Ctrl-C (False with $TUNE_DISABLE_SIGINT_HANDLER);
+    - ``tune_sigint_handler``: Tune catches Ctrl-C (False with $TUNE_DISABLE_SIGINT_HANDLER). Tune
+      reads that variable itself; this flag tells the sweep what Tune does, so keep the two alike;
     - ``trial_thread_timeout_s``: seconds a reused trial actor waits for its previous trial's thread
       ($TUNE_FUNCTION_THREAD_TIMEOUT_S), given to the workers of a local Ray;
     - ``in_ray_job``: this process is a Ray job's driver ($RAY_JOB_ID);
