@@ -44,7 +44,7 @@ def trial_figures(client: Any, run: Any, results: str) -> dict[str, Any]:
     """The byte counts of one completed trial (see the module docstring)."""
     from finesweep.storage import latest_complete_checkpoint
     from finesweep.tracking.models import resume_state_names
-    from finesweep.tracking.runs import TAG_MODEL_URI, TAG_TRIAL
+    from finesweep.tracking.schema import TAG_MODEL_URI, TAG_TRIAL
 
     run_bytes = folder_bytes(local(run.info.artifact_uri))
     model_uri = run.data.tags.get(TAG_MODEL_URI, "")
@@ -68,7 +68,7 @@ def main() -> None:
 
     from finesweep.tracking.leaderboard import sweep_parent, sweeps_table
     from finesweep.tracking.listing import sweep_trials
-    from finesweep.tracking.runs import TAG_STATUS
+    from finesweep.tracking.schema import TAG_STATUS
 
     client = MlflowClient(args.tracking_uri)
     sweep = args.sweep or sweeps_table(args.tracking_uri).iloc[0]["sweep"]

@@ -86,7 +86,7 @@ def _trials(store: str, sweep: str) -> list[dict[str, Any]]:
     from mlflow.tracking import MlflowClient
 
     from finesweep.tracking.listing import sweep_trials
-    from finesweep.tracking.runs import recorded_metric
+    from finesweep.tracking.metric_names import recorded_metric
     from finesweep.tracking.trials import trial_config
 
     client = MlflowClient(store)

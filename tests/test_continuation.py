@@ -57,8 +57,8 @@ def _ended_sweep(job: Path, name: str) -> None:
     state = prepare_sweep(load_job(job), name, SweepOptions())
     read_inputs(state)
     open_parent(state)
-    state.tracker.set_parent_tags({"finesweep.status": "finished"})
-    state.tracker.client.set_terminated(state.tracker.parent_id, "FINISHED")
+    state.tracker.parent.set_tags({"finesweep.status": "finished"})
+    state.tracker.client.set_terminated(state.tracker.parent.run_id, "FINISHED")
 
 
 def _more(job: Path, name: str, *overrides: str) -> None:

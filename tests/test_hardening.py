@@ -662,11 +662,11 @@ def store(tmp_path_factory):
     folder = tmp_path_factory.mktemp("store")
     uri = f"sqlite:///{folder / 'mlflow.db'}"
     tracker = SweepTracker(uri, "hardening", "s1")
-    tracker.start_parent(tags={"finesweep.metric": "val_macro_f1", "finesweep.mode": "max"}, params={"search.seed": 7})
-    tracker.child_run("t1", {"learning_rate": 1e-3})
-    tracker.log_epoch("t1", {"epoch": 1, "val_macro_f1": 0.5, "val_loss": 0.7})
-    tracker.finish_child("t1", "completed")
-    tracker.finish_parent({"n_trials": 1}, {"finesweep.status": "finished"})
+    tracker.parent.start(tags={"finesweep.metric": "val_macro_f1", "finesweep.mode": "max"}, params={"search.seed": 7})
+    tracker.trials.child_run("t1", {"learning_rate": 1e-3})
+    tracker.trials.log_epoch("t1", {"epoch": 1, "val_macro_f1": 0.5, "val_loss": 0.7})
+    tracker.trials.finish("t1", "completed")
+    tracker.parent.finish({"n_trials": 1}, {"finesweep.status": "finished"})
     return uri
 
 
@@ -988,8 +988,8 @@ def test_reproduce_refuses_a_deleted_run_and_says_how_to_restore_it(tmp_path):
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     tracker = SweepTracker(uri, "deleted", "s")
-    tracker.start_parent(tags={}, params={})
-    run_id = tracker.child_run("t1", {"learning_rate": 1e-3})
+    tracker.parent.start(tags={}, params={})
+    run_id = tracker.trials.child_run("t1", {"learning_rate": 1e-3})
     MlflowClient(uri).delete_run(run_id)
     with pytest.raises(TrackingError, match=r"this run is deleted in MLflow; restore it first \(`mlflow runs restore"):
         original_trial(uri, run_id.upper())  # an upper-cased copy of the id is the same run

@@ -4,7 +4,7 @@ trial errors are reduced to the exception they died of."""
 from __future__ import annotations
 
 from finesweep.tracking.outbox import Outbox
-from finesweep.tracking.runs import error_headline
+from finesweep.tracking.headline import error_headline
 
 
 class FlakyStore:
@@ -124,7 +124,7 @@ def _callback_on_a_new_store(tmp_path, sweep: str):
 
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
     tracker = SweepTracker(store, sweep, "R")
-    tracker.start_parent(tags={}, params={})
+    tracker.parent.start(tags={}, params={})
     outbox = Outbox(sweep, retry_every_s=0.1, say=lambda _: None)
     return store, tracker, outbox, MlflowSweepCallback(tracker, {"task": "x"}, {}, outbox)
 
@@ -140,8 +140,8 @@ def test_a_trial_tune_restored_as_ended_but_mlflow_never_got_is_recorded_on_resu
 
     recorded, lost, running = (Trial("fn", config={"lr": lr}, trial_id=tid, stub=True)
                                for lr, tid in ((1e-3, "aaaa0001"), (2e-3, "aaaa0002"), (3e-3, "aaaa0003")))  # fmt: skip
-    tracker.child_run(recorded.trial_id, {"lr": 1e-3}, {"lr": 1e-3})
-    tracker.finish_child(recorded.trial_id, "completed", result={"final": 1.0})
+    tracker.trials.child_run(recorded.trial_id, {"lr": 1e-3}, {"lr": 1e-3})
+    tracker.trials.finish(recorded.trial_id, "completed", result={"final": 1.0})
     for trial, status in ((recorded, Trial.TERMINATED), (lost, Trial.TERMINATED), (running, Trial.PENDING)):
         trial.set_status(status)
     lost.run_metadata.last_result = {"epoch": 2, "final": 1.0, "val_loss": 0.25}
@@ -149,7 +149,7 @@ def test_a_trial_tune_restored_as_ended_but_mlflow_never_got_is_recorded_on_resu
     callback.on_step_begin(0, [recorded, lost, running])
     callback.on_step_begin(1, [recorded, lost, running])  # once per driver
     assert outbox.drain(10)
-    runs = MlflowClient(store).search_runs([tracker.experiment_id], "tags.`finesweep.role` = 'trial'")
+    runs = MlflowClient(store).search_runs([tracker.parent.experiment_id], "tags.`finesweep.role` = 'trial'")
     by_trial = {r.data.tags["finesweep.trial_id"]: r for r in runs}
     assert set(by_trial) == {"aaaa0001", "aaaa0002"}, "the pending trial is left to Tune"
     restored = by_trial["aaaa0002"]
@@ -173,7 +173,7 @@ def test_a_trial_tune_errored_without_a_callback_is_recorded_as_failed_at_the_en
     assert outbox.drain(10)
     callback.on_experiment_end([reported, silent, done])
     assert outbox.drain(10)
-    runs = MlflowClient(store).search_runs([tracker.experiment_id], "tags.`finesweep.role` = 'trial'")
+    runs = MlflowClient(store).search_runs([tracker.parent.experiment_id], "tags.`finesweep.role` = 'trial'")
     by_trial = {r.data.tags["finesweep.trial_id"]: r for r in runs}
     assert set(by_trial) == {"bbbb0001", "bbbb0002"}, "only errored trials are recorded at the end"
     assert all(r.data.tags["finesweep.status"] == "failed" and r.info.status == "FAILED" for r in by_trial.values())

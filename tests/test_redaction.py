@@ -54,19 +54,19 @@ def test_secrets_never_logged_as_params_tags_or_config_artifacts(tmp_path, monke
     monkeypatch.setenv("HF_TOKEN", TOKEN)
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
     tracker = SweepTracker(store, "secrets", "s")
-    tracker.start_parent(
+    tracker.parent.start(
         tags={"finesweep.base_model": f"https://user:{PASSWORD}@hub.example/model"},
         params={"tracking.uri": f"http://alice:{PASSWORD}@127.0.0.1:5000", "dataset.path": f"/data/{TOKEN}.csv"},
     )
     job = tmp_path / "job.yaml"
     job.write_text(f"tracking:\n  uri: http://alice:{PASSWORD}@127.0.0.1:5000\n# token {TOKEN}\n")
-    tracker.log_parent_file(job, "job")
-    tracker.child_run("t1", {"learning_rate": 1e-3, "note": TOKEN})
-    tracker.finish_child("t1", "failed", f"RuntimeError: could not reach https://x:{PASSWORD}@h with {TOKEN}")
-    tracker.finish_parent({"n_trials": 1}, {"finesweep.status": "finished"})
+    tracker.parent.log_file(job, "job")
+    tracker.trials.child_run("t1", {"learning_rate": 1e-3, "note": TOKEN})
+    tracker.trials.finish("t1", "failed", f"RuntimeError: could not reach https://x:{PASSWORD}@h with {TOKEN}")
+    tracker.parent.finish({"n_trials": 1}, {"finesweep.status": "finished"})
 
     client = tracker.client
-    runs = client.search_runs([tracker.experiment_id])
+    runs = client.search_runs([tracker.parent.experiment_id])
     assert len(runs) == 2
     for run in runs:
         for value in [*run.data.params.values(), *run.data.tags.values()]:

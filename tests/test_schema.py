@@ -145,7 +145,7 @@ def test_schema_is_a_leaf():
 
 def test_tag_names_are_the_ones_recorded_before_the_schema():
     """Runs recorded before stay readable: the names built from prefixes are unchanged."""
-    from finesweep.tracking.runs import BOOKKEEPING, bookkeeping_from_tags, bookkeeping_tags
+    from finesweep.tracking.metric_names import BOOKKEEPING, bookkeeping_from_tags, bookkeeping_tags
 
     assert BOOKKEEPING == ("final", "stopped_early", "ended_by_budget", "restarts", "process_trial_index")
     assert all(schema.BOOKKEEPING_TAGS[key] == f"finesweep.{key}" for key in BOOKKEEPING)

@@ -19,12 +19,12 @@ import sys
 from finesweep.tracking.runs import SweepTracker
 uri, sweep, trials = sys.argv[1], sys.argv[2], int(sys.argv[3])
 tracker = SweepTracker(uri, "concurrent", sweep)
-tracker.start_parent(tags={}, params={"sweep": sweep})
+tracker.parent.start(tags={}, params={"sweep": sweep})
 for n in range(trials):
-    tracker.child_run(f"{sweep}-{n}", {"n": n}, {"n": n})
-    tracker.log_epoch(f"{sweep}-{n}", {"epoch": 1, "val_macro_f1": n / 10})
-    tracker.finish_child(f"{sweep}-{n}", "completed", result={"final": 1.0})
-tracker.finish_parent({"n_trials": trials}, {"finesweep.status": "finished"})
+    tracker.trials.child_run(f"{sweep}-{n}", {"n": n}, {"n": n})
+    tracker.trials.log_epoch(f"{sweep}-{n}", {"epoch": 1, "val_macro_f1": n / 10})
+    tracker.trials.finish(f"{sweep}-{n}", "completed", result={"final": 1.0})
+tracker.parent.finish({"n_trials": trials}, {"finesweep.status": "finished"})
 """
 
 
@@ -98,12 +98,12 @@ def test_listings_follow_page_tokens_past_one_page(tmp_path, monkeypatch):
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     tracker = SweepTracker(uri, "paging", "p")
-    tracker.start_parent(tags={"finesweep.metric": "val_macro_f1", "finesweep.mode": "max"}, params={})
+    tracker.parent.start(tags={"finesweep.metric": "val_macro_f1", "finesweep.mode": "max"}, params={})
     for n in range(7):
-        tracker.child_run(f"t{n}", {"n": n})
-        tracker.log_epoch(f"t{n}", {"epoch": 1, "val_macro_f1": n / 10})
-        tracker.finish_child(f"t{n}", "completed")
+        tracker.trials.child_run(f"t{n}", {"n": n})
+        tracker.trials.log_epoch(f"t{n}", {"epoch": 1, "val_macro_f1": n / 10})
+        tracker.trials.finish(f"t{n}", "completed")
     monkeypatch.setattr(listing, "PAGE_SIZE", 3)  # seven runs: three pages
-    assert len(tracker.completed_runs()) == 7
+    assert len(tracker.trials.completed_runs()) == 7
     board = leaderboard(uri, "p")
     assert len(board.table) == 7 and board.table.iloc[0]["trial_id"] == "t6"

@@ -86,7 +86,7 @@ def test_a_failing_close_neither_hides_the_error_nor_leaves_the_parent_running(t
     plan = plan_concurrency([{"CPU": 2.0}], loaded.job.scaling, 1)
     for failed in (True, False):
         tracker = SweepTracker(store, "warm", f"close-{failed}")
-        tracker.start_parent({"finesweep.metric": "val_loss", "finesweep.mode": "min"}, {})
+        tracker.parent.start({"finesweep.metric": "val_loss", "finesweep.mode": "min"}, {})
         outbox = Outbox(f"test {failed}", say=lambda _: None)
         state = SweepState(loaded, get_task(loaded.job.task), f"absent-{failed}", SweepOptions(), store, tracker,
                            tmp_path, Console(0), started=0.0)  # fmt: skip
@@ -97,6 +97,6 @@ def test_a_failing_close_neither_hides_the_error_nor_leaves_the_parent_running(t
 
             with pytest.raises(TrackingError, match="no sweep named"):
                 finish(state, Closing(plan, outbox, failed=False))
-        parent = tracker.client.get_run(tracker.parent_id)
+        parent = tracker.client.get_run(tracker.parent.run_id)
         assert parent.info.status == "FAILED", "the parent run is closed, not left RUNNING"
         assert parent.data.tags["finesweep.status"] == "failed"

@@ -64,58 +64,58 @@ class MlflowSweepCallback(Callback):
             result["checkpoint_path"] = str(checkpoint.path)
         failed = trial.status == "ERROR"
         error = (read_error(getattr(trial, "error_file", None)) or _error_text(trial)) if failed else None
-        self.tracker.trial_numbers().assign(trial_id)
+        self.tracker.trials.numbers().assign(trial_id)
 
         def write() -> None:
-            if self.tracker.is_recorded(trial_id):
+            if self.tracker.trials.is_recorded(trial_id):
                 return
-            self.tracker.child_run(trial_id, params, config)
+            self.tracker.trials.child_run(trial_id, params, config)
             if result and not failed:
-                self.tracker.log_epoch(trial_id, result)
-            self.tracker.finish_child(trial_id, "failed" if failed else trial_status(result), error, result=result)
+                self.tracker.trials.log_epoch(trial_id, result)
+            self.tracker.trials.finish(trial_id, "failed" if failed else trial_status(result), error, result=result)
 
         self.outbox.write(f"trial {trial_id} (restored) final status and model", write)
 
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         params = self._params(trial)
-        self.tracker.trial_numbers().assign(trial.trial_id)  # now, in start order (runs are written later)
+        self.tracker.trials.numbers().assign(trial.trial_id)  # now, in start order (runs are written later)
         config = dict(trial.config)
-        self.outbox.write(f"trial {trial.trial_id} run", lambda: self.tracker.child_run(trial.trial_id, params, config))
+        self.outbox.write(f"trial {trial.trial_id} run", lambda: self.tracker.trials.child_run(trial.trial_id, params, config))
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
         trial_id, params = trial.trial_id, self._params(trial)
-        self.tracker.remember_result(trial_id, result)
+        self.tracker.trials.remember_result(trial_id, result)
 
         config = dict(trial.config)
 
         def write() -> None:
-            self.tracker.child_run(trial_id, params, config)
-            self.tracker.log_epoch(trial_id, result)
+            self.tracker.trials.child_run(trial_id, params, config)
+            self.tracker.trials.log_epoch(trial_id, result)
 
         self.outbox.write(f"trial {trial_id} metrics", write)
 
     def on_checkpoint(self, iteration: int, trials: list, trial: Any, checkpoint: Any, **info: Any) -> None:
         # in-trial runtime: Tune persisted the trial's checkpoint (Train's path reports it as a metric)
-        self.tracker.remember_checkpoint(trial.trial_id, str(checkpoint.path))
+        self.tracker.trials.remember_checkpoint(trial.trial_id, str(checkpoint.path))
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         trial_id = trial.trial_id
-        last = dict(self.tracker.last_result(trial_id))  # read here, on Tune's thread
+        last = dict(self.tracker.trials.last_result(trial_id))  # read here, on Tune's thread
         self.outbox.write(
             f"trial {trial_id} final status and model",
-            lambda: self.tracker.finish_child(trial_id, trial_status(last), result=last),
+            lambda: self.tracker.trials.finish(trial_id, trial_status(last), result=last),
         )
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         trial_id, params = trial.trial_id, self._params(trial)
         error = read_error(getattr(trial, "error_file", None)) or "trial failed (no error file)"
-        self.tracker.remember_error(trial_id, error)
+        self.tracker.trials.remember_error(trial_id, error)
 
         config = dict(trial.config)
 
         def write() -> None:
-            self.tracker.child_run(trial_id, params, config)
-            self.tracker.finish_child(trial_id, "failed", error)
+            self.tracker.trials.child_run(trial_id, params, config)
+            self.tracker.trials.finish(trial_id, "failed", error)
 
         self.outbox.write(f"trial {trial_id} failure", write)
 

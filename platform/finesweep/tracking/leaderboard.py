@@ -20,7 +20,7 @@ from finesweep.objective import MetricGoal, Objective
 from finesweep.objective.pareto import non_dominated_ranks
 from finesweep.tracking.baselines import BaselineFigure, Compute, recorded_baselines, recorded_figures, sweep_compute
 from finesweep.tracking.listing import all_runs
-from finesweep.tracking.runs import mlflow_name, recorded_metric
+from finesweep.tracking.metric_names import mlflow_name, recorded_metric
 from finesweep.tracking.schema import TAG_ROLE, TAG_SEARCHED, TAG_STATUS, TAG_SWEEP, TAG_TASK, TAG_TRIAL
 from finesweep.tracking.snapshot import SweepSnapshot, read_sweep, sweep_parent
 from finesweep.tracking.store import client

@@ -14,7 +14,7 @@ import pandas as pd
 from finesweep.objective import Objective
 from finesweep.tracking.baselines import baseline_lines, best_trial_of
 from finesweep.tracking.leaderboard import rank, rounded, significant, sweep_objective
-from finesweep.tracking.runs import recorded_metric
+from finesweep.tracking.metric_names import mlflow_name, recorded_metric
 from finesweep.tracking.schema import TAG_SEARCHED, TAG_SWEEP
 from finesweep.tracking.snapshot import SweepSnapshot, read_sweep
 from finesweep.tracking.store import client
@@ -75,14 +75,10 @@ def log_sweep_plots(mlflow_client: Any, snapshot: SweepSnapshot) -> list[Path]:
 
 def _system(metrics: dict[str, float], key: str) -> float:
     """A parent-run measurement, logged as ``system/<key>`` (plain ``<key>`` by older sweeps)."""
-    from finesweep.tracking.runs import mlflow_name
-
     return metrics.get(mlflow_name(key), metrics.get(key, float("nan")))
 
 
 def _count(metrics: dict[str, float], key: str, default: int = 0) -> int:
-    from finesweep.tracking.runs import recorded_metric
-
     value = recorded_metric(metrics, key)
     return default if value is None else int(value)
 

@@ -77,7 +77,7 @@ TAG_SOURCE_GIT_COMMIT = "mlflow.source.git.commit"
 TAG_USER = "mlflow.user"
 
 # A trial's report keys that say something about the trial rather than its model, each recorded
-# as a tag rather than a metric (``tracking.runs.bookkeeping_tags``): the report key -> its tag.
+# as a tag rather than a metric (``tracking.metric_names.bookkeeping_tags``): the report key -> its tag.
 BOOKKEEPING_TAGS = {"final": TAG_FINAL, "stopped_early": TAG_STOPPED_EARLY, "ended_by_budget": TAG_ENDED_BY_BUDGET,
                     "restarts": TAG_RESTARTS, "process_trial_index": TAG_PROCESS_TRIAL_INDEX}  # fmt: skip
 
@@ -104,11 +104,11 @@ class Tag(NamedTuple):
 
 TAGS: tuple[Tag, ...] = (
     # every run of a sweep
-    Tag(TAG_SWEEP, "parent, trial, model version", "tracking.runs, promotion.registry",
+    Tag(TAG_SWEEP, "parent, trial, model version", "tracking.parent_run, tracking.trial_runs, promotion.registry",
         "the sweep's name; also the metadata key of a Ray job that `finesweep submit` starts (cluster.submit)"),
-    Tag(TAG_ROLE, "parent, trial, train", "tracking.runs, tuning.train",
+    Tag(TAG_ROLE, "parent, trial, train", "tracking.parent_run, tracking.trial_runs, tuning.train",
         "`sweep` (the parent run), `trial` (a trial run) or `train` (`finesweep train`)"),
-    Tag(TAG_STATUS, "parent, trial", "tracking.runs, tuning._finish",
+    Tag(TAG_STATUS, "parent, trial", "tracking.parent_run, tracking.trial_runs, tuning._finish",
         "a trial's `running`, then `completed`, `pruned` or `failed` (`interrupted`: stopped by Ctrl-C, or left "
         "running by a killed driver and retired on `--resume`); "
         "the parent's `running`, then `finished`, `budget_spent`, `failed` or `interrupted`"),
@@ -138,7 +138,7 @@ TAGS: tuple[Tag, ...] = (
     Tag(TAG_REPRODUCES_RUN, "parent", "tuning.reproduce", "a reproduction's original trial run id"),
     Tag(TAG_REPRODUCES_SWEEP, "parent", "tuning.reproduce", "a reproduction's original sweep"),
     Tag(TAG_REPRODUCES_TRIAL, "parent", "tuning.reproduce", "a reproduction's original trial id"),
-    Tag(TAG_INTERRUPTED_RUNS, "parent", "tracking.runs",
+    Tag(TAG_INTERRUPTED_RUNS, "parent", "tracking.trial_runs",
         "the run ids, comma-separated, of trial runs a killed driver left running, soft-deleted on `--resume`"),
     Tag(TAG_ENDED_BY, "parent", "tuning._finish",
         "what ended the sweep: `trials`, `budget.wall`, `budget.trial_epochs` or `interrupted`"),
@@ -147,25 +147,25 @@ TAGS: tuple[Tag, ...] = (
     Tag(TAG_BEST_TRIAL_ID, "parent", "tuning._finish", "the best trial's id, when one completed"),
     Tag(TAG_PARETO_FRONT, "parent", "tuning._finish",
         "several objectives: the Pareto front's trial ids, comma-separated"),
-    Tag(BASELINE_PREFIX, "parent", "tracking.runs",
+    Tag(BASELINE_PREFIX, "parent", "tracking.parent_run",
         "one figure of a baseline the task or tuning._background measured, as exact text: `<name>` such as "
         "`default`, `trivial`, `probe`, `knn`, `untuned` or `bm25`, then `val_<metric>` or `test_<metric>` "
         "(`baseline_default_epochs`: the default configuration's epochs)", "<name>_<figure>"),
     # a trial run
-    Tag(TAG_TRIAL, "trial, model version", "tracking.runs, promotion.registry", "the Tune trial id"),
-    Tag(TAG_CONFIG, "trial", "tracking.runs",
+    Tag(TAG_TRIAL, "trial, model version", "tracking.trial_runs, promotion.registry", "the Tune trial id"),
+    Tag(TAG_CONFIG, "trial", "tracking.trial_runs",
         "the trial's sampled values as JSON, typed (unlike MLflow's text params)"),
-    Tag(TAG_NODE, "trial", "tracking.runs", "the IP of the Ray node the trial's last report came from"),
-    Tag(TAG_NODES, "trial", "tracking.runs", "every node the trial reported from, in order, comma-separated"),
-    Tag(TAG_FINAL, "trial", "tracking.runs", "`1` on the trial's last report, else `0`"),
-    Tag(TAG_STOPPED_EARLY, "trial", "tracking.runs", "`1` when early stopping ended the trial, else `0`"),
-    Tag(TAG_ENDED_BY_BUDGET, "trial", "tracking.runs", "`1` when the sweep's budget ended the trial, else `0`"),
-    Tag(TAG_RESTARTS, "trial", "tracking.runs", "how often the trial restarted from a checkpoint"),
-    Tag(TAG_PROCESS_TRIAL_INDEX, "trial", "tracking.runs",
+    Tag(TAG_NODE, "trial", "tracking.trial_runs", "the IP of the Ray node the trial's last report came from"),
+    Tag(TAG_NODES, "trial", "tracking.trial_runs", "every node the trial reported from, in order, comma-separated"),
+    Tag(TAG_FINAL, "trial", "tracking.trial_runs", "`1` on the trial's last report, else `0`"),
+    Tag(TAG_STOPPED_EARLY, "trial", "tracking.trial_runs", "`1` when early stopping ended the trial, else `0`"),
+    Tag(TAG_ENDED_BY_BUDGET, "trial", "tracking.trial_runs", "`1` when the sweep's budget ended the trial, else `0`"),
+    Tag(TAG_RESTARTS, "trial", "tracking.trial_runs", "how often the trial restarted from a checkpoint"),
+    Tag(TAG_PROCESS_TRIAL_INDEX, "trial", "tracking.trial_runs",
         "the trial's index in its process: `1` in a fresh process, 2 or more in a reused one"),
-    Tag(TAG_CHECKPOINT_PATH, "trial", "tracking.runs", "where the completed trial's final checkpoint was logged from"),
-    Tag(TAG_MODEL_URI, "trial", "tracking.runs", "the URI (`models:/m-...`) of the completed trial's logged model"),
-    Tag(TAG_ERROR, "trial", "tracking.runs", "the one-line cause of a failed trial, or why a trial run was retired"),
+    Tag(TAG_CHECKPOINT_PATH, "trial", "tracking.trial_runs", "where the completed trial's final checkpoint was logged from"),
+    Tag(TAG_MODEL_URI, "trial", "tracking.trial_runs", "the URI (`models:/m-...`) of the completed trial's logged model"),
+    Tag(TAG_ERROR, "trial", "tracking.trial_runs", "the one-line cause of a failed trial, or why a trial run was retired"),
     Tag(TAG_PARETO, "trial", "tuning._finish", "several objectives: `true` or `false`, on the Pareto front or not"),
     Tag(TAG_FEASIBLE, "trial", "tuning._finish", "constraints: `true` or `false`, whether every constraint holds"),
     Tag(TAG_VIOLATIONS, "trial", "tuning._finish", "constraints: the violated constraints, `; `-separated, or `none`"),
@@ -174,7 +174,7 @@ TAGS: tuple[Tag, ...] = (
     Tag(TAG_GIT_COMMIT, "model version", "promotion.registry",
         "the git commit the sweep's code ran at (its parent's `mlflow.source.git.commit`), or `unknown`"),
     # MLflow's own
-    Tag(TAG_PARENT, "trial", "tracking.runs", "MLflow's link of a trial run to its parent run (the parent's run id)"),
+    Tag(TAG_PARENT, "trial", "tracking.trial_runs", "MLflow's link of a trial run to its parent run (the parent's run id)"),
     Tag(TAG_SOURCE_NAME, "parent, trial, train", "tuning._record, tracking.runs",
         "MLflow's Source column: the job file (a reproduction keeps the original's)"),
     Tag(TAG_SOURCE_TYPE, "parent, trial, train", "tuning._record, tracking.runs", "MLflow's source type: `LOCAL`"),

@@ -13,7 +13,8 @@ from typing import Any
 
 from finesweep.errors import TrackingError
 from finesweep.tracking.listing import sweep_trials
-from finesweep.tracking.runs import SYSTEM_PREFIX, error_headline, mlflow_name
+from finesweep.tracking.headline import error_headline
+from finesweep.tracking.metric_names import SYSTEM_PREFIX, mlflow_name
 from finesweep.tracking.schema import TAG_ERROR, TAG_ROLE, TAG_STATUS, TAG_SWEEP, TAG_TRIAL
 
 

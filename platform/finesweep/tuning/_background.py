@@ -115,7 +115,7 @@ def start_background_baselines(state: SweepState, spec: Any = None) -> Backgroun
 
 def _logged_baselines(state: SweepState) -> set[str]:
     """Which background baselines the parent run already holds: ``probe``, ``default``."""
-    tags = state.tracker.client.get_run(state.tracker.parent_id).data.tags
+    tags = state.tracker.client.get_run(state.tracker.parent.run_id).data.tags
     held = set()
     if any(key.startswith(("baseline_probe_", "baseline_knn_")) for key in tags):
         held.add("probe")
@@ -191,7 +191,7 @@ def collect_background_baselines(state: SweepState, background: BackgroundBaseli
     if not figures:
         return
     figures["system/baseline_probe_start_s"] = background.start_s  # seconds the driver spent before Tune started
-    state.tracker.log_parent_figures(figures)
+    state.tracker.parent.log_figures(figures)
     state.baseline.update(figures)
 
 

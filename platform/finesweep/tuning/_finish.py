@@ -43,7 +43,7 @@ def finish(state: SweepState, closing: Closing) -> SweepSummary:
     # one is shut down next; a cluster ends a dead driver's actors), so one look, no 60 s wait
     released, leaked = wait_for_release(closing.before, timeout_s=0.0 if closing.hurried else 60.0)
     problems: list[BaseException] = []
-    summary = SweepSummary(state.name, state.tracking_uri, state.tracker.parent_id or "", state.objective, {},
+    summary = SweepSummary(state.name, state.tracking_uri, state.tracker.parent.run_id or "", state.objective, {},
                            wall_time_s=time.time() - state.started, max_concurrent=closing.plan.max_concurrent,
                            resources_released=released, leaked=leaked, storage_path=str(state.results))  # fmt: skip
     for step in (_drain, _mark_interrupted):
@@ -66,7 +66,7 @@ def finish(state: SweepState, closing: Closing) -> SweepSummary:
         tags[TAG_STATUS] = "interrupted"
         tags[TAG_ENDED_BY] = "interrupted"  # Ctrl-C, not its trials or a budget
     try:
-        state.tracker.finish_parent(_summary_metrics(summary), tags, failed=failed, interrupted=closing.interrupted)
+        state.tracker.parent.finish(_summary_metrics(summary), tags, failed=failed, interrupted=closing.interrupted)
     except Exception as exc:  # noqa: BLE001
         problems.append(exc)
     if problems and closing.failed:
@@ -155,7 +155,7 @@ def _drain(state: SweepState, closing: Closing) -> None:
 
 def _mark_interrupted(state: SweepState, closing: Closing) -> None:
     if closing.interrupted:
-        state.tracker.mark_interrupted()
+        state.tracker.trials.mark_interrupted()
 
 
 def _read_once(state: SweepState) -> Any:
@@ -170,7 +170,7 @@ def _retire_orphans(state: SweepState, closing: Closing, snapshot: Any) -> Any:
     """Retire trial runs left RUNNING by an earlier, killed driver; the snapshot without them."""
     if closing.failed or closing.interrupted:
         return snapshot
-    orphans = state.tracker.close_orphans(list(snapshot.trials))
+    orphans = state.tracker.trials.close_orphans(list(snapshot.trials))
     if orphans:
         names = ", ".join(run.data.tags.get(TAG_TRIAL, run.info.run_id) for run in orphans)
         say(f"retired {len(orphans)} trial run(s) the interrupted driver had started but Tune never saved "
@@ -190,10 +190,10 @@ def summarise(state: SweepState, closing: Closing, released: bool, leaked: dict[
     return SweepSummary(
         name=state.name,
         tracking_uri=state.tracking_uri,
-        parent_run_id=tracker.parent_id,
+        parent_run_id=tracker.parent.run_id,
         objective=state.objective,
         statuses=snapshot.statuses(),
-        errors=snapshot.errors(tracker.remembered_errors),
+        errors=snapshot.errors(tracker.trials.remembered_errors),
         startup=snapshot.mean_metrics("startup_"),
         board=everything,
         storage_path=str(state.results),
@@ -209,7 +209,7 @@ def summarise(state: SweepState, closing: Closing, released: bool, leaked: dict[
         leaked=leaked,
         mean_time_to_first_step_s=(sum(firsts) / len(firsts)) if firsts else None,
         median_time_to_first_step_s=statistics.median(firsts) if firsts else None,
-        experiment_id=tracker.experiment_id or "",
+        experiment_id=tracker.parent.experiment_id or "",
     )
 
 
@@ -227,7 +227,7 @@ def _tag_trials(state: SweepState, summary: Any, snapshot: Any) -> None:
             violations = objective.violations(run.data.metrics)
             tags[TAG_FEASIBLE] = str(not violations).lower()
             tags[TAG_VIOLATIONS] = "; ".join(violations) or "none"
-        state.tracker.set_trial_tags(run.info.run_id, tags)
+        state.tracker.trials.set_tags(run.info.run_id, tags)
 
 
 def _log_plots(state: SweepState, snapshot: Any) -> None:

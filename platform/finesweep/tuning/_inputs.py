@@ -90,7 +90,7 @@ def _prior_trials(state: SweepState) -> Any:
     request = WarmStartRequest(loaded.job.task, state.objective, loaded.space, state.data.fingerprint,
                                loaded.job.search.warm_start_transfer)  # fmt: skip
     if state.options.more:
-        parent = state.tracker.client.get_run(state.tracker.find_parent())
+        parent = state.tracker.client.get_run(state.tracker.parent.find())
         _check_same_data(state, parent.data.tags)
         history = sweep_history(state.tracking_uri, parent, request)
         say(f"--more {state.options.more}: the searcher continues from the sweep's {len(history.trials)} finished trial(s)")

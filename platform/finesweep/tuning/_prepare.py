@@ -103,7 +103,7 @@ def _check_continuation(state: SweepState) -> None:
 
     from finesweep.storage import for_ray
 
-    parent_id = state.tracker.find_parent()
+    parent_id = state.tracker.parent.find()
     options, sweep, experiment = state.options, state.name, state.loaded.job.tracking.experiment
     if parent_id is not None and not options.resume:
         raise SweepError(

@@ -24,24 +24,24 @@ def open_parent(state: SweepState) -> None:
     """Start the parent run, or reopen it on ``--resume`` (and ``--more``, which records its trials
     under the same parent)."""
     tracker = state.tracker
-    tracker.run_tags = source_tags(state.loaded, state.commit)
+    tracker.parent.run_tags = source_tags(state.loaded, state.commit)
     if state.options.reproduces is not None:  # a reproduction comes from the original's job file
-        tracker.run_tags.update(state.options.reproduces.source_tags)
-    tracker.dataset_inputs = _dataset_inputs(state)
+        tracker.parent.run_tags.update(state.options.reproduces.source_tags)
+    tracker.parent.dataset_inputs = _dataset_inputs(state)
     named = {*state.objective.metrics, *(c.metric for c in state.objective.constraints)}
-    tracker.metric_table = state.task.metric_table(state.data, named)
+    tracker.trials.metric_table = state.task.metric_table(state.data, named)
     if state.options.resume:
-        tracker.reopen_parent()
+        tracker.parent.reopen()
         _note_extension(state)
         if not state.options.more:
             say(f"resuming sweep {state.name!r}: finished trials are kept, unfinished ones continue from their checkpoints")
         return
-    tracker.start_parent(_parent_tags(state), _parent_params(state.loaded))
+    tracker.parent.start(_parent_tags(state), _parent_params(state.loaded))
     _log_parent_files(state)
-    if tracker.metric_table is not None:  # the label table: id, name and metric key of each label
-        tracker.log_parent_text(json.dumps(tracker.metric_table.items_json(), indent=1, ensure_ascii=False), LABELS_ARTIFACT)
+    if tracker.trials.metric_table is not None:  # the label table: id, name and metric key of each label
+        tracker.parent.log_text(json.dumps(tracker.trials.metric_table.items_json(), indent=1, ensure_ascii=False), LABELS_ARTIFACT)
     if state.baseline:
-        tracker.log_parent_figures(state.baseline)
+        tracker.parent.log_figures(state.baseline)
 
 
 def _parent_tags(state: SweepState) -> dict[str, str]:
@@ -74,7 +74,7 @@ def _note_extension(state: SweepState) -> None:
     """Record on the parent that ``--more`` added trials, and which extension this is."""
     if not state.options.more:
         return
-    state.tracker.set_parent_tags({TAG_EXTENSIONS: str(state.extension),
+    state.tracker.parent.set_tags({TAG_EXTENSIONS: str(state.extension),
                                    extension_tag(state.extension): f"{state.options.more} more trials"})  # fmt: skip
 
 
@@ -95,18 +95,18 @@ def _parent_params(loaded: LoadedJob) -> dict[str, Any]:
 
 def _log_parent_files(state: SweepState) -> None:
     loaded, tracker, data = state.loaded, state.tracker, state.data
-    tracker.log_parent_file(loaded.path, "job")
+    tracker.parent.log_file(loaded.path, "job")
     if loaded.space_path is not None:
-        tracker.log_parent_file(loaded.space_path, "job")
+        tracker.parent.log_file(loaded.space_path, "job")
     space = {name: spec.model_dump() for name, spec in loaded.space.items()}
-    tracker.log_parent_text(yaml.safe_dump({"parameters": space}, sort_keys=False), "resolved/search_space.yaml")
+    tracker.parent.log_text(yaml.safe_dump({"parameters": space}, sort_keys=False), "resolved/search_space.yaml")
     resolved = {**loaded.job.model_dump(), "train": loaded.params.model_dump(), "overrides": list(loaded.overrides)}
     for key in ("path", "validation_path", "test_path"):  # absolute, so promotion can re-read the data
         if resolved["dataset"].get(key):
             resolved["dataset"][key] = str(loaded.resolve_path(resolved["dataset"][key]))
-    tracker.log_parent_text(yaml.safe_dump(resolved, sort_keys=False), "resolved/job.yaml")
-    tracker.log_parent_text(json.dumps(data.summary(), indent=2), "data_summary.json")
-    tracker.log_parent_text(json.dumps(data_source_record(loaded, data), indent=2), DATA_SOURCE_ARTIFACT)
+    tracker.parent.log_text(yaml.safe_dump(resolved, sort_keys=False), "resolved/job.yaml")
+    tracker.parent.log_text(json.dumps(data.summary(), indent=2), "data_summary.json")
+    tracker.parent.log_text(json.dumps(data_source_record(loaded, data), indent=2), DATA_SOURCE_ARTIFACT)
 
 
 def data_source_record(loaded: LoadedJob, data: Any) -> dict[str, Any]:

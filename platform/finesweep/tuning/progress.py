@@ -16,7 +16,8 @@ from ray.tune import Callback
 
 from finesweep.objective import Objective
 from finesweep.tracking.callback import read_error
-from finesweep.tracking.runs import SweepTracker, error_headline
+from finesweep.tracking.headline import error_headline
+from finesweep.tracking.runs import SweepTracker
 from finesweep.training import FINAL_KEY
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -113,7 +114,7 @@ class ConsoleProgress(Callback):
         return ", ".join(f"{metric} {compact(result.get(metric))}" for metric in self.objective.metrics)
 
     def _label(self, trial_id: str) -> str:
-        return self.tracker.trial_numbers().label(trial_id)
+        return self.tracker.trials.numbers().label(trial_id)
 
     def _headline(self, trial: Any) -> str:
         text = read_error(getattr(trial, "error_file", None))

@@ -19,7 +19,7 @@ import yaml
 
 from finesweep.errors import ConfigError, DataError, FinesweepError, TrackingError
 from finesweep.redact import printable
-from finesweep.tracking.runs import recorded_metric
+from finesweep.tracking.metric_names import recorded_metric
 from finesweep.tracking.schema import (TAG_CONFIG, TAG_DATASET_FINGERPRINT, TAG_PARENT, TAG_REPRODUCES_RUN,
                                        TAG_REPRODUCES_SWEEP, TAG_REPRODUCES_TRIAL, TAG_ROLE, TAG_SEARCHED,
                                        TAG_SOURCE_NAME, TAG_SOURCE_TYPE, TAG_STORAGE_PATH, TAG_SWEEP, TAG_TRIAL)  # fmt: skip

@@ -162,7 +162,7 @@ def _progress(state: SweepState) -> Any:
     """The console's trial lines, numbered as the trials' MLflow runs are (read once, before Tune starts)."""
     from finesweep.tuning.progress import ConsoleProgress
 
-    state.tracker.trial_numbers()  # read from MLflow now, before Tune's loop needs them
+    state.tracker.trials.numbers()  # read from MLflow now, before Tune's loop needs them
     return ConsoleProgress(say, state.tracker, state.objective, list(state.loaded.space),
                            state.console.show_tracebacks, level=min(state.console.level, 1), echo=echo)  # fmt: skip
 

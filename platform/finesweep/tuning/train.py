@@ -112,38 +112,29 @@ class _TrackedRecorder(_Recorder):
     """Also records the trial as one MLflow run (``finesweep.role``: ``train``)."""
 
     def __init__(self, loaded: LoadedJob, result: TrainResult, output: Path, overwrite: bool, settings: Settings) -> None:
-        from mlflow.entities import Param
-
-        from finesweep.tracking.runs import _param_text
         from finesweep.tracking.schema import TAG_OBJECTIVE, TAG_ROLE, TAG_TASK
-        from finesweep.tracking.store import client, ensure_experiment, resolve_tracking_uri
+        from finesweep.tracking.store import ensure_experiment, resolve_tracking_uri
+        from finesweep.tracking.writer import RunWriter
         from finesweep.tuning._record import source_tags
 
         super().__init__(loaded, result, output, overwrite)
         uri = resolve_tracking_uri(loaded.job.tracking.uri, settings)
-        self.client = client(uri)
+        self.writer = RunWriter(uri)
         experiment = ensure_experiment(uri, loaded.job.tracking.experiment)
         tags = {**source_tags(loaded, None), TAG_ROLE: "train", TAG_TASK: loaded.job.task,
                 TAG_OBJECTIVE: loaded.objective.to_json()}  # fmt: skip
-        run = self.client.create_run(experiment, run_name=f"train · {loaded.name}", tags=tags)
-        self.result.run_id = run.info.run_id
-        params = [Param(k, _param_text(v)) for k, v in sorted(loaded.params.model_dump().items())]
-        for start in range(0, len(params), 100):  # log_batch takes at most 100 params
-            self.client.log_batch(run.info.run_id, params=params[start : start + 100])
-        say(f"MLflow: {uri} (run {run.info.run_id})")
+        self.result.run_id = self.writer.create_run(experiment, f"train · {loaded.name}", tags)
+        self.writer.log_params(self.result.run_id, loaded.params.model_dump())
+        say(f"MLflow: {uri} (run {self.result.run_id})")
 
     def record(self, metrics: dict[str, Any]) -> None:
-        from mlflow.entities import Metric
+        from finesweep.tracking.metric_names import model_metrics
 
-        from finesweep.tracking.runs import mlflow_name, model_metrics
-
-        now, step = int(time.time() * 1000), int(metrics.get("epoch", 0))
-        values = [Metric(mlflow_name(k), v, now, step) for k, v in model_metrics(metrics).items()]
-        self.client.log_batch(self.result.run_id, metrics=values)
+        self.writer.log(self.result.run_id, metrics=model_metrics(metrics), step=int(metrics.get("epoch", 0)))
 
     def close(self, failed: bool) -> None:
         from finesweep.tracking.schema import TAG_MODEL_DIR
 
         if self.result.model_dir is not None:
-            self.client.set_tag(self.result.run_id, TAG_MODEL_DIR, str(self.result.model_dir.resolve()))
-        self.client.set_terminated(self.result.run_id, "FAILED" if failed else "FINISHED")
+            self.writer.log(self.result.run_id, tags={TAG_MODEL_DIR: str(self.result.model_dir.resolve())})
+        self.writer.end(self.result.run_id, "FAILED" if failed else "FINISHED")
