@@ -254,4 +254,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from finesweep.settings import Settings, using
+
+    with using(Settings.from_environment(os.environ)):  # a benchmark is an entry point, as the CLI is
+        main()

@@ -61,6 +61,9 @@ PROCESS_ENV = {
 QUIET_ENV = {"MLFLOW_LOGGING_LEVEL": "WARNING", "RAY_AIR_NEW_OUTPUT": "0"}
 
 
+DB_FILE = "mlflow.db"  # the SQLite store a command uses when nothing names one
+
+
 @dataclass(frozen=True)
 class Settings:
     """Where a command keeps and finds things, and how it reaches Ray; every field has a default.
@@ -121,6 +124,12 @@ class Settings:
             jobs_server=text("RAY_API_SERVER_ADDRESS"),
             forwarded_env=tuple((name, environ[name]) for name in FORWARDED_ENV if environ.get(name)),
         )
+
+    def tracking_store(self, configured: str | None, folder: Path | None = None) -> str:
+        """The one rule for which MLflow store a command uses: ``configured`` (a job's
+        ``tracking.uri``, a ``--tracking-uri``) if set, else ``tracking_uri`` ($MLFLOW_TRACKING_URI
+        from the CLI), else a SQLite store in ``folder`` (default: the working directory)."""
+        return configured or self.tracking_uri or f"sqlite:///{(Path.cwd() if folder is None else folder) / DB_FILE}"
 
     def cache_root(self) -> Path:
         """The cache folder: ``cache_dir``, else ``~/.cache/finesweep``."""

@@ -11,7 +11,6 @@ import yaml
 from finesweep.errors import ModelError
 from finesweep.serving.classifier import CARD, TextClassifier, read_card
 from finesweep.settings import Settings, in_use, using
-from finesweep.tracking.store import resolve_tracking_uri
 
 if TYPE_CHECKING:
     from finesweep.serving.encoder import TextEncoder
@@ -67,7 +66,7 @@ def load_model(uri: str, device: str | None = None, batch_size: int = 64, tracki
         path = Path(uri).expanduser()
         if path.exists():
             return open_model(path, device=device, batch_size=batch_size)
-        return open_model(download_model(uri, resolve_tracking_uri(tracking_uri, settings)), device=device,
+        return open_model(download_model(uri, settings.tracking_store(tracking_uri)), device=device,
                           batch_size=batch_size)  # fmt: skip
 
 

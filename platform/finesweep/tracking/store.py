@@ -17,15 +17,12 @@ from typing import Iterator
 from finesweep.errors import TrackingError
 from finesweep.settings import Settings
 
-DB_FILE = "mlflow.db"
 ARTIFACT_DIR = "mlartifacts"
 
 
 def resolve_tracking_uri(configured: str | None, settings: Settings, folder: Path | None = None) -> str:
-    """The one rule for which MLflow store a command uses: ``configured`` (a job's ``tracking.uri``,
-    a ``--tracking-uri``) if set, else the settings' ``tracking_uri`` ($MLFLOW_TRACKING_URI from the
-    CLI), else a SQLite store in ``folder`` (default: the working directory)."""
-    return configured or settings.tracking_uri or f"sqlite:///{(Path.cwd() if folder is None else folder) / DB_FILE}"
+    """The store a command uses: :meth:`Settings.tracking_store`."""
+    return settings.tracking_store(configured, folder)
 
 
 def artifact_location(tracking_uri: str, experiment: str) -> str | None:
