@@ -8,6 +8,8 @@ garbled, a real 30 KB text document and the shared data.
 from __future__ import annotations
 
 import os
+
+import pytest
 from pathlib import Path
 
 from test_hardening import _env, _own_data_folder, assert_nothing_created, assert_refused, finesweep
@@ -81,3 +83,70 @@ def test_window_count_matches_the_windows_made():
 
     for length, size, overlap in ((10, 4, 1), (3, 512, 50), (8, 4, 0), (88_000, 512, 50), (9, 4, 2), (1, 1, 0)):
         assert window_count(length, size, overlap) == len(windows(length, size, overlap))
+
+
+# ---------------------------------------------------------------------------------------------
+# garbled tags in the store: one line naming the run, the tag and its value
+
+
+GARBLED = {
+    "objective-mode": ("finesweep.objective", '{"goals":[["val_macro_f1","sideways"]],"constraints":[]}'),
+    "objective-not-json": ("finesweep.objective", "two"),
+    "extensions": ("finesweep.extensions", "two"),
+}
+
+
+def _garbled_store(folder: Path, tag: str, value: str) -> tuple[str, str]:
+    """A SQLite store holding ended sweep ``s1`` (one completed trial) whose parent's ``tag`` was
+    then edited to ``value``; (tracking URI, parent run id)."""
+    from mlflow.tracking import MlflowClient
+
+    from finesweep.tracking.runs import SweepTracker
+
+    uri = f"sqlite:///{folder / 'mlflow.db'}"
+    tracker = SweepTracker(uri, "hardening-exp", "s1")
+    objective = '{"goals":[["val_macro_f1","max"]],"constraints":[]}'
+    parent = tracker.parent.start(tags={"finesweep.task": "text_classification", "finesweep.objective": objective,
+                                        "finesweep.metric": "val_macro_f1", "finesweep.mode": "max"}, params={})  # fmt: skip
+    tracker.trials.child_run("t1", {"learning_rate": 1e-3})
+    tracker.trials.log_epoch("t1", {"epoch": 1, "val_macro_f1": 0.5, "val_loss": 0.7})
+    tracker.trials.finish("t1", "completed")
+    tracker.parent.finish({"n_trials": 1}, {"finesweep.status": "finished"})
+    MlflowClient(tracking_uri=uri).set_tag(parent, tag, value)
+    return uri, parent
+
+
+def _record(uri: str) -> list[tuple[str, dict[str, str]]]:
+    """Every run of the store with its tags, to compare before and after a refused command."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri)
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    return sorted((run.info.run_id, dict(run.data.tags)) for run in runs)
+
+
+def _commands(kind: str, folder: Path, uri: str, tiny_bert: Path) -> list[tuple[str, ...]]:
+    """The commands that read the garbled tag: the objective is read by all three, the extension
+    count only by ``--resume --more``."""
+    job = {"name": "hard", "dataset": {"name": "emotion_carer", "max_train_samples": 60, "max_eval_samples": 30},
+           "model": {"base": str(tiny_bert)}, "search": {"num_samples": 1},
+           "tracking": {"uri": uri, "experiment": "hardening-exp"}, "storage_path": str(folder / "results")}  # fmt: skip
+    (folder / "job.yaml").write_text(__import__("yaml").safe_dump(job), encoding="utf-8")
+    more = ("sweep", "job.yaml", "--name", "s1", "--resume", "--more", "1")
+    if kind == "extensions":
+        return [more]
+    return [("leaderboard", "--sweep", "s1", "--tracking-uri", uri),
+            ("promote-best-model", "--sweep", "s1", "--model-name", "m", "--dry-run", "--tracking-uri", uri), more]  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", sorted(GARBLED))
+def test_a_garbled_tag_is_named_with_its_run_and_value(tmp_path, tiny_bert, kind):
+    tag, value = GARBLED[kind]
+    uri, parent = _garbled_store(tmp_path, tag, value)
+    before = _record(uri)
+    for command in _commands(kind, tmp_path, uri, tiny_bert):
+        done = finesweep(*command, cwd=tmp_path, timeout=120)
+        assert_refused(done, f"run {parent}: tag {tag} is {value!r}, not ", "set the tag back")
+        assert "internal error" not in done.stderr, command
+        assert _record(uri) == before, f"{command[0]} changed the record"
+        assert not (tmp_path / "results").exists() and _processes_in(tmp_path) == []

@@ -59,7 +59,7 @@ class Leaderboard:
 
 def sweep_objective(parent: Any) -> Objective:
     """The objective a sweep recorded (its primary-metric tags for sweeps recorded before that)."""
-    return recorded_objective(parent.data.tags)
+    return recorded_objective(parent.data.tags, parent.info.run_id)
 
 
 def metric_goal(task_name: str, metric: str, trials: list[Any]) -> MetricGoal:

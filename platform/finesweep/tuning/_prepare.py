@@ -9,7 +9,8 @@ from typing import Any
 from finesweep.config.loader import LoadedJob
 from finesweep.errors import ConfigError, SweepError
 from finesweep.settings import Settings, in_use
-from finesweep.tracking.schema import TAG_EXTENSIONS, TAG_STATUS
+from finesweep.tracking.schema import TAG_STATUS
+from finesweep.tracking.trials import recorded_extensions, recorded_objective
 from finesweep.tuning._output import say
 from finesweep.tuning._state import Console, SweepOptions, SweepState
 
@@ -118,12 +119,13 @@ def _check_continuation(state: SweepState) -> None:
     if options.more:
         tags = state.tracker.client.get_run(parent_id).data.tags
         status = tags.get(TAG_STATUS, "")
-        state.extension = int(tags.get(TAG_EXTENSIONS, "0")) + 1  # this is the sweep's n-th --more
+        state.extension = recorded_extensions(tags, parent_id) + 1  # this is the sweep's n-th --more
         if status not in ENDED:
             raise SweepError(
                 f"--more: sweep {sweep!r} has not ended (its status is {status or 'unknown'}); finish it with "
                 "--resume first, then add trials with --resume --more K"
             )
+        recorded_objective(tags, parent_id)  # a garbled objective tag is named with its run, before comparing
         _check_same_sweep(state, parent_id, tags)
         return
     if options.resume and not Tuner.can_restore(*for_ray(state.results)):
