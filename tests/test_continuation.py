@@ -52,10 +52,11 @@ def _ended_sweep(job: Path, name: str) -> None:
     from finesweep.tuning._inputs import read_inputs
     from finesweep.tuning._prepare import prepare_sweep
     from finesweep.tuning._record import open_parent
-    from finesweep.tuning._state import SweepOptions
+    from finesweep.tuning._state import SweepOptions, SweepState
 
-    state = prepare_sweep(load_job(job), name, SweepOptions())
-    read_inputs(state)
+    setup = prepare_sweep(load_job(job), name, SweepOptions())
+
+    state = SweepState(setup, read_inputs(setup))
     open_parent(state)
     state.tracker.parent.set_tags({"finesweep.status": "finished"})
     state.tracker.client.set_terminated(state.tracker.parent.run_id, "FINISHED")
@@ -65,10 +66,11 @@ def _more(job: Path, name: str, *overrides: str) -> None:
     """What `finesweep sweep JOB --name NAME --resume --more 1` runs, up to where Ray would start."""
     from finesweep.tuning._inputs import read_inputs
     from finesweep.tuning._prepare import prepare_sweep
-    from finesweep.tuning._state import SweepOptions
+    from finesweep.tuning._state import SweepOptions, SweepState
 
-    state = prepare_sweep(load_job(job, list(overrides)), name, SweepOptions(resume=True, more=1))
-    read_inputs(state)
+    setup = prepare_sweep(load_job(job, list(overrides)), name, SweepOptions(resume=True, more=1))
+
+    state = SweepState(setup, read_inputs(setup))
 
 
 @pytest.fixture

@@ -144,8 +144,10 @@ def test_trial_restored_from_its_final_checkpoint_reports_its_result_again(tmp_p
     from finesweep.models.resolve import resolve_base_model
     from finesweep.tasks import get_task
     from finesweep.tracking.runs import SweepTracker
-    from finesweep.tuning._state import Console, SweepOptions, SweepState
+    from finesweep.settings import Settings
+    from finesweep.tuning._state import Console, SweepInputs, SweepOptions, SweepSetup, SweepState
     from finesweep.tuning._tuner import trial_spec
+    from finesweep.tuning.warm_start import WarmStart
     from finesweep.tuning.trainable import build_trainer
 
     job = _job(tmp_path, tiny_bert, "done", retries=0, train_size=200, runtime="train")
@@ -154,8 +156,9 @@ def test_trial_restored_from_its_final_checkpoint_reports_its_result_again(tmp_p
     data = get_task(job.job.task).prepare_data(job)
     base = resolve_base_model(job.job.model.base, job.path.parent)
     tracker = SweepTracker(summary.tracking_uri, job.job.tracking.experiment, "done")
-    state = SweepState(job, get_task(job.job.task), "done", SweepOptions(), summary.tracking_uri, tracker,
-                       tmp_path / "results" / "done", Console(0), data=data, base=base)  # fmt: skip
+    setup = SweepSetup(job, get_task(job.job.task), "done", SweepOptions(), summary.tracking_uri, tracker,
+                       tmp_path / "results" / "done", Console(0), Settings(), started=0.0, commit=None, extension=0)  # fmt: skip
+    state = SweepState(setup, SweepInputs(data, base, {}, WarmStart()))
     spec = trial_spec(state, ray.put(data))
     reports = tmp_path / "reports.jsonl"
     trial_id = run.data.tags["finesweep.trial_id"]

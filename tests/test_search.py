@@ -150,6 +150,7 @@ def test_a_loss_ranks_lowest_first_on_a_sweep_that_maximises(maximising, store):
 
 def test_a_warm_start_gives_the_sampler_the_earlier_trials(maximising, folder, store, tiny_bert, ray_clean):
     from finesweep.tuning._inputs import read_inputs
+    from finesweep.tuning._state import SweepState
     from finesweep.tuning._prepare import prepare_sweep
     from finesweep.tuning._tuner import tuner_parts
     from finesweep.tuning.sweep import SweepOptions, run_sweep
@@ -157,8 +158,8 @@ def test_a_warm_start_gives_the_sampler_the_earlier_trials(maximising, folder, s
     earlier = [r for r in _trials(store, maximising) if r.data.tags[TAG_STATUS] == "completed"]
     path = _job(folder, tiny_bert, "warm", store, search={"num_samples": 2, "warm_start": [maximising],
                                                           "options": {"n_startup_trials": 2}})  # fmt: skip
-    state = prepare_sweep(load_job(path), "warm-plan", SweepOptions())
-    read_inputs(state)
+    setup = prepare_sweep(load_job(path), "warm-plan", SweepOptions())
+    state = SweepState(setup, read_inputs(setup))
     study = tuner_parts(state).search.study.study
     values = {t.user_attrs["finesweep_prior"]: t.values[0] for t in study.trials}
     assert values == {f"{maximising}/{r.data.tags[TAG_TRIAL]}": r.data.metrics["val_macro_f1"] for r in earlier}
@@ -172,6 +173,7 @@ def test_a_warm_start_gives_the_sampler_the_earlier_trials(maximising, folder, s
 
 def test_a_warm_start_from_other_data_is_refused_unless_transfer_is_asked(maximising, folder, store, tiny_bert, capsys):
     from finesweep.tuning._inputs import read_inputs
+    from finesweep.tuning._state import SweepState
     from finesweep.tuning._prepare import prepare_sweep
     from finesweep.tuning.sweep import SweepOptions
 
@@ -179,8 +181,8 @@ def test_a_warm_start_from_other_data_is_refused_unless_transfer_is_asked(maximi
     for transfer in (False, True):
         path = _job(folder, tiny_bert, f"other-{transfer}", store, dataset=other,
                     search={"warm_start": [maximising], "warm_start_transfer": transfer})  # fmt: skip
-        state = prepare_sweep(load_job(path), f"other-{transfer}", SweepOptions())
-        read_inputs(state)
+        setup = prepare_sweep(load_job(path), f"other-{transfer}", SweepOptions())
+        state = SweepState(setup, read_inputs(setup))
         printed = capsys.readouterr().out
         if transfer:
             assert state.prior.trials and "search.warm_start_transfer is true" in printed, printed

@@ -78,18 +78,24 @@ def test_a_failing_close_neither_hides_the_error_nor_leaves_the_parent_running(t
     from finesweep.tracking.outbox import Outbox
     from finesweep.tracking.runs import SweepTracker
     from finesweep.tuning._finish import Closing, finish
-    from finesweep.tuning._state import Console, SweepOptions, SweepState
+    from finesweep.settings import Settings
+    from finesweep.tuning._inputs import data_and_model
+    from finesweep.tuning._state import Console, SweepInputs, SweepOptions, SweepSetup, SweepState
     from finesweep.tuning.planning import plan_concurrency
+    from finesweep.tuning.warm_start import WarmStart
 
     loaded = load_job(_job(tmp_path, tiny_bert, [4], "close"))
+    task = get_task(loaded.job.task)
+    data, base = data_and_model(loaded, task, Settings())
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
     plan = plan_concurrency([{"CPU": 2.0}], loaded.job.scaling, 1)
     for failed in (True, False):
         tracker = SweepTracker(store, "warm", f"close-{failed}")
         tracker.parent.start({"finesweep.metric": "val_loss", "finesweep.mode": "min"}, {})
         outbox = Outbox(f"test {failed}", say=lambda _: None)
-        state = SweepState(loaded, get_task(loaded.job.task), f"absent-{failed}", SweepOptions(), store, tracker,
-                           tmp_path, Console(0), started=0.0)  # fmt: skip
+        setup = SweepSetup(loaded, task, f"absent-{failed}", SweepOptions(), store, tracker, tmp_path, Console(0),
+                           Settings(), started=0.0, commit=None, extension=0)  # fmt: skip
+        state = SweepState(setup, SweepInputs(data, base, {}, WarmStart()))
         if failed:
             finish(state, Closing(plan, outbox, failed=True))
         else:

@@ -192,7 +192,6 @@ def collect_background_baselines(state: SweepState, background: BackgroundBaseli
         return
     figures["system/baseline_probe_start_s"] = background.start_s  # seconds the driver spent before Tune started
     state.tracker.parent.log_figures(figures)
-    state.baseline.update(figures)
 
 
 def _collect(item: _Running) -> dict[str, float]:

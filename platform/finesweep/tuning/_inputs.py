@@ -7,22 +7,23 @@ from typing import Any
 
 from finesweep.settings import Settings, using
 from finesweep.tuning._output import say
-from finesweep.tuning._state import SweepState
+from finesweep.tuning._state import SweepInputs, SweepSetup, warm_sources
+from finesweep.tuning.warm_start import WarmStart
 
 
-def read_inputs(state: SweepState) -> None:
+def read_inputs(setup: SweepSetup) -> SweepInputs:
     """Data and base model (see :func:`data_and_model`), baselines, then the prior trials; every
     check before Ray starts."""
-    loaded, task = state.loaded, state.task
-    with using(state.settings):  # the catalog's data directory and the cache, read beneath the task's hooks
-        data, base = data_and_model(loaded, task, state.settings, state.options.reproduces)
-    state.data, state.base = data, base
-    if not state.options.resume:  # a resumed sweep logged its baselines when it started
-        state.baseline = task.baseline_metrics(loaded, data, base.location)
-        if state.baseline:
-            shown = ", ".join(f"{k} {v:.4f}" for k, v in sorted(state.baseline.items()))
+    loaded, task = setup.loaded, setup.task
+    with using(setup.settings):  # the catalog's data directory and the cache, read beneath the task's hooks
+        data, base = data_and_model(loaded, task, setup.settings, setup.options.reproduces)
+    baseline: dict[str, float] = {}
+    if not setup.options.resume:  # a resumed sweep logged its baselines when it started
+        baseline = task.baseline_metrics(loaded, data, base.location)
+        if baseline:
+            shown = ", ".join(f"{k} {v:.4f}" for k, v in sorted(baseline.items()))
             say(f"baseline (logged on the parent run): {shown}")
-    state.prior = _prior_trials(state)
+    return SweepInputs(data, base, baseline, _prior_trials(setup, data.fingerprint))
 
 
 def data_and_model(loaded: Any, task: Any, settings: Settings, reproduces: Any = None) -> tuple[Any, Any]:
@@ -73,31 +74,32 @@ def _preflight_tokenizer(location: str, trust_remote_code: bool) -> None:
         raise ModelError(f"model.base: cannot load {location!r}: {first}") from None
 
 
-def _check_same_data(state: SweepState, tags: dict[str, str]) -> None:
+def _check_same_data(sweep: str, fingerprint: str, tags: dict[str, str]) -> None:
     """``--more`` on other data would mix two datasets' trials in one sweep: refused, in one line,
     before Ray starts (task, objective and space were compared before the data was read)."""
     from finesweep.tuning.warm_start import data_change, refuse_changes
 
-    refuse_changes(state.name, data_change(tags, state.data.fingerprint))
+    refuse_changes(sweep, data_change(tags, fingerprint))
 
 
-def _prior_trials(state: SweepState) -> Any:
+def _prior_trials(setup: SweepSetup, fingerprint: str) -> WarmStart:
     """``--more``: every finished trial of this sweep; a new sweep: its warm-start sources' trials
-    that fit (printed: what was taken, what was skipped and why); otherwise nothing."""
-    from finesweep.tuning.warm_start import WarmStart, WarmStartRequest, sweep_history, warm_start
+    that fit (printed: what was taken, what was skipped and why); otherwise none."""
+    from finesweep.tuning.warm_start import WarmStartRequest, sweep_history, warm_start
 
-    loaded = state.loaded
-    request = WarmStartRequest(loaded.job.task, state.objective, loaded.space, state.data.fingerprint,
+    loaded, options = setup.loaded, setup.options
+    request = WarmStartRequest(loaded.job.task, loaded.objective, loaded.space, fingerprint,
                                loaded.job.search.warm_start_transfer)  # fmt: skip
-    if state.options.more:
-        parent = state.tracker.client.get_run(state.tracker.parent.find())
-        _check_same_data(state, parent.data.tags)
-        history = sweep_history(state.tracking_uri, parent, request)
-        say(f"--more {state.options.more}: the searcher continues from the sweep's {len(history.trials)} finished trial(s)")
+    if options.more:
+        parent = setup.tracker.client.get_run(setup.tracker.parent.find())
+        _check_same_data(setup.name, fingerprint, parent.data.tags)
+        history = sweep_history(setup.tracking_uri, parent, request)
+        say(f"--more {options.more}: the searcher continues from the sweep's {len(history.trials)} finished trial(s)")
         return history
-    if state.options.resume or not state.warm_sources:
+    sources = warm_sources(setup)
+    if options.resume or not sources:
         return WarmStart()
-    found = warm_start(state.tracking_uri, state.warm_sources, request)
+    found = warm_start(setup.tracking_uri, sources, request)
     for line in found.lines():
         say(line)
     return found

@@ -3,6 +3,8 @@ storage, and whether it is new, resumed or extended."""
 
 from __future__ import annotations
 
+import time
+from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any
 
@@ -12,7 +14,7 @@ from finesweep.settings import Settings, in_use
 from finesweep.tracking.schema import TAG_STATUS
 from finesweep.tracking.trials import recorded_extensions, recorded_objective
 from finesweep.tuning._output import say
-from finesweep.tuning._state import Console, SweepOptions, SweepState
+from finesweep.tuning._state import Console, SweepOptions, SweepSetup
 
 # A parent run's finesweep.status once the sweep has ended on its own; --more extends only those.
 ENDED = ("finished", "budget_spent")
@@ -24,8 +26,8 @@ def default_sweep_name(loaded: LoadedJob) -> str:
 
 
 def prepare_sweep(loaded: LoadedJob, name: str | None, options: SweepOptions,
-                  settings: Settings | None = None) -> SweepState:  # fmt: skip
-    """The sweep's state, after every check that needs neither its data nor Ray: tracking store,
+                  settings: Settings | None = None) -> SweepSetup:  # fmt: skip
+    """The sweep's setup, after every check that needs neither its data nor Ray: tracking store,
     sweep name, resources, storage, then whether it may start, resume or be extended. ``settings``
     default to those in use (:func:`finesweep.settings.in_use`)."""
     from finesweep.storage import preflight_storage, sweep_location
@@ -48,10 +50,10 @@ def prepare_sweep(loaded: LoadedJob, name: str | None, options: SweepOptions,
     say(f"sweep {sweep!r}: task {job.task}, tracking {tracking_uri}")
     console = Console(job.verbose if options.verbose is None else options.verbose, options.show_tracebacks)
     tracker = SweepTracker(tracking_uri, job.tracking.experiment, sweep)
-    state = SweepState(loaded, get_task(job.task), sweep, options, tracking_uri, tracker,
-                       sweep_location(job.storage_path, sweep), console, settings, commit=git_commit(code_folder()))  # fmt: skip
-    _check_continuation(state)
-    return state
+    setup = SweepSetup(loaded, get_task(job.task), sweep, options, tracking_uri, tracker,
+                       sweep_location(job.storage_path, sweep), console, settings, started=time.time(),
+                       commit=git_commit(code_folder()), extension=0)  # fmt: skip
+    return replace(setup, extension=_check_continuation(setup))
 
 
 def _check_job_locations(tracking_uri: str, storage_path: str, settings: Settings) -> None:
@@ -86,20 +88,21 @@ def _check_local_resources(scaling: Any, settings: Settings) -> None:
     plan_concurrency([local_machine_resources()], scaling, 1)
 
 
-def _check_same_sweep(state: SweepState, parent_id: str, tags: dict[str, str]) -> None:
+def _check_same_sweep(state: SweepSetup, parent_id: str, tags: dict[str, str]) -> None:
     """``--more`` adds trials to the sweep it names; a job with another task, objective or space is
     another sweep, refused here, before the data is read (the data's fingerprint is compared once
     it is read, in ``_inputs``)."""
     from finesweep.tuning.warm_start import SweepIdentity, identity_changes, recorded_space, refuse_changes, space_record
 
     loaded = state.loaded
-    current = SweepIdentity(loaded.job.task, state.objective, space_record(loaded.space))
+    current = SweepIdentity(loaded.job.task, loaded.objective, space_record(loaded.space))
     refuse_changes(state.name, identity_changes(tags, recorded_space(state.tracker.client, parent_id), current))
 
 
-def _check_continuation(state: SweepState) -> None:
+def _check_continuation(state: SweepSetup) -> int:
     """A new sweep needs a fresh name; a resumed one its parent run and Tune state; an extended
-    one (``--more``) a parent run whose sweep has ended."""
+    one (``--more``) a parent run whose sweep has ended. Returns which ``--more`` run this is (1, 2,
+    ...; 0 when none)."""
     from ray.tune import Tuner
 
     from finesweep.storage import for_ray
@@ -119,7 +122,7 @@ def _check_continuation(state: SweepState) -> None:
     if options.more:
         tags = state.tracker.client.get_run(parent_id).data.tags
         status = tags.get(TAG_STATUS, "")
-        state.extension = recorded_extensions(tags, parent_id) + 1  # this is the sweep's n-th --more
+        extension = recorded_extensions(tags, parent_id) + 1  # this is the sweep's n-th --more
         if status not in ENDED:
             raise SweepError(
                 f"--more: sweep {sweep!r} has not ended (its status is {status or 'unknown'}); finish it with "
@@ -127,6 +130,7 @@ def _check_continuation(state: SweepState) -> None:
             )
         recorded_objective(tags, parent_id)  # a garbled objective tag is named with its run, before comparing
         _check_same_sweep(state, parent_id, tags)
-        return
+        return extension
     if options.resume and not Tuner.can_restore(*for_ray(state.results)):
         raise SweepError(f"--resume: no Tune state for {sweep!r} under {state.results}")
+    return 0

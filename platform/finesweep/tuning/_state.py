@@ -1,15 +1,25 @@
-"""The state one run of a sweep carries from step to step, as one typed object."""
+"""What one run of a sweep carries from step to step: a frozen object per phase (setup, then
+inputs), each made by one step and read by the later ones."""
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from finesweep.config.loader import LoadedJob
 from finesweep.objective import Objective
 from finesweep.settings import Settings
+
+if TYPE_CHECKING:
+    from finesweep.data.pairs import PairData
+    from finesweep.data.prepare import PreparedData
+    from finesweep.models.resolve import ResolvedModel
+    from finesweep.tasks.base import Task
+    from finesweep.tracking.runs import SweepTracker
+    from finesweep.tuning.reproduce import Reproduction
+    from finesweep.tuning.warm_start import WarmStart
 
 
 @dataclass(frozen=True)
@@ -28,7 +38,7 @@ class SweepOptions:
     warm_start: tuple[str, ...] = ()
     verbose: int | None = None
     show_tracebacks: bool = False
-    reproduces: Any = None
+    reproduces: Reproduction | None = None
 
 
 @dataclass(frozen=True)
@@ -44,26 +54,62 @@ class Console:
         return max(0, self.level - 1)
 
 
-@dataclass
-class SweepState:
-    """Everything the steps of :func:`finesweep.tuning.sweep.run_sweep` share."""
+@dataclass(frozen=True)
+class SweepSetup:
+    """What the first step (:func:`finesweep.tuning._prepare.prepare_sweep`) makes, after every
+    check that needs neither data nor Ray: the job, the sweep's name and record, where its results
+    go, and how it runs."""
 
     loaded: LoadedJob
-    task: Any
+    task: Task
     name: str
     options: SweepOptions
     tracking_uri: str
-    tracker: Any  # finesweep.tracking.runs.SweepTracker
+    tracker: SweepTracker
     results: Path | str  # <storage_path>/<sweep>: a local folder or an object-store URI
     console: Console
-    settings: Settings = field(default_factory=Settings)  # tracking, storage, Ray address, ... (the entry point's)
-    started: float = field(default_factory=time.time)  # wall clock (s) when this run began
-    commit: str | None = None  # the git commit of the code that runs
-    data: Any = None
-    base: Any = None
-    baseline: dict[str, float] = field(default_factory=dict)
-    prior: Any = None  # a finesweep.tuning.warm_start.WarmStart: trials the searcher starts from
-    extension: int = 0  # 1, 2, ... for the runs of `--more` on this sweep; 0 for the first run
+    settings: Settings  # tracking, storage, Ray address, ... (the entry point's)
+    started: float  # wall clock (s) when this run began
+    commit: str | None  # the git commit of the code that runs; None outside a git checkout
+    extension: int  # 1, 2, ... for the runs of `--more` on this sweep; 0 for the first run
+
+
+@dataclass(frozen=True)
+class SweepInputs:
+    """What the second step (:func:`finesweep.tuning._inputs.read_inputs`) reads before Ray starts:
+    the prepared data, the resolved base model, the baselines measured on the driver (none on
+    ``--resume``: they were logged when the sweep started) and the trials the searcher starts from."""
+
+    data: PreparedData | PairData
+    base: ResolvedModel
+    baseline: Mapping[str, float]
+    prior: WarmStart
+
+
+@dataclass(frozen=True)
+class SweepState:
+    """A sweep once set up and its inputs read: what the later steps (the tuner, the parent run,
+    the trials' record, the finish) take. Each phase's fields read through."""
+
+    setup: SweepSetup
+    inputs: SweepInputs
+
+    loaded = property(lambda self: self.setup.loaded)
+    task = property(lambda self: self.setup.task)
+    name = property(lambda self: self.setup.name)
+    options = property(lambda self: self.setup.options)
+    tracking_uri = property(lambda self: self.setup.tracking_uri)
+    tracker = property(lambda self: self.setup.tracker)
+    results = property(lambda self: self.setup.results)
+    console = property(lambda self: self.setup.console)
+    settings = property(lambda self: self.setup.settings)
+    started = property(lambda self: self.setup.started)
+    commit = property(lambda self: self.setup.commit)
+    extension = property(lambda self: self.setup.extension)
+    data = property(lambda self: self.inputs.data)
+    base = property(lambda self: self.inputs.base)
+    baseline = property(lambda self: self.inputs.baseline)
+    prior = property(lambda self: self.inputs.prior)
 
     @property
     def objective(self) -> Objective:
@@ -73,4 +119,9 @@ class SweepState:
     @property
     def warm_sources(self) -> list[str]:
         """The sweeps a warm start reads: the job's, then the command line's."""
-        return list(dict.fromkeys([*self.loaded.job.search.warm_start, *self.options.warm_start]))
+        return warm_sources(self.setup)
+
+
+def warm_sources(setup: SweepSetup) -> list[str]:
+    """The sweeps a warm start reads: the job's, then the command line's."""
+    return list(dict.fromkeys([*setup.loaded.job.search.warm_start, *setup.options.warm_start]))

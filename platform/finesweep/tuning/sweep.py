@@ -1,5 +1,7 @@
 """Run a sweep end to end. ``run_sweep`` is a thin orchestrator, in the spirit of Optuna's ``Study``:
-each step lives in a private sibling module and the steps share one :class:`SweepState`.
+each step lives in a private sibling module, takes what it needs and returns what it makes: a
+:class:`~finesweep.tuning._state.SweepSetup`, then :class:`~finesweep.tuning._state.SweepInputs`,
+held together as the :class:`SweepState` the later steps read.
 
 1. ``_prepare``: checks that need neither data nor Ray (name, tracking store, resources, storage,
    new/resumed/extended);
@@ -42,8 +44,8 @@ def run_sweep(loaded: LoadedJob, name: str | None = None, options: SweepOptions 
 
     settings = settings or in_use()
     with using(settings):  # the catalog's data directory and the cache, read beneath the task's hooks
-        state = prepare_sweep(loaded, name, options or SweepOptions(), settings)
-        read_inputs(state)
+        setup = prepare_sweep(loaded, name, options or SweepOptions(), settings)
+        state = SweepState(setup, read_inputs(setup))
         with _ray(state):
             return _tune(state)
 
