@@ -224,10 +224,14 @@ def _report_failures(summary: Any) -> None:
     """Name each failed trial's error; a full disk is the user's to fix (exit 2), other failures exit 1."""
     from finesweep.tuning.sweep import mentions_no_space, storage_full_message
 
+    from finesweep.tuning.failures import OOM_ADVICE, failure_counts
+
     for trial_id, error in sorted(summary.errors.items())[:10]:
         typer.echo(safe_for_console(f"trial {trial_id} failed: {error}"), err=True)
     if not summary.count("failed"):
         return
+    counts = failure_counts(summary.errors.values())  # "2 trials failed: out of memory (2)"
+    typer.echo(counts + (f"; to fit: {OOM_ADVICE}" if "out of memory (" in counts else ""), err=True)
     if any(mentions_no_space(error) for error in summary.errors.values()):
         raise SweepError(storage_full_message(Path(summary.storage_path)))
     raise typer.Exit(1)

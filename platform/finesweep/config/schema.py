@@ -583,6 +583,16 @@ class FailureConfig(_Strict):
         default=2, ge=1, le=100,
         description="Per-epoch checkpoints kept per trial, the best by the sweep's metric (the latest is kept too).",
     )  # fmt: skip
+    oom_retry: Literal["auto", "on", "off"] = Field(
+        default="auto",
+        description="When a training step runs out of device memory (CUDA, MPS, or the CPU allocator), redo it with "
+                    "each batch in two pieces (then four, ...) whose gradients add up, as Accelerate's "
+                    "find_executable_batch_size halves its batch: the effective batch (batch_size x grad_accum_steps) "
+                    "stays the same, and the trial keeps the smaller pieces. auto: on where the pieces give the same "
+                    "gradient (text classification without class_weight balancing, one worker per trial), off for "
+                    "tasks whose loss depends on the whole batch (in-batch negatives); on: also there; off: the trial "
+                    "fails at once. The trial's run records the pieces in the tag finesweep.oom_batch_pieces.",
+    )  # fmt: skip
 
 
 class PromotionConfig(_Strict):

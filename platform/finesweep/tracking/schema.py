@@ -61,6 +61,10 @@ TAG_PROCESS_TRIAL_INDEX = "finesweep.process_trial_index"
 TAG_CHECKPOINT_PATH = "finesweep.checkpoint_path"
 TAG_MODEL_URI = "finesweep.model_uri"
 TAG_ERROR = "finesweep.error"
+TAG_FAILURE = "finesweep.failure"
+TAG_FAILURE_PHASE = "finesweep.failure_phase"
+TAG_FAILURE_CAUSE = "finesweep.failure_cause"
+TAG_OOM_BATCH_PIECES = "finesweep.oom_batch_pieces"
 TAG_PARETO = "finesweep.pareto"
 TAG_FEASIBLE = "finesweep.feasible"
 TAG_VIOLATIONS = "finesweep.violations"
@@ -79,7 +83,8 @@ TAG_USER = "mlflow.user"
 # A trial's report keys that say something about the trial rather than its model, each recorded
 # as a tag rather than a metric (``tracking.metric_names.bookkeeping_tags``): the report key -> its tag.
 BOOKKEEPING_TAGS = {"final": TAG_FINAL, "stopped_early": TAG_STOPPED_EARLY, "ended_by_budget": TAG_ENDED_BY_BUDGET,
-                    "restarts": TAG_RESTARTS, "process_trial_index": TAG_PROCESS_TRIAL_INDEX}  # fmt: skip
+                    "restarts": TAG_RESTARTS, "process_trial_index": TAG_PROCESS_TRIAL_INDEX,
+                    "oom_batch_pieces": TAG_OOM_BATCH_PIECES}  # fmt: skip
 
 
 def version_tag(name: str) -> str:
@@ -166,6 +171,13 @@ TAGS: tuple[Tag, ...] = (
     Tag(TAG_CHECKPOINT_PATH, "trial", "tracking.trial_runs", "where the completed trial's final checkpoint was logged from"),
     Tag(TAG_MODEL_URI, "trial", "tracking.trial_runs", "the URI (`models:/m-...`) of the completed trial's logged model"),
     Tag(TAG_ERROR, "trial", "tracking.trial_runs", "the one-line cause of a failed trial, or why a trial run was retired"),
+    Tag(TAG_FAILURE, "trial", "tuning.failures", "why the trial failed: `out of memory` or `error`"),
+    Tag(TAG_FAILURE_PHASE, "trial", "tuning.failures",
+        "out of memory: what the trial was doing (`training epoch 2`, `starting its trial actor`, ...)"),
+    Tag(TAG_FAILURE_CAUSE, "trial", "tuning.failures",
+        "out of memory: host or device memory, and what ran out (Ray's memory monitor, torch's allocator, ...)"),
+    Tag(TAG_OOM_BATCH_PIECES, "trial", "tracking.trial_runs",
+        "the pieces each training batch ran in: `1`, or 2 and more after a step ran out of memory (failure.oom_retry)"),
     Tag(TAG_PARETO, "trial", "tuning._finish", "several objectives: `true` or `false`, on the Pareto front or not"),
     Tag(TAG_FEASIBLE, "trial", "tuning._finish", "constraints: `true` or `false`, whether every constraint holds"),
     Tag(TAG_VIOLATIONS, "trial", "tuning._finish", "constraints: the violated constraints, `; `-separated, or `none`"),

@@ -19,6 +19,7 @@ from finesweep.tracking.parent_run import ParentRun
 from finesweep.tracking.schema import (TAG_CHECKPOINT_PATH, TAG_CONFIG, TAG_ERROR, TAG_INTERRUPTED_RUNS, TAG_MODEL_URI,
                                        TAG_NODE, TAG_NODES, TAG_PARENT, TAG_ROLE, TAG_STATUS, TAG_SWEEP, TAG_TRIAL)  # fmt: skip
 from finesweep.tracking.writer import RunWriter
+from finesweep.tuning.failures import error_text, failure_tags
 
 FINAL_STATUSES = ("completed", "pruned", "failed")
 _RUN_NAME = re.compile(r"^trial (\d+) · (\S+)$")
@@ -209,15 +210,17 @@ class TrialRuns:
         if run_id is None:
             return
         tags = {TAG_STATUS: status}
-        checkpoint = (result if result is not None else self.last_result(trial_id)).get("checkpoint_path")
+        last = result if result is not None else self.last_result(trial_id)
+        checkpoint = last.get("checkpoint_path")
         run = self.writer.client.get_run(run_id)
         logged = TAG_MODEL_URI in run.data.tags  # a resumed trial that reported again
         if status == "completed" and checkpoint and not logged:
             tags.update(self._log_final_checkpoint(run, str(checkpoint)))
         self._log_table(trial_id, run_id)
-        if error:
+        if error:  # tagged with its reason (out of memory: also phase and cause), error.txt leads with it
             tags[TAG_ERROR] = error_headline(error)
-            self.writer.log_text(run_id, error, "error.txt")
+            tags.update(failure_tags(error, last))
+            self.writer.log_text(run_id, error_text(error, last), "error.txt")
         self.writer.log(run_id, tags=tags)
         self.writer.end(run_id, "FAILED" if status == "failed" else "FINISHED")
 

@@ -22,6 +22,7 @@ from torch.utils.data import DataLoader, Dataset
 from finesweep.training import FINAL_KEY
 from finesweep.training.batching import GlobalBatches
 from finesweep.training.context import TrialContext
+from finesweep.training.memory import first_line, is_out_of_memory, phase, split_rows
 from finesweep.training.optim import build_optimizer, build_scheduler
 from finesweep.training.seeding import seed_everything
 from finesweep.training.spec import TrialSpec
@@ -154,6 +155,7 @@ class _Trial:
     scaler: Any
     startup: dict[str, float]
     started: float  # wall clock (s) when the trial (re)started
+    pieces: int = 1  # each training batch runs forward and backward in this many pieces (2+ after out of memory)
 
 
 # Splits fetched from the object store, kept by a reused trial process for the next trial of the
@@ -198,8 +200,10 @@ def _run_trial_loop(spec: TrialSpec, sampled: dict[str, Any], build_runtime: Run
             _report_again(trial, progress["final_metrics"])
             return
         for epoch in range(progress["epoch"] + 1, trial.params.epochs + 1):
-            losses = _train_epoch(trial, epoch, progress)
-            metrics, stop_early = _validate(trial, epoch, losses, progress)
+            with phase(f"training epoch {epoch}"):
+                losses = _train_epoch(trial, epoch, progress)
+            with phase(f"evaluating epoch {epoch}"):
+                metrics, stop_early = _validate(trial, epoch, losses, progress)
             out_of_budget = _budget_spent(trial)
             metrics["ended_by_budget"] = float(out_of_budget)
             _report(trial, metrics, progress, final=epoch == trial.params.epochs or stop_early or out_of_budget)
@@ -249,14 +253,17 @@ def _setup(spec: TrialSpec, sampled: dict[str, Any], build_runtime: RuntimeFacto
     params = build_runtime.params_model.model_validate(spec.params(sampled))
     seed_everything(params.seed)  # the same seed in a reused process as in a fresh one
     device = ctx.device(spec.gpus_per_worker > 0)
-    data = _fetch_data(spec)
+    with phase("fetching the data"):
+        data = _fetch_data(spec)
     fetched = time.time()
-    runtime = build_runtime.build_runtime(params, data, spec, device)
+    with phase("loading the model"):
+        runtime = build_runtime.build_runtime(params, data, spec, device)
     startup = {"startup_worker_s": entered - started, "startup_data_s": fetched - entered,  # seconds
                "process_trial_index": float(_TRIALS_RUN[0])}  # fmt: skip
     startup.update({f"startup_{k}": v for k, v in getattr(runtime, "timings", {}).items()})
     startup.update(trained_size(runtime.model))
-    model = ctx.prepare_model(runtime.model, device)
+    with phase("placing the model on its device"):
+        model = ctx.prepare_model(runtime.model, device)
     loader, sampler = _loader(runtime, params, ctx.world_size, ctx.rank)
     optimizer = build_optimizer(params, model)
     steps_per_epoch = math.ceil(len(loader) / params.grad_accum_steps)  # optimizer steps
@@ -281,26 +288,83 @@ def _resume(trial: _Trial) -> dict[str, Any]:
 
 
 def _train_epoch(trial: _Trial, epoch: int, progress: dict[str, Any]) -> list[float]:
-    """One pass over this worker's share of the training batches; returns the per-batch losses."""
-    params, model, optimizer, scaler = trial.params, trial.model, trial.optimizer, trial.scaler
+    """One pass over this worker's share of the training batches; returns the per-batch losses.
+
+    The batches of one optimizer step (``grad_accum_steps`` of them) are kept until the step, so a
+    step that runs out of device memory can be redone in smaller pieces (:func:`_accumulate`)."""
+    params, optimizer = trial.params, trial.optimizer
     trial.sampler.set_epoch(epoch)  # the same permutation per epoch whether or not the trial restarted
-    model.train()
+    trial.model.train()
     epoch_start = time.time()
     losses: list[float] = []
+    window: list[dict[str, torch.Tensor]] = []
     optimizer.zero_grad(set_to_none=True)
     for step, batch in enumerate(trial.loader, start=1):
         if progress["first_step_s"] is None:
             progress["first_step_s"] = time.time() - trial.started  # seconds from trial start
-        batch = {key: value.to(trial.device) for key, value in batch.items()}
-        with _autocast(trial.device, params.mixed_precision):
-            loss = trial.runtime.loss(model, batch)
-        losses.append(float(loss.detach()))
-        scaled = loss / params.grad_accum_steps  # gradients average over the accumulated batches
-        (scaler.scale(scaled) if scaler else scaled).backward()
+        window.append(batch)
         if step % params.grad_accum_steps == 0 or step == len(trial.loader):
+            losses.extend(_accumulate(trial, window))
             _optimizer_step(trial)
+            window = []
     progress["train_seconds"] += time.time() - epoch_start
     return losses
+
+
+def _accumulate(trial: _Trial, window: list[dict[str, torch.Tensor]]) -> list[float]:
+    """Forward and backward of one optimizer step's batches, each in ``trial.pieces`` pieces.
+
+    When the device runs out of memory and the job allows it (``failure.oom_retry``), the step's
+    gradients are cleared and its batches start again in twice as many pieces, as Accelerate's
+    ``find_executable_batch_size`` halves its batch: the effective batch (``batch_size x
+    grad_accum_steps``) stays the same, and the trial keeps the smaller pieces to its end."""
+    while True:
+        try:
+            return [_backward(trial, batch) for batch in window]
+        except RuntimeError as error:
+            if not _may_split(trial, error, window):
+                raise
+            trial.optimizer.zero_grad(set_to_none=True)
+            trial.pieces *= 2
+            _release_memory()
+            print(f"finesweep: out of memory in a training step ({first_line(error)}); "
+                  f"redoing it with each batch in {trial.pieces} pieces (the same effective batch)")  # fmt: skip
+
+
+def _backward(trial: _Trial, batch: dict[str, torch.Tensor]) -> float:
+    """One batch's loss and gradients, summed over its pieces weighted by their rows (the loss of
+    the whole batch when the task's loss is a mean over examples); returns that loss."""
+    params, scaler = trial.params, trial.scaler
+    rows = _rows(batch) if trial.pieces > 1 else 0
+    parts = split_rows(rows, trial.pieces) if rows else [slice(None)]
+    total = 0.0
+    for part in parts:
+        share = (part.stop - part.start) / rows if rows else 1.0  # this piece's fraction of the batch
+        piece = {key: value[part].to(trial.device) for key, value in batch.items()}
+        with _autocast(trial.device, params.mixed_precision):
+            loss = trial.runtime.loss(trial.model, piece)
+        total += float(loss.detach()) * share
+        scaled = loss * share / params.grad_accum_steps  # gradients average over the accumulated batches
+        (scaler.scale(scaled) if scaler else scaled).backward()
+    return total
+
+
+def _rows(batch: dict[str, torch.Tensor]) -> int:
+    """The batch's number of examples, or 0 when its tensors do not all have them first (such a
+    batch cannot be cut into pieces)."""
+    sizes = {value.shape[0] if isinstance(value, torch.Tensor) and value.dim() else -1 for value in batch.values()}
+    return sizes.pop() if len(sizes) == 1 and -1 not in sizes else 0
+
+
+def _may_split(trial: _Trial, error: BaseException, window: list[dict[str, torch.Tensor]]) -> bool:
+    """Whether a training step that failed with ``error`` may run again in smaller pieces: an out
+    of memory error, a job that allows it (``exact``: a loss that is a mean over examples, which
+    class weights are not), one worker (data-parallel workers must run the same steps), and
+    batches with at least twice the pieces' rows."""
+    mode = trial.spec.oom_retry
+    allowed = mode == "always" or (mode == "exact" and getattr(trial.params, "balancing", "none") != "class_weight")
+    smallest = min((_rows(batch) for batch in window), default=0)
+    return allowed and is_out_of_memory(error) and not is_distributed() and smallest >= 2 * trial.pieces
 
 
 def _optimizer_step(trial: _Trial) -> None:
@@ -344,6 +408,7 @@ def _validate(trial: _Trial, epoch: int, losses: list[float], progress: dict[str
     metrics["resident_memory_mb"] = resident_memory_mb()
     metrics["train_time_s"] = progress["train_seconds"]
     metrics["restarts"] = progress["restarts"]
+    metrics["oom_batch_pieces"] = float(trial.pieces)  # 1 unless a step ran out of memory (failure.oom_retry)
     metrics["stopped_early"] = float(stop_early)
     return metrics, stop_early
 
@@ -355,7 +420,8 @@ def _report(trial: _Trial, metrics: dict[str, Any], progress: dict[str, Any], fi
     metrics[FINAL_KEY] = float(final)
     if final:
         test_start = time.time()
-        metrics.update(trial.runtime.evaluate(trial.model, "test", "test_"))
+        with phase("evaluating the test split"):
+            metrics.update(trial.runtime.evaluate(trial.model, "test", "test_"))
         metrics["test_eval_time_s"] = time.time() - test_start  # seconds on the held-out split
         progress["final_metrics"] = metrics  # a trial restored from this checkpoint is already done
     with tempfile.TemporaryDirectory(prefix="finesweep-ckpt-") as tmp:

@@ -13,6 +13,7 @@ from typing import Any, Literal
 from finesweep.models.resolve import ResolvedModel
 from finesweep.objective import Objective
 from finesweep.settings import Settings
+from finesweep.training.memory import OomRetry
 
 # in_trial: a single-worker trial trains inside its Tune trial actor, which Tune reuses for the
 # next trial (imports, data and base weights stay warm); train: every trial fits a Ray Train
@@ -39,6 +40,7 @@ class TrialSpec:
     gpus_per_worker: float = 0.0
     max_retries: int = 1
     keep_checkpoints: int = 2
+    oom_retry: OomRetry = "never"  # redo a step that ran out of device memory in smaller pieces (training.memory)
     storage_path: str = ""  # this sweep's results folder
     budget: Any = None  # a tuning.budget.BudgetSignal when the sweep has a budget: after_epoch() -> str | None
     replay: Any = None  # a tuning.replay.Replay (runtime "replay" only): the curve table and its time scale

@@ -113,11 +113,24 @@ def trial_spec(state: SweepState, data_ref: Any) -> Any:
         gpus_per_worker=job.scaling.gpus_per_worker,
         max_retries=job.failure.max_retries,
         keep_checkpoints=job.failure.keep_checkpoints,
+        oom_retry=oom_retry_mode(job.failure.oom_retry, job.task),
         storage_path=str(state.results),
         budget=budget,
         replay=_replay(state.loaded),
         settings=state.settings,
     )
+
+
+def oom_retry_mode(setting: str, task_name: str) -> Any:
+    """``failure.oom_retry`` as the loop applies it (a ``training.memory.OomRetry``): ``auto`` is
+    ``exact`` for classification tasks, whose loss is a mean over examples, and ``never`` for the
+    others (in-batch negatives and batch-level regularisers change with the batch)."""
+    if setting != "auto":
+        return "always" if setting == "on" else "never"
+    from finesweep.tasks import get_task
+    from finesweep.tasks.text_classification import TextClassificationTask
+
+    return "exact" if isinstance(get_task(task_name), TextClassificationTask) else "never"
 
 
 def _replay(loaded: Any) -> Any:

@@ -19,6 +19,7 @@ from finesweep.tracking.callback import read_error
 from finesweep.tracking.headline import error_headline
 from finesweep.tracking.runs import SweepTracker
 from finesweep.training import FINAL_KEY
+from finesweep.tuning.failures import classify
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _HEARTBEAT_S = 60.0  # a status line after this many seconds without any other line
@@ -93,7 +94,9 @@ class ConsoleProgress(Callback):
         text = read_error(getattr(trial, "error_file", None))
         where = getattr(trial, "error_file", None) or "the trial's folder"
         hint = "" if self.show_tracebacks else f" (traceback: rerun with --debug, or see {where})"
-        self._print(f"{self._label(trial.trial_id)} failed: {self._headline(trial)}{hint}", always=True)
+        failure = classify(text, (trial.last_result or {}).get("epoch"))  # out of memory: say so, and the phase
+        reason = f"{failure.describe()}: " if failure.out_of_memory else ""
+        self._print(f"{self._label(trial.trial_id)} failed: {reason}{self._headline(trial)}{hint}", always=True)
         if self.show_tracebacks and text:
             for line in _ANSI.sub("", text).rstrip().splitlines():  # Ray colours its error files
                 self.echo(f"    {line}")

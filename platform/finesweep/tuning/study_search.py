@@ -8,7 +8,12 @@ Three things Ray's ``OptunaSearch`` does not do on its own:
 - **prior trials** (a warm start, or the earlier trials of a sweep given ``--more``): added to the
   study as finished trials with every objective value (``Study.add_trial``), so the sampler
   models them before it proposes anything;
-- several objectives, with their directions, from one :class:`~finesweep.objective.Objective`.
+- several objectives, with their directions, from one :class:`~finesweep.objective.Objective`;
+- **failed trials** (out of memory, most often): Ray tells the study ``FAIL``, which Optuna's
+  samplers skip, so TPE would keep proposing the neighbourhood of a batch size that does not fit.
+  Here a failed trial is told as ``PRUNED`` with the constraint :data:`FAILED` violated (1.0):
+  TPE ranks infeasible trials below every feasible one (``optuna/samplers/_tpe/sampler.py``,
+  ``_split_trials``), so their neighbourhood lands in its "bad" density.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from ray.tune.search.optuna import OptunaSearch
 from finesweep.objective import Objective
 
 _UNMET = 1e12  # the violation of a constraint whose metric the trial never reported
+FAILED = "finesweep: the trial failed"  # the constraint a failed trial violates (by 1.0)
 
 
 @dataclass(frozen=True)
@@ -80,13 +86,24 @@ class StudySearch(OptunaSearch):
         self._add_priors([PriorTrial("this sweep", params, dict(metrics))])
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
-        """Record the trial's constraint violations, then tell the study as Ray does."""
+        """Record the trial's constraint violations, then tell the study as Ray does; a failed
+        trial (``error`` and no result) is told as infeasible (see the module's docstring)."""
         ot_trial = self._ot_trials.get(trial_id)
+        if error and not result and ot_trial is not None and trial_id not in self._completed_trials:
+            self._tell_infeasible(trial_id, ot_trial)
+            return
         if self.use_constraints and result and ot_trial is not None and trial_id not in self._completed_trials:
             for key, value in constraint_values(self.objective, result).items():
                 if not math.isnan(value):
                     ot_trial.set_constraint(key, value)
         super().on_trial_complete(trial_id, result=result, error=error)
+
+    def _tell_infeasible(self, trial_id: str, ot_trial: Any) -> None:
+        import optuna
+
+        ot_trial.set_constraint(FAILED, 1.0)
+        self._ot_study.tell(ot_trial, None, state=optuna.trial.TrialState.PRUNED)
+        self._completed_trials.add(trial_id)
 
     @property
     def study(self) -> Any:

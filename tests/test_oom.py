@@ -1,0 +1,205 @@
+"""Out of memory, per trial (issue 40, item 1).
+
+- A training step that really runs out of memory (the CPU allocator refuses the allocation) is
+  redone with each batch in two pieces and the same effective batch, and the trial ends as the
+  unsplit one would; with ``failure.oom_retry: off`` it fails naming ``out of memory`` and the
+  phase. Why not a CUDA error here: this machine has no GPU, and faking one would be a mock. The
+  CPU allocator's refusal is a real torch out-of-memory condition: the test's loss asks it for
+  address space in proportion to the batch's rows (never touched, so nothing is resident), more
+  than the kernel's overcommit heuristic (``vm.overcommit_memory`` 0) grants for the full batch,
+  less for half of it.
+- Failure texts as Ray and torch write them are classified into one reason and phase.
+- A sweep on a real local Ray where one trial is killed by Ray's memory monitor finishes its other
+  trial, exits as docs/failures.md says, and leaves every run in a final state.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from finesweep.config import load_job
+from job_parts import WITHOUT_BASELINES
+
+
+def _overcommit_heuristic() -> bool:
+    try:
+        return Path("/proc/sys/vm/overcommit_memory").read_text().strip() == "0"
+    except OSError:
+        return False
+
+
+def _ram_bytes() -> int:
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemTotal:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no MemTotal in /proc/meminfo")
+
+
+class _HungryRuntime:
+    """The task's runtime, whose loss first asks the allocator for ``per_row`` bytes per example."""
+
+    def __init__(self, runtime: Any, per_row: int) -> None:
+        self._runtime, self._per_row = runtime, per_row
+        self.refused = 0  # allocations the allocator refused
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._runtime, name)
+
+    def loss(self, model: Any, batch: dict[str, Any]) -> Any:
+        import torch
+
+        try:
+            torch.empty(batch["input_ids"].shape[0] * self._per_row, dtype=torch.uint8)
+        except RuntimeError:
+            self.refused += 1
+            raise
+        return self._runtime.loss(model, batch)
+
+
+class _HungryTask:
+    """A runtime factory (what the loop calls a task) around text classification."""
+
+    def __init__(self, task: Any, per_row: int) -> None:
+        self.task, self.per_row, self.runtimes = task, per_row, []
+        self.params_model = task.params_model
+
+    def build_runtime(self, params: Any, data: Any, spec: Any, device: Any) -> Any:
+        runtime = _HungryRuntime(self.task.build_runtime(params, data, spec, device), self.per_row)
+        self.runtimes.append(runtime)
+        return runtime
+
+
+def _loaded(tmp_path: Path, tiny_bert: Path, oom_retry: str) -> Any:
+    job = {
+        "name": "oom-loop",
+        "dataset": {"name": "emotion_carer", "max_train_samples": 96, "max_eval_samples": 32},
+        "model": {"base": str(tiny_bert)},
+        "train": {"epochs": 2, "batch_size": 16, "grad_accum_steps": 2, "learning_rate": 3e-3, "lora_dropout": 0.0,
+                  "max_length": 32},
+        "failure": {"oom_retry": oom_retry},
+        "tracking": {"uri": f"sqlite:///{tmp_path / 'mlflow.db'}"},
+        "storage_path": str(tmp_path / "results"),
+        "baselines": dict(WITHOUT_BASELINES),
+    }  # fmt: skip
+    path = tmp_path / f"oom-{oom_retry}.yaml"
+    path.write_text(yaml.safe_dump(job))
+    return load_job(path)
+
+
+def _run_loop(loaded: Any, per_row: int) -> tuple[list[dict[str, Any]], _HungryTask]:
+    """The job's one configuration through the training loop in this process (as `finesweep train`)."""
+    from finesweep.settings import in_use, using
+    from finesweep.tasks import get_task
+    from finesweep.training.context import LocalContext
+    from finesweep.training.loop import run_trial_loop
+    from finesweep.training.spec import TrialSpec
+    from finesweep.tuning._inputs import data_and_model
+    from finesweep.tuning._tuner import oom_retry_mode
+
+    job, settings = loaded.job, in_use()
+    task = _HungryTask(get_task(job.task), per_row)
+    with using(settings):
+        data, base = data_and_model(loaded, task.task, settings)
+    spec = TrialSpec(task=job.task, data_ref=data, data_key=data.fingerprint + per_row.__str__(), objective=loaded.objective,
+                     base_model=base, lora_target_modules=job.model.lora_target_modules, trust_remote_code=False,
+                     fixed_params=loaded.params.model_dump(), runtime="in_trial",
+                     oom_retry=oom_retry_mode(job.failure.oom_retry, job.task), settings=settings)  # fmt: skip
+    reports: list[dict[str, Any]] = []
+    run_trial_loop(spec, {}, task, LocalContext(lambda metrics, _: reports.append(dict(metrics))), time.time())
+    return reports, task
+
+
+needs_heuristic = pytest.mark.skipif(not _overcommit_heuristic(), reason="needs vm.overcommit_memory = 0 (Linux's default)")
+
+
+@needs_heuristic
+def test_a_step_out_of_memory_is_redone_in_halves_with_the_same_effective_batch(tmp_path, tiny_bert, data_dir):
+    loaded = _loaded(tmp_path, tiny_bert, "auto")
+    per_row = int(1.5 * _ram_bytes()) // 16  # 16 rows: 1.5x RAM, refused; 8 rows: 0.75x RAM, granted, never touched
+    split, hungry = _run_loop(loaded, per_row)
+    plain, _ = _run_loop(loaded, 1)
+    assert hungry.runtimes[0].refused == 1, "the first step ran out of memory once, then every batch went in halves"
+    assert [r["oom_batch_pieces"] for r in split] == [2.0, 2.0]
+    assert [r["oom_batch_pieces"] for r in plain] == [1.0, 1.0]
+    for key in ("train_loss", "val_loss", "val_accuracy", "test_accuracy"):
+        assert split[-1][key] == pytest.approx(plain[-1][key], abs=1e-4), key  # the same gradients, summed in halves
+
+
+@needs_heuristic
+def test_with_oom_retry_off_the_trial_fails_naming_out_of_memory_and_the_phase(tmp_path, tiny_bert, data_dir):
+    from finesweep.training.memory import TrialOutOfMemory
+
+    loaded = _loaded(tmp_path, tiny_bert, "off")
+    with pytest.raises(TrialOutOfMemory) as caught:
+        _run_loop(loaded, int(1.5 * _ram_bytes()) // 16)
+    assert str(caught.value).startswith("out of memory while training epoch 1: "), caught.value
+    assert "can't allocate memory" in str(caught.value)
+
+
+def _proposals_in_failing_region(searcher: Any, trials: int = 30) -> int:
+    """Trials whose x > 0.5 (where every trial fails, as a batch too large does) among the last 15;
+    the others complete with value x, so the best region borders the failing one."""
+    late = 0
+    for number in range(trials):
+        x = searcher.suggest(f"t{number}")["x"]
+        if x > 0.5:
+            late += number >= trials - 15
+            searcher.on_trial_complete(f"t{number}", None, error=True)  # as Tune tells a failed trial
+        else:
+            searcher.on_trial_complete(f"t{number}", {"score": x})
+    return late
+
+
+def test_a_failed_trial_is_infeasible_to_tpe_which_then_proposes_less_of_its_neighbourhood():
+    import optuna
+    from ray.tune.search.optuna import OptunaSearch
+
+    from finesweep.objective import MetricGoal, Objective
+    from finesweep.tuning.study_search import FAILED, StudySearch
+
+    space = {"x": optuna.distributions.FloatDistribution(0.0, 1.0)}
+    ours = StudySearch(space, Objective((MetricGoal("score", "max"),)), optuna.samplers.TPESampler(seed=3, n_startup_trials=5), False)
+    rays = OptunaSearch(space=space, metric="score", mode="max", sampler=optuna.samplers.TPESampler(seed=3, n_startup_trials=5))
+    in_ours, in_rays = _proposals_in_failing_region(ours), _proposals_in_failing_region(rays)
+    failed = [t for t in ours.study.trials if t.params["x"] > 0.5]
+    assert failed and all(t.state == optuna.trial.TrialState.PRUNED and t.constraints == {FAILED: 1.0} for t in failed)
+    assert {t.state for t in rays._ot_study.trials if t.params["x"] > 0.5} == {optuna.trial.TrialState.FAIL}
+    assert in_ours * 2 <= in_rays, (in_ours, in_rays)  # Ray's FAIL is ignored by TPE: it keeps proposing there
+
+
+@pytest.mark.parametrize(("text", "epoch", "expected"), [
+    ("ray.exceptions.OutOfMemoryError: Task was killed due to the node running low on memory.\nMemory on the node "
+     "(IP: 10.0.0.2, ID: 1f) where the lease (task name=ImplicitFunc.__init__, pid=1) was running was 7.5GB / 7.8GB",
+     None, "out of memory while starting its trial actor (host memory: Ray's memory monitor killed the trial's process)"),
+    ("ray.exceptions.OutOfMemoryError: 1 worker(s) were killed due to the node running low on memory (task name=ImplicitFunc.train)",
+     2, "out of memory while training or evaluating epoch 3 (host memory: Ray's memory monitor killed the trial's process)"),
+    ("ray.exceptions.RayTaskError(TrialOutOfMemory): ray::ImplicitFunc.train()\nfinesweep.training.memory.TrialOutOfMemory: "
+     "out of memory while evaluating epoch 2: CUDA out of memory. Tried to allocate 2.00 GiB", 1,
+     "out of memory while evaluating epoch 2 (device memory: torch.cuda.OutOfMemoryError)"),
+    ("RuntimeError: MPS backend out of memory (MPS allocated: 8.0 GB)", None,
+     "out of memory while starting (data, model or epoch 1) (device memory: the MPS backend could not allocate)"),
+    ("ray.exceptions.ActorDiedError: The actor died unexpectedly before finishing this task. Worker unexpectedly exits "
+     "with a connection error code 2. End of file.", 1, "out of memory while training or evaluating epoch 2 (host memory: "
+     "its process was killed (SIGKILL) without a Python error, as the kernel's OOM killer kills; Ray cannot tell it from another kill)"),
+    ("ValueError: labels must be integers", 1, "error"),
+])  # fmt: skip
+def test_failure_texts_as_ray_and_torch_write_them_are_classified(text, epoch, expected):
+    from finesweep.tuning.failures import classify
+
+    assert classify(text, epoch).describe() == expected
+
+
+def test_the_summary_counts_failed_trials_by_reason():
+    from finesweep.tuning.failures import failure_counts
+
+    errors = ["ray.exceptions.OutOfMemoryError: Task was killed due to the node running low on memory.",
+              "finesweep.training.memory.TrialOutOfMemory: out of memory while training epoch 1: CUDA out of memory.",
+              "ValueError: no"]  # fmt: skip
+    assert failure_counts(errors) == "3 trials failed: out of memory (2), error (1)"
+    assert failure_counts(errors[:1]) == "1 trial failed: out of memory (1)"
+    assert failure_counts([]) == ""
