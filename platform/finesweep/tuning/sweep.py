@@ -188,8 +188,11 @@ def _fit(tuner: Any, results: Path | str, tune_handles_sigint: bool) -> bool:
 
     on_main_thread = threading.current_thread() is threading.main_thread()
     before = signal.getsignal(signal.SIGINT) if on_main_thread else None
+    from finesweep.tuning.failures import oom_kills_fail_their_trial
+
     try:
-        tuner.fit()
+        with oom_kills_fail_their_trial():  # a trial actor killed for memory fails its trial, not the sweep
+            tuner.fit()
     except (EOFError, OSError, pickle.UnpicklingError) as exc:
         # an object store has no local disk to fill; its errors are Tune's own
         if isinstance(results, Path) and out_of_space(results, str(exc)):
