@@ -150,3 +150,64 @@ def test_a_garbled_tag_is_named_with_its_run_and_value(tmp_path, tiny_bert, kind
         assert "internal error" not in done.stderr, command
         assert _record(uri) == before, f"{command[0]} changed the record"
         assert not (tmp_path / "results").exists() and _processes_in(tmp_path) == []
+
+
+# ---------------------------------------------------------------------------------------------
+# model.trust_remote_code: a job file alone cannot let a model folder's code run
+
+
+def _remote_code_model(folder: Path, tiny_bert: Path) -> Path:
+    """tiny_bert with an ``auto_map`` naming code of its own, which leaves ``ran.txt`` when imported."""
+    import json
+    import shutil
+
+    model = folder / "remote-model"
+    shutil.copytree(tiny_bert, model)
+    config = json.loads((model / "config.json").read_text(encoding="utf-8"))
+    config["auto_map"] = {"AutoConfig": "evil.EvilConfig", "AutoModel": "evil.EvilModel"}
+    (model / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    (model / "evil.py").write_text(f"open({str(folder / 'ran.txt')!r}, 'w').write('ran')\n"
+                                   "from transformers import BertConfig as EvilConfig, BertModel as EvilModel\n",
+                                   encoding="utf-8")  # fmt: skip
+    return model
+
+
+def _remote_code_job(folder: Path, model: Path) -> Path:
+    job = {"name": "remote", "dataset": {"name": "emotion_carer", "max_train_samples": 60, "max_eval_samples": 30},
+           "model": {"base": str(model), "trust_remote_code": True}, "search": {"num_samples": 1},
+           "tracking": {"uri": f"sqlite:///{folder / 'mlflow.db'}", "experiment": "remote"},
+           "storage_path": str(folder / "results")}  # fmt: skip
+    path = folder / "job.yaml"
+    path.write_text(__import__("yaml").safe_dump(job), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("command", [("validate",), ("plan",), ("train", "--no-tracking"), ("sweep",)],
+                         ids=lambda c: c[0])  # fmt: skip
+def test_a_job_asking_to_run_model_code_is_refused_without_the_flag(tmp_path, tiny_bert, command):
+    job = _remote_code_job(tmp_path, _remote_code_model(tmp_path, tiny_bert))
+    done = finesweep(command[0], str(job), *command[1:], cwd=tmp_path, timeout=120)
+    assert_refused(done, f"{job}: model.trust_remote_code: true would run the base model folder's own Python code",
+                   "pass --trust-remote-code")  # fmt: skip
+    assert not (tmp_path / "ran.txt").exists(), "the model folder's code ran"
+    assert_nothing_created(tmp_path)
+    assert not (tmp_path / "remote-model-model").exists() and _processes_in(tmp_path) == []
+
+
+def test_the_flag_is_the_consent_the_job_file_cannot_give(tmp_path, tiny_bert):
+    from finesweep.config import load_job
+    from finesweep.errors import ConfigError
+    from finesweep.settings import Settings
+
+    job = _remote_code_job(tmp_path, _remote_code_model(tmp_path, tiny_bert))
+    data = Settings.from_environment(os.environ)
+    assert data.trust_remote_code is False, "no environment variable can give the consent"
+    with pytest.raises(ConfigError, match="pass --trust-remote-code"):
+        load_job(job, (), data)
+    from dataclasses import replace
+
+    assert load_job(job, (), replace(data, trust_remote_code=True)).job.model.trust_remote_code is True
+    done = finesweep("validate", str(job), "--trust-remote-code", cwd=tmp_path, timeout=120)
+    assert done.returncode == 0 and f"ok: {job}" in done.stdout, done.stderr
+    untrusted = finesweep("validate", str(job), "--set", "model.trust_remote_code=false", cwd=tmp_path, timeout=120)
+    assert untrusted.returncode == 0, untrusted.stderr

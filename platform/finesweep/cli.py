@@ -12,6 +12,7 @@ import json
 import os
 import sys
 import traceback
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, List, Optional
 
@@ -45,6 +46,17 @@ def _settings() -> Settings:
     return _SETTINGS[0] if _SETTINGS else Settings.from_environment(os.environ)
 
 
+_TRUST_HELP = ("Allow a job's model.trust_remote_code: true, which runs the base model folder's own Python code; "
+               "a job file alone cannot allow it.")
+
+
+def _trust_remote_code(allowed: bool) -> None:
+    """``--trust-remote-code``: the command's settings (``_settings()``, which it passes down) allow
+    a job's ``model.trust_remote_code``; without the flag, load_job refuses such a job."""
+    if allowed:
+        _SETTINGS[:] = [replace(_settings(), trust_remote_code=True)]
+
+
 _COLUMN_HELP = "by header name, or 0-based position in a file without a header line (default: detected)"
 
 
@@ -76,9 +88,12 @@ def init_command(
 def validate(
     paths: List[Path] = typer.Argument(..., help="Job files (jobs/*.yaml) and/or search-space files."),
     set_: List[str] = typer.Option([], "--set", help="Override a job key: dotted.key=value (YAML value)."),
+    trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help=_TRUST_HELP),
 ) -> None:
     """Check job and search-space files without starting anything; exit 2 listing every problem."""
     from finesweep.config import load_job, load_space_file
+
+    _trust_remote_code(trust_remote_code)
 
     problems: list[str] = []
     for path in paths:
@@ -121,9 +136,12 @@ def sweep(
     verbose: bool = typer.Option(
         False, "--verbose", help="Also show Ray's trial table and the workers' own output (the job's `verbose: 2`)."
     ),
+    trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help=_TRUST_HELP),
 ) -> None:
     """Run a hyperparameter sweep: Optuna/grid search, ASHA, Ray Train trials, MLflow runs."""
     from finesweep.config import load_job
+
+    _trust_remote_code(trust_remote_code)
 
     _check_names(("--name", name), *(("--warm-start", source) for source in warm_start))
     if more and not resume:
@@ -184,12 +202,15 @@ def train(
     output: Optional[Path] = typer.Option(None, "--output", help="Where the model folder goes (default: ./<job name>-model); a new or empty folder."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace --output when it is a model folder finesweep train wrote (never any other folder)."),
     no_tracking: bool = typer.Option(False, "--no-tracking", help="Record nothing in MLflow."),
+    trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help=_TRUST_HELP),
 ) -> None:
     """Train one configuration (the job's `train:` values) in this process, without Ray: for
     debugging a task with a breakpoint, or a quick check on one machine."""
     from finesweep.config import load_job
     from finesweep.files import check_output_folder
     from finesweep.tuning.train import train_one
+
+    _trust_remote_code(trust_remote_code)
 
     loaded = load_job(job_file, set_, _settings())
     target = output or Path(f"{loaded.name}-model")
@@ -448,19 +469,22 @@ def reproduce(
     tolerance: float = typer.Option(1e-6, "--tolerance", min=0.0, help="Largest accepted difference of the sweep's metric."),
     verbose: bool = typer.Option(False, "--verbose", help="Also show Ray's trial table and the workers' own output."),
     tracking_uri: Optional[str] = typer.Option(None, "--tracking-uri", help=_TRACKING_HELP),
+    trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help=_TRUST_HELP),
 ) -> None:
     """Re-run one trial exactly (its values, the sweep's job, its data by checksum) and compare.
 
     Exits 3 when the reproduced value of the sweep's metric differs from the original's by more
     than --tolerance.
     """
+    _trust_remote_code(trust_remote_code)
     uri = _store(tracking_uri)
     if not verbose:
         _quiet_libraries()
     from finesweep.tracking.leaderboard import significant
     from finesweep.tuning.reproduce import reproduce as run_reproduction
 
-    result = run_reproduction(uri, run, verbose=2 if verbose else 1, show_tracebacks=_state["debug"])
+    with using(_settings()):  # reproduce loads the recorded job under the settings in use
+        result = run_reproduction(uri, run, verbose=2 if verbose else 1, show_tracebacks=_state["debug"])
     typer.echo("")
     typer.echo(f"Trial run {run} reproduced as sweep {result.sweep!r} (run {result.run_id}), at epoch {result.epoch}:")
     width = max(len(name) for name, _, _ in result.rows)
@@ -487,6 +511,7 @@ def plan(
     ),
     set_: List[str] = typer.Option([], "--set", help="Override a job key: dotted.key=value (YAML value)."),
     as_json: bool = typer.Option(False, "--json", help="Print the plan as JSON."),
+    trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help=_TRUST_HELP),
 ) -> None:
     """Preview a sweep on a cluster shape before anything is rented; starts nothing.
 
@@ -498,6 +523,7 @@ def plan(
 
     from finesweep.cluster.submit import needs_token_auth
 
+    _trust_remote_code(trust_remote_code)
     spec = parse_cluster_spec(cluster)
     loaded = load_job(job_file, set_, _settings())  # the same checks as `validate`, before any cluster is asked
     if needs_token_auth(_settings()):  # a running cluster started here requires the token from clients

@@ -84,7 +84,9 @@ class Settings:
     - ``in_ray_job``: this process is a Ray job's driver ($RAY_JOB_ID);
     - ``ray_auth_mode``: $RAY_AUTH_MODE as set here (None: unset);
     - ``jobs_server``: the Ray Jobs server `finesweep submit` uses by default ($RAY_API_SERVER_ADDRESS);
-    - ``forwarded_env``: the variables of :data:`FORWARDED_ENV` set here, as (name, value) pairs.
+    - ``forwarded_env``: the variables of :data:`FORWARDED_ENV` set here, as (name, value) pairs;
+    - ``trust_remote_code``: the command line's ``--trust-remote-code`` (never the environment): a
+      job's ``model.trust_remote_code: true`` is refused without it, since a job file is untrusted.
     """
 
     tracking_uri: str | None = None
@@ -99,6 +101,7 @@ class Settings:
     ray_auth_mode: str | None = None
     jobs_server: str | None = None
     forwarded_env: tuple[tuple[str, str], ...] = ()
+    trust_remote_code: bool = False
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str]) -> Settings:

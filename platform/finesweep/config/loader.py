@@ -396,6 +396,12 @@ def load_job(path: str | Path, overrides: list[str] | tuple[str, ...] = (), sett
         return _load_job(path, overrides, settings)
 
 
+def remote_code_refusal(source: str) -> str:
+    """The problem line for a job asking to run its model's code without the command's consent."""
+    return (f"{source}: model.trust_remote_code: true would run the base model folder's own Python code, and a "
+            "job file alone cannot allow that; pass --trust-remote-code to the command if you trust that code")
+
+
 def _load_job(path: str | Path, overrides: list[str] | tuple[str, ...], settings: Settings) -> LoadedJob:
     """:func:`load_job`'s steps."""
     source = str(path)
@@ -416,6 +422,8 @@ def _load_job(path: str | Path, overrides: list[str] | tuple[str, ...], settings
     if problems:
         raise ConfigError(problems)
     job = _validate(JobConfig, raw, source, "", problems)
+    if job is not None and job.model.trust_remote_code and not settings.trust_remote_code:
+        problems.append(remote_code_refusal(source))
     task = _task_for(raw, source, problems)
     params = None
     if task is not None and isinstance(raw.get("train", {}), dict):

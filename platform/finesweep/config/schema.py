@@ -282,7 +282,8 @@ class ModelConfig(_Strict):
     trust_remote_code: bool = Field(
         default=False,
         description="Let the base model's own Python code run when its tokenizer and weights load (Hugging Face's "
-                    "trust_remote_code). Set it only for a model whose source you trust.",
+                    "trust_remote_code). Set it only for a model whose source you trust; a job file alone cannot "
+                    "allow it: the command also needs --trust-remote-code.",
     )  # fmt: skip
 
     @field_validator("lora_target_modules")
