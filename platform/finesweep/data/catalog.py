@@ -295,7 +295,7 @@ CATALOG: dict[str, CatalogEntry] = {
     ),
     "korquad_v1": CatalogEntry(
         name="korquad_v1",
-        description="KorQuAD 1.0 dev: 5,774 Korean Wikipedia questions paired with their paragraph (964 passages, 140 articles)",
+        description="KorQuAD 1.0 dev: 5,774 Korean Wikipedia questions paired with their paragraph (964 paragraphs, 960 distinct passages, 140 articles)",
         language="ko",
         license="CC BY-ND 2.0 KR",
         label_names=(),

@@ -11,7 +11,8 @@ splits rank the dataset's whole corpus: every distinct passage of every split, t
 shrink with the budget), plus any passage a catalog dataset ships without a query (SciFact: all of
 BEIR's 5,183 abstracts). Training passages are then distractors for evaluation queries, which
 makes the ranking harder than against one split's few dozen passages: KorQuAD 1.0's dev set has 964
-paragraphs, against 60-120 in a split of its own.
+paragraphs, 960 distinct passages that questions ask about (three are repeats, one has no question),
+against 60-120 in a split of its own.
 """
 
 from __future__ import annotations
