@@ -46,6 +46,9 @@ class PairData:
     source: str
     extra: dict[str, Any] = field(default_factory=dict)
     files: dict[str, str] = field(default_factory=dict)  # a user's files read: absolute path -> sha256
+    # the group (article, document; the passage itself without a group column) of each training
+    # passage, in the training corpus's order: hard-negative mining skips a query's whole group
+    train_groups: list[str] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
         """Number of queries per split."""
@@ -155,13 +158,21 @@ def prepare_pairs(config: DatasetConfig, resolve: Callable[[str], Any]) -> PairD
     files = {} if config.name is not None else {str(Path(loaded.source).resolve()): loaded.hashes[0]}
     splits = _split_by_group(loaded.frame, config, loaded.source)
     corpus = whole_corpus(loaded)
-    encoded = {}
+    encoded, kept = {}, {}
     for name in SPLITS:
         limit = config.max_train_samples if name == "train" else config.max_eval_samples
-        queries = _subsample(splits[name], limit, config.split_seed)
+        kept[name] = queries = _subsample(splits[name], limit, config.split_seed)
         encoded[name] = _encode(queries, list(dict.fromkeys(queries["passage"])) if name == "train" else corpus)
     # "corpus" in the recipe: figures ranked against one split's passages (before) are not comparable
     recipe = json.dumps({"files": loaded.hashes, "split": config.recipe(exclude={"name", "path"}),
                          "corpus": "whole"}, sort_keys=True)  # fmt: skip
     fingerprint = hashlib.sha256(recipe.encode()).hexdigest()[:16]
-    return PairData(splits=encoded, fingerprint=fingerprint, source=loaded.source, files=files)
+    groups = _passage_groups(kept["train"])
+    train_groups = [groups[passage] for passage in encoded["train"]["corpus"]]
+    return PairData(splits=encoded, fingerprint=fingerprint, source=loaded.source, files=files, train_groups=train_groups)
+
+
+def _passage_groups(pairs: pd.DataFrame) -> dict[str, str]:
+    """Each passage's group (first seen), or the passage itself when the data names no group."""
+    column = pairs["group"] if "group" in pairs else pairs["passage"]
+    return dict(zip(reversed(pairs["passage"].tolist()), reversed(column.astype(str).tolist())))

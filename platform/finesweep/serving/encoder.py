@@ -99,6 +99,19 @@ class TextEncoder:
 
             columns = None if self._columns is None else torch.from_numpy(self._columns)
             self._keep = output_term_mask(self.tokenizer, int(self.model.config.vocab_size), self.params, columns).to(self.device)
+        self._bm25 = self._read_bm25() if self.card.get("term_weighting") == "bm25_residual" else None
+
+    def _read_bm25(self) -> tuple[Any, float]:
+        """A ``bm25_residual`` model's corpus statistics and learned residual scale."""
+        import json
+
+        from finesweep.data.bm25 import Bm25Statistics
+        from finesweep.tasks.sparse_encoder import BM25_FILE
+
+        path = self.model_dir / BM25_FILE
+        if not path.is_file():
+            raise ModelError(f"{self.model_dir}: a bm25_residual sparse encoder without its {BM25_FILE}")
+        return Bm25Statistics.from_json(json.loads(path.read_text())), float(self.card.get("bm25_residual_scale", 0.0))
 
     def _load_model(self) -> Any:
         """The base encoder with the trained adapter merged in, or the fully fine-tuned weights."""
@@ -136,7 +149,9 @@ class TextEncoder:
         model = loader.from_config(AutoConfig.from_pretrained(self.model_dir))
         restrict_output_terms(model, self._columns.tolist())
         # strict=False: a parameter shared under two names (BERT's head bias) is saved once
-        result = model.load_state_dict(load_file(str(weights)), strict=False)
+        state = load_file(str(weights))
+        state.pop("bm25_residual_scale", None)  # a bm25_residual model's scale: read from the card
+        result = model.load_state_dict(state, strict=False)
         if result.unexpected_keys:
             raise ModelError(f"{self.model_dir}: weights the model lacks: {result.unexpected_keys[:5]}")
         return model
@@ -164,8 +179,20 @@ class TextEncoder:
                 parts.append(self._term_rows(vectors) if self.sparse else vectors)
         if self.sparse:
             width = int(self.model.config.vocab_size)
-            return scipy.sparse.vstack(parts, format="csr") if parts else scipy.sparse.csr_matrix((0, width), dtype=np.float32)
+            rows = scipy.sparse.vstack(parts, format="csr") if parts else scipy.sparse.csr_matrix((0, width), dtype=np.float32)
+            return rows if self._bm25 is None else self._with_bm25(rows, texts, kind)
         return np.concatenate(parts) if parts else np.zeros((0, int(self.model.config.hidden_size)), dtype=np.float32)
+
+    def _with_bm25(self, residual: "scipy.sparse.csr_matrix", texts: list[str], kind: str) -> "scipy.sparse.csr_matrix":
+        """BM25's exact weights of the whole texts (the training corpus's statistics; counts for a
+        query) plus the learned scale x the SPLADE rows, clipped at 0, as in training."""
+        from finesweep.data.bm25 import query_vectors
+        from finesweep.tasks.sparse_encoder import bm25_token_ids, combine
+
+        statistics, scale = self._bm25
+        ids = bm25_token_ids(self.tokenizer, texts)
+        exact = query_vectors(ids, residual.shape[1]) if kind == "query" else statistics.document_vectors(ids)
+        return combine(exact, residual, scale)
 
     def _term_rows(self, vectors: "np.ndarray") -> "scipy.sparse.csr_matrix":
         """A dense batch of head outputs as CSR rows over the whole vocabulary (a cut head's column

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
+from finesweep.data.hard_negatives import HARD_NEGATIVE_CACHE, MINED_DEPTH
 from finesweep.objective import MetricCatalog, MetricFamily, cost_families
 from finesweep.tasks.base import SPLITS_WITH_TRAIN, Task, TrainParams, baseline_spec
 
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     import torch
 
     from finesweep.config.loader import LoadedJob
+    from finesweep.data.hard_negatives import HardNegatives
     from finesweep.training.spec import TrialSpec
     from finesweep.data.pairs import PairData
 
@@ -67,6 +69,13 @@ class ContrastiveParams(TrainParams):
         description="The longest query in tokens (prefix included); longer queries are truncated. max_length is "
                     "the passage length.",
     )  # fmt: skip
+    hard_negatives: int = Field(
+        default=0, ge=0, le=MINED_DEPTH,
+        description="BM25 hard negatives per training query, used in InfoNCE beside the in-batch negatives: the "
+                    "training passages BM25 ranks highest for the query, leaving out its positive and every "
+                    "passage of the positive's group (its article). Mined once per sweep on the driver; "
+                    f"searchable (0 to {MINED_DEPTH}). 0: in-batch negatives only.",
+    )  # fmt: skip
 
 
 def tokenize_splits(tokenizer: Any, data: "PairData", params: ContrastiveParams) -> dict[str, dict[str, list[list[int]]]]:
@@ -101,6 +110,10 @@ class ContrastiveEmbeddingTask(Task):
     metrics = MetricCatalog(RETRIEVAL_FAMILIES)
     default_metric = "val_mrr_at_10"
     baselines = (("baseline_untuned_", "untuned base model"),)
+    # a retrieval challenger beats the best of these that the sweep recorded (the sparse encoder's BM25 too)
+    guard_baselines = (("baseline_bm25_", "term matching with no model: an encoder that ranks below it is not worth "
+                        "serving"),
+                       ("baseline_untuned_", "the base model before tuning: the sweep did not improve on it"))  # fmt: skip
 
     def prepare_data(self, loaded: "LoadedJob") -> "PairData":
         from finesweep.data.pairs import prepare_pairs
@@ -108,12 +121,15 @@ class ContrastiveEmbeddingTask(Task):
         return prepare_pairs(loaded.job.dataset, loaded.resolve_path)
 
     def pretokenize(self, loaded: "LoadedJob", data: "PairData", tokenizer_location: str) -> None:
-        """Token ids once per sweep unless a length or prefix is searched (then each trial tokenizes)."""
-        if any(name in loaded.space for name in _TOKENIZATION_PARAMS):
-            return
+        """Token ids once per sweep unless a length or prefix is searched (then each trial tokenizes);
+        BM25 hard negatives once per sweep when ``hard_negatives`` is above 0 or searched."""
         from transformers import AutoTokenizer
 
         tokenizer = AutoTokenizer.from_pretrained(tokenizer_location, trust_remote_code=loaded.job.model.trust_remote_code)
+        if loaded.params.hard_negatives > 0 or "hard_negatives" in loaded.space:
+            data.extra[HARD_NEGATIVE_CACHE] = mine_train_negatives(tokenizer, data, tokenizer_location)
+        if any(name in loaded.space for name in _TOKENIZATION_PARAMS):
+            return
         data.extra[TOKEN_CACHE] = {"key": _cache_key(tokenizer_location, loaded.params),
                                    "splits": tokenize_splits(tokenizer, data, loaded.params)}  # fmt: skip
 
@@ -142,6 +158,15 @@ class ContrastiveEmbeddingTask(Task):
         from finesweep.tasks._retrieval_held_out import evaluate_encoder
 
         return evaluate_encoder(model, split)
+
+
+def mine_train_negatives(tokenizer: Any, data: "PairData", location: str) -> "HardNegatives":
+    """BM25 hard negatives of the training split (groups: the data's, else each passage its own)."""
+    from finesweep.data.hard_negatives import mine_for_split
+
+    train = data.splits["train"]
+    groups = data.train_groups or [str(i) for i in range(len(train["corpus"]))]
+    return mine_for_split(tokenizer, train, groups, location)
 
 
 def _cache_key(location: str, params: ContrastiveParams) -> list[Any]:
@@ -215,10 +240,19 @@ class EmbeddingRuntime:
             self._ids = cached["splits"]
         else:
             self._ids = tokenize_splits(self.tokenizer, data, params)
+        self._negatives = self._hard_negatives(data) if tuned and params.hard_negatives > 0 else None
         tokenized = time.perf_counter()
         self.model = self._load_model(spec, tuned).to(device)
         self._corpus_cache: tuple[tuple[Any, ...], Any] | None = None  # (key, vectors): see _corpus_vectors
         self.timings = {"tokenize_s": tokenized - started, "model_load_s": time.perf_counter() - tokenized}  # seconds
+
+    def _hard_negatives(self, data: "PairData") -> list[list[int]]:
+        """The first ``hard_negatives`` mined negatives per training query: the sweep's (mined on the
+        driver), or this trial's own when the data holds none for this tokenizer."""
+        cached = data.extra.get(HARD_NEGATIVE_CACHE)
+        if cached is None or cached.key[0] != self.base["location"]:
+            cached = mine_train_negatives(self.tokenizer, data, self.base["location"])
+        return cached.first(self.params.hard_negatives)
 
     def _load_model(self, spec: "TrialSpec", tuned: bool) -> "torch.nn.Module":
         """The base encoder, with a LoRA adapter when fine-tuning with LoRA."""
@@ -250,9 +284,11 @@ class EmbeddingRuntime:
         return {}
 
     def train_dataset(self) -> list[dict[str, Any]]:
-        """One item per training pair; ``input_ids`` is the passage (the long side, for length grouping)."""
+        """One item per training pair; ``input_ids`` is the passage (the long side, for length
+        grouping); ``negatives`` the query's hard negatives (training-corpus indices, maybe none)."""
         ids, split = self._ids["train"], self.data.splits["train"]
-        return [{"input_ids": ids["corpus"][p], "query_ids": ids["query"][i], "query": i, "passage": p}
+        return [{"input_ids": ids["corpus"][p], "query_ids": ids["query"][i], "query": i, "passage": p,
+                 "negatives": [] if self._negatives is None else self._negatives[i]}
                 for i, p in enumerate(split["positive"])]  # fmt: skip
 
     def _pad(self, sequences: list[list[int]]) -> dict[str, "torch.Tensor"]:
@@ -262,24 +298,44 @@ class EmbeddingRuntime:
         import torch
 
         queries, passages = self._pad([i["query_ids"] for i in items]), self._pad([i["input_ids"] for i in items])
-        return {
+        batch = {
             "q_input_ids": queries["input_ids"], "q_attention_mask": queries["attention_mask"],
             "p_input_ids": passages["input_ids"], "p_attention_mask": passages["attention_mask"],
             "query": torch.tensor([i["query"] for i in items]), "passage": torch.tensor([i["passage"] for i in items]),
         }  # fmt: skip
+        negatives = [n for i in items for n in i.get("negatives", [])]
+        if negatives:  # every query of the batch is contrasted with all of the batch's hard negatives
+            padded = self._pad([self._ids["train"]["corpus"][n] for n in negatives])
+            batch.update({"n_input_ids": padded["input_ids"], "n_attention_mask": padded["attention_mask"],
+                          "negative": torch.tensor(negatives)})  # fmt: skip
+        return batch
+
+    def batch_vectors(self, model: "torch.nn.Module", batch: dict[str, "torch.Tensor"], side: str) -> "torch.Tensor":
+        """Vectors of one side of a training batch: ``q`` (queries), ``p`` (positives) or ``n``
+        (hard negatives); the sparse encoder adds its BM25 part here."""
+        return self.encode(model, batch[f"{side}_input_ids"], batch[f"{side}_attention_mask"])
 
     def loss(self, model: "torch.nn.Module", batch: dict[str, "torch.Tensor"]) -> "torch.Tensor":
-        """InfoNCE: each query against every passage in the batch; other questions about the same
-        passage (KorQuAD has about 6 per paragraph) are masked, not counted as negatives."""
+        """InfoNCE: each query against every passage in the batch and the batch's hard negatives;
+        other questions about the same passage (KorQuAD has about 6 per paragraph) are masked, not
+        counted as negatives, and so is a hard negative that is some query's own positive."""
         import torch
 
-        queries = self.encode(model, batch["q_input_ids"], batch["q_attention_mask"])
-        passages = self.encode(model, batch["p_input_ids"], batch["p_attention_mask"])
+        queries = self.batch_vectors(model, batch, "q")
+        passages = self.batch_vectors(model, batch, "p")
         logits = queries @ passages.T / self.params.temperature
         same = batch["passage"].unsqueeze(0) == batch["passage"].unsqueeze(1)
         duplicate = same & ~torch.eye(len(same), dtype=torch.bool, device=same.device)
         logits = logits.masked_fill(duplicate, float("-inf"))
-        infonce = torch.nn.functional.cross_entropy(logits, torch.arange(len(logits), device=logits.device))
+        scored = logits
+        if "negative" in batch:
+            negatives = self.batch_vectors(model, batch, "n")
+            own = batch["passage"].unsqueeze(1) == batch["negative"].unsqueeze(0)  # (queries x negatives)
+            extra = (queries @ negatives.T / self.params.temperature).masked_fill(own, float("-inf"))
+            scored = torch.cat([logits, extra], dim=1)
+            passages = torch.cat([passages, negatives])
+        infonce = torch.nn.functional.cross_entropy(scored, torch.arange(len(logits), device=logits.device))
+        # the teacher scores in-batch pairs only: distillation reads the in-batch block
         return infonce + self.regularizer(queries, passages) + self.distillation(logits, duplicate, batch)
 
     def _embed(self, model: "torch.nn.Module", sequences: list[list[int]]) -> "torch.Tensor":

@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
+from finesweep.data.bm25 import Bm25Statistics, query_vectors
 from finesweep.objective import MetricCatalog, MetricFamily
 from finesweep.tasks._distillation import TEACHER_CACHE, Distillation
 from finesweep.tasks._scripts import OTHER, script_term_share, vocabulary_classes
@@ -140,6 +142,18 @@ class SparseParams(ContrastiveParams):
                     "val_script_term_share / test_script_term_share are logged. Pieces without letters "
                     "(digits, punctuation, a bare ▁) and special tokens are neutral. None: no penalty.",
     )  # fmt: skip
+    term_weighting: Literal["splade", "bm25_residual"] = Field(
+        default="splade",
+        description=(
+            "How a text's term weights are made. `splade`: the masked-LM head's max-pooled "
+            "log(1 + ReLU(logit)) alone (Formal et al. 2021). `bm25_residual`: BM25's exact weights "
+            "(Lucene variant over the tokenizer's pieces, statistics of the whole corpus; a query "
+            "weighs each piece by its count) plus a learned scalar (initialised at 0) times the SPLADE "
+            "vector, clipped at 0: the inner product is BM25's score before the first step, and "
+            "training moves the term weights from there (DeepImpact, Mallia et al. 2021; uniCOIL, "
+            "Lin & Ma 2021)."
+        ),
+    )
     script_penalty_weight: float = Field(
         default=0.1, ge=0, le=100,
         description="Weight (seed 002's lambda_language) of the script penalty: the mean over the batch's query "
@@ -284,6 +298,47 @@ def idf_weights(token_ids: list[list[int]], vocab_size: int) -> list[float]:
     return [math.log(1 + (documents - frequency.get(i, 0) + 0.5) / (frequency.get(i, 0) + 0.5)) for i in range(vocab_size)]
 
 
+BM25_FILE = "bm25_statistics.json"  # beside a bm25_residual model's weights
+
+
+def bm25_token_ids(tokenizer: Any, texts: list[str]) -> list[list[int]]:
+    """The vocabulary ids BM25 counts: every piece of each whole text (no prefix, untruncated, no
+    special tokens), as the ``baseline_bm25_*`` baseline tokenizes."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()  # "longer than the maximum sequence length": BM25 reads whole texts
+    return [tokenizer.convert_tokens_to_ids(tokenizer.tokenize(str(text))) for text in texts]
+
+
+def combine(exact: "scipy.sparse.csr_matrix", residual: "scipy.sparse.csr_matrix", scale: float) -> "scipy.sparse.csr_matrix":
+    """BM25's weights plus ``scale`` x the SPLADE residual, clipped at 0 (rows stay sparse)."""
+    total = (exact + residual * scale).maximum(0).tocsr()
+    total.eliminate_zeros()
+    return total
+
+
+@dataclass
+class Bm25Part:
+    """The exact BM25 part of a ``bm25_residual`` runtime: statistics of the whole corpus and the
+    BM25 rows of every split's queries and corpus, keyed by ``id`` of their token-id lists."""
+
+    statistics: Bm25Statistics
+    rows: dict[int, "scipy.sparse.csr_matrix"]
+
+    @classmethod
+    def of_data(cls, tokenizer: Any, data: "PairData", ids: dict[str, dict[str, list[list[int]]]], vocab: int) -> "Bm25Part":
+        """Statistics from the whole corpus (the evaluation splits' shared list), as the BM25
+        baseline indexes it; rows for each split's queries (counts) and passages (weights)."""
+        whole = data.splits["validation"]["corpus"] if "validation" in data.splits else data.splits["train"]["corpus"]
+        statistics = Bm25Statistics.of_corpus(bm25_token_ids(tokenizer, whole), vocab)
+        rows: dict[int, Any] = {}
+        for name, split in data.splits.items():
+            rows[id(ids[name]["query"])] = query_vectors(bm25_token_ids(tokenizer, split["query"]), vocab)
+            if id(ids[name]["corpus"]) not in rows:
+                rows[id(ids[name]["corpus"])] = statistics.document_vectors(bm25_token_ids(tokenizer, split["corpus"]))
+        return cls(statistics, rows)
+
+
 def term_mask(tokenizer: Any, vocab: int, params: SparseParams) -> "torch.Tensor":
     """1.0 for each vocabulary term a vector may use, 0.0 for suppressed ones (special tokens,
     stopwords), as the parameters say; training and serving apply the same mask."""
@@ -365,6 +420,13 @@ class SparseRuntime(EmbeddingRuntime):
             self._other = (other if self._columns is None else other[self._columns]).to(device)
         distils = tuned and params.teacher is not None and params.distill_weight > 0
         self._teacher = self._load_teacher(data, spec) if distils else None
+        self._bm25: Bm25Part | None = None
+        if params.term_weighting == "bm25_residual":
+            self._bm25 = Bm25Part.of_data(self.tokenizer, data, self._ids, vocab)
+            # the residual's weight: 0 at the start, so the first ranking is BM25's exactly; a model
+            # parameter, so the optimizer (and a resumed trial's trainable state) holds it
+            self.model.register_parameter("bm25_residual_scale", torch.nn.Parameter(torch.zeros((), device=device)))
+            self._scale = self.model.get_parameter("bm25_residual_scale")
 
     def _load_teacher(self, data: "PairData", spec: "TrialSpec") -> "TeacherEmbeddings":
         """The sweep's teacher embeddings (computed on the driver), or this trial's own when the data
@@ -429,6 +491,33 @@ class SparseRuntime(EmbeddingRuntime):
         """Max over tokens of log(1 + ReLU(MLM logits)): one non-negative weight per vocabulary term."""
         return splade_pool(model, input_ids, attention_mask) * self._keep
 
+    def batch_vectors(self, model: "torch.nn.Module", batch: dict[str, "torch.Tensor"], side: str) -> "torch.Tensor":
+        """The SPLADE vectors of one side of a training batch; with ``bm25_residual``, BM25's
+        weights of the same texts (untruncated) plus the scaled SPLADE residual, clipped at 0."""
+        import torch
+
+        residual = super().batch_vectors(model, batch, side)
+        if self._bm25 is None:
+            return residual
+        key = {"q": "query", "p": "passage", "n": "negative"}[side]
+        rows = self._bm25.rows[id(self._ids["train"]["query" if side == "q" else "corpus"])][batch[key].cpu().numpy()]
+        if self._columns is not None:  # the head's columns: terms outside the cut head get no training weight
+            rows = rows[:, self._columns.numpy()]
+        exact = torch.from_numpy(rows.toarray()).to(residual.device)
+        return torch.relu(exact + self._scale * residual)
+
+    def write_final_artifacts(self, model: "torch.nn.Module", out_dir: "Path", metrics: dict[str, float]) -> None:
+        """As the dense runtime's; with ``bm25_residual``, the card names the weighting and the
+        learned scale, and ``bm25_statistics.json`` holds the corpus statistics serving weighs by."""
+        import json
+
+        if self._bm25 is not None:
+            self.card_fields = {**self.card_fields, "term_weighting": "bm25_residual",
+                                "bm25_residual_scale": float(self._scale.detach())}  # fmt: skip
+        super().write_final_artifacts(model, out_dir, metrics)
+        if self._bm25 is not None:
+            (out_dir / "encoder" / BM25_FILE).write_text(json.dumps(self._bm25.statistics.as_json()))
+
     def regularizer(self, queries: "torch.Tensor", passages: "torch.Tensor") -> "torch.Tensor":
         """FLOPS: the squared mean activation of each term over the batch, summed over the vocabulary."""
         p = self.params
@@ -481,12 +570,15 @@ class SparseRuntime(EmbeddingRuntime):
                 rows.append((i, ids.tolist(), vector[terms].tolist()))
         ordered = sorted(gather_lists(rows))
         lengths = [len(terms) for _, terms, _ in ordered]
-        return scipy.sparse.csr_matrix(
+        residual = scipy.sparse.csr_matrix(
             (np.array([w for _, _, weights in ordered for w in weights], dtype=np.float32),
              np.array([t for _, terms, _ in ordered for t in terms], dtype=np.int64),
              np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)),
             shape=(len(ordered), self._vocab_size()),
         )  # fmt: skip
+        if self._bm25 is None:
+            return residual
+        return combine(self._bm25.rows[id(sequences)], residual, float(self._scale.detach()))
 
     def scores(self, queries: Any, corpus: Any) -> "torch.Tensor":
         """Sparse x sparse inner products; only the result (queries x passages) is dense."""
