@@ -125,7 +125,7 @@ def test_a_sweep_logs_and_prints_its_baselines_beside_the_best_trial(flat, data_
     share = np.mean([label == majority for label in data.splits["validation"]["label"]])
     assert metrics["baseline_trivial_val_accuracy"] == pytest.approx(share)
     block = printed[printed.index("baselines on macro_f1"):].splitlines()
-    assert "gain of the best trial" in block[0] and block[1].lstrip().startswith("trivial (most frequent label)")
+    assert "gain of the best trial" in block[0] and block[1].lstrip().startswith("trivial (top label, or the best fixed set of top labels)")
     assert "frozen base + logistic regression" in block[2] and "frozen base + kNN" in block[3] and "gain" in block[3]
 
     board = _cli("leaderboard", "--sweep", "flat", "--tracking-uri", store, cwd=root)
@@ -136,6 +136,29 @@ def test_a_sweep_logs_and_prints_its_baselines_beside_the_best_trial(flat, data_
     [row] = json.loads(_cli("sweeps", "--json", "--tracking-uri", store, cwd=root).stdout)
     best = max(metrics[f"baseline_{n}_val_macro_f1"] for n in ("trivial", "probe", "knn"))
     assert row["best_baseline"] == pytest.approx(best)
+
+
+@pytest.mark.slow
+def test_a_losing_sweeps_summary_ends_with_a_verdict_naming_what_beat_it_and_why(flat):
+    """Issue 43 item 2: the summary's last line says which baselines the best trial does not beat,
+    with their figures, and what the data suggests (300 CARER texts over 6 labels: too few)."""
+    from mlflow.tracking import MlflowClient
+
+    from finesweep.tracking.baselines import recorded_figures
+    from finesweep.tracking.leaderboard import leaderboard, sweep_parent
+
+    root, store, printed = flat
+    last = printed.strip().splitlines()[-1]
+    assert last.startswith("verdict: the best trial ") and " does not beat " in last, printed[-2000:]
+    parent = sweep_parent(MlflowClient(store), "flat")
+    assert parent.data.tags["finesweep.verdict"] == last, "the same verdict on the parent run"
+    figures, board = recorded_figures(parent), leaderboard(store, "flat")
+    best = board.metrics[board.table.iloc[0]["run_id"]]
+    for figure in board.baselines:
+        beaten = best["val_macro_f1"] > figure.val and best["test_macro_f1"] > figure.test
+        assert (f"{figure.label} {figure.val:.4f} / {figure.test:.4f}" in last) == (not beaten), (figure, last)
+    assert figures["baseline_trivial_val_macro_f1"] >= 0
+    assert "the data suggests: too few examples per label: 300 training examples over 6 labels" in last, last
 
 
 @pytest.mark.slow

@@ -74,15 +74,15 @@ def test_the_trivial_floor_leaves_out_a_non_finite_figure():
     from types import SimpleNamespace
 
     from finesweep.objective import MetricGoal
-    from finesweep.promotion.registry import _below_floor, trivial_floor
+    from finesweep.promotion.registry import _below_floor, guard_floors
     from finesweep.tasks import get_task
     from finesweep.tasks.base import HeldOut
     from finesweep.tracking.baselines import recorded_figures
 
     parent = SimpleNamespace(data=SimpleNamespace(tags={"finesweep.sweep": "s", **ODD, **KEPT}), info=SimpleNamespace(run_name="s"))
     warnings: list[str] = []
-    floor = trivial_floor(get_task("text_classification"), recorded_figures(parent, warnings))
-    assert floor == {}, "trivial's only test figure is inf"
+    floor = guard_floors(get_task("text_classification"), recorded_figures(parent, warnings))
+    assert floor == (), "trivial's only test figure is inf"
     perfect = HeldOut({"test_macro_f1": 1.0}, 10, "text", 1.0, {})
     assert _below_floor(MetricGoal("test_macro_f1", "max"), perfect, floor) is None
     assert len(warnings) == len(ODD)

@@ -192,6 +192,8 @@ def sweep(
     typer.echo(safe_for_console(f"MLflow: {summary.tracking_uri} (parent run {summary.parent_run_id})"))
     if summary.experiment_id:
         typer.echo(safe_for_console(f"MLflow UI: {_ui_link(summary.tracking_uri, summary.experiment_id)}"))
+    if summary.verdict:  # the summary's last line (also the parent run's finesweep.verdict tag)
+        typer.echo(safe_for_console(summary.verdict))
     _report_failures(summary)
 
 

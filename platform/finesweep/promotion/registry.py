@@ -34,6 +34,9 @@ from finesweep.tracking.schema import (TAG_DATASET_FINGERPRINT, TAG_GIT_COMMIT, 
 from finesweep.tracking.store import client
 
 CHAMPION = "champion"
+# A challenger "beats" a baseline by more than this: the same ranks score 0.02916666492 as the
+# sweep's baseline (float32, torch) and 0.0291666667 in promotion's held-out pass (float64)
+FLOOR_TOLERANCE = 1e-6
 PREVIOUS = "previous"
 
 
@@ -117,30 +120,41 @@ def _figures(evaluation: HeldOut) -> dict[str, float]:
 
 
 def _table(challenger: HeldOut, champion: HeldOut | None, versions: tuple[str, str | None],
-           floor: dict[str, float] | None = None) -> pd.DataFrame:  # fmt: skip
+           floors: tuple[Floor, ...] = ()) -> pd.DataFrame:  # fmt: skip
     table = pd.DataFrame({f"challenger (v{versions[0]})": _figures(challenger)})
     if champion is not None:
         table[f"champion (v{versions[1]})"] = pd.Series(_figures(champion))
         table["difference"] = table.iloc[:, 0] - table.iloc[:, 1]
-    if floor:
-        table["trivial baseline"] = pd.Series(floor)
+    for floor in floors:
+        table[f"{floor.name} baseline"] = pd.Series(floor.figures)
     return table
 
 
-def trivial_floor(task: Any, figures: dict[str, float]) -> dict[str, float]:
-    """The test figures of the task's trivial baseline among the sweep's baseline ``figures``
-    (``test_macro_f1``: 0.08, ...); empty for tasks without one and for sweeps recorded before
-    baselines were."""
-    prefix = task.trivial_baseline
-    if prefix is None:
-        return {}
-    return {name.removeprefix(prefix): value for name, value in figures.items() if name.startswith(f"{prefix}test_")}
+@dataclass(frozen=True)
+class Floor:
+    """One baseline a challenger must beat on the held-out split: its test figures as the sweep
+    recorded them (``test_macro_f1``: 0.08, ...) and what losing to it means."""
+
+    name: str  # the prefix's middle: trivial, bm25, untuned
+    figures: dict[str, float]
+    meaning: str
 
 
-def _verdict(promoted: bool, reason: str, trivial_problem: str | None, force: bool) -> tuple[bool, str]:
-    """The decision from the champion comparison's (``promoted``, ``reason``) and the trivial floor's
-    problem (None: the challenger beats it): refused when either refuses, unless ``force``."""
-    refusals = [problem for problem in (trivial_problem, None if promoted else reason) if problem]
+def guard_floors(task: Any, figures: dict[str, float]) -> tuple[Floor, ...]:
+    """The task's guard baselines (``Task.guard_baselines``) that the sweep recorded among its
+    baseline ``figures``; empty for tasks without one and for sweeps recorded before baselines were."""
+    floors = []
+    for prefix, meaning in task.guard_baselines:
+        test = {name.removeprefix(prefix): value for name, value in figures.items() if name.startswith(f"{prefix}test_")}
+        if test:
+            floors.append(Floor(prefix.removeprefix("baseline_").rstrip("_"), test, meaning))
+    return tuple(floors)
+
+
+def _verdict(promoted: bool, reason: str, floor_problem: str | None, force: bool) -> tuple[bool, str]:
+    """The decision from the champion comparison's (``promoted``, ``reason``) and the floor's
+    problem (None: the challenger beats every guard baseline): refused when either refuses, unless ``force``."""
+    refusals = [problem for problem in (floor_problem, None if promoted else reason) if problem]
     if not refusals:
         return True, reason
     if force:
@@ -148,13 +162,17 @@ def _verdict(promoted: bool, reason: str, trivial_problem: str | None, force: bo
     return False, "; and ".join(refusals)
 
 
-def _below_floor(goal: MetricGoal, challenger: HeldOut, floor: dict[str, float]) -> str | None:
-    """Why the challenger does not beat the trivial baseline on the deciding held-out figure, or None."""
-    trivial, value = floor.get(goal.metric), challenger.metrics.get(goal.metric)
-    if trivial is None or value is None or goal.better(value, trivial):
+def _below_floor(goal: MetricGoal, challenger: HeldOut, floors: tuple[Floor, ...]) -> str | None:
+    """Why the challenger does not beat the best of the guard baselines on the deciding held-out
+    figure, or None."""
+    value = challenger.metrics.get(goal.metric)
+    scored = [(floor, floor.figures[goal.metric]) for floor in floors if goal.metric in floor.figures]
+    if value is None or not scored:
         return None
-    return (f"the challenger's {goal.metric} {value:.4f} does not beat the trivial baseline's {trivial:.4f} "
-            "(always the most frequent label): the model learned nothing the label counts do not tell")  # fmt: skip
+    floor, best = max(scored, key=lambda pair: goal.gain(pair[1]))
+    if goal.gain(value) - goal.gain(best) > FLOOR_TOLERANCE:
+        return None
+    return f"the challenger's {goal.metric} {value:.4f} does not beat the {floor.name} baseline's {best:.4f} ({floor.meaning})"
 
 
 def _decide(
@@ -220,9 +238,10 @@ def promote_best_model(
     ``metric`` (default: the sweep's primary goal, in its own direction) among the trials that meet
     the sweep's constraints and ``constraints`` (and, with several objectives, on the Pareto front).
     Raises :class:`PromotionRefused` (after registering the version, unless ``dry_run``) when the
-    challenger does not win, or does not beat the task's trivial baseline on the held-out split (the
-    most frequent label, as the sweep logged it), even with no champion yet; ``force`` promotes anyway. ``min_delta``, ``require_significant`` and
-    ``alpha`` default to the sweep job's ``promotion`` section.
+    challenger does not win, or does not beat the best of the task's guard baselines on the held-out
+    split as the sweep logged them (a classifier's trivial baseline; a retriever's BM25 and untuned
+    base), even with no champion yet; ``force`` promotes anyway. ``min_delta``,
+    ``require_significant`` and ``alpha`` default to the sweep job's ``promotion`` section.
     """
     from finesweep.serving.loading import load_model
     from finesweep.tasks import get_task
@@ -249,8 +268,8 @@ def promote_best_model(
     challenger = task.evaluate_held_out(load_model(model_uri, tracking_uri=tracking_uri), split)
     if test_metric not in challenger.metrics:
         raise TrackingError(f"--metric: {metric} has no held-out counterpart; compared: {', '.join(sorted(challenger.metrics))}")
-    floor = trivial_floor(task, recorded_figures(parent))  # the board's warnings name what it leaves out
-    trivial_problem = _below_floor(deciding, challenger, floor)
+    floors = guard_floors(task, recorded_figures(parent))  # the board's warnings name what it leaves out
+    floor_problem = _below_floor(deciding, challenger, floors)
     lock = contextlib.nullcontext() if dry_run else registry_lock(tracking_uri)
     with lock:
         champion_version = _alias_version(mlflow_client, model_name, CHAMPION)
@@ -268,7 +287,7 @@ def promote_best_model(
             **{name: f"{value:.6f}" for name, value in challenger.metrics.items()},
         }
         version = None if dry_run else _register(mlflow_client, model_name, run, model_uri, tags)
-        table = _table(challenger, champion, (version or "new", champion_version), floor)
+        table = _table(challenger, champion, (version or "new", champion_version), floors)
         significance = None
         if champion is None:
             promoted, reason = True, "there is no champion yet"
@@ -277,8 +296,8 @@ def promote_best_model(
             if test_metric in challenger.bootstrappable:
                 significance = paired_bootstrap(challenger, champion, test_metric)
             promoted, reason = _decide(delta, deciding, min_delta, significance, require_significant, alpha)
-        # the trivial floor stands under any champion comparison, the first one included
-        promoted, reason = _verdict(promoted, reason, trivial_problem, force)
+        # the floor stands under any champion comparison, the first one included
+        promoted, reason = _verdict(promoted, reason, floor_problem, force)
         if promoted and not dry_run and version != champion_version:
             if champion_version is not None:
                 mlflow_client.set_registered_model_alias(model_name, PREVIOUS, champion_version)

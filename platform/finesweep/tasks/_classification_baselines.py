@@ -26,8 +26,8 @@ import numpy as np
 # beyond that the probe would cost more than it tells
 PROBE_MAX_TRAIN_TEXTS = 20_000
 SPLIT_PREFIXES = (("validation", "val_"), ("test", "test_"))
-BASELINE_NAMES = {"trivial": "trivial (most frequent label)", "probe": "frozen probe (logistic regression)",
-                  "knn": "frozen kNN"}  # fmt: skip
+BASELINE_NAMES = {"trivial": "trivial (top label, or the best fixed set of top labels)",
+                  "probe": "frozen probe (logistic regression)", "knn": "frozen kNN"}  # fmt: skip
 
 
 @dataclass(frozen=True)

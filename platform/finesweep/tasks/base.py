@@ -195,8 +195,9 @@ class Task:
     # The references its sweeps log on the parent run: (metric-name prefix, what it is); a
     # baseline's figures are <prefix>val_<metric> and <prefix>test_<metric>.
     baselines: tuple[tuple[str, str], ...] = ()
-    # the prefix of the baseline a promoted model must beat on the held-out split (None: no such floor)
-    trivial_baseline: str | None = None
+    # The baselines a promoted model must beat on the held-out split, the best of those the sweep
+    # recorded: (name prefix, what losing to it means); empty: no floor
+    guard_baselines: tuple[tuple[str, str], ...] = ()
     data_kind: str = "labels"  # the catalog kind this task reads: "labels" or "pairs"
     # How its trained model is served, named lazily ("module:Class", like the task registry), so
     # that tasks never import serving: ``load_model`` builds it from the model folder as

@@ -73,9 +73,12 @@ class TextClassificationTask(Task):
         *cost_families("text"),
     ))  # fmt: skip
     default_metric = "val_macro_f1"
-    baselines = (("baseline_trivial_", "trivial (most frequent label)"), ("baseline_probe_", "frozen base + logistic regression"),
-                 ("baseline_knn_", "frozen base + kNN"))  # fmt: skip
-    trivial_baseline = "baseline_trivial_"
+    # each named for what it computes: for multi-label data the trivial answer is the set of the k most
+    # frequent training labels (k chosen on train), not one label
+    baselines = (("baseline_trivial_", "trivial (top label, or the best fixed set of top labels)"),
+                 ("baseline_probe_", "frozen base + logistic regression"), ("baseline_knn_", "frozen base + kNN"))  # fmt: skip
+    guard_baselines = (("baseline_trivial_", "a fixed answer from the training label counts: the model learned "
+                        "nothing the label counts do not tell"),)  # fmt: skip
 
     def prepare_data(self, loaded: "LoadedJob") -> "PreparedData":
         from finesweep.data.prepare import prepare_dataset
@@ -124,7 +127,7 @@ class TextClassificationTask(Task):
         }
 
     def baseline_metrics(self, loaded: "LoadedJob", data: "PreparedData", base_location: str) -> dict[str, float]:
-        """The trivial baseline (the most frequent label), at once: it needs no model."""
+        """The trivial baseline (the most frequent label, or the best fixed set of top labels), at once: it needs no model."""
         from finesweep.tasks._classification_baselines import LabelledSplits, trivial_baseline
 
         return trivial_baseline(LabelledSplits.of(data))

@@ -64,7 +64,7 @@ class BaselineFigure:
     """One baseline on one metric: its validation and test figures (None where not logged)."""
 
     name: str  # the name prefix without its trailing underscore: baseline_trivial, baseline_bm25, ...
-    label: str  # what it is, for people: "trivial (most frequent label)"
+    label: str  # what it computes, for people: "frozen base + logistic regression"
     val: float | None
     test: float | None
 

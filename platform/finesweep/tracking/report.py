@@ -15,7 +15,7 @@ from finesweep.objective import Objective
 from finesweep.tracking.baselines import baseline_lines, best_trial_of
 from finesweep.tracking.leaderboard import rank, rounded, significant, sweep_objective
 from finesweep.tracking.metric_names import mlflow_name, recorded_metric
-from finesweep.tracking.schema import TAG_SEARCHED, TAG_SWEEP
+from finesweep.tracking.schema import TAG_SEARCHED, TAG_SWEEP, TAG_VERDICT
 from finesweep.tracking.snapshot import SweepSnapshot, read_sweep
 from finesweep.tracking.store import client
 
@@ -34,6 +34,7 @@ class SweepFacts:
     planned_epochs: int
     run_epochs: int
     baselines: list[str]  # the baselines and the best trial's gain over each, as printed
+    verdict: str = ""  # the sweep's verdict line, as it closed (its parent run's finesweep.verdict tag)
 
     @property
     def epochs_saved(self) -> int:
@@ -57,7 +58,7 @@ def sweep_facts(snapshot: SweepSnapshot) -> SweepFacts:
     ran = sum(int(recorded_metric(r.data.metrics, "epoch") or 0) for r in children)
     compared = baseline_lines(board.baselines, board.goal, best_trial_of(board), board.compute)
     return SweepFacts(sweep, board.objective, board.describe(), board.front, table, best_params,
-                      dict(parent.data.metrics), planned, ran, compared)  # fmt: skip
+                      dict(parent.data.metrics), planned, ran, compared, parent.data.tags.get(TAG_VERDICT, ""))  # fmt: skip
 
 
 def log_sweep_plots(mlflow_client: Any, snapshot: SweepSnapshot) -> list[Path]:
@@ -98,6 +99,8 @@ def _summary_lines(facts: SweepFacts) -> list[str]:
     ]
     if facts.objective.multi:
         lines.append(f"Pareto front: {len(facts.front)} trial(s): {', '.join(facts.front) or '-'}")
+    if facts.verdict:
+        lines.append(facts.verdict[0].upper() + facts.verdict[1:])  # "Verdict: the best trial ..."
     return lines
 
 

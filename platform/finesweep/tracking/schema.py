@@ -45,6 +45,7 @@ TAG_INTERRUPTED_RUNS = "finesweep.interrupted_runs"
 TAG_ENDED_BY = "finesweep.ended_by"
 TAG_RESOURCES_RELEASED = "finesweep.resources_released"
 TAG_BEST_TRIAL_ID = "finesweep.best_trial_id"
+TAG_VERDICT = "finesweep.verdict"
 TAG_PARETO_FRONT = "finesweep.pareto_front"
 BASELINE_PREFIX = "baseline_"
 
@@ -150,6 +151,7 @@ TAGS: tuple[Tag, ...] = (
     Tag(TAG_RESOURCES_RELEASED, "parent", "tuning._finish",
         "`True` or `False`: whether Ray handed back every resource the trials held"),
     Tag(TAG_BEST_TRIAL_ID, "parent", "tuning._finish", "the best trial's id, when one completed"),
+    Tag(TAG_VERDICT, "parent", "tuning._finish", "one line: whether the best trial beats each baseline on validation and test, and what the data suggests when it does not"),
     Tag(TAG_PARETO_FRONT, "parent", "tuning._finish",
         "several objectives: the Pareto front's trial ids, comma-separated"),
     Tag(BASELINE_PREFIX, "parent", "tracking.parent_run",

@@ -10,7 +10,7 @@ from typing import Any
 
 from finesweep.errors import TrackingError
 from finesweep.tracking.schema import (TAG_BEST_TRIAL_ID, TAG_ENDED_BY, TAG_FEASIBLE, TAG_PARETO, TAG_PARETO_FRONT,
-                                       TAG_RESOURCES_RELEASED, TAG_STATUS, TAG_TRIAL, TAG_VIOLATIONS)  # fmt: skip
+                                       TAG_RESOURCES_RELEASED, TAG_STATUS, TAG_TRIAL, TAG_VERDICT, TAG_VIOLATIONS)  # fmt: skip
 from finesweep.tuning._output import say
 from finesweep.tuning._state import SweepState
 from finesweep.tuning.summary import SweepSummary
@@ -56,6 +56,7 @@ def finish(state: SweepState, closing: Closing) -> SweepSummary:
         snapshot = _retire_orphans(state, closing, _read_once(state))  # every later step reads this snapshot
         summary = summarise(state, closing, released, leaked, snapshot)
         _tag_trials(state, summary, snapshot)
+        summary.verdict = _verdict(state, summary, snapshot)
     except Exception as exc:  # noqa: BLE001
         problems.append(exc)
     if snapshot is not None and not closing.hurried:  # after a second Ctrl-C, --resume draws them
@@ -271,4 +272,24 @@ def _summary_tags(summary: Any, failed: bool) -> dict[str, str]:
         tags[TAG_BEST_TRIAL_ID] = summary.best_trial_id
     if summary.objective.multi:
         tags[TAG_PARETO_FRONT] = ",".join(summary.front)
+    if summary.verdict:
+        tags[TAG_VERDICT] = summary.verdict
     return tags
+
+
+def _verdict(state: SweepState, summary: SweepSummary, snapshot: Any) -> str:
+    """The sweep's verdict line (see :mod:`finesweep.tracking.verdict`), from the summary's board,
+    the trials, the searched space, the training split's examples per label and ASHA's first rung."""
+    from finesweep.tracking.verdict import sweep_verdict
+
+    if summary.board is None or summary.objective.multi:  # several objectives: no one best trial to judge
+        return ""
+    space = {name: spec.model_dump() for name, spec in state.loaded.space.items()}
+    counts = state.data.summary().get("train_class_counts", {}) if state.data is not None else {}
+    scheduler = state.loaded.job.scheduler
+    first_rung = float(scheduler.grace_period) if scheduler.type == "asha" else None
+    try:
+        return sweep_verdict(summary.board, list(snapshot.trials), space, counts, first_rung)
+    except Exception as exc:  # noqa: BLE001 - the verdict reads the record; it never fails the sweep it judges
+        say(f"warning: no verdict ({type(exc).__name__}: {exc})")
+        return ""

@@ -35,6 +35,7 @@ class SweepSummary:
     ended_by: str = "trials"  # trials | budget.wall | budget.trial_epochs
     warm_started: int = 0  # prior trials from earlier sweeps the searcher started with
     board: Any = None  # the leaderboard of every trial (a tracking.leaderboard.Leaderboard), from the sweep's one read
+    verdict: str = ""  # one line: the best trial against each baseline, and what the data suggests when it loses
 
     def count(self, status: str) -> int:
         """Number of trials that ended with ``status``."""
