@@ -182,7 +182,8 @@ def _remote_code_job(folder: Path, model: Path) -> Path:
     return path
 
 
-@pytest.mark.parametrize("command", [("validate",), ("plan",), ("train", "--no-tracking"), ("sweep",)],
+@pytest.mark.parametrize("command", [("validate",), ("plan",), ("train", "--no-tracking"), ("sweep",),
+                                     ("submit", "--address", "http://127.0.0.1:9")],
                          ids=lambda c: c[0])  # fmt: skip
 def test_a_job_asking_to_run_model_code_is_refused_without_the_flag(tmp_path, tiny_bert, command):
     job = _remote_code_job(tmp_path, _remote_code_model(tmp_path, tiny_bert))
@@ -211,3 +212,12 @@ def test_the_flag_is_the_consent_the_job_file_cannot_give(tmp_path, tiny_bert):
     assert done.returncode == 0 and f"ok: {job}" in done.stdout, done.stderr
     untrusted = finesweep("validate", str(job), "--set", "model.trust_remote_code=false", cwd=tmp_path, timeout=120)
     assert untrusted.returncode == 0, untrusted.stderr
+
+
+def test_submit_passes_the_consent_on_to_the_clusters_sweep(tmp_path):
+    from finesweep.cluster.submit import build_entrypoint
+
+    job = tmp_path / "job.yaml"
+    job.write_text("name: x\n", encoding="utf-8")
+    assert build_entrypoint(job, tmp_path, "s1", []) == "finesweep sweep job.yaml --name s1"
+    assert build_entrypoint(job, tmp_path, "s1", [], trust_remote_code=True).endswith(" --name s1 --trust-remote-code")

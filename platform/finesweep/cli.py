@@ -705,6 +705,7 @@ def submit(
     name: Optional[str] = typer.Option(None, "--name", help="Sweep name (default: <job name>-<UTC time>)."),
     env: List[str] = typer.Option([], "--env", help="KEY=VALUE for the job's environment (repeatable)."),
     follow: bool = typer.Option(False, "--follow", help="Stream the job's logs; exit with its status."),
+    trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help=_TRUST_HELP),
 ) -> None:
     """Validate a job here, then run `finesweep sweep` on a Ray cluster with Ray Jobs."""
     from finesweep.cluster.submit import DEFAULT_ADDRESS
@@ -713,6 +714,7 @@ def submit(
     from finesweep.tuning.sweep import default_sweep_name
 
     _check_names(("--name", name))
+    _trust_remote_code(trust_remote_code)
     loaded = load_job(job_file, set_, _settings())  # refuse a broken job before it reaches the cluster
     extra = {}
     for item in env:
@@ -732,7 +734,8 @@ def submit(
         os.environ["RAY_AUTH_MODE"] = "token"
     target = address or settings.jobs_server or DEFAULT_ADDRESS
     sweep_name = name or default_sweep_name(loaded)
-    job_id, status = do_submit(job_file, target, working_dir, sweep_name, list(set_), job_env, follow)
+    job_id, status = do_submit(job_file, target, working_dir, sweep_name, list(set_), job_env, follow,
+                               settings.trust_remote_code)  # fmt: skip
     if status is not None:
         typer.echo(f"Ray job {job_id}: {status}")
         if status != "SUCCEEDED":

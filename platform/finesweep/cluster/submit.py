@@ -40,8 +40,10 @@ def job_location_problems(tracking_uri: str | None, named_storage: str | None, e
     return ephemeral_problems(uri, storage, Path("/ray-job-working-dir"))
 
 
-def build_entrypoint(job_path: Path, working_dir: Path, name: str, overrides: list[str]) -> str:
-    """The shell command the job runs on the cluster, with the job file relative to the working dir."""
+def build_entrypoint(job_path: Path, working_dir: Path, name: str, overrides: list[str],
+                     trust_remote_code: bool = False) -> str:  # fmt: skip
+    """The shell command the job runs on the cluster, with the job file relative to the working dir
+    (and ``--trust-remote-code`` when it was given here: the cluster's sweep needs it too)."""
     try:
         relative = job_path.resolve().relative_to(working_dir.resolve())
     except ValueError:
@@ -49,6 +51,8 @@ def build_entrypoint(job_path: Path, working_dir: Path, name: str, overrides: li
     parts = ["finesweep", "sweep", relative.as_posix(), "--name", name]
     for assignment in overrides:
         parts += ["--set", assignment]
+    if trust_remote_code:
+        parts.append("--trust-remote-code")
     return shlex.join(parts)
 
 
@@ -70,6 +74,7 @@ def submit(
     overrides: list[str],
     env: dict[str, str],
     follow: bool,
+    trust_remote_code: bool = False,
 ) -> tuple[str, str | None]:
     """Submit the sweep with ``env`` (:func:`job_environment`) as its environment; return (job id,
     final status when following, else None)."""
@@ -80,7 +85,7 @@ def submit(
     except (ConnectionError, RuntimeError, ValueError) as exc:
         raise FinesweepError(f"--address {address}: cannot reach the Ray Jobs server ({exc})") from None
     job_id = client.submit_job(
-        entrypoint=build_entrypoint(job_path, working_dir, name, overrides),
+        entrypoint=build_entrypoint(job_path, working_dir, name, overrides, trust_remote_code),
         runtime_env={"working_dir": str(working_dir), "env_vars": env},
         metadata={TAG_SWEEP: name},  # the Ray job names its sweep under the key its runs' tag has
     )
