@@ -221,3 +221,20 @@ def test_submit_passes_the_consent_on_to_the_clusters_sweep(tmp_path):
     job.write_text("name: x\n", encoding="utf-8")
     assert build_entrypoint(job, tmp_path, "s1", []) == "finesweep sweep job.yaml --name s1"
     assert build_entrypoint(job, tmp_path, "s1", [], trust_remote_code=True).endswith(" --name s1 --trust-remote-code")
+
+
+def test_token_windows_are_bounded_as_they_are_cut(minilm_dir):
+    """--chunk-tokens cannot be counted before the tokenizer loads: chunk_corpus stops at the bound."""
+    from transformers import AutoTokenizer
+
+    from finesweep.errors import FinesweepError
+    from finesweep.serving.chunking import MAX_PASSAGES, Chunking, chunk_corpus
+    from finesweep.serving.corpus import Corpus
+
+    tokenizer = AutoTokenizer.from_pretrained(minilm_dir)
+    documents = Corpus(("a.txt", "b.txt"), ("word " * 120_000, "word " * 120_000), "sha")
+    with pytest.raises(FinesweepError, match=r"--chunk-tokens 2 --overlap 1: would cut the corpus into 239,9\d\d passages, "
+                                             rf"more than {MAX_PASSAGES:,}"):  # fmt: skip
+        chunk_corpus(documents, Chunking(2, 1, "tokens"), tokenizer)
+    cut = chunk_corpus(Corpus(("a.txt",), ("word " * 1000,), "sha"), Chunking(2, 1, "tokens"), tokenizer)
+    assert len(cut.ids) == 999 and cut.texts[0] == "word word"
