@@ -1,5 +1,6 @@
 """Contrastive embedding: a bi-encoder over a base encoder (LoRA or full), mean pooling, InfoNCE
-with in-batch negatives and a searchable temperature, optional E5-style query/passage prefixes.
+with in-batch negatives and a searchable temperature, optional E5-style query/passage prefixes,
+and optional BM25 hard negatives (``hard_negatives``, mined once per sweep: ``data.hard_negatives``).
 
 Reports every epoch ``train_loss``, ``val_loss`` (InfoNCE of each query against the whole
 corpus: every passage of every split, see ``finesweep.data.pairs``) and ``val_recall_at_{1,5,10}``,

@@ -6,6 +6,13 @@ Optionally (seed 002) distilled from a frozen dense teacher's in-batch scores (`
 MarginMSE: ``_distillation``) and kept to one writing system by a penalty on other-script pieces
 (``term_script``: ``_scripts``).
 
+With ``term_weighting: bm25_residual`` a vector is BM25's exact term weights (``data.bm25``: the
+Lucene variant of ``bm25s`` as sparse vectors, statistics of the whole corpus) plus a learned scalar,
+initialised at 0, times the SPLADE vector, clipped at 0: learned term weights over the same inverted
+index, as DeepImpact (Mallia et al. 2021) and uniCOIL (Lin & Ma 2021, "A Few Brief Notes on
+DeepImpact, COIL, and a Conceptual Framework for Information Retrieval Techniques") learn them, here
+as a residual on BM25 so that training starts from BM25's ranking exactly.
+
 Reports the retrieval metrics of ``contrastive_embedding`` plus ``val_query_terms`` and
 ``val_doc_terms`` (mean non-zero terms per vector) and, with ``term_script``,
 ``val_script_term_share`` (the share of activated term weight on that script's pieces). A BM25
