@@ -238,3 +238,15 @@ def test_token_windows_are_bounded_as_they_are_cut(minilm_dir):
         chunk_corpus(documents, Chunking(2, 1, "tokens"), tokenizer)
     cut = chunk_corpus(Corpus(("a.txt",), ("word " * 1000,), "sha"), Chunking(2, 1, "tokens"), tokenizer)
     assert len(cut.ids) == 999 and cut.texts[0] == "word word"
+
+
+def test_a_warm_start_source_with_a_garbled_objective_is_named(tmp_path):
+    from finesweep.errors import TrackingError
+    from finesweep.objective import MetricGoal, Objective
+    from finesweep.tuning.warm_start import WarmStartRequest, warm_start
+
+    tag, value = GARBLED["objective-mode"]
+    uri, parent = _garbled_store(tmp_path, tag, value)
+    request = WarmStartRequest("text_classification", Objective((MetricGoal("val_macro_f1", "max"),)), {}, "fp")
+    with pytest.raises(TrackingError, match=f"run {parent}: tag {tag} is "):
+        warm_start(uri, ["s1"], request)

@@ -80,7 +80,7 @@ def _sweep_mismatch(parent: Any, request: WarmStartRequest) -> str | None:
     tags = parent.data.tags
     if tags.get(TAG_TASK) != request.task:
         return f"its task is {tags.get(TAG_TASK)}, not {request.task}"
-    recorded = recorded_objective(tags)
+    recorded = recorded_objective(tags, parent.info.run_id)
     if recorded.metrics != request.objective.metrics:
         return f"it optimised {', '.join(recorded.metrics)}, not {', '.join(request.objective.metrics)}"
     if not request.transfer and tags.get(TAG_DATASET_FINGERPRINT) != request.fingerprint:
