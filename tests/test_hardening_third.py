@@ -8,10 +8,10 @@ garbled, a real 30 KB text document and the shared data.
 from __future__ import annotations
 
 import os
-
-import pytest
 from pathlib import Path
 
+import pytest
+import yaml
 from test_hardening import _env, _own_data_folder, assert_nothing_created, assert_refused, finesweep
 
 from finesweep.tuning.ray_runtime import free_local_port
@@ -131,7 +131,7 @@ def _commands(kind: str, folder: Path, uri: str, tiny_bert: Path) -> list[tuple[
     job = {"name": "hard", "dataset": {"name": "emotion_carer", "max_train_samples": 60, "max_eval_samples": 30},
            "model": {"base": str(tiny_bert)}, "search": {"num_samples": 1},
            "tracking": {"uri": uri, "experiment": "hardening-exp"}, "storage_path": str(folder / "results")}  # fmt: skip
-    (folder / "job.yaml").write_text(__import__("yaml").safe_dump(job), encoding="utf-8")
+    (folder / "job.yaml").write_text(yaml.safe_dump(job), encoding="utf-8")
     more = ("sweep", "job.yaml", "--name", "s1", "--resume", "--more", "1")
     if kind == "extensions":
         return [more]
@@ -178,7 +178,7 @@ def _remote_code_job(folder: Path, model: Path) -> Path:
            "tracking": {"uri": f"sqlite:///{folder / 'mlflow.db'}", "experiment": "remote"},
            "storage_path": str(folder / "results")}  # fmt: skip
     path = folder / "job.yaml"
-    path.write_text(__import__("yaml").safe_dump(job), encoding="utf-8")
+    path.write_text(yaml.safe_dump(job), encoding="utf-8")
     return path
 
 
