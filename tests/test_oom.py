@@ -4,10 +4,11 @@
   redone with each batch in two pieces and the same effective batch, and the trial ends as the
   unsplit one would; with ``failure.oom_retry: off`` it fails naming ``out of memory`` and the
   phase. Why not a CUDA error here: this machine has no GPU, and faking one would be a mock. The
-  CPU allocator's refusal is a real torch out-of-memory condition: the test's loss asks it for
-  address space in proportion to the batch's rows (never touched, so nothing is resident), more
-  than the kernel's overcommit heuristic (``vm.overcommit_memory`` 0) grants for the full batch,
-  less for half of it.
+  CPU allocator's refusal is a real torch out-of-memory condition: for a batch of more rows than
+  the test's "device" holds (8), its loss asks the allocator for 1.5 times the machine's RAM,
+  which the kernel's overcommit heuristic (``vm.overcommit_memory`` 0) refuses. (Asking for
+  memory in proportion to the rows instead, granted for 8 rows and never touched, made the
+  trial take minutes on this machine.)
 - Failure texts as Ray and torch write them are classified into one reason and phase.
 - A sweep on a real local Ray where one trial is killed by Ray's memory monitor finishes its other
   trial, exits as docs/failures.md says, and leaves every run in a final state.
@@ -41,10 +42,11 @@ def _ram_bytes() -> int:
 
 
 class _HungryRuntime:
-    """The task's runtime, whose loss first asks the allocator for ``per_row`` bytes per example."""
+    """The task's runtime, whose loss first asks the allocator for more than the machine has when
+    its batch has more than ``rows_that_fit`` rows."""
 
-    def __init__(self, runtime: Any, per_row: int) -> None:
-        self._runtime, self._per_row = runtime, per_row
+    def __init__(self, runtime: Any, rows_that_fit: int) -> None:
+        self._runtime, self._rows_that_fit = runtime, rows_that_fit
         self.refused = 0  # allocations the allocator refused
 
     def __getattr__(self, name: str) -> Any:
@@ -54,7 +56,8 @@ class _HungryRuntime:
         import torch
 
         try:
-            torch.empty(batch["input_ids"].shape[0] * self._per_row, dtype=torch.uint8)
+            if batch["input_ids"].shape[0] > self._rows_that_fit:
+                torch.empty(int(1.5 * _ram_bytes()), dtype=torch.uint8)
         except RuntimeError:
             self.refused += 1
             raise
@@ -64,12 +67,12 @@ class _HungryRuntime:
 class _HungryTask:
     """A runtime factory (what the loop calls a task) around text classification."""
 
-    def __init__(self, task: Any, per_row: int) -> None:
-        self.task, self.per_row, self.runtimes = task, per_row, []
+    def __init__(self, task: Any, rows_that_fit: int) -> None:
+        self.task, self.rows_that_fit, self.runtimes = task, rows_that_fit, []
         self.params_model = task.params_model
 
     def build_runtime(self, params: Any, data: Any, spec: Any, device: Any) -> Any:
-        runtime = _HungryRuntime(self.task.build_runtime(params, data, spec, device), self.per_row)
+        runtime = _HungryRuntime(self.task.build_runtime(params, data, spec, device), self.rows_that_fit)
         self.runtimes.append(runtime)
         return runtime
 
@@ -91,7 +94,7 @@ def _loaded(tmp_path: Path, tiny_bert: Path, oom_retry: str) -> Any:
     return load_job(path)
 
 
-def _run_loop(loaded: Any, per_row: int) -> tuple[list[dict[str, Any]], _HungryTask]:
+def _run_loop(loaded: Any, rows_that_fit: int) -> tuple[list[dict[str, Any]], _HungryTask]:
     """The job's one configuration through the training loop in this process (as `finesweep train`)."""
     from finesweep.settings import in_use, using
     from finesweep.tasks import get_task
@@ -102,10 +105,10 @@ def _run_loop(loaded: Any, per_row: int) -> tuple[list[dict[str, Any]], _HungryT
     from finesweep.tuning._tuner import oom_retry_mode
 
     job, settings = loaded.job, in_use()
-    task = _HungryTask(get_task(job.task), per_row)
+    task = _HungryTask(get_task(job.task), rows_that_fit)
     with using(settings):
         data, base = data_and_model(loaded, task.task, settings)
-    spec = TrialSpec(task=job.task, data_ref=data, data_key=data.fingerprint + per_row.__str__(), objective=loaded.objective,
+    spec = TrialSpec(task=job.task, data_ref=data, data_key=f"{data.fingerprint}-{rows_that_fit}", objective=loaded.objective,
                      base_model=base, lora_target_modules=job.model.lora_target_modules, trust_remote_code=False,
                      fixed_params=loaded.params.model_dump(), runtime="in_trial",
                      oom_retry=oom_retry_mode(job.failure.oom_retry, job.task), settings=settings)  # fmt: skip
@@ -120,9 +123,8 @@ needs_heuristic = pytest.mark.skipif(not _overcommit_heuristic(), reason="needs 
 @needs_heuristic
 def test_a_step_out_of_memory_is_redone_in_halves_with_the_same_effective_batch(tmp_path, tiny_bert, data_dir):
     loaded = _loaded(tmp_path, tiny_bert, "auto")
-    per_row = int(1.5 * _ram_bytes()) // 16  # 16 rows: 1.5x RAM, refused; 8 rows: 0.75x RAM, granted, never touched
-    split, hungry = _run_loop(loaded, per_row)
-    plain, _ = _run_loop(loaded, 1)
+    split, hungry = _run_loop(loaded, 8)  # batches of 16 rows: refused; 8: fit
+    plain, _ = _run_loop(loaded, 16)
     assert hungry.runtimes[0].refused == 1, "the first step ran out of memory once, then every batch went in halves"
     assert [r["oom_batch_pieces"] for r in split] == [2.0, 2.0]
     assert [r["oom_batch_pieces"] for r in plain] == [1.0, 1.0]
@@ -136,7 +138,7 @@ def test_with_oom_retry_off_the_trial_fails_naming_out_of_memory_and_the_phase(t
 
     loaded = _loaded(tmp_path, tiny_bert, "off")
     with pytest.raises(TrialOutOfMemory) as caught:
-        _run_loop(loaded, int(1.5 * _ram_bytes()) // 16)
+        _run_loop(loaded, 8)
     assert str(caught.value).startswith("out of memory while training epoch 1: "), caught.value
     assert "can't allocate memory" in str(caught.value)
 
@@ -203,3 +205,99 @@ def test_the_summary_counts_failed_trials_by_reason():
     assert failure_counts(errors) == "3 trials failed: out of memory (2), error (1)"
     assert failure_counts(errors[:1]) == "1 trial failed: out of memory (1)"
     assert failure_counts([]) == ""
+
+
+@pytest.mark.slow
+@pytest.mark.heavy
+def test_trials_killed_by_rays_memory_monitor_fail_as_out_of_memory_and_the_sweep_ends_as_documented(tmp_path, tiny_bert,
+                                                                                                      data_dir):  # fmt: skip
+    """The sweep's own local Ray, started by the CLI with ``RAY_memory_usage_threshold`` far below
+    what this node uses: Ray's memory monitor kills every trial actor, at its start or later. Before
+    issue 40 the first kill ended the sweep (``internal error: RuntimeError: Caught unexpected
+    exception``, runs left RUNNING); now each is a failed trial with the reason ``out of memory``,
+    the sweep exits 1 with the count, and every run is in a final state."""
+    import os
+    import subprocess
+    import sys
+
+    from mlflow.tracking import MlflowClient
+
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    job = {
+        "name": "oom-kill",
+        "dataset": {"name": "emotion_carer", "max_train_samples": 200, "max_eval_samples": 40},
+        "model": {"base": str(tiny_bert)},
+        "train": {"epochs": 1, "batch_size": 16, "lora_dropout": 0.0, "max_length": 32},
+        "search": {"metric": "val_loss", "mode": "min", "num_samples": 2, "seed": 1,
+                   "overrides": {"lora_r": {"distribution": "choice", "values": [4, 8]}}},
+        "scheduler": {"type": "none"},
+        "scaling": {"cpus_per_worker": 0.9},
+        "failure": {"max_retries": 0},
+        "tracking": {"uri": store, "experiment": "oom"},
+        "storage_path": str(tmp_path / "results"),
+        "baselines": dict(WITHOUT_BASELINES),
+        "verbose": 0,
+    }  # fmt: skip
+    path = tmp_path / "oom-kill.yaml"
+    path.write_text(yaml.safe_dump(job))
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}  # the CLI starts its own Ray
+    env.update({"RAY_memory_usage_threshold": "0.02", "RAY_memory_monitor_refresh_ms": "100",
+                "FINESWEEP_DATA_DIR": str(data_dir)})  # fmt: skip
+    done = subprocess.run([sys.executable, "-m", "finesweep", "sweep", str(path), "--name", "oom-kill"], env=env,
+                          capture_output=True, text=True, timeout=600)  # fmt: skip
+    console = done.stdout + done.stderr
+    assert done.returncode == 1, console[-4000:]
+    assert "internal error" not in console and "Caught unexpected exception" not in console, console[-4000:]
+    assert "2 trials failed: out of memory (2); to fit: lower train.batch_size" in done.stderr, console[-4000:]
+    assert console.count("failed: out of memory while ") == 2, console[-4000:]
+
+    client = MlflowClient(store)
+    experiment = client.get_experiment_by_name("oom")
+    runs = client.search_runs([experiment.experiment_id], filter_string="tags.`finesweep.sweep` = 'oom-kill'")
+    assert runs and all(run.info.status != "RUNNING" for run in runs), [(r.info.run_name, r.info.status) for r in runs]
+    trials = [run for run in runs if run.data.tags.get("finesweep.role") == "trial"]
+    assert len(trials) == 2
+    for run in trials:
+        assert run.info.status == "FAILED" and run.data.tags["finesweep.status"] == "failed"
+        assert run.data.tags["finesweep.failure"] == "out of memory"
+        assert run.data.tags["finesweep.failure_cause"] == "host memory: Ray's memory monitor killed the trial's process"
+        error = Path(client.download_artifacts(run.info.run_id, "error.txt", str(tmp_path / run.info.run_id)))
+        assert error.read_text().startswith("out of memory while "), error.read_text()[:500]
+
+
+def test_tunes_actor_manager_takes_a_memory_monitor_kill_as_a_dead_actor_inside_the_block(ray_session):
+    """Tune's own actor manager, on a real Ray actor: an ``OutOfMemoryError`` on one of its tasks is
+    re-raised as 'Caught unexpected exception' (what ended sweeps), and inside
+    ``oom_kills_fail_their_trial`` it reaches the actor's and the task's error handlers as an
+    ``ActorDiedError`` keeping Ray's message, which Tune handles as a dead trial actor."""
+    import ray
+    from ray.air.execution._internal.actor_manager import RayActorManager
+    from ray.air.execution._internal.tracked_actor_task import TrackedActorTask
+    from ray.air.execution.resources import FixedResourceManager, ResourceRequest
+    from ray.exceptions import OutOfMemoryError
+
+    from finesweep.tuning.failures import oom_kills_fail_their_trial
+
+    @ray.remote
+    class Idle:
+        def ping(self) -> int:
+            return 1
+
+    manager, seen = RayActorManager(FixedResourceManager()), []
+    actor = manager.add_actor(Idle, kwargs={}, resource_request=ResourceRequest([{"CPU": 0.1}]),
+                              on_error=lambda _, error: seen.append(("actor", type(error).__name__, str(error))))  # fmt: skip
+    deadline = time.time() + 60
+    while not manager.is_actor_started(actor) and time.time() < deadline:
+        manager.next(timeout=5)
+    handle = manager._live_actors_to_ray_actors_resources[actor][0]
+    task = TrackedActorTask(actor, on_result=None, on_error=lambda _, error: seen.append(("task", type(error).__name__)))
+    killed = OutOfMemoryError("1 worker(s) were killed due to the node running low on memory. task name=ImplicitFunc.__init__")
+    try:
+        with pytest.raises(RuntimeError, match="Caught unexpected exception"):
+            manager._actor_task_failed(task, killed)
+        with oom_kills_fail_their_trial():
+            manager._actor_task_failed(task, killed)
+        assert seen == [("actor", "ActorDiedError", f"ray.exceptions.OutOfMemoryError: {killed}"), ("task", "ActorDiedError")]
+        assert RayActorManager._actor_task_failed.__name__ == "_actor_task_failed", "the handler is restored after the block"
+    finally:
+        ray.kill(handle)

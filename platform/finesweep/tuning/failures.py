@@ -29,7 +29,10 @@ OOM_ADVICE = ("lower train.batch_size (or raise train.grad_accum_steps for the s
               "train.max_length, or run fewer trials per device (raise scaling.cpus_per_worker or gpus_per_worker)")  # fmt: skip
 
 _OWN = re.compile(rf"{OUT_OF_MEMORY} while (?P<phase>[^:\n]+): (?P<detail>[^\n]*)")
-_RAY_MONITOR = ("OutOfMemoryError", "running low on memory", "running out of memory", "memory monitor")
+# Ray's memory monitor: its exception, its first line, and the advice it ends with (the last line,
+# which is all a one-line headline of its message keeps)
+_RAY_MONITOR = ("OutOfMemoryError", "running low on memory", "running out of memory", "memory monitor",
+                "address the out of memory issue", "RAY_memory_usage_threshold")
 _DEVICE = ("CUDA out of memory", "MPS backend out of memory", "torch.OutOfMemoryError", "torch.cuda.OutOfMemoryError")
 _ALLOCATOR = "can't allocate memory"
 _KILLED = ("SIGKILL", "OOM killer", "exits with a connection error code", "killed by signal 9")
