@@ -67,7 +67,9 @@ def _cli(*args: str, cwd) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.slow
-def test_a_winning_sweeps_summary_ends_with_its_verdict_also_on_the_parent_run_and_in_the_report(tmp_path, tiny_bert):
+def test_a_winning_sweeps_summary_ends_with_its_verdict_also_on_the_parent_run_and_in_the_report(tmp_path, minilm_dir):
+    """MiniLM with LoRA, as the quickstart trains it: the 2-layer random tiny BERT stays at the
+    trivial answer on CARER in a test's budget (loss ln 6 after 4 epochs of 600 texts)."""
     from mlflow.tracking import MlflowClient
 
     from finesweep.tracking.leaderboard import sweep_parent
@@ -75,9 +77,10 @@ def test_a_winning_sweeps_summary_ends_with_its_verdict_also_on_the_parent_run_a
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
     job = {
         "name": "wins",
-        "dataset": {"name": "emotion_carer", "max_train_samples": 600, "max_eval_samples": 150},
-        "model": {"base": str(tiny_bert)},
-        "train": {"max_length": 32, "batch_size": 16, "epochs": 3, "seed": 3, "learning_rate": 3e-3},
+        "dataset": {"name": "emotion_carer", "max_train_samples": 400, "max_eval_samples": 150},
+        "model": {"base": str(minilm_dir)},
+        "train": {"max_length": 48, "batch_size": 16, "epochs": 2, "seed": 3, "learning_rate": 2e-3,
+                  "balancing": "class_weight"},
         "search": {"algorithm": "random", "num_samples": 1, "seed": 1, "space": None},
         "scheduler": {"type": "none"},
         "scaling": {"cpus_per_worker": 0.9, "trial_driver_cpus": 0.1},
