@@ -16,9 +16,11 @@ def _cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[st
 
 
 def promotion_cycle(store: str, strong: str, weak: str, name: str, metric: str, latency: str,
-                    env: dict[str, str] | None = None) -> dict[str, str]:  # fmt: skip
+                    env: dict[str, str] | None = None, below_floor: str | None = None) -> dict[str, str]:  # fmt: skip
     """Run the cycle; return the tags the registry recorded on v1 (its held-out figures).
-    ``env`` is set for the CLI's process and, while the cycle runs, for this one."""
+    ``env`` is set for the CLI's process and, while the cycle runs, for this one. ``below_floor``
+    names the guard baseline the strong sweep does not beat either (``bm25`` for a tiny model's
+    sparse encoder): its first promotion is then refused (exit 3) and forced."""
     from mlflow.tracking import MlflowClient
 
     env = env or {}
@@ -39,7 +41,10 @@ def promotion_cycle(store: str, strong: str, weak: str, name: str, metric: str, 
     saved = {key: os.environ.get(key) for key in env}
     os.environ.update(env)  # e.g. FINESWEEP_CACHE_DIR, for the in-process calls too
     try:
-        promote_quietly(strong)
+        if below_floor is not None:
+            refused = promote(strong)
+            assert refused.returncode == 3 and f"does not beat the {below_floor} baseline's" in refused.stderr, refused.stderr
+        promote_quietly(strong, force=below_floor is not None)
         assert champion() == "1"
 
         refused = promote(weak)
