@@ -191,13 +191,13 @@ def test_a_failed_trial_is_infeasible_to_tpe_which_then_proposes_less_of_its_nei
     ("ValueError: labels must be integers", 1, "error"),
 ])  # fmt: skip
 def test_failure_texts_as_ray_and_torch_write_them_are_classified(text, epoch, expected):
-    from finesweep.tuning.failures import classify
+    from finesweep.tracking.failure import classify
 
     assert classify(text, epoch).describe() == expected
 
 
 def test_the_summary_counts_failed_trials_by_reason():
-    from finesweep.tuning.failures import failure_counts
+    from finesweep.tracking.failure import failure_counts
 
     errors = ["ray.exceptions.OutOfMemoryError: Task was killed due to the node running low on memory.",
               "finesweep.training.memory.TrialOutOfMemory: out of memory while training epoch 1: CUDA out of memory.",

@@ -247,7 +247,7 @@ def _report_failures(summary: Any) -> None:
     """Name each failed trial's error; a full disk is the user's to fix (exit 2), other failures exit 1."""
     from finesweep.tuning.sweep import mentions_no_space, storage_full_message
 
-    from finesweep.tuning.failures import OOM_ADVICE, failure_counts
+    from finesweep.tracking.failure import OOM_ADVICE, failure_counts
 
     for trial_id, error in sorted(summary.errors.items())[:10]:
         typer.echo(safe_for_console(f"trial {trial_id} failed: {error}"), err=True)

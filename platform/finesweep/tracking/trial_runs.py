@@ -19,7 +19,7 @@ from finesweep.tracking.parent_run import ParentRun
 from finesweep.tracking.schema import (TAG_CHECKPOINT_PATH, TAG_CONFIG, TAG_ERROR, TAG_INTERRUPTED_RUNS, TAG_MODEL_URI,
                                        TAG_NODE, TAG_NODES, TAG_PARENT, TAG_ROLE, TAG_STATUS, TAG_SWEEP, TAG_TRIAL)  # fmt: skip
 from finesweep.tracking.writer import RunWriter
-from finesweep.tuning.failures import error_text, failure_tags
+from finesweep.tracking.failure import error_text, failure_tags
 
 FINAL_STATUSES = ("completed", "pruned", "failed")
 _RUN_NAME = re.compile(r"^trial (\d+) · (\S+)$")

@@ -4,7 +4,7 @@ training step's batches in smaller pieces before giving up.
 The loop runs each part of a trial (fetching the data, loading the model, an epoch's training
 steps, an evaluation) inside :func:`phase`; a device or allocator out-of-memory error raised
 there leaves the trial as :class:`TrialOutOfMemory`, whose text names the phase, so the driver's
-record (``tuning.failures``) can say ``out of memory while training epoch 2`` instead of a
+record (``tracking.failure``) can say ``out of memory while training epoch 2`` instead of a
 traceback. torch is imported only inside the functions that need it.
 """
 

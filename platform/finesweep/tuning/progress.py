@@ -19,7 +19,7 @@ from finesweep.tracking.callback import read_error
 from finesweep.tracking.headline import error_headline
 from finesweep.tracking.runs import SweepTracker
 from finesweep.training import FINAL_KEY
-from finesweep.tuning.failures import classify
+from finesweep.tracking.failure import classify
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _HEARTBEAT_S = 60.0  # a status line after this many seconds without any other line
