@@ -246,7 +246,7 @@ def test_a_stale_command_line_is_refused(stale, expected):
 def test_command_lines_are_read_from_console_and_shell_blocks():
     block = "$ FOO=1 .venv/bin/finesweep plan a.yaml \\\n    --set x=1\nPlan for job 'a'\nfinesweep sweep b.yaml\n"
     assert command_lines(block) == ["plan a.yaml --set x=1"]
-    assert command_lines("finesweep sweep b.yaml   # runs\nray stop\n") == ["sweep b.yaml # runs"]
+    assert command_lines("finesweep sweep b.yaml   # runs\nray status\n") == ["sweep b.yaml # runs"]
 
 
 # -- outputs a page shows ----------------------------------------------------------------------

@@ -18,7 +18,7 @@ def load_model(uri: str, device: str | None = None, batch_size: int = 64, tracki
 
     ``settings`` (a :class:`finesweep.settings.Settings`; default: those in use, else the defaults)
     give the MLflow store when ``tracking_uri`` is None (``./mlflow.db`` by default) and an
-    encoder's index cache; ``Settings.from_environment(os.environ)`` reads them as the CLI does.
+    encoder's index cache; ``Settings.from_environment`` of the process environment reads them as the CLI does.
     """
     from finesweep.serving.loading import load_model as _load
 

@@ -1,6 +1,6 @@
 """The settings a command runs under: read from the environment once, at the entry point.
 
-The CLI builds them with ``Settings.from_environment(os.environ)``; a caller of the Python API
+The CLI builds them with ``Settings.from_environment`` of the process environment; a caller of the Python API
 builds its own (or takes the defaults, ``Settings()``) and passes them down, e.g.
 ``run_sweep(loaded, settings=Settings(data_dir=Path("data")))``. Library code reads no environment
 variable: it gets these values as arguments (and the trials get them inside their trial spec).
@@ -35,7 +35,7 @@ DEFAULT_TRIAL_THREAD_TIMEOUT_S = "30"
 CUBLAS_ENV = {"CUBLAS_WORKSPACE_CONFIG": ":4096:8"}
 # Defaults for the libraries finesweep drives, which read them from the environment only. The CLI
 # sets each one that is unset when it starts; a caller of the Python API that wants the CLI's
-# behaviour does the same (``for k, v in PROCESS_ENV.items(): os.environ.setdefault(k, v)``) before
+# behaviour does the same (each PROCESS_ENV item set as a default of the process environment) before
 # it imports mlflow or ray. Library code sets none of them.
 PROCESS_ENV = {
     "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
@@ -105,7 +105,7 @@ class Settings:
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str]) -> Settings:
-        """The settings ``environ`` (the CLI passes ``os.environ``) describes; unset or empty
+        """The settings ``environ`` (the CLI passes its process environment) describes; unset or empty
         variables keep the defaults."""
 
         def text(name: str) -> str | None:

@@ -37,7 +37,7 @@ def run_sweep(loaded: LoadedJob, name: str | None = None, options: SweepOptions 
 
     ``settings`` (tracking store, data and cache folders, Ray address, ...) default to those in use:
     an enclosing :func:`finesweep.settings.using` block's, else ``Settings()``. The CLI passes
-    ``Settings.from_environment(os.environ)``; the environment itself is never read here.
+    ``Settings.from_environment`` of its process environment; the environment itself is never read here.
     """
     from finesweep.tuning._inputs import read_inputs
     from finesweep.tuning._prepare import prepare_sweep
