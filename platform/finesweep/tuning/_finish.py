@@ -112,7 +112,10 @@ def _alive_actors() -> dict[str, str]:
     try:
         from ray.util.state import list_actors
 
-        return {a.actor_id: a.class_name for a in list_actors(filters=[("state", "=", "ALIVE")], limit=10_000)}
+        from finesweep.tuning.ray_runtime import state_api_address
+
+        alive = list_actors(address=state_api_address(), filters=[("state", "=", "ALIVE")], limit=10_000, timeout=10)
+        return {a.actor_id: a.class_name for a in alive}
     except Exception:  # noqa: BLE001 - no dashboard (a cluster without it): placement groups still tell
         return {}
 

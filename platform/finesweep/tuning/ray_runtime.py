@@ -15,6 +15,21 @@ def dashboard_url() -> str | None:
     return _started.get("dashboard")
 
 
+def state_api_address() -> str | None:
+    """The address Ray's state API (``ray.util.state``) should query for the connected cluster.
+
+    Why not Ray's default (None): it looks for local Ray instances and, finding several (a test
+    session beside a sweep, two sweeps, a stale head), connects to the latest one recorded under
+    /tmp/ray, which may be gone; each query then waits 40 s for a GCS that never answers
+    (measured: 80 s of a 110 s one-trial sweep on 2 CPUs). This gives the GCS address of the
+    cluster this process is connected to (Ray reads its dashboard's address from there), or None
+    when Ray is not initialised.
+    """
+    import ray
+
+    return ray.get_runtime_context().gcs_address if ray.is_initialized() else None
+
+
 def free_local_port() -> int:
     """A TCP port on 127.0.0.1 that is free right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
