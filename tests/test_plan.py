@@ -148,10 +148,11 @@ def test_quickstart_asha_rungs_and_trial_epochs():
         "trials at once: 2 (room for 2; max_concurrent_trials auto)",
     ]
     assert "  epoch 2: 4 trial(s) reach it, 2 continue" in lines
-    assert lines[-1] == (
+    assert lines[-2] == (
         "trial-epochs: planned 24 (every trial to its end), expected 14 with ASHA, "
         "worst case 24 (asynchronous ASHA may stop none), fewest possible 9"
     )
+    assert lines[-1].startswith("peak memory per worker (estimate, on CPU): ")
 
 
 def test_without_asha_nothing_stops_early():
@@ -220,3 +221,68 @@ def test_cli_checks_the_job_like_validate(tmp_path):
 def test_a_cluster_spec_is_data():
     spec = ClusterSpec("2x1gpu", "shape", ({"CPU": 8.0, "GPU": 1.0},) * 2)
     assert plan_job(load_job(QUICKSTART, ["scaling.gpus_per_worker=1"]), spec).trials_at_once == 2
+
+
+# --- peak memory (issue 40: plan warns when the declared resources cannot hold a trial) ---------
+
+
+def test_the_peak_memory_estimate_reads_the_base_models_shape_and_scales_with_the_step(minilm_dir):
+    """The parameter count comes from the safetensors header and matches the loaded model; the
+    activations grow with rows and shrink in bf16; full fine-tuning adds gradients and AdamW state
+    for every weight."""
+    from transformers import AutoModel
+
+    from finesweep.training.peak_memory import read_model_shape
+
+    shape = read_model_shape(minilm_dir)
+    assert shape is not None and (shape.hidden, shape.layers, shape.heads) == (384, 6, 12)
+    assert shape.parameters == sum(p.numel() for p in AutoModel.from_pretrained(minilm_dir).parameters())
+    base = _plan("1x4gpu", "scaling.gpus_per_worker=0.5").memory.estimate
+    double = _plan("1x4gpu", "scaling.gpus_per_worker=0.5", "search.space=null", "train.batch_size=64").memory.estimate
+    narrow = _plan("1x4gpu", "scaling.gpus_per_worker=0.5", "search.space=null", "train.batch_size=32").memory.estimate
+    bf16 = _plan("1x4gpu", "scaling.gpus_per_worker=0.5", "search.space=null", "train.batch_size=32",
+                 "train.mixed_precision=bf16").memory.estimate  # fmt: skip
+    full = _plan("1x4gpu", "scaling.gpus_per_worker=0.5", "search.space=null", "train.batch_size=32",
+                 "train.finetuning=full").memory.estimate  # fmt: skip
+    assert base.activations == narrow.activations, "quickstart's space tops out at batch_size 32"
+    assert double.activations == pytest.approx(2 * narrow.activations, rel=1e-6)
+    assert bf16.activations == pytest.approx(narrow.activations / 2, rel=1e-6)
+    assert full.gradients == 4 * shape.parameters and full.optimizer == 8 * shape.parameters
+    assert narrow.gradients < shape.parameters / 10, "LoRA trains a small share of the weights"
+    assert narrow.weights == 4 * shape.parameters and narrow.runtime > 0
+
+
+def test_plan_warns_when_a_gpu_share_cannot_hold_the_estimated_peak():
+    small = _plan("1x8gpu", "scaling.gpus_per_worker=0.125", "search.space=null", "train.batch_size=64",
+                  "train.max_length=128")  # fmt: skip
+    assert "peak memory per worker (estimate, on GPU): " in "\n".join(small.describe())
+    spec = parse_cluster_spec("1x8gpu")
+    loaded = load_job(QUICKSTART, ["scaling.gpus_per_worker=0.125", "search.space=null", "train.batch_size=64",
+                                   "train.max_length=128"])  # fmt: skip
+    tight = plan_job(loaded, spec, gpu_memory_gib=16)
+    [warning] = [w for w in tight.warnings if "estimated peak" in w]
+    assert "exceeds its share of a GPU (0.125 x 16 GiB = 2 GiB)" in warning and "train.batch_size" in warning
+    assert tight.memory.estimate.total > 2 * 2**30
+    roomy = plan_job(loaded, spec, gpu_memory_gib=80)
+    assert not [w for w in roomy.warnings if "estimated peak" in w], "10 GiB of an 80 GiB GPU holds it"
+    assert small.warnings == [w for w in small.warnings if "estimated peak" not in w], "no GPU memory known: no warning"
+
+
+def test_plan_warns_when_the_local_machines_memory_cannot_hold_its_cpu_trials():
+    import psutil
+
+    fits = _plan("local")
+    assert not [w for w in fits.warnings if "at their peak" in w], fits.warnings
+    huge = _plan("local", "search.space=null", "train.batch_size=65536", "train.max_length=512")
+    [warning] = [w for w in huge.warnings if "at their peak" in w]
+    ram = psutil.virtual_memory().total / 2**30
+    assert f"but it has {ram:.3g} GiB" in warning and "scaling.max_concurrent_trials" in warning
+
+
+def test_cli_plan_prints_the_estimate_and_takes_the_gpu_memory():
+    done = _cli(str(QUICKSTART), "--cluster", "1x8gpu", "--gpu-memory", "1", "--set", "scaling.gpus_per_worker=0.125")
+    assert done.returncode == 0, done.stderr
+    assert "peak memory per worker (estimate, on GPU): " in done.stdout
+    assert "warning: a trial worker's estimated peak" in done.stdout and "0.125 x 1 GiB" in done.stdout
+    plan = json.loads(_cli(str(QUICKSTART), "--json").stdout)
+    assert plan["memory"]["estimate"]["weights"] > 0 and plan["memory"]["device"] == "cpu"

@@ -513,12 +513,18 @@ def plan(
     ),
     set_: List[str] = typer.Option([], "--set", help="Override a job key: dotted.key=value (YAML value)."),
     as_json: bool = typer.Option(False, "--json", help="Print the plan as JSON."),
+    gpu_memory: Optional[float] = typer.Option(
+        None, "--gpu-memory", min=0.5, max=4096,
+        help="Memory of one GPU in GiB (e.g. 80 for an H100): plan warns when a worker's share of a GPU cannot hold "
+             "its estimated peak. Default on the local machine: its first CUDA device's.",
+    ),  # fmt: skip
     trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help=_TRUST_HELP),
 ) -> None:
     """Preview a sweep on a cluster shape before anything is rented; starts nothing.
 
     Prints trials at once and per node, ASHA's rungs, the planned, expected and worst-case
-    trial-epochs, and a warning for any resource that never fits.
+    trial-epochs, a trial worker's estimated peak memory, and a warning for any resource that
+    never fits or cannot hold that peak.
     """
     from finesweep.config import load_job
     from finesweep.tuning.preview import parse_cluster_spec, plan_job
@@ -530,7 +536,7 @@ def plan(
     loaded = load_job(job_file, set_, _settings())  # the same checks as `validate`, before any cluster is asked
     if needs_token_auth(_settings()):  # a running cluster started here requires the token from clients
         os.environ["RAY_AUTH_MODE"] = "token"
-    result = plan_job(loaded, spec)
+    result = plan_job(loaded, spec, gpu_memory)
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2))
         return

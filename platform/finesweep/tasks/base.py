@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from finesweep.config.loader import LoadedJob
     from finesweep.config.schema import DatasetConfig
     from finesweep.data.prepare import PreparedData
+    from finesweep.training.peak_memory import Sequences
     from finesweep.training.spec import TrialSpec
 
 
@@ -207,6 +208,16 @@ class Task:
     served_by: str = "finesweep.serving.classifier:TextClassifier"
     pyfunc_entry: str = "mlflow_pyfunc.py"
     pyfunc_outputs: tuple[tuple[str, str], ...] = (("string", "label"), ("double", "confidence"))
+
+    # the encoder's outputs span the vocabulary at every token (a masked-LM head): memory estimate
+    vocab_outputs: bool = False
+
+    def training_sequences(self, loaded: "LoadedJob") -> tuple["Sequences", ...]:
+        """The token sequences one training example feeds the encoder at their longest (the search
+        space's bounds included), for ``finesweep plan``'s peak-memory estimate: one text here."""
+        from finesweep.training.peak_memory import Sequences
+
+        return (Sequences(1, int(loaded.largest("max_length")), self.vocab_outputs),)
 
     def check_metric(self, metric: str, mode: str | None) -> str | None:
         """A problem with an objective's metric (and the mode a job gave it, if any) known before the

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     import torch
 
     from finesweep.config.loader import LoadedJob
+    from finesweep.training.peak_memory import Sequences
     from finesweep.data.hard_negatives import HardNegatives
     from finesweep.training.spec import TrialSpec
     from finesweep.data.pairs import PairData
@@ -115,6 +116,14 @@ class ContrastiveEmbeddingTask(Task):
     guard_baselines = (("baseline_bm25_", "term matching with no model: an encoder that ranks below it is not worth "
                         "serving"),
                        ("baseline_untuned_", "the base model before tuning: the sweep did not improve on it"))  # fmt: skip
+
+    def training_sequences(self, loaded: "LoadedJob") -> tuple["Sequences", ...]:
+        """A query, and its passage with its hard negatives (``hard_negatives`` at its largest)."""
+        from finesweep.training.peak_memory import Sequences
+
+        negatives = int(loaded.largest("hard_negatives") or 0)
+        return (Sequences(1, int(loaded.largest("max_query_length")), self.vocab_outputs),
+                Sequences(1 + negatives, int(loaded.largest("max_length")), self.vocab_outputs))  # fmt: skip
 
     def prepare_data(self, loaded: "LoadedJob") -> "PairData":
         from finesweep.data.pairs import prepare_pairs

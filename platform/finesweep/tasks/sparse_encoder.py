@@ -173,6 +173,7 @@ class SparseEncoderTask(ContrastiveEmbeddingTask):
     """Registered as ``sparse_encoder``."""
 
     name = "sparse_encoder"
+    vocab_outputs = True  # SPLADE's masked-LM head scores every vocabulary entry at every token
     baselines = (("baseline_bm25_", "BM25"),)
     params_model = SparseParams
     metrics = MetricCatalog((

@@ -24,6 +24,7 @@ from finesweep.config.loader import LoadedJob
 from finesweep.config.schema import ScalingConfig
 from finesweep.config.space import candidate_values, finite_values, upper_bound
 from finesweep.errors import ConfigError, FinesweepError, SweepError
+from finesweep.tuning.memory_plan import MemoryLimits, MemoryPlan, memory_plan, memory_warnings
 
 # CPUs per node when a GPU shape names none: 8 per GPU, the ratio of e.g. AWS p3.16xlarge
 # (64 vCPU, 8 GPUs) and below most GPU instances (g5/p4d/p5 have 12 to 24 per GPU), so the
@@ -238,6 +239,7 @@ class Preview:
     epochs: tuple[int, int]  # fewest and most epochs one trial can run
     rungs: list[Rung]
     trial_epochs: TrialEpochs
+    memory: MemoryPlan
     warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -261,6 +263,7 @@ class Preview:
             if self.rungs
             else f"trial-epochs: planned {e.planned} (every trial to its end; nothing stops early), fewest {e.fewest}"
         )
+        lines.append(self.memory.line())
         lines += [f"warning: {warning}" for warning in self.warnings]
         return lines
 
@@ -472,8 +475,10 @@ def _capacity_warnings(trials: int, fit: int, gpus: float, scaling: ScalingConfi
     return warnings
 
 
-def preview(loaded: LoadedJob, nodes: list[dict[str, float]], cluster: str) -> Preview:
-    """Plan ``loaded``'s sweep on ``nodes`` (CPU/GPU per node); ``cluster`` names them in the text."""
+def preview(loaded: LoadedJob, nodes: list[dict[str, float]], cluster: str, limits: MemoryLimits = MemoryLimits()) -> Preview:
+    """Plan ``loaded``'s sweep on ``nodes`` (CPU/GPU per node); ``cluster`` names them in the text;
+    ``limits`` is what is known of their memory (the peak-memory warning)."""
+    from finesweep.tasks import get_task
     from finesweep.tuning.planning import plan_concurrency, trial_bundles, trials_that_fit
 
     job = loaded.job
@@ -506,6 +511,9 @@ def preview(loaded: LoadedJob, nodes: list[dict[str, float]], cluster: str) -> P
             f"ASHA on epoch (grace_period {config.grace_period}, max_t {max_t}, "
             f"reduction_factor {config.reduction_factor:g})"
         )
+    per_node = _node_loads(nodes, scaling, at_once)
+    memory = memory_plan(loaded, get_task(job.task).training_sequences(loaded))
+    warnings += memory_warnings(memory, limits, [load.workers for load in per_node], scaling.gpus_per_worker)
     return Preview(
         job=loaded.name,
         cluster=cluster,
@@ -517,19 +525,35 @@ def preview(loaded: LoadedJob, nodes: list[dict[str, float]], cluster: str) -> P
         trials_at_once=at_once,
         fit=fit,
         requested=scaling.max_concurrent_trials,
-        per_node=_node_loads(nodes, scaling, at_once),
+        per_node=per_node,
         scheduler=scheduler,
         epochs=epochs,
         rungs=rungs,
         trial_epochs=trial_epochs(rungs, trials, epochs, _epochs_without_stopping(loaded, trials, epochs)),
+        memory=memory,
         warnings=warnings,
     )
 
 
-def plan_job(loaded: LoadedJob, spec: ClusterSpec) -> Preview:
-    """Read the cluster ``spec`` names (connecting read-only for an address) and plan the job on it."""
+def plan_job(loaded: LoadedJob, spec: ClusterSpec, gpu_memory_gib: float | None = None) -> Preview:
+    """Read the cluster ``spec`` names (connecting read-only for an address) and plan the job on it;
+    ``gpu_memory_gib`` is one GPU's memory (``--gpu-memory``; this machine's first GPU when local)."""
     nodes = cluster_nodes(spec)
     if not nodes:
         raise FinesweepError(f"`--cluster {spec.text}`: the cluster has no alive nodes")
     label = "this machine (local)" if spec.kind == "local" else spec.text.strip()
-    return preview(loaded, nodes, label)
+    gpu = gpu_memory_gib * 2**30 if gpu_memory_gib else None
+    limits = _local_memory(gpu, loaded.job.scaling.gpus_per_worker > 0) if spec.kind == "local" else MemoryLimits(None, gpu)
+    return preview(loaded, nodes, label, limits)
+
+
+def _local_memory(gpu_bytes: float | None, uses_gpus: bool) -> MemoryLimits:
+    """This machine's memory, and its first CUDA device's unless ``gpu_bytes`` names one."""
+    import psutil
+
+    if gpu_bytes is None and uses_gpus:
+        import torch
+
+        if torch.cuda.is_available():
+            gpu_bytes = float(torch.cuda.get_device_properties(0).total_memory)
+    return MemoryLimits(float(psutil.virtual_memory().total), gpu_bytes)
