@@ -127,10 +127,12 @@ class TrainParams(BaseModel):
         description="End a trial after this many epochs in a row without a better validation value of the sweep's "
                     "metric; 0 turns early stopping off.",
     )  # fmt: skip
-    mixed_precision: Literal["no", "fp16", "bf16"] = Field(
-        default="no",
-        description="Autocast precision of the forward pass: no (float32), fp16 (CUDA only, with loss scaling; "
-                    "ignored on a CPU) or bf16.",
+    mixed_precision: Literal["auto", "no", "fp16", "bf16"] = Field(
+        default="auto",
+        description="Autocast precision of the training forward pass: auto (bf16 on a CUDA device that supports it "
+                    "or a CPU with AVX512-BF16 or AMX, else float32), no (float32), fp16 (CUDA only, with loss "
+                    "scaling; float32 elsewhere) or bf16. Weights, optimizer and evaluation stay float32; each "
+                    "trial run records the precision used in the tag finesweep.precision.",
     )  # fmt: skip
     # numpy's and Optuna's seeds are 32-bit unsigned
     seed: int = Field(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from finesweep.tracking.schema import BOOKKEEPING_TAGS
+from finesweep.tracking.schema import BOOKKEEPING_TAGS, TEXT_TAGS
 
 # Tune's own bookkeeping in every result; not metrics of the model.
 TUNE_KEYS = {
@@ -57,8 +57,11 @@ def model_metrics(result: dict[str, Any]) -> dict[str, float]:
 
 
 def bookkeeping_tags(result: dict[str, Any]) -> dict[str, str]:
-    """The bookkeeping values of a result as ``finesweep.<key>`` tags (integers as text)."""
-    return {BOOKKEEPING_TAGS[key]: str(int(result[key])) for key in BOOKKEEPING if isinstance(result.get(key), (int, float))}
+    """The bookkeeping values of a result as ``finesweep.<key>`` tags (integers as text), and its text
+    values (the precision) as they are."""
+    tags = {BOOKKEEPING_TAGS[key]: str(int(result[key])) for key in BOOKKEEPING if isinstance(result.get(key), (int, float))}
+    tags.update({tag: result[key] for key, tag in TEXT_TAGS.items() if isinstance(result.get(key), str)})
+    return tags
 
 
 def bookkeeping_from_tags(tags: dict[str, str]) -> dict[str, float]:

@@ -66,6 +66,7 @@ TAG_FAILURE = "finesweep.failure"
 TAG_FAILURE_PHASE = "finesweep.failure_phase"
 TAG_FAILURE_CAUSE = "finesweep.failure_cause"
 TAG_OOM_BATCH_PIECES = "finesweep.oom_batch_pieces"
+TAG_PRECISION = "finesweep.precision"
 TAG_PARETO = "finesweep.pareto"
 TAG_FEASIBLE = "finesweep.feasible"
 TAG_VIOLATIONS = "finesweep.violations"
@@ -86,6 +87,8 @@ TAG_USER = "mlflow.user"
 BOOKKEEPING_TAGS = {"final": TAG_FINAL, "stopped_early": TAG_STOPPED_EARLY, "ended_by_budget": TAG_ENDED_BY_BUDGET,
                     "restarts": TAG_RESTARTS, "process_trial_index": TAG_PROCESS_TRIAL_INDEX,
                     "oom_batch_pieces": TAG_OOM_BATCH_PIECES}  # fmt: skip
+# A trial's report keys whose values are text, recorded as tags as they are: the report key -> its tag.
+TEXT_TAGS = {"precision": TAG_PRECISION}
 
 
 def version_tag(name: str) -> str:

@@ -23,6 +23,7 @@ from finesweep.training import FINAL_KEY
 from finesweep.training.batching import GlobalBatches
 from finesweep.training.context import TrialContext
 from finesweep.training.memory import first_line, is_out_of_memory, phase, split_rows
+from finesweep.training.precision import autocast_dtype, resolve_precision
 from finesweep.training.optim import build_optimizer, build_scheduler
 from finesweep.training.seeding import seed_everything
 from finesweep.training.spec import TrialSpec
@@ -88,10 +89,9 @@ def shard_indices(length: int) -> list[int]:
 
 
 def _autocast(device: torch.device, precision: str):
-    if precision == "no" or (precision == "fp16" and device.type != "cuda"):
-        return nullcontext()
-    dtype = torch.float16 if precision == "fp16" else torch.bfloat16
-    return torch.autocast(device_type=device.type, dtype=dtype)
+    """Autocast for a resolved precision (training/precision.py), or nothing for float32."""
+    dtype = autocast_dtype(precision)
+    return nullcontext() if dtype is None else torch.autocast(device_type=device.type, dtype=dtype)
 
 
 def peak_memory_mb(device: torch.device) -> float:
@@ -155,6 +155,7 @@ class _Trial:
     scaler: Any
     startup: dict[str, float]
     started: float  # wall clock (s) when the trial (re)started
+    precision: str  # what the training forward pass runs in: "no" (float32), "bf16" or "fp16"
     pieces: int = 1  # each training batch runs forward and backward in this many pieces (2+ after out of memory)
 
 
@@ -268,8 +269,10 @@ def _setup(spec: TrialSpec, sampled: dict[str, Any], build_runtime: RuntimeFacto
     optimizer = build_optimizer(params, model)
     steps_per_epoch = math.ceil(len(loader) / params.grad_accum_steps)  # optimizer steps
     scheduler = build_scheduler(params, optimizer, steps_per_epoch * params.epochs)
-    scaler = torch.amp.GradScaler("cuda") if params.mixed_precision == "fp16" and device.type == "cuda" else None
-    return _Trial(spec, params, ctx, runtime, model, device, loader, sampler, optimizer, scheduler, scaler, startup, started)
+    precision = resolve_precision(params.mixed_precision, device)
+    scaler = torch.amp.GradScaler("cuda") if precision == "fp16" else None  # fp16 resolves so on CUDA only
+    return _Trial(spec, params, ctx, runtime, model, device, loader, sampler, optimizer, scheduler, scaler, startup,
+                  started, precision)  # fmt: skip
 
 
 def _resume(trial: _Trial) -> dict[str, Any]:
@@ -341,7 +344,7 @@ def _backward(trial: _Trial, batch: dict[str, torch.Tensor]) -> float:
     for part in parts:
         share = (part.stop - part.start) / rows if rows else 1.0  # this piece's fraction of the batch
         piece = {key: value[part].to(trial.device) for key, value in batch.items()}
-        with _autocast(trial.device, params.mixed_precision):
+        with _autocast(trial.device, trial.precision):
             loss = trial.runtime.loss(trial.model, piece)
         total += float(loss.detach()) * share
         scaled = loss * share / params.grad_accum_steps  # gradients average over the accumulated batches
@@ -409,6 +412,7 @@ def _validate(trial: _Trial, epoch: int, losses: list[float], progress: dict[str
     metrics["train_time_s"] = progress["train_seconds"]
     metrics["restarts"] = progress["restarts"]
     metrics["oom_batch_pieces"] = float(trial.pieces)  # 1 unless a step ran out of memory (failure.oom_retry)
+    metrics["precision"] = trial.precision  # text: recorded as the tag finesweep.precision
     metrics["stopped_early"] = float(stop_early)
     return metrics, stop_early
 

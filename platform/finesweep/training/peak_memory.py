@@ -65,7 +65,7 @@ class StepShape:
     lora_r: int
     lora_targets: int  # linear layers per encoder layer that get adapters
     optimizer: str
-    mixed_precision: str  # "no", "fp16" or "bf16"
+    mixed_precision: str  # "auto", "no", "fp16" or "bf16"
 
 
 @dataclass(frozen=True)
@@ -141,7 +141,8 @@ def estimate_peak_memory(model: ModelShape, step: StepShape, device: str) -> Mem
         trainable = model.parameters
     else:  # each adapted (h x h) layer gains A (r x h) and B (h x r); the head is small beside them
         trainable = model.layers * step.lora_targets * 2 * step.lora_r * model.hidden
-    activation_scale = 2 if step.mixed_precision == "no" else 1  # the paper's figure is for 16-bit
+    # the paper's figure is for 16-bit; auto counts as float32 (the device may not have bf16)
+    activation_scale = 1 if step.mixed_precision in ("bf16", "fp16") else 2
     activations = 0
     for sequences in step.sequences:
         s = min(sequences.length, model.max_positions)

@@ -4,10 +4,13 @@ Tuner (new, restored on ``--resume``, or new in the same folder for ``--more``).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from finesweep.tuning._output import say
 from finesweep.tuning._state import SweepState
+
+if TYPE_CHECKING:
+    from finesweep.config.loader import LoadedJob
 
 
 @dataclass
@@ -45,7 +48,8 @@ def tuner_parts(state: SweepState) -> TunerParts:
         say(f"note: {note}")
     if loaded.job.search.budget is not None:
         say(_budget(state).describe())
-    say(f"concurrency: {plan.describe()}; trials run {_runtime_text(loaded.job.scaling.runtime)}")
+    say(f"concurrency: {plan.describe()}; trials run {_runtime_text(loaded.job.scaling.runtime)}; "
+        f"{_precision_text(loaded)}")
     spec = trial_spec(state, ray.put(state.data))
     return TunerParts(search, scheduler, plan, spec)
 
@@ -217,3 +221,10 @@ def _new_tuner(state: SweepState, parts: TunerParts, trainable: Any, callbacks: 
 def _trial_dirname(trial: Any) -> str:
     """A trial's folder under the sweep's results is its id: checkpoints at <sweep>/<trial id>/."""
     return str(trial.trial_id)
+
+
+def _precision_text(loaded: LoadedJob) -> str:
+    from finesweep.training.precision import describe_choice
+
+    requested = str(getattr(loaded.params, "mixed_precision", "no"))
+    return describe_choice(requested, loaded.job.scaling.gpus_per_worker > 0, "mixed_precision" in loaded.space)

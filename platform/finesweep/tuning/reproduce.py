@@ -20,7 +20,7 @@ import yaml
 from finesweep.errors import ConfigError, DataError, FinesweepError, TrackingError
 from finesweep.redact import printable
 from finesweep.tracking.metric_names import recorded_metric
-from finesweep.tracking.schema import (TAG_CONFIG, TAG_DATASET_FINGERPRINT, TAG_PARENT, TAG_REPRODUCES_RUN,
+from finesweep.tracking.schema import (TAG_CONFIG, TAG_PRECISION, TAG_DATASET_FINGERPRINT, TAG_PARENT, TAG_REPRODUCES_RUN,
                                        TAG_REPRODUCES_SWEEP, TAG_REPRODUCES_TRIAL, TAG_ROLE, TAG_SEARCHED,
                                        TAG_SOURCE_NAME, TAG_SOURCE_TYPE, TAG_STORAGE_PATH, TAG_SWEEP, TAG_TRIAL)  # fmt: skip
 
@@ -103,6 +103,9 @@ def reproduction_job(tracking_uri: str, run: Any, parent: Any, sweep: str) -> di
     job.pop("overrides", None)  # a record of the original command line, not a job key
     searched = [name for name in parent.data.tags.get(TAG_SEARCHED, "").split(",") if name]
     values = _trial_values(run, searched)
+    precision = run.data.tags.get(TAG_PRECISION)
+    if precision in ("no", "fp16", "bf16"):  # the precision the trial used, not "auto" again on another device
+        values["mixed_precision"] = precision
     # one grid point; no warm start or budget: the trial's own values, run to the original's end
     job["search"] = {**job["search"], "algorithm": "grid", "num_samples": 1, "space": None, "options": {},
                      "warm_start": [], "budget": None,
