@@ -85,10 +85,11 @@ def memory_plan(loaded: LoadedJob, sequences: tuple) -> MemoryPlan:
     step = step_shape(loaded, sequences, scaling.workers_per_trial)
     longest = ", ".join(f"{s.count} x {s.length} tokens" for s in step.sequences)
     tuning = f"LoRA r {step.lora_r}" if step.finetuning == "lora" else "full fine-tuning"
-    precision = {"no": "float32", "auto": "float32 (auto: bf16 where the device has it, about half)"}.get(
-        step.mixed_precision, step.mixed_precision)
+    precision = {"no": "float32 activations",
+                 "auto": "float32 activations (auto picks bf16 where the device has it: about half)"}.get(
+        step.mixed_precision, f"{step.mixed_precision} activations")  # fmt: skip
     basis = (f"{shape.parameters / 1e6:.3g}M parameters, {step.rows} example(s) per step per worker "
-             f"({longest} each), {tuning}, {step.optimizer}, {precision} activations")  # fmt: skip
+             f"({longest} each), {tuning}, {step.optimizer}, {precision}")  # fmt: skip
     return MemoryPlan(estimate_peak_memory(shape, step, device), device, basis)
 
 
