@@ -55,6 +55,7 @@ def main(job_path: str, threads: str, out_path: str) -> None:
             logging_strategy="no",
             report_to=[],
             use_cpu=True,
+            bf16=params.mixed_precision == "bf16",  # autocast as the finesweep trial does (bench/throughput.py)
             dataloader_num_workers=0,
             seed=params.seed,
             disable_tqdm=True,
