@@ -88,7 +88,11 @@ class RaySnapshot:
 
 
 def ray_snapshot() -> RaySnapshot:
-    """What is alive on the cluster now."""
+    """What is alive on the cluster now (nothing where this process is not connected to one)."""
+    import ray
+
+    if not ray.is_initialized():
+        return RaySnapshot(frozenset(), frozenset())
     return RaySnapshot(frozenset(_alive_groups()), frozenset(_alive_actors()))
 
 
@@ -109,12 +113,15 @@ def _bundle_total(info: dict[str, Any]) -> dict[str, float]:
 
 def _alive_actors() -> dict[str, str]:
     """Alive actors and their class names (empty where Ray's state API is unavailable)."""
+    from finesweep.tuning.ray_runtime import state_api_address
+
+    address = state_api_address()
+    if address is None:  # not connected: Ray's default lookup may wait 40 s for a stale local GCS
+        return {}
     try:
         from ray.util.state import list_actors
 
-        from finesweep.tuning.ray_runtime import state_api_address
-
-        alive = list_actors(address=state_api_address(), filters=[("state", "=", "ALIVE")], limit=10_000, timeout=10)
+        alive = list_actors(address=address, filters=[("state", "=", "ALIVE")], limit=10_000, timeout=10)
         return {a.actor_id: a.class_name for a in alive}
     except Exception:  # noqa: BLE001 - no dashboard (a cluster without it): placement groups still tell
         return {}
@@ -124,6 +131,10 @@ def wait_for_release(before: RaySnapshot | None = None, timeout_s: float = 60.0)
     """Wait until the placement groups and actors this sweep created are gone; return (released,
     what they still hold: resources by name, and ``actors`` counted). ``before`` is what was alive
     when the sweep started (None: nothing was)."""
+    import ray
+
+    if not ray.is_initialized():  # nothing of this process's is on a cluster (and Ray's state API would wait 40 s)
+        return True, {}
     before = before or RaySnapshot(frozenset(), frozenset())
     deadline = time.time() + timeout_s
     while True:
