@@ -930,11 +930,12 @@ def _bad_text_files(tmp_path: Path) -> dict[str, tuple[Path, str]]:
 
 
 def test_every_text_reader_refuses_bad_files_with_path_and_line(tmp_path):
+    from finesweep.cli.checks import read_texts
     from finesweep.errors import DataError
     from finesweep.serving.corpus import read_corpus
 
     for name, (path, fragment) in _bad_text_files(tmp_path).items():
-        for read in (lambda p: read_corpus(p), lambda p: __import__("finesweep.cli").cli._read_texts(p)):
+        for read in (lambda p: read_corpus(p), lambda p: read_texts(p)):
             with pytest.raises(DataError) as info:
                 read(path)
             message = str(info.value)
