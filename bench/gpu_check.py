@@ -63,7 +63,7 @@ def overrides(dry_run: bool, base: str | None, precision: str, gpu: bool) -> lis
 def one_trial(sets: list[str]) -> dict[str, Any]:
     """Train once in this process; the final report's throughput, memory and timing figures."""
     from finesweep.config import load_job
-    from finesweep.tuning.train import train_one
+    from finesweep.tuning.commands.train import train_one
 
     loaded = load_job(QUICKSTART, sets)
     with tempfile.TemporaryDirectory(prefix="finesweep-gpu-check-") as tmp:

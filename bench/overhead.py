@@ -33,7 +33,7 @@ def _typed(loaded: Any, row: pd.Series) -> dict[str, Any]:
     """A trial's sampled values, typed back from MLflow's param strings."""
     from optuna.distributions import CategoricalDistribution, FloatDistribution
 
-    from finesweep.tuning.space import to_optuna
+    from finesweep.tuning.search.space import to_optuna
 
     values = {}
     for name, dist in to_optuna(loaded.space).items():

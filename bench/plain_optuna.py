@@ -80,7 +80,7 @@ def main(job_path: str, configs_path: str, out_path: str, threads: str = "0", sh
     from finesweep.config import load_job
     from finesweep.models.resolve import resolve_base_model
     from finesweep.tasks import get_task
-    from finesweep.tuning.space import to_optuna
+    from finesweep.tuning.search.space import to_optuna
 
     started = time.perf_counter()
     torch.set_num_threads(int(threads) or os.cpu_count() or 1)  # 0: one trial at a time gets the whole machine

@@ -140,9 +140,9 @@ def suggestion_times(sizes: list[int], algorithms: list[str], repeats: int = 10)
     before it (a GP over 1,000 sequential proposals alone takes most of an hour here).
     """
     from finesweep.config.loader import load_job
-    from finesweep.tuning.replay import read_table
-    from finesweep.tuning.searchers import SearchRequest, build_search, default_request
-    from finesweep.tuning.study_search import PriorTrial
+    from finesweep.tuning.execution.replay import read_table
+    from finesweep.tuning.search.build import SearchRequest, build_search, default_request
+    from finesweep.tuning.search.study_search import PriorTrial
 
     table = read_table(ROOT / "bench" / "curves" / "carer_minilm.csv")
     fixed = load_job(JOB).params.model_dump()

@@ -248,7 +248,7 @@ def section_asha(seeds: list[int], budget: int, table: Any, table_best: float, d
 def section_warm(seeds: list[int], budget: int, table: Any, table_best: float, grid_epochs: int) -> dict[str, Any]:
     """A source sweep of half the budget (seed + 100), then a warm start from its trials with the
     other half; the figure is the best known after both, at both sweeps' trial-epochs together."""
-    from finesweep.tuning.study_search import PriorTrial
+    from finesweep.tuning.search.study_search import PriorTrial
 
     arm = Arm("tpe", "asha", 8)
     # each sweep's running trials finish the epoch they are in after its budget ends (up to
@@ -327,7 +327,7 @@ def main() -> None:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
-    from finesweep.tuning.replay import read_table
+    from finesweep.tuning.execution.replay import read_table
 
     table = _TABLE = read_table(TABLE)
     seeds = list(range(3 if args.quick else args.seeds))

@@ -9,7 +9,7 @@ searcher has seen when it proposes, and which trials a rung holds when ASHA deci
 real sweep of that concurrency. A sweep of hundreds of trials costs a second or two, not hours.
 
 The searcher and scheduler are built exactly as a sweep builds them
-(``finesweep.tuning.searchers.build_search`` / ``build_scheduler`` from a loaded job file, wrapped
+(``finesweep.tuning.search.build.build_search`` / ``build_scheduler`` from a loaded job file, wrapped
 in ``Budgeted`` when the job sets a budget, then in Ray's ``ConcurrencyLimiter`` as ``tune.run``
 does). The calls follow Ray Tune 2.60's ``TuneController``: ``scheduler.on_trial_add`` when a
 trial is created; per reported epoch ``scheduler.on_trial_result`` and, unless it says STOP,
@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from finesweep.tuning.replay import Curve, CurveTable
+from finesweep.tuning.execution.replay import Curve, CurveTable
 
 CONFIG_PARAM = "config"  # the one parameter of a grid over the table's own configurations
 SWEEP_NAME = "replay-sim"  # the budget ledger's name; nothing outside this process sees it
@@ -165,8 +165,8 @@ def build(setup: SweepSetup, table: CurveTable) -> _Parts:
     """Searcher and scheduler as ``tuning._tuner.tuner_parts`` and ``tune.run`` build them."""
     from ray.tune.search import ConcurrencyLimiter
 
-    from finesweep.tuning.budget import Budget, BudgetLedger, Budgeted
-    from finesweep.tuning.searchers import SearchRequest, build_scheduler, build_search, default_request
+    from finesweep.tuning.search.budget import Budget, BudgetLedger, Budgeted
+    from finesweep.tuning.search.build import SearchRequest, build_scheduler, build_search, default_request
 
     loaded = load(setup, table)
     # a grid plans every point once; otherwise one trial per budgeted trial-epoch, so the budget ends the sweep
@@ -248,10 +248,10 @@ class Simulator:
         heapq.heappush(self.events, (now + trial.curve.seconds[trial.epoch], self.order, trial.trial_id))
 
     def _epoch_done(self, trial: SimTrial, now: float) -> None:
-        """Report one epoch, as ``tuning.replay.run_replay_trial`` does, and act on the decisions."""
+        """Report one epoch, as ``tuning.execution.replay.run_replay_trial`` does, and act on the decisions."""
         from ray.tune.schedulers import TrialScheduler
 
-        from finesweep.tuning.replay import replayed_metrics
+        from finesweep.tuning.execution.replay import replayed_metrics
 
         trial.epoch += 1
         spent = bool(self.parts.ledger.add_epoch())  # BudgetSignal.after_epoch

@@ -233,7 +233,7 @@ def main() -> None:
     for key, value in (("MLFLOW_LOGGING_LEVEL", "WARNING"), ("RAY_AIR_NEW_OUTPUT", "0"), ("TUNE_GLOBAL_CHECKPOINT_S", "1"),
                        ("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")):  # fmt: skip
         os.environ.setdefault(key, value)
-    from finesweep.tuning.ray_runtime import start_local_ray
+    from finesweep.tuning.execution.ray_runtime import start_local_ray
 
     start_local_ray(num_cpus=2, log_to_driver=False)
     space, samples = (QUICK_SPACE, 100) if args.quick else (SPACE, args.train_samples)

@@ -101,7 +101,7 @@ def ray_session():
     every other sweep asks for no GPU."""
     import ray
 
-    from finesweep.tuning.ray_runtime import start_local_ray
+    from finesweep.tuning.execution.ray_runtime import start_local_ray
 
     start_local_ray(num_cpus=2, num_gpus=1, settings=Settings.from_environment(os.environ))
     yield ray

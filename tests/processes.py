@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from finesweep.tuning.ray_runtime import free_local_port
+from finesweep.tuning.execution.ray_runtime import free_local_port
 
 # distinctive, so a leak into MLflow, the bucket or the console is found by a plain search
 S3_SECRET = "finesweepS3cretKey-7f3a9c2e"

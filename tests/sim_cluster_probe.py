@@ -48,9 +48,9 @@ def main() -> None:
     from ray.cluster_utils import Cluster
 
     from finesweep.config import load_job
-    from finesweep.tuning.planning import node_resources, plan_concurrency, trial_bundles
-    from finesweep.tuning.preview import epoch_range, total_trials
-    from finesweep.tuning.searchers import build_scheduler
+    from finesweep.tuning.execution.planning import node_resources, plan_concurrency, trial_bundles
+    from finesweep.tuning.commands.preview import epoch_range, total_trials
+    from finesweep.tuning.search.build import build_scheduler
 
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "num_gpus": 0})
     for _ in range(3):

@@ -190,7 +190,7 @@ def test_the_default_configuration_is_trained_once_beside_the_trials_and_compare
     from finesweep.tracking.leaderboard import sweep_parent
     from finesweep.tracking.store import client
     from finesweep.tuning.sweep import run_sweep
-    from finesweep.tuning.train import train_one
+    from finesweep.tuning.commands.train import train_one
 
     job = {
         "name": "with-default",

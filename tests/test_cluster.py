@@ -66,7 +66,7 @@ def test_submit_entrypoint_is_relative_and_quoted(tmp_path):
 
 
 def _free_port() -> int:
-    from finesweep.tuning.ray_runtime import free_local_port
+    from finesweep.tuning.execution.ray_runtime import free_local_port
 
     return free_local_port()
 

@@ -8,7 +8,7 @@ import math
 import pandas as pd
 
 from finesweep.tracking.leaderboard import format_table, significant
-from finesweep.tuning.progress import compact
+from finesweep.tuning.execution.progress import compact
 
 
 def test_numbers_round_and_text_prints_as_recorded():

@@ -65,7 +65,7 @@ def _kill_one_worker_after_first_epoch(tracking_uri: str, sweep: str, killed: li
     """Wait until a trial has reported epoch 1, let epoch 2 start, then SIGKILL its training process."""
     from ray.util.state import list_actors
 
-    from finesweep.tuning.ray_runtime import dashboard_url
+    from finesweep.tuning.execution.ray_runtime import dashboard_url
 
     deadline = time.time() + 300
     while time.time() < deadline:
@@ -147,8 +147,8 @@ def test_trial_restored_from_its_final_checkpoint_reports_its_result_again(tmp_p
     from finesweep.settings import Settings
     from finesweep.tuning._state import Console, SweepInputs, SweepOptions, SweepSetup, SweepState
     from finesweep.tuning._tuner import trial_spec
-    from finesweep.tuning.warm_start import WarmStart
-    from finesweep.tuning.trainable import build_trainer
+    from finesweep.tuning.search.warm_start import WarmStart
+    from finesweep.tuning.execution.trainable import build_trainer
 
     job = _job(tmp_path, tiny_bert, "done", retries=0, train_size=200, runtime="train")
     summary = run_sweep_once(job, "done")

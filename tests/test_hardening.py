@@ -31,7 +31,7 @@ from job_parts import DELETE, Y, changed_yaml
 from finesweep.config import load_job, load_space_file
 from finesweep.config.schema import DatasetConfig
 from finesweep.errors import ConfigError, DataError, FinesweepError, TrackingError
-from finesweep.tuning.ray_runtime import free_local_port
+from finesweep.tuning.execution.ray_runtime import free_local_port
 
 # ---------------------------------------------------------------------------------------------
 # a valid job (the shape of jobs/quickstart.yaml) and its space, mutated by each case
@@ -964,7 +964,7 @@ def test_same_column_for_text_and_label_is_refused_in_one_line(tmp_path):
 @pytest.mark.parametrize("spec", ["４x８gpu", "٤x8gpu", "4x８gpu:64cpu", "head:６３７９"])
 def test_plan_cluster_takes_ascii_digits_only(spec):
     from finesweep.errors import FinesweepError
-    from finesweep.tuning.preview import parse_cluster_spec
+    from finesweep.tuning.commands.preview import parse_cluster_spec
 
     with pytest.raises(FinesweepError):
         parse_cluster_spec(spec)
@@ -985,7 +985,7 @@ def test_reproduce_refuses_a_deleted_run_and_says_how_to_restore_it(tmp_path):
 
     from finesweep.errors import TrackingError
     from finesweep.tracking.runs import SweepTracker
-    from finesweep.tuning.reproduce import original_trial
+    from finesweep.tuning.commands.reproduce import original_trial
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     tracker = SweepTracker(uri, "deleted", "s")

@@ -14,7 +14,7 @@ import pytest
 import yaml
 from test_hardening import _env, _own_data_folder, assert_nothing_created, assert_refused, finesweep
 
-from finesweep.tuning.ray_runtime import free_local_port
+from finesweep.tuning.execution.ray_runtime import free_local_port
 
 
 def _processes_in(folder: Path) -> list[int]:
@@ -243,7 +243,7 @@ def test_token_windows_are_bounded_as_they_are_cut(minilm_dir):
 def test_a_warm_start_source_with_a_garbled_objective_is_named(tmp_path):
     from finesweep.errors import TrackingError
     from finesweep.objective import MetricGoal, Objective
-    from finesweep.tuning.warm_start import WarmStartRequest, warm_start
+    from finesweep.tuning.search.warm_start import WarmStartRequest, warm_start
 
     tag, value = GARBLED["objective-mode"]
     uri, parent = _garbled_store(tmp_path, tag, value)

@@ -81,7 +81,7 @@ def test_constraint_violations_follow_optunas_sign_convention():
 
 
 def _pareto_asha(rf: float = 2.0):
-    from finesweep.tuning.pareto_asha import ParetoASHA
+    from finesweep.tuning.schedulers.pareto_asha import ParetoASHA
 
     objective = Objective((MetricGoal("f1", "max"), MetricGoal("ms", "min")))
     return ParetoASHA(objective, max_t=4, grace_period=1, reduction_factor=rf)
@@ -98,7 +98,7 @@ def test_mo_asha_stops_a_dominated_trial_and_keeps_one_on_the_front():
 
 
 def test_mo_asha_orders_infeasible_trials_after_feasible_ones():
-    from finesweep.tuning.pareto_asha import ParetoASHA
+    from finesweep.tuning.schedulers.pareto_asha import ParetoASHA
 
     objective = Objective((MetricGoal("f1", "max"), MetricGoal("ms", "min")), (parse_constraint("ms <= 3"),))
     scheduler = ParetoASHA(objective, max_t=4, grace_period=1, reduction_factor=2.0)

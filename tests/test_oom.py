@@ -163,7 +163,7 @@ def test_a_failed_trial_is_infeasible_to_tpe_which_then_proposes_less_of_its_nei
     from ray.tune.search.optuna import OptunaSearch
 
     from finesweep.objective import MetricGoal, Objective
-    from finesweep.tuning.study_search import FAILED, StudySearch
+    from finesweep.tuning.search.study_search import FAILED, StudySearch
 
     space = {"x": optuna.distributions.FloatDistribution(0.0, 1.0)}
     ours = StudySearch(space, Objective((MetricGoal("score", "max"),)), optuna.samplers.TPESampler(seed=3, n_startup_trials=5), False)
@@ -356,7 +356,7 @@ def test_tunes_actor_manager_takes_a_memory_monitor_kill_as_a_dead_actor_inside_
     from ray.air.execution.resources import FixedResourceManager, ResourceRequest
     from ray.exceptions import OutOfMemoryError
 
-    from finesweep.tuning.failures import oom_kills_fail_their_trial
+    from finesweep.tuning.execution.failures import oom_kills_fail_their_trial
 
     @ray.remote
     class Idle:

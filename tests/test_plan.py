@@ -15,7 +15,7 @@ import pytest
 
 from finesweep.config import load_job
 from finesweep.errors import ConfigError
-from finesweep.tuning.preview import ClusterSpec, asha_milestones, parse_cluster_spec, plan_job, preview
+from finesweep.tuning.commands.preview import ClusterSpec, asha_milestones, parse_cluster_spec, plan_job, preview
 
 REPO = Path(__file__).resolve().parents[1]
 QUICKSTART = REPO / "jobs" / "quickstart.yaml"
@@ -191,7 +191,7 @@ def test_cli_prints_the_plan_and_json():
 
 
 def test_cli_refuses_a_bad_spec_and_an_unreachable_cluster_in_one_line():
-    from finesweep.tuning.ray_runtime import free_local_port
+    from finesweep.tuning.execution.ray_runtime import free_local_port
 
     bad = _cli(str(QUICKSTART), "--cluster", "4x8")
     assert bad.returncode == 2 and bad.stdout == ""

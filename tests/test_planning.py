@@ -6,7 +6,7 @@ import pytest
 
 from finesweep.config.schema import ScalingConfig
 from finesweep.errors import SweepError
-from finesweep.tuning.planning import plan_concurrency, trials_that_fit
+from finesweep.tuning.execution.planning import plan_concurrency, trials_that_fit
 
 
 def _scaling(**fields) -> ScalingConfig:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from finesweep.tuning.ray_runtime import free_local_port
+from finesweep.tuning.execution.ray_runtime import free_local_port
 
 
 def _job(tmp_path: Path, tiny_bert: Path, **top) -> Path:

@@ -15,7 +15,7 @@ from processes import start_ray_node, stop_group, wait_for_port
 def later_local_ray(tmp_path):
     """A second Ray head on this machine, started after the session's: Ray's own lookup (no
     address) now finds two local instances and picks this later one."""
-    from finesweep.tuning.ray_runtime import free_local_port
+    from finesweep.tuning.execution.ray_runtime import free_local_port
 
     port = free_local_port()
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}

@@ -13,7 +13,7 @@ sys.path.insert(0, str(REPO / "bench"))
 
 from replay_sim import SweepSetup, simulate  # noqa: E402
 
-from finesweep.tuning.replay import read_table  # noqa: E402
+from finesweep.tuning.execution.replay import read_table  # noqa: E402
 
 JOB = REPO / "bench" / "curves" / "replay_carer.yaml"
 

@@ -144,7 +144,7 @@ def test_a_python_tag_in_a_recorded_param_builds_nothing(tmp_path):
     from mlflow.tracking import MlflowClient
 
     from finesweep.errors import TrackingError
-    from finesweep.tuning.reproduce import _trial_values
+    from finesweep.tuning.commands.reproduce import _trial_values
 
     client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
     marker = tmp_path / "ran"

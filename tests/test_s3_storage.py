@@ -18,7 +18,7 @@ from processes import S3_SECRET as SECRET
 from processes import aws_env as _aws_env
 from processes import bucket_keys as _keys
 
-from finesweep.tuning.ray_runtime import free_local_port
+from finesweep.tuning.execution.ray_runtime import free_local_port
 
 pytest.importorskip("moto.server", reason="moto[server] (the dev extra) runs the S3-compatible server")
 boto3 = pytest.importorskip("boto3")

@@ -86,8 +86,8 @@ def _drive(path: Path, trials: int) -> list[tuple[dict, dict]]:
     on the tiny BERT in this process by the sweep's own loop (``finesweep train``'s path)."""
     import json
 
-    from finesweep.tuning.searchers import build_search, default_request
-    from finesweep.tuning.train import train_one
+    from finesweep.tuning.search.build import build_search, default_request
+    from finesweep.tuning.commands.train import train_one
 
     loaded = load_job(path)
     searcher = build_search(loaded, default_request(loaded)).search_alg

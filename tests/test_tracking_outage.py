@@ -14,7 +14,7 @@ import psutil
 import pytest
 import yaml
 
-from finesweep.tuning.ray_runtime import free_local_port
+from finesweep.tuning.execution.ray_runtime import free_local_port
 from job_parts import WITHOUT_BASELINES
 
 pytestmark = [pytest.mark.slow, pytest.mark.heavy]  # CI time: see tests/conftest.py

@@ -43,7 +43,7 @@ def test_train_in_process_equals_a_one_trial_sweep(tmp_path, mlflow_store, tiny_
     from mlflow.tracking import MlflowClient
 
     from finesweep.tuning.sweep import run_sweep
-    from finesweep.tuning.train import train_one
+    from finesweep.tuning.commands.train import train_one
 
     path = _job(tmp_path, tiny_bert, "same")
     summary = run_sweep(load_job(path), name="same-sweep")
@@ -61,7 +61,7 @@ def test_train_in_process_equals_a_one_trial_sweep(tmp_path, mlflow_store, tiny_
 
 
 def test_train_runs_a_retrieval_job_without_tracking(tmp_path, tiny_bert, capsys):
-    from finesweep.tuning.train import train_one
+    from finesweep.tuning.commands.train import train_one
 
     path = _job(tmp_path, tiny_bert, "pairs", task="contrastive_embedding", search={"metric": "val_mrr_at_10"},
                 dataset={"name": "korquad_v1", "max_train_samples": 60, "max_eval_samples": 20},
@@ -73,7 +73,7 @@ def test_train_runs_a_retrieval_job_without_tracking(tmp_path, tiny_bert, capsys
 
 
 def test_a_declared_gpu_without_cuda_fails_in_one_line(tmp_path, tiny_bert):
-    from finesweep.tuning.train import train_one
+    from finesweep.tuning.commands.train import train_one
 
     path = _job(tmp_path, tiny_bert, "gpu", scaling={"gpus_per_worker": 0.25})
     with pytest.raises(RuntimeError) as caught:

@@ -21,7 +21,7 @@ import pytest
 import yaml
 from processes import aws_env, bucket_keys, s3_client, start_ray_node, stop_group, wait_for_port
 
-from finesweep.tuning.ray_runtime import free_local_port
+from finesweep.tuning.execution.ray_runtime import free_local_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.heavy]  # CI time: see tests/conftest.py
 pytest.importorskip("boto3")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from finesweep.tuning.unique import UniqueConfigurations, config_key
+from finesweep.tuning.search.unique import UniqueConfigurations, config_key
 
 SPACE = {
     "lora_r": {"distribution": "choice", "values": [4, 8]},
@@ -19,7 +19,7 @@ def _searcher(algorithm: str, seed: int = 0) -> UniqueConfigurations:
     from ray.tune.search.optuna import OptunaSearch
 
     from finesweep.config.loader import parse_parameters
-    from finesweep.tuning.space import grid_points, to_optuna
+    from finesweep.tuning.search.space import grid_points, to_optuna
 
     problems: list[str] = []
     space = parse_parameters(SPACE, "test", "parameters", problems)

@@ -77,12 +77,12 @@ def test_a_failing_close_neither_hides_the_error_nor_leaves_the_parent_running(t
     from finesweep.tasks import get_task
     from finesweep.tracking.outbox import Outbox
     from finesweep.tracking.runs import SweepTracker
-    from finesweep.tuning._finish import Closing, finish
+    from finesweep.tuning._finish import Closing, finish, ray_snapshot
     from finesweep.settings import Settings
     from finesweep.tuning._inputs import data_and_model
     from finesweep.tuning._state import Console, SweepInputs, SweepOptions, SweepSetup, SweepState
-    from finesweep.tuning.planning import plan_concurrency
-    from finesweep.tuning.warm_start import WarmStart
+    from finesweep.tuning.execution.planning import plan_concurrency
+    from finesweep.tuning.search.warm_start import WarmStart
 
     loaded = load_job(_job(tmp_path, tiny_bert, [4], "close"))
     task = get_task(loaded.job.task)
@@ -96,13 +96,14 @@ def test_a_failing_close_neither_hides_the_error_nor_leaves_the_parent_running(t
         setup = SweepSetup(loaded, task, f"absent-{failed}", SweepOptions(), store, tracker, tmp_path, Console(0),
                            Settings(), started=0.0, commit=None, extension=0)  # fmt: skip
         state = SweepState(setup, SweepInputs(data, base, {}, WarmStart()))
+        before = ray_snapshot()  # what the session's other tests left on its Ray is not this sweep's to wait for
         if failed:
-            finish(state, Closing(plan, outbox, failed=True))
+            finish(state, Closing(plan, outbox, failed=True, before=before))
         else:
             from finesweep.errors import TrackingError
 
             with pytest.raises(TrackingError, match="no sweep named"):
-                finish(state, Closing(plan, outbox, failed=False))
+                finish(state, Closing(plan, outbox, failed=False, before=before))
         parent = tracker.client.get_run(tracker.parent.run_id)
         assert parent.info.status == "FAILED", "the parent run is closed, not left RUNNING"
         assert parent.data.tags["finesweep.status"] == "failed"

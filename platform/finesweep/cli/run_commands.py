@@ -106,7 +106,7 @@ def train(
     debugging a task with a breakpoint, or a quick check on one machine."""
     from finesweep.config import load_job
     from finesweep.files import check_output_folder
-    from finesweep.tuning.train import train_one
+    from finesweep.tuning.commands.train import train_one
 
     allow_remote_code(trust_remote_code)
 
@@ -148,7 +148,7 @@ def reproduce(
     if not verbose:
         quiet_libraries()
     from finesweep.tracking.leaderboard import significant
-    from finesweep.tuning.reproduce import reproduce as run_reproduction
+    from finesweep.tuning.commands.reproduce import reproduce as run_reproduction
 
     with using(current_settings()):  # reproduce loads the recorded job under the settings in use
         result = run_reproduction(uri, run, verbose=2 if verbose else 1, show_tracebacks=debug_enabled())

@@ -90,7 +90,7 @@ def plan(
     never fits or cannot hold that peak.
     """
     from finesweep.config import load_job
-    from finesweep.tuning.preview import parse_cluster_spec, plan_job
+    from finesweep.tuning.commands.preview import parse_cluster_spec, plan_job
 
     from finesweep.cluster.submit import needs_token_auth
 

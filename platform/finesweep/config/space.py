@@ -9,7 +9,7 @@ A search-space file is YAML with one top-level key, ``parameters``, mapping a hy
       lora_r:        {distribution: choice, values: [4, 8, 16]}
       balancing:     {distribution: grid, values: [none, oversample, class_weight]}
 
-Only pydantic is imported here; converting to Optuna or Tune objects lives in ``tuning.space``.
+Only pydantic is imported here; converting to Optuna or Tune objects lives in ``tuning.search.space``.
 """
 
 from __future__ import annotations

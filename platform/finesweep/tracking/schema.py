@@ -115,18 +115,18 @@ TAGS: tuple[Tag, ...] = (
     # every run of a sweep
     Tag(TAG_SWEEP, "parent, trial, model version", "tracking.parent_run, tracking.trial_runs, promotion.registry",
         "the sweep's name; also the metadata key of a Ray job that `finesweep submit` starts (cluster.submit)"),
-    Tag(TAG_ROLE, "parent, trial, train", "tracking.parent_run, tracking.trial_runs, tuning.train",
+    Tag(TAG_ROLE, "parent, trial, train", "tracking.parent_run, tracking.trial_runs, tuning.commands.train",
         "`sweep` (the parent run), `trial` (a trial run) or `train` (`finesweep train`)"),
     Tag(TAG_STATUS, "parent, trial", "tracking.parent_run, tracking.trial_runs, tuning._finish",
         "a trial's `running`, then `completed`, `pruned` or `failed` (`interrupted`: stopped by Ctrl-C, or left "
         "running by a killed driver and retired on `--resume`); "
         "the parent's `running`, then `finished`, `budget_spent`, `failed` or `interrupted`"),
     # the parent run
-    Tag(TAG_OBJECTIVE, "parent, train", "tuning._record, tuning.train",
+    Tag(TAG_OBJECTIVE, "parent, train", "tuning._record, tuning.commands.train",
         "the objective (goals and constraints) as JSON"),
     Tag(TAG_METRIC, "parent", "tuning._record", "the primary goal's metric, e.g. `val_macro_f1`"),
     Tag(TAG_MODE, "parent", "tuning._record", "the primary goal's direction: `max` or `min`"),
-    Tag(TAG_TASK, "parent, train, model version", "tuning._record, tuning.train, promotion.registry",
+    Tag(TAG_TASK, "parent, train, model version", "tuning._record, tuning.commands.train, promotion.registry",
         "the task, e.g. `text_classification`"),
     Tag(TAG_JOB, "parent", "tuning._record", "the job's name: its `name` key, else its file's stem"),
     Tag(TAG_SEARCHED, "parent", "tuning._record", "the searched hyperparameters' names, comma-separated"),
@@ -136,6 +136,8 @@ TAGS: tuple[Tag, ...] = (
     Tag(TAG_STORAGE_PATH, "parent", "tuning._record",
         "where Tune keeps the sweep's results and checkpoints: a folder or an `s3://` URI"),
     Tag(TAG_TRIAL_RUNTIME, "parent", "tuning._record", "the trials' runtime, `scaling.runtime` of the job"),
+    Tag(TAG_PRECISION, "trial", "tracking.metric_names",
+        "the precision the trial trained in: `no` (float32), `bf16` or `fp16` (what `train.mixed_precision: auto` chose)"),
     Tag(VERSION_PREFIX, "parent", "tracking.provenance",
         "the version of `finesweep` (and `finesweep_commit`, its git commit from a checkout), `python`, "
         "each library the sweep depends on, and `cuda`", "<name>"),
@@ -144,9 +146,9 @@ TAGS: tuple[Tag, ...] = (
     Tag(TAG_WARM_START_TRIALS, "parent", "tuning._record", "how many earlier trials the warm start took"),
     Tag(TAG_EXTENSIONS, "parent", "tuning._record", "how many times `--resume --more` extended the sweep"),
     Tag(EXTENSION_PREFIX, "parent", "tuning._record", "what the n-th `--more` added: `K more trials`", "<n>"),
-    Tag(TAG_REPRODUCES_RUN, "parent", "tuning.reproduce", "a reproduction's original trial run id"),
-    Tag(TAG_REPRODUCES_SWEEP, "parent", "tuning.reproduce", "a reproduction's original sweep"),
-    Tag(TAG_REPRODUCES_TRIAL, "parent", "tuning.reproduce", "a reproduction's original trial id"),
+    Tag(TAG_REPRODUCES_RUN, "parent", "tuning.commands.reproduce", "a reproduction's original trial run id"),
+    Tag(TAG_REPRODUCES_SWEEP, "parent", "tuning.commands.reproduce", "a reproduction's original sweep"),
+    Tag(TAG_REPRODUCES_TRIAL, "parent", "tuning.commands.reproduce", "a reproduction's original trial id"),
     Tag(TAG_INTERRUPTED_RUNS, "parent", "tracking.trial_runs",
         "the run ids, comma-separated, of trial runs a killed driver left running, soft-deleted on `--resume`"),
     Tag(TAG_ENDED_BY, "parent", "tuning._finish",
@@ -187,7 +189,7 @@ TAGS: tuple[Tag, ...] = (
     Tag(TAG_FEASIBLE, "trial", "tuning._finish", "constraints: `true` or `false`, whether every constraint holds"),
     Tag(TAG_VIOLATIONS, "trial", "tuning._finish", "constraints: the violated constraints, `; `-separated, or `none`"),
     # finesweep train, model versions
-    Tag(TAG_MODEL_DIR, "train", "tuning.train", "the folder `finesweep train` saved its model to"),
+    Tag(TAG_MODEL_DIR, "train", "tuning.commands.train", "the folder `finesweep train` saved its model to"),
     Tag(TAG_GIT_COMMIT, "model version", "promotion.registry",
         "the git commit the sweep's code ran at (its parent's `mlflow.source.git.commit`), or `unknown`"),
     # MLflow's own

@@ -18,7 +18,7 @@ from finesweep.training.memory import OomRetry
 # in_trial: a single-worker trial trains inside its Tune trial actor, which Tune reuses for the
 # next trial (imports, data and base weights stay warm); train: every trial fits a Ray Train
 # TorchTrainer (its own controller and worker processes), needed for data parallelism.
-# replay: a trial trains nothing and reports a recorded learning curve (tuning.replay).
+# replay: a trial trains nothing and reports a recorded learning curve (tuning.execution.replay).
 Runtime = Literal["in_trial", "train", "replay"]
 
 
@@ -42,8 +42,8 @@ class TrialSpec:
     keep_checkpoints: int = 2
     oom_retry: OomRetry = "never"  # redo a step that ran out of device memory in smaller pieces (training.memory)
     storage_path: str = ""  # this sweep's results folder
-    budget: Any = None  # a tuning.budget.BudgetSignal when the sweep has a budget: after_epoch() -> str | None
-    replay: Any = None  # a tuning.replay.Replay (runtime "replay" only): the curve table and its time scale
+    budget: Any = None  # a tuning.search.budget.BudgetSignal when the sweep has a budget: after_epoch() -> str | None
+    replay: Any = None  # a tuning.execution.replay.Replay (runtime "replay" only): the curve table and its time scale
     extra: dict[str, Any] = field(default_factory=dict)
     # the driver's settings (cache folder, data directory, ...): a worker reads none from its environment
     settings: Settings = field(default_factory=Settings)

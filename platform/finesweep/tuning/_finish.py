@@ -113,7 +113,7 @@ def _bundle_total(info: dict[str, Any]) -> dict[str, float]:
 
 def _alive_actors() -> dict[str, str]:
     """Alive actors and their class names (empty where Ray's state API is unavailable)."""
-    from finesweep.tuning.ray_runtime import state_api_address
+    from finesweep.tuning.execution.ray_runtime import state_api_address
 
     address = state_api_address()
     if address is None:  # not connected: Ray's default lookup may wait 40 s for a stale local GCS

@@ -8,7 +8,7 @@ from typing import Any
 from finesweep.settings import Settings, using
 from finesweep.tuning._output import say
 from finesweep.tuning._state import SweepInputs, SweepSetup, warm_sources
-from finesweep.tuning.warm_start import WarmStart
+from finesweep.tuning.search.warm_start import WarmStart
 
 
 def read_inputs(setup: SweepSetup) -> SweepInputs:
@@ -77,7 +77,7 @@ def _preflight_tokenizer(location: str, trust_remote_code: bool) -> None:
 def _check_same_data(sweep: str, fingerprint: str, tags: dict[str, str]) -> None:
     """``--more`` on other data would mix two datasets' trials in one sweep: refused, in one line,
     before Ray starts (task, objective and space were compared before the data was read)."""
-    from finesweep.tuning.warm_start import data_change, refuse_changes
+    from finesweep.tuning.search.warm_start import data_change, refuse_changes
 
     refuse_changes(sweep, data_change(tags, fingerprint))
 
@@ -85,7 +85,7 @@ def _check_same_data(sweep: str, fingerprint: str, tags: dict[str, str]) -> None
 def _prior_trials(setup: SweepSetup, fingerprint: str) -> WarmStart:
     """``--more``: every finished trial of this sweep; a new sweep: its warm-start sources' trials
     that fit (printed: what was taken, what was skipped and why); otherwise none."""
-    from finesweep.tuning.warm_start import WarmStartRequest, sweep_history, warm_start
+    from finesweep.tuning.search.warm_start import WarmStartRequest, sweep_history, warm_start
 
     loaded, options = setup.loaded, setup.options
     request = WarmStartRequest(loaded.job.task, loaded.objective, loaded.space, fingerprint,

@@ -83,7 +83,7 @@ def _check_local_resources(scaling: Any, settings: Settings) -> None:
 
     if ray.is_initialized() or settings.ray_address:
         return  # a cluster's resources are known only once connected; planning checks them then
-    from finesweep.tuning.planning import local_machine_resources, plan_concurrency
+    from finesweep.tuning.execution.planning import local_machine_resources, plan_concurrency
 
     plan_concurrency([local_machine_resources()], scaling, 1)
 
@@ -92,7 +92,7 @@ def _check_same_sweep(state: SweepSetup, parent_id: str, tags: dict[str, str]) -
     """``--more`` adds trials to the sweep it names; a job with another task, objective or space is
     another sweep, refused here, before the data is read (the data's fingerprint is compared once
     it is read, in ``_inputs``)."""
-    from finesweep.tuning.warm_start import SweepIdentity, identity_changes, recorded_space, refuse_changes, space_record
+    from finesweep.tuning.search.warm_start import SweepIdentity, identity_changes, recorded_space, refuse_changes, space_record
 
     loaded = state.loaded
     current = SweepIdentity(loaded.job.task, loaded.objective, space_record(loaded.space))

@@ -18,8 +18,8 @@ if TYPE_CHECKING:
     from finesweep.models.resolve import ResolvedModel
     from finesweep.tasks.base import Task
     from finesweep.tracking.runs import SweepTracker
-    from finesweep.tuning.reproduce import Reproduction
-    from finesweep.tuning.warm_start import WarmStart
+    from finesweep.tuning.commands.reproduce import Reproduction
+    from finesweep.tuning.search.warm_start import WarmStart
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,7 @@ class SweepOptions:
     ``more``: trials to add to a finished sweep (with ``resume``); ``warm_start``: sweeps to start
     from, added to the job's ``search.warm_start``; ``verbose`` overrides the job's (0: summary and
     failures; 1: a line per trial event; 2: Ray's trial table and the workers' output; 3: Tune's full
-    results); ``reproduces`` (a :class:`finesweep.tuning.reproduce.Reproduction`) makes this sweep
+    results); ``reproduces`` (a :class:`finesweep.tuning.commands.reproduce.Reproduction`) makes this sweep
     the re-run of one trial.
     """
 

@@ -17,9 +17,9 @@ if TYPE_CHECKING:
 class TunerParts:
     """What the Tuner is built from, kept for the summary and for tests."""
 
-    search: Any  # finesweep.tuning.searchers.SearchPlan
+    search: Any  # finesweep.tuning.search.build.SearchPlan
     scheduler: Any
-    plan: Any  # finesweep.tuning.planning.ConcurrencyPlan
+    plan: Any  # finesweep.tuning.execution.planning.ConcurrencyPlan
     spec: Any  # finesweep.training.spec.TrialSpec
 
 
@@ -27,7 +27,7 @@ def tuner_parts(state: SweepState) -> TunerParts:
     """Searcher, scheduler, concurrency and trial spec of this run of the sweep; printed as they are."""
     import ray
 
-    from finesweep.tuning.searchers import SearchRequest, build_scheduler, build_search, default_request
+    from finesweep.tuning.search.build import SearchRequest, build_scheduler, build_search, default_request
 
     loaded = state.loaded
     request = default_request(loaded)
@@ -37,7 +37,7 @@ def tuner_parts(state: SweepState) -> TunerParts:
         request = SearchRequest(request.num_samples, tuple(state.prior.trials))
     search = build_search(loaded, request)
     if loaded.job.search.budget is not None:
-        from finesweep.tuning.budget import Budgeted
+        from finesweep.tuning.search.budget import Budgeted
 
         search.search_alg = Budgeted(search.search_alg, state.name) if search.search_alg is not None else None
     scheduler, scheduler_text = build_scheduler(loaded)
@@ -55,7 +55,7 @@ def tuner_parts(state: SweepState) -> TunerParts:
 
 
 def _budget(state: SweepState) -> Any:
-    from finesweep.tuning.budget import Budget
+    from finesweep.tuning.search.budget import Budget
 
     config = state.loaded.job.search.budget
     return Budget(config.wall_s, config.trial_epochs)
@@ -65,7 +65,7 @@ def start_budget(state: SweepState) -> Any:
     """The budget ledger of this run, or None when the job sets no budget."""
     if state.loaded.job.search.budget is None:
         return None
-    from finesweep.tuning.budget import start_ledger
+    from finesweep.tuning.search.budget import start_ledger
 
     return start_ledger(_budget(state), state.name, state.started)
 
@@ -80,7 +80,7 @@ def _runtime_text(runtime: str) -> str:
 
 def _plan(state: SweepState, total_trials: int) -> Any:
     """How many trials run at once on the connected cluster, with a warning for multi-node storage."""
-    from finesweep.tuning.planning import node_resources, plan_concurrency
+    from finesweep.tuning.execution.planning import node_resources, plan_concurrency
 
     job = state.loaded.job
     nodes = node_resources()
@@ -99,7 +99,7 @@ def trial_spec(state: SweepState, data_ref: Any) -> Any:
     job = state.loaded.job
     budget = None
     if job.search.budget is not None:
-        from finesweep.tuning.budget import BudgetSignal
+        from finesweep.tuning.search.budget import BudgetSignal
 
         budget = BudgetSignal(state.name)
     return TrialSpec(
@@ -143,7 +143,7 @@ def _replay(loaded: Any) -> Any:
     if loaded.job.scaling.runtime != "replay" or config is None:
         return None
     from finesweep.replay.table import read_table
-    from finesweep.tuning.replay import Replay
+    from finesweep.tuning.execution.replay import Replay
 
     return Replay(read_table(loaded.resolve_path(config.table)), config.time_scale)
 
@@ -154,8 +154,8 @@ def build_tuner(state: SweepState, parts: TunerParts, callbacks: list[Any]) -> A
     from ray import tune
 
     from finesweep.storage import for_ray
-    from finesweep.tuning.replay import run_replay_trial
-    from finesweep.tuning.trainable import run_trial, run_trial_in_process, trial_resources
+    from finesweep.tuning.execution.replay import run_replay_trial
+    from finesweep.tuning.execution.trainable import run_trial, run_trial_in_process, trial_resources
 
     job, spec = state.loaded.job, parts.spec
     function = {"in_trial": run_trial_in_process, "replay": run_replay_trial}.get(spec.runtime, run_trial)

@@ -54,7 +54,7 @@ def run_sweep(loaded: LoadedJob, name: str | None = None, options: SweepOptions 
 def _ray(state: SweepState) -> Iterator[None]:
     """Ray for the sweep: the one already connected, $RAY_ADDRESS, or a local one shut down after.
     Ray's own output reaches this console only from verbose 2 on."""
-    from finesweep.tuning.ray_runtime import connect_or_start
+    from finesweep.tuning.execution.ray_runtime import connect_or_start
 
     with _ctrl_c_deferred() as pressed:
         started_ray = connect_or_start(state.settings, log_to_driver=state.console.level >= 2)
@@ -146,7 +146,7 @@ def _tune(state: SweepState) -> SweepSummary:
 
 def _stop(ledger: Any) -> None:
     if ledger is not None:
-        from finesweep.tuning.budget import stop_ledger
+        from finesweep.tuning.search.budget import stop_ledger
 
         stop_ledger(ledger)
 
@@ -162,7 +162,7 @@ def _ended_by(ledger: Any) -> str:
 
 def _progress(state: SweepState) -> Any:
     """The console's trial lines, numbered as the trials' MLflow runs are (read once, before Tune starts)."""
-    from finesweep.tuning.progress import ConsoleProgress
+    from finesweep.tuning.execution.progress import ConsoleProgress
 
     state.tracker.trials.numbers()  # read from MLflow now, before Tune's loop needs them
     return ConsoleProgress(say, state.tracker, state.objective, list(state.loaded.space),
@@ -188,7 +188,7 @@ def _fit(tuner: Any, results: Path | str, tune_handles_sigint: bool) -> bool:
 
     on_main_thread = threading.current_thread() is threading.main_thread()
     before = signal.getsignal(signal.SIGINT) if on_main_thread else None
-    from finesweep.tuning.failures import oom_kills_fail_their_trial
+    from finesweep.tuning.execution.failures import oom_kills_fail_their_trial
 
     try:
         with oom_kills_fail_their_trial():  # a trial actor killed for memory fails its trial, not the sweep

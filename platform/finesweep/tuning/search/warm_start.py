@@ -21,7 +21,7 @@ from finesweep.objective import Objective
 from finesweep.tracking.listing import sweep_trials
 from finesweep.tracking.schema import TAG_DATASET_FINGERPRINT, TAG_SEARCHED, TAG_STATUS, TAG_SWEEP, TAG_TASK, TAG_TRIAL
 from finesweep.tracking.trials import recorded_objective, trial_config
-from finesweep.tuning.study_search import PriorTrial
+from finesweep.tuning.search.study_search import PriorTrial
 
 
 @dataclass(frozen=True)

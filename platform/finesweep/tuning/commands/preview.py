@@ -2,7 +2,7 @@
 
 Given a job and a cluster, either a named shape (``4x8gpu``), this machine (``local``) or a
 running Ray cluster's address, it prints how many trials run at once and where they land (the
-same best-fit packing the sweep uses, :mod:`finesweep.tuning.planning`), ASHA's rungs and the
+same best-fit packing the sweep uses, :mod:`finesweep.tuning.execution.planning`), ASHA's rungs and the
 trial-epochs the sweep will spend: planned (every trial to its end), expected under ASHA, worst
 case and fewest possible, plus a warning for every resource that never fits. It starts nothing:
 a named shape needs no Ray at all, and an address is only read (connect, list nodes, disconnect).
@@ -24,7 +24,7 @@ from finesweep.config.loader import LoadedJob
 from finesweep.config.schema import ScalingConfig
 from finesweep.config.space import candidate_values, finite_values, upper_bound
 from finesweep.errors import ConfigError, FinesweepError, SweepError
-from finesweep.tuning.memory_plan import MemoryLimits, MemoryPlan, memory_plan, memory_warnings
+from finesweep.tuning.commands.memory_plan import MemoryLimits, MemoryPlan, memory_plan, memory_warnings
 
 # CPUs per node when a GPU shape names none: 8 per GPU, the ratio of e.g. AWS p3.16xlarge
 # (64 vCPU, 8 GPUs) and below most GPU instances (g5/p4d/p5 have 12 to 24 per GPU), so the
@@ -111,7 +111,7 @@ def cluster_nodes(spec: ClusterSpec) -> list[dict[str, float]]:
     if spec.kind == "shape":
         return [dict(node) for node in spec.shape]
     if spec.kind == "local":
-        from finesweep.tuning.planning import local_machine_resources
+        from finesweep.tuning.execution.planning import local_machine_resources
 
         return [local_machine_resources()]
     return _running_cluster_nodes(spec)
@@ -162,7 +162,7 @@ def _running_cluster_nodes(spec: ClusterSpec) -> list[dict[str, float]]:
     """Connect read-only (no resources, no tasks), list the alive nodes, disconnect."""
     import ray
 
-    from finesweep.tuning.planning import node_resources
+    from finesweep.tuning.execution.planning import node_resources
 
     if ray.is_initialized():
         raise FinesweepError("`--cluster`: this process is already connected to a Ray cluster")
@@ -325,7 +325,7 @@ def _node_lines(loads: list[NodeLoad]) -> list[str]:
 
 def total_trials(loaded: LoadedJob) -> tuple[int, str]:
     """How many trials the sweep runs, and why: the grid's size or ``search.num_samples``."""
-    from finesweep.tuning.space import grid_size
+    from finesweep.tuning.search.space import grid_size
 
     search = loaded.job.search
     if search.algorithm == "grid":
@@ -400,7 +400,7 @@ def trial_epochs(rungs: list[Rung], trials: int, epochs: tuple[int, int], bounds
 
 def _node_loads(nodes: list[dict[str, float]], scaling: ScalingConfig, trials_at_once: int) -> list[NodeLoad]:
     """Where the planned trials land, packed best-fit exactly as the sweep's planner packs them."""
-    from finesweep.tuning.planning import pack_trials, trial_bundles
+    from finesweep.tuning.execution.planning import pack_trials, trial_bundles
 
     bundles = trial_bundles(scaling)
     driver = 0 if scaling.runtime == "train" else None
@@ -433,7 +433,7 @@ _OPTIONS = {
 
 def _fit_warnings(nodes: list[dict[str, float]], scaling: ScalingConfig, cluster: str) -> list[str]:
     """A bundle (driver or worker) that fits no node, and GPUs asked of a cluster that has none."""
-    from finesweep.tuning.planning import trial_bundles
+    from finesweep.tuning.execution.planning import trial_bundles
 
     total = _total(nodes)
     if scaling.gpus_per_worker and not total.get("GPU"):
@@ -479,7 +479,7 @@ def preview(loaded: LoadedJob, nodes: list[dict[str, float]], cluster: str, limi
     """Plan ``loaded``'s sweep on ``nodes`` (CPU/GPU per node); ``cluster`` names them in the text;
     ``limits`` is what is known of their memory (the peak-memory warning)."""
     from finesweep.tasks import get_task
-    from finesweep.tuning.planning import plan_concurrency, trial_bundles, trials_that_fit
+    from finesweep.tuning.execution.planning import plan_concurrency, trial_bundles, trials_that_fit
 
     job = loaded.job
     scaling = job.scaling

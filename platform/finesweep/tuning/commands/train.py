@@ -16,7 +16,7 @@ from typing import Any
 from finesweep.config.loader import LoadedJob
 from finesweep.settings import Settings, in_use, using
 from finesweep.tuning._output import say
-from finesweep.tuning.output_folder import check_output, place_model
+from finesweep.tuning.commands.output_folder import check_output, place_model
 
 
 @dataclass
@@ -39,7 +39,7 @@ def train_one(loaded: LoadedJob, output: Path, tracking: bool = True, overwrite:
     :func:`finesweep.settings.in_use`); the model folder ends in ``output``.
 
     ``output`` is checked first, before the data is read: an existing folder is replaced only when
-    it is a model folder ``finesweep train`` wrote and ``overwrite`` is set (tuning/output_folder.py).
+    it is a model folder ``finesweep train`` wrote and ``overwrite`` is set (tuning/commands/output_folder.py).
     """
     from finesweep.tasks import get_task
     from finesweep.training.context import LocalContext
@@ -84,7 +84,7 @@ class _Recorder:
 
     def report(self, metrics: dict[str, Any], checkpoint: Path | None) -> None:
         from finesweep.training import FINAL_KEY
-        from finesweep.tuning.progress import compact
+        from finesweep.tuning.execution.progress import compact
 
         self.result.epochs.append(dict(metrics))
         figures = ", ".join(f"{m} {compact(metrics.get(m))}" for m in self.loaded.objective.metrics)

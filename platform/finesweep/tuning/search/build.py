@@ -1,9 +1,9 @@
 """The Tune searcher and scheduler of a sweep, built from the registry's searcher and the objective.
 
-Every searcher is an Optuna sampler inside :class:`~finesweep.tuning.study_search.StudySearch`; on a
-finite space :class:`~finesweep.tuning.unique.UniqueConfigurations` keeps it from running a
-configuration twice, and a budget wraps it last (:class:`~finesweep.tuning.budget.Budgeted`).
-The scheduler is Ray's ASHA for one objective and :class:`~finesweep.tuning.pareto_asha.ParetoASHA`
+Every searcher is an Optuna sampler inside :class:`~finesweep.tuning.search.study_search.StudySearch`; on a
+finite space :class:`~finesweep.tuning.search.unique.UniqueConfigurations` keeps it from running a
+configuration twice, and a budget wraps it last (:class:`~finesweep.tuning.search.budget.Budgeted`).
+The scheduler is Ray's ASHA for one objective and :class:`~finesweep.tuning.schedulers.pareto_asha.ParetoASHA`
 for several; both stop trials on the explicit ``epoch`` metric.
 """
 
@@ -15,8 +15,8 @@ from typing import Any
 from finesweep.config.loader import LoadedJob
 from finesweep.config.search import planned_trials
 from finesweep.searchers.base import SamplerInputs
-from finesweep.tuning.space import grid_points, to_optuna
-from finesweep.tuning.study_search import PriorTrial, StudySearch
+from finesweep.tuning.search.space import grid_points, to_optuna
+from finesweep.tuning.search.study_search import PriorTrial, StudySearch
 
 
 @dataclass
@@ -67,7 +67,7 @@ def build_search(loaded: LoadedJob, request: SearchRequest) -> SearchPlan:
     search_alg: Any = study
     if finite is not None:  # a configuration already run (here or among the priors) is never proposed again
         from finesweep.config.space import grid_size
-        from finesweep.tuning.unique import UniqueConfigurations
+        from finesweep.tuning.search.unique import UniqueConfigurations
 
         search_alg = UniqueConfigurations(study, finite, search.seed, [p.params for p in request.priors])
         size = grid_size(space) or 0
@@ -96,7 +96,7 @@ def build_scheduler(loaded: LoadedJob) -> tuple[Any, str]:
     max_t = config.max_t or loaded.max_epochs()
     settings = f"grace {config.grace_period}, max_t {max_t}, reduction {config.reduction_factor:g}"
     if objective.multi:
-        from finesweep.tuning.pareto_asha import ParetoASHA
+        from finesweep.tuning.schedulers.pareto_asha import ParetoASHA
 
         scheduler = ParetoASHA(objective, max_t, config.grace_period, config.reduction_factor)
         return scheduler, f"MO-ASHA on epoch, rungs ranked by Pareto front ({settings})"

@@ -1,0 +1,1 @@
+"""Trial schedulers beyond Ray's own: MO-ASHA (``pareto_asha``). One objective uses Ray's ASHA."""
