@@ -56,6 +56,13 @@ def quiet_libraries() -> None:
         os.environ.setdefault(key, value)
 
 
+def require_token_auth() -> None:
+    """Make this process's Ray client send the cluster's token (a cluster started with token
+    authentication refuses clients without it). The command line sets the variable Ray reads;
+    library code never writes the environment."""
+    os.environ["RAY_AUTH_MODE"] = "token"
+
+
 def debug_enabled() -> bool:
     """Whether the command line asked for tracebacks (``--debug``)."""
     return _state["debug"]

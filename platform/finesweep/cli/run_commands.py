@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any, List, Optional
 
 import typer
 
-from finesweep.cli._app import RUN, allow_remote_code, app, current_settings, debug_enabled, quiet_libraries
+from finesweep.cli._app import RUN, allow_remote_code, app, current_settings, debug_enabled, quiet_libraries, require_token_auth
 from finesweep.cli.checks import check_names, checked_store
 from finesweep.cli.options import JOB_HELP, SET_HELP, TRACKING_HELP, TRUST_HELP
 from finesweep.cli.output import echo_baselines
@@ -204,7 +203,7 @@ def submit(
     if problems:  # the job runs in Ray's temporary copy of --working-dir: refused before submitting
         raise ConfigError(problems)
     if needs_token_auth(settings):
-        os.environ["RAY_AUTH_MODE"] = "token"
+        require_token_auth()
     target = address or settings.jobs_server or DEFAULT_ADDRESS
     sweep_name = name or default_sweep_name(loaded)
     job_id, status = do_submit(job_file, target, working_dir, sweep_name, list(set_), job_env, follow,

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import List, Optional
 
 import typer
 
-from finesweep.cli._app import SETUP, allow_remote_code, app, current_settings
+from finesweep.cli._app import SETUP, allow_remote_code, app, current_settings, require_token_auth
 from finesweep.cli.checks import is_space_file
 from finesweep.cli.options import COLUMN_HELP, JOB_HELP, SET_HELP, TRUST_HELP
 from finesweep.errors import ConfigError, FinesweepError
@@ -98,7 +97,7 @@ def plan(
     spec = parse_cluster_spec(cluster)
     loaded = load_job(job_file, set_, current_settings())  # the same checks as `validate`, before any cluster is asked
     if needs_token_auth(current_settings()):  # a running cluster started here requires the token from clients
-        os.environ["RAY_AUTH_MODE"] = "token"
+        require_token_auth()
     result = plan_job(loaded, spec, gpu_memory)
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2))

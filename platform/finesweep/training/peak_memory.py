@@ -121,17 +121,19 @@ def _safetensors_parameters(folder: Path) -> int | None:
         return None
     total = 0
     for path in files:
+        if not path.is_file():  # a FIFO or device named *.safetensors would block the read
+            return None
         try:
             with path.open("rb") as handle:
                 size = int.from_bytes(handle.read(8), "little")
                 if not 0 < size < 100 * 2**20:  # a header is a few KiB to a few MiB of JSON
                     return None
                 header = json.loads(handle.read(size))
-        except (OSError, ValueError):
+            # buffers saved beside the weights (BERT's position_ids) are no parameters
+            total += sum(math.prod(entry["shape"]) for key, entry in header.items()
+                         if key != "__metadata__" and not key.endswith("position_ids"))  # fmt: skip
+        except (OSError, ValueError, TypeError, KeyError, AttributeError):  # not a safetensors header: count from config.json
             return None
-        # buffers saved beside the weights (BERT's position_ids) are no parameters
-        total += sum(math.prod(entry["shape"]) for key, entry in header.items()
-                     if key != "__metadata__" and not key.endswith("position_ids"))  # fmt: skip
     return total
 
 

@@ -115,13 +115,11 @@ def _alive_actors() -> dict[str, str]:
     """Alive actors and their class names (empty where Ray's state API is unavailable)."""
     from finesweep.tuning.execution.ray_runtime import state_api_address
 
-    address = state_api_address()
-    if address is None:  # not connected: Ray's default lookup may wait 40 s for a stale local GCS
-        return {}
     try:
         from ray.util.state import list_actors
 
-        alive = list_actors(address=address, filters=[("state", "=", "ALIVE")], limit=10_000, timeout=10)
+        # callers look only while connected: the connected cluster's address, never Ray's lookup
+        alive = list_actors(address=state_api_address(), filters=[("state", "=", "ALIVE")], limit=10_000, timeout=10)
         return {a.actor_id: a.class_name for a in alive}
     except Exception:  # noqa: BLE001 - no dashboard (a cluster without it): placement groups still tell
         return {}
